@@ -1,0 +1,191 @@
+//! The interface shared by every way of running a program: the interpreter, the JIT and the
+//! kernel. Each takes the same [`Program`] and [`RunInput`] and returns a [`RunOutcome`], so a
+//! test can run one case on all of them and compare.
+
+use std::fmt;
+
+use crate::isa::Insn;
+
+/// The kernel's program types (`enum bpf_prog_type`), with their numeric ids.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ProgType {
+    /// No context: raw mode, r1 points to the input memory and r2 holds its length.
+    Unspec = 0,
+    /// `SEC("socket")`.
+    SocketFilter = 1,
+    /// `SEC("kprobe/...")`.
+    Kprobe = 2,
+    /// `SEC("tc")`, `SEC("classifier")`.
+    SchedCls = 3,
+    /// `SEC("action")`.
+    SchedAct = 4,
+    /// `SEC("tracepoint/...")`.
+    Tracepoint = 5,
+    /// `SEC("xdp")`.
+    Xdp = 6,
+    /// `SEC("perf_event")`.
+    PerfEvent = 7,
+    /// `SEC("cgroup_skb/...")`.
+    CgroupSkb = 8,
+    /// `SEC("cgroup/sock...")`.
+    CgroupSock = 9,
+    /// `SEC("lwt_in")`.
+    LwtIn = 10,
+    /// `SEC("lwt_out")`.
+    LwtOut = 11,
+    /// `SEC("lwt_xmit")`.
+    LwtXmit = 12,
+    /// `SEC("sockops")`.
+    SockOps = 13,
+    /// `SEC("sk_skb/...")`.
+    SkSkb = 14,
+    /// `SEC("cgroup/dev")`.
+    CgroupDevice = 15,
+    /// `SEC("sk_msg")`.
+    SkMsg = 16,
+    /// `SEC("raw_tp/...")`.
+    RawTracepoint = 17,
+    /// `SEC("cgroup/bind4")` and friends.
+    CgroupSockAddr = 18,
+    /// `SEC("lwt_seg6local")`.
+    LwtSeg6local = 19,
+    /// `SEC("lirc_mode2")`.
+    LircMode2 = 20,
+    /// `SEC("sk_reuseport")`.
+    SkReuseport = 21,
+    /// `SEC("flow_dissector")`.
+    FlowDissector = 22,
+    /// `SEC("cgroup/sysctl")`.
+    CgroupSysctl = 23,
+    /// `SEC("raw_tp.w/...")`.
+    RawTracepointWritable = 24,
+    /// `SEC("cgroup/getsockopt")` and `setsockopt`.
+    CgroupSockopt = 25,
+    /// `SEC("fentry/...")`, `fexit`, `fmod_ret`, `tp_btf`, `iter`.
+    Tracing = 26,
+    /// `SEC("struct_ops/...")`.
+    StructOps = 27,
+    /// `SEC("freplace/...")`.
+    Ext = 28,
+    /// `SEC("lsm/...")`.
+    Lsm = 29,
+    /// `SEC("sk_lookup")`.
+    SkLookup = 30,
+    /// `SEC("syscall")`.
+    Syscall = 31,
+    /// `SEC("netfilter")`.
+    Netfilter = 32,
+}
+
+impl ProgType {
+    /// The kernel's numeric id.
+    pub const fn id(self) -> u32 {
+        self as u32
+    }
+}
+
+/// A program as every engine takes it: instructions (relocated) plus what they need.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Program {
+    /// The program's name (its function symbol, or a name the user gave).
+    pub name: String,
+    /// What kind of program it is; decides the context the engines build.
+    pub prog_type: ProgType,
+    /// The instructions, entry point first.
+    pub insns: Vec<Insn>,
+    /// The license string (`"GPL"` lets the program call GPL-only helpers).
+    pub license: String,
+}
+
+impl Program {
+    /// A raw-mode program (no context; r1 = input memory, r2 = its length).
+    pub fn raw(name: impl Into<String>, insns: Vec<Insn>) -> Program {
+        Program { name: name.into(), prog_type: ProgType::Unspec, insns, license: "GPL".into() }
+    }
+
+    /// The program with a different type.
+    pub fn with_type(mut self, prog_type: ProgType) -> Program {
+        self.prog_type = prog_type;
+        self
+    }
+
+    /// The number of 8-byte instruction slots.
+    pub fn slot_count(&self) -> usize {
+        self.insns.iter().map(Insn::slots).sum()
+    }
+}
+
+/// The input of one run, shaped like `BPF_PROG_TEST_RUN`'s: data (packet or raw memory) and
+/// an optional context.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RunInput {
+    /// Packet bytes, or the raw memory r1 points to for [`ProgType::Unspec`].
+    pub data: Vec<u8>,
+    /// The context structure's initial bytes, where the program type takes one.
+    pub ctx: Option<Vec<u8>>,
+}
+
+impl RunInput {
+    /// An input with just data.
+    pub fn data(data: impl Into<Vec<u8>>) -> RunInput {
+        RunInput { data: data.into(), ctx: None }
+    }
+}
+
+/// What one run produced.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RunOutcome {
+    /// The program's return value (full 64 bits where the engine can tell).
+    pub r0: u64,
+    /// The data after the run (the output packet, or the raw memory as the program left it).
+    pub data: Vec<u8>,
+    /// Instructions executed, where the engine counts them.
+    pub insn_count: Option<u64>,
+    /// Lines the program printed with `bpf_trace_printk`.
+    pub trace: Vec<String>,
+}
+
+/// Why an engine could not load or run a program.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The program cannot be prepared (bad jump target, unsupported instruction form, ...).
+    #[error("cannot load program: {0}")]
+    Load(#[from] crate::interp::LoadError),
+    /// The program faulted while running.
+    #[error("program fault: {0}")]
+    Fault(#[from] crate::interp::VmError),
+    /// The engine does not support something this program or input needs.
+    #[error("{engine} does not support {what}")]
+    Unsupported {
+        /// The engine's name.
+        engine: &'static str,
+        /// What is unsupported.
+        what: String,
+    },
+    /// An engine-specific error (for example the kernel's verifier log or an errno).
+    #[error("{engine}: {source}")]
+    Backend {
+        /// The engine's name.
+        engine: &'static str,
+        /// The engine's own typed error.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+/// A way to run programs: the interpreter, the JIT, or the kernel.
+pub trait Engine {
+    /// A short name for reports (`interp`, `jit`, `kernel`).
+    fn name(&self) -> &'static str;
+
+    /// Prepares `program` for running (checks, compiles or loads it).
+    fn load(&self, program: &Program) -> Result<Box<dyn Loaded>, EngineError>;
+}
+
+/// A program an engine has prepared; runs any number of times.
+pub trait Loaded: fmt::Debug {
+    /// Runs once on `input`.
+    fn run(&mut self, input: &RunInput) -> Result<RunOutcome, EngineError>;
+}

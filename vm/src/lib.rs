@@ -1,0 +1,15 @@
+//! bpflab's virtual machine: the eBPF instruction set, the checked memory model, helpers and
+//! the interpreter, plus the [`Engine`] interface every engine implements.
+#![forbid(unsafe_code)]
+
+pub mod asm;
+mod builtin;
+pub mod engine;
+pub mod env;
+pub mod helpers;
+pub mod interp;
+pub mod isa;
+pub mod memory;
+
+pub use engine::{Engine, EngineError, Loaded, ProgType, Program, RunInput, RunOutcome};
+pub use interp::{Config, Interpreter, LoadError, VmError, VmErrorKind};

@@ -1,0 +1,337 @@
+//! The interpreter's address space: typed regions, every access checked for bounds,
+//! permission and alignment.
+//!
+//! Region `i` occupies the virtual addresses `(i + 1) << 32 ..`; the low 32 bits are the offset
+//! into the region. Addresses below `1 << 32` (NULL and small integers) map to nothing.
+
+use std::fmt;
+
+/// Bytes of stack each call frame gets.
+pub const STACK_SIZE: usize = 512;
+/// Maximum call depth (frames), as in the kernel.
+pub const MAX_FRAMES: usize = 8;
+
+/// What a region holds; decides which errors name it and how it may be accessed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RegionKind {
+    /// The stack of call frame `n` (0 = the entry function).
+    Stack(u8),
+    /// The program's context structure.
+    Context,
+    /// Packet data between `data` and `data_end`.
+    Packet,
+    /// Plain input memory (raw mode: r1 points here, r2 holds its length).
+    Input,
+    /// A map value.
+    MapValue,
+    /// Read-only data (`.rodata`, helper-returned constants).
+    ReadOnly,
+}
+
+impl fmt::Display for RegionKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RegionKind::Stack(n) => write!(f, "stack of frame {n}"),
+            RegionKind::Context => f.write_str("context"),
+            RegionKind::Packet => f.write_str("packet"),
+            RegionKind::Input => f.write_str("input memory"),
+            RegionKind::MapValue => f.write_str("map value"),
+            RegionKind::ReadOnly => f.write_str("read-only data"),
+        }
+    }
+}
+
+/// Kind of access, for permission checks and error messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Access {
+    /// A load.
+    Read,
+    /// A store.
+    Write,
+    /// An atomic read-modify-write.
+    Atomic,
+}
+
+impl fmt::Display for Access {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Access::Read => "read",
+            Access::Write => "write",
+            Access::Atomic => "atomic",
+        })
+    }
+}
+
+/// Why a memory access was refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum MemError {
+    /// The address is in no region (NULL, a scalar, or a freed region).
+    #[error("{access} of {len} bytes at {addr:#x}: address is not mapped")]
+    Unmapped {
+        /// Access kind.
+        access: Access,
+        /// The address.
+        addr: u64,
+        /// Access width.
+        len: usize,
+    },
+    /// The access starts or ends outside its region.
+    #[error("{access} of {len} bytes at offset {off} of {kind} (size {size}) is out of bounds")]
+    OutOfBounds {
+        /// Access kind.
+        access: Access,
+        /// Region accessed.
+        kind: RegionKind,
+        /// Offset from the region start.
+        off: u64,
+        /// Access width.
+        len: usize,
+        /// Region size.
+        size: usize,
+    },
+    /// A write to a read-only region.
+    #[error("{access} to read-only {kind} at offset {off}")]
+    ReadOnly {
+        /// Access kind.
+        access: Access,
+        /// Region accessed.
+        kind: RegionKind,
+        /// Offset from the region start.
+        off: u64,
+    },
+    /// A misaligned access to a region that requires alignment (stack, atomics).
+    #[error("misaligned {access} of {len} bytes at offset {off} of {kind}")]
+    Misaligned {
+        /// Access kind.
+        access: Access,
+        /// Region accessed.
+        kind: RegionKind,
+        /// Offset from the region start.
+        off: u64,
+        /// Access width.
+        len: usize,
+    },
+}
+
+/// One region of the address space.
+#[derive(Clone, Debug)]
+struct Region {
+    kind: RegionKind,
+    writable: bool,
+    /// The kernel requires naturally aligned accesses here (the stack).
+    strict_align: bool,
+    data: Vec<u8>,
+}
+
+/// Handle to a region of a [`Memory`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct RegionId(u32);
+
+impl RegionId {
+    /// The stack region of call frame `n`, for a [`Memory`] whose first [`MAX_FRAMES`]
+    /// regions are the stacks.
+    pub const fn stack(n: usize) -> RegionId {
+        RegionId(n as u32)
+    }
+
+    /// The virtual address of the region's first byte.
+    pub const fn base(self) -> u64 {
+        (self.0 as u64 + 1) << 32
+    }
+}
+
+/// The address space of one program run.
+#[derive(Clone, Debug, Default)]
+pub struct Memory {
+    regions: Vec<Region>,
+}
+
+impl Memory {
+    /// An empty address space.
+    pub fn new() -> Memory {
+        Memory::default()
+    }
+
+    /// Adds a region holding `data`; returns its handle.
+    pub fn map(&mut self, kind: RegionKind, data: Vec<u8>, writable: bool) -> RegionId {
+        let strict_align = matches!(kind, RegionKind::Stack(_));
+        let id = RegionId(self.regions.len() as u32);
+        self.regions.push(Region { kind, writable, strict_align, data });
+        id
+    }
+
+    /// Drops every region from `id` on (they must have been mapped after it).
+    pub fn truncate(&mut self, id: RegionId) {
+        self.regions.truncate(id.0 as usize);
+    }
+
+    /// The bytes of a region.
+    pub fn bytes(&self, id: RegionId) -> &[u8] {
+        &self.regions[id.0 as usize].data
+    }
+
+    /// The bytes of a region, for refilling between runs.
+    pub fn bytes_mut(&mut self, id: RegionId) -> &mut Vec<u8> {
+        &mut self.regions[id.0 as usize].data
+    }
+
+    /// The region and offset an address falls in, if any.
+    pub fn resolve(&self, addr: u64) -> Option<(RegionId, RegionKind, u64)> {
+        let idx = (addr >> 32).checked_sub(1)?;
+        let region = self.regions.get(idx as usize)?;
+        Some((RegionId(idx as u32), region.kind, addr & 0xffff_ffff))
+    }
+
+    /// Checks an access of `len` bytes at `addr`; returns the region index and offset.
+    #[inline(always)]
+    fn check(&self, addr: u64, len: usize, access: Access) -> Result<(usize, usize), MemError> {
+        let idx = (addr >> 32).wrapping_sub(1) as usize;
+        let Some(region) = self.regions.get(idx) else {
+            return Err(MemError::Unmapped { access, addr, len });
+        };
+        let off = addr & 0xffff_ffff;
+        let size = region.data.len();
+        if off as usize + len > size {
+            return Err(MemError::OutOfBounds { access, kind: region.kind, off, len, size });
+        }
+        if access != Access::Read && !region.writable {
+            return Err(MemError::ReadOnly { access, kind: region.kind, off });
+        }
+        if (region.strict_align || access == Access::Atomic) && off as usize % len != 0 {
+            return Err(MemError::Misaligned { access, kind: region.kind, off, len });
+        }
+        Ok((idx, off as usize))
+    }
+
+    /// Loads a little-endian value of `len` (1, 2, 4 or 8) bytes, zero-extended.
+    #[inline(always)]
+    pub fn load(&self, addr: u64, len: usize) -> Result<u64, MemError> {
+        let (idx, off) = self.check(addr, len, Access::Read)?;
+        Ok(read_le(&self.regions[idx].data[off..off + len]))
+    }
+
+    /// Stores the low `len` bytes of `value`, little-endian.
+    #[inline(always)]
+    pub fn store(&mut self, addr: u64, len: usize, value: u64) -> Result<(), MemError> {
+        let (idx, off) = self.check(addr, len, Access::Write)?;
+        write_le(&mut self.regions[idx].data[off..off + len], value);
+        Ok(())
+    }
+
+    /// Applies `f` to the value at `addr` atomically; returns the old value.
+    pub fn atomic(
+        &mut self,
+        addr: u64,
+        len: usize,
+        f: impl FnOnce(u64) -> u64,
+    ) -> Result<u64, MemError> {
+        let (idx, off) = self.check(addr, len, Access::Atomic)?;
+        let cell = &mut self.regions[idx].data[off..off + len];
+        let old = read_le(cell);
+        write_le(cell, f(old));
+        Ok(old)
+    }
+
+    /// Borrows `len` bytes at `addr` for reading (helpers' memory arguments).
+    pub fn slice(&self, addr: u64, len: usize) -> Result<&[u8], MemError> {
+        if len == 0 {
+            return Ok(&[]);
+        }
+        let (idx, off) = self.check_span(addr, len, Access::Read)?;
+        Ok(&self.regions[idx].data[off..off + len])
+    }
+
+    /// Borrows `len` bytes at `addr` for writing (helpers' output arguments).
+    pub fn slice_mut(&mut self, addr: u64, len: usize) -> Result<&mut [u8], MemError> {
+        if len == 0 {
+            return Ok(&mut []);
+        }
+        let (idx, off) = self.check_span(addr, len, Access::Write)?;
+        Ok(&mut self.regions[idx].data[off..off + len])
+    }
+
+    /// Like `check`, for spans of any length (no alignment requirement).
+    fn check_span(&self, addr: u64, len: usize, access: Access) -> Result<(usize, usize), MemError> {
+        let idx = (addr >> 32).wrapping_sub(1) as usize;
+        let Some(region) = self.regions.get(idx) else {
+            return Err(MemError::Unmapped { access, addr, len });
+        };
+        let off = addr & 0xffff_ffff;
+        let size = region.data.len();
+        if (off as usize).checked_add(len).is_none_or(|end| end > size) {
+            return Err(MemError::OutOfBounds { access, kind: region.kind, off, len, size });
+        }
+        if access != Access::Read && !region.writable {
+            return Err(MemError::ReadOnly { access, kind: region.kind, off });
+        }
+        Ok((idx, off as usize))
+    }
+}
+
+#[inline(always)]
+fn read_le(b: &[u8]) -> u64 {
+    match b.len() {
+        1 => u64::from(b[0]),
+        2 => u64::from(u16::from_le_bytes([b[0], b[1]])),
+        4 => u64::from(u32::from_le_bytes([b[0], b[1], b[2], b[3]])),
+        _ => u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]),
+    }
+}
+
+#[inline(always)]
+fn write_le(b: &mut [u8], v: u64) {
+    let bytes = v.to_le_bytes();
+    let n = b.len();
+    b.copy_from_slice(&bytes[..n]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stack_load_store_and_bounds() {
+        let mut m = Memory::new();
+        let s = m.map(RegionKind::Stack(0), vec![0; STACK_SIZE], true);
+        let top = s.base() + STACK_SIZE as u64;
+        m.store(top - 8, 8, 0x1122_3344_5566_7788).unwrap();
+        assert_eq!(m.load(top - 8, 4).unwrap(), 0x5566_7788);
+        assert_eq!(m.load(top - 4, 2).unwrap(), 0x3344);
+        assert_eq!(
+            m.load(top, 1),
+            Err(MemError::OutOfBounds {
+                access: Access::Read,
+                kind: RegionKind::Stack(0),
+                off: 512,
+                len: 1,
+                size: 512
+            })
+        );
+        assert!(matches!(m.load(top - 6, 4), Err(MemError::Misaligned { off: 506, len: 4, .. })));
+    }
+
+    #[test]
+    fn null_and_readonly() {
+        let mut m = Memory::new();
+        let r = m.map(RegionKind::ReadOnly, vec![7; 16], false);
+        assert_eq!(m.load(r.base() + 3, 1).unwrap(), 7);
+        assert_eq!(m.load(0, 8), Err(MemError::Unmapped { access: Access::Read, addr: 0, len: 8 }));
+        assert!(matches!(m.store(r.base(), 1, 0), Err(MemError::ReadOnly { .. })));
+        // Unaligned reads of non-stack memory are allowed (x86 has efficient unaligned access) ...
+        assert_eq!(m.load(r.base() + 1, 8).unwrap(), 0x0707_0707_0707_0707);
+        // ... but atomics must be aligned everywhere.
+        let w = m.map(RegionKind::Input, vec![0; 16], true);
+        assert!(matches!(m.atomic(w.base() + 2, 4, |v| v), Err(MemError::Misaligned { .. })));
+        assert_eq!(m.atomic(w.base() + 8, 8, |v| v + 5).unwrap(), 0);
+        assert_eq!(m.load(w.base() + 8, 8).unwrap(), 5);
+    }
+
+    #[test]
+    fn spans_do_not_overflow() {
+        let mut m = Memory::new();
+        let r = m.map(RegionKind::Input, vec![1; 16], true);
+        assert!(m.slice(r.base() + 8, usize::MAX).is_err());
+        assert_eq!(m.slice(r.base() + 8, 8).unwrap(), &[1; 8]);
+        assert!(m.slice_mut(r.base() + 9, 8).is_err());
+    }
+}
