@@ -1,1 +1,69 @@
-fn main() {}
+//! The `bpflab` command line.
+#![forbid(unsafe_code)]
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+mod cmd;
+
+/// Test eBPF programs offline, the way the kernel would run them.
+#[derive(Parser, Debug)]
+#[command(name = "bpflab", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Which engine runs the program.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum EngineKind {
+    /// The checked interpreter.
+    Interp,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Print a raw bytecode file as assembly text (kernel / bpftool syntax).
+    Disasm {
+        /// Raw bytecode (8 bytes per instruction slot).
+        file: PathBuf,
+        /// Print JSON: one object per instruction with its slot, bytes and text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Assemble text into raw bytecode.
+    Asm {
+        /// Assembly text, one instruction per line, labels allowed.
+        file: PathBuf,
+        /// Write the bytecode here; without it, print it as hex, one instruction per line.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// Print JSON (with the hex bytecode) instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run raw bytecode with r1 = the memory and r2 = its length; print r0.
+    Run(cmd::RunArgs),
+    /// Act as a bpf_conformance plugin: program hex on stdin, memory hex as the first
+    /// argument, r0 in hex on stdout.
+    ConformancePlugin(cmd::PluginArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Disasm { file, json } => cmd::disasm(&file, json),
+        Command::Asm { file, output, json } => cmd::asm(&file, output.as_deref(), json),
+        Command::Run(args) => cmd::run(&args),
+        Command::ConformancePlugin(args) => return cmd::conformance_plugin(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -219,10 +219,10 @@ impl Interpreter {
         let slots = lower(program, &self.config)?;
         let mut mem = Memory::new();
         for frame in 0..MAX_FRAMES {
-            mem.map(RegionKind::Stack(frame as u8), vec![0; STACK_SIZE], true);
+            mem.map(RegionKind::Stack(frame as u8), vec![0; STACK_SIZE], true)
+                .expect("stack regions are small");
         }
-        let first_input = mem.map(RegionKind::Input, Vec::new(), true);
-        mem.truncate(first_input);
+        let first_input = mem.next_id();
         Ok(Prepared {
             slots,
             config: self.config,
@@ -277,7 +277,10 @@ impl Prepared {
     /// the instruction count; `data` receives what the program wrote.
     pub fn run_raw(&mut self, data: &mut Vec<u8>) -> Result<(u64, u64), VmError> {
         self.mem.truncate(self.first_input);
-        let input = self.mem.map(RegionKind::Input, std::mem::take(data), true);
+        let input = self
+            .mem
+            .map(RegionKind::Input, std::mem::take(data), true)
+            .map_err(|e| VmError::new(0, e.into()))?;
         let len = self.mem.bytes(input).len() as u64;
         let result = self.execute([input.base(), len, 0, 0, 0], Some(input));
         *data = std::mem::take(self.mem.bytes_mut(input));
@@ -471,7 +474,10 @@ impl Prepared {
                     }
                 },
                 // Loads and stores
-                0x18 => r[d] = imm as u64,
+                0x18 => {
+                    r[d] = imm as u64;
+                    pc += 1;
+                }
                 0x61 => r[d] = mem!(mem.load(addr_src, 4)),
                 0x69 => r[d] = mem!(mem.load(addr_src, 2)),
                 0x71 => r[d] = mem!(mem.load(addr_src, 1)),

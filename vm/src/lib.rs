@@ -13,3 +13,8 @@ pub mod memory;
 
 pub use engine::{Engine, EngineError, Loaded, ProgType, Program, RunInput, RunOutcome};
 pub use interp::{Config, Interpreter, LoadError, VmError, VmErrorKind};
+
+/// The standard helper registry, shared.
+pub fn standard_helpers() -> std::sync::Arc<helpers::HelperRegistry> {
+    std::sync::Arc::new(helpers::HelperRegistry::standard())
+}

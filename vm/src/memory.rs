@@ -1,8 +1,10 @@
 //! The interpreter's address space: typed regions, every access checked for bounds,
 //! permission and alignment.
 //!
-//! Region `i` occupies the virtual addresses `(i + 1) << 32 ..`; the low 32 bits are the offset
-//! into the region. Addresses below `1 << 32` (NULL and small integers) map to nothing.
+//! Region `i` lives in the 4 GiB slot `i + 1` of the address space and starts in the middle of
+//! it, at `((i + 1) << 32) + 2^31`, so an access a little before or after a region is still
+//! attributed to that region (as a negative or too-large offset). Addresses below `1 << 32`
+//! (NULL and small integers) map to nothing. A region holds less than 2 GiB.
 
 use std::fmt;
 
@@ -10,6 +12,10 @@ use std::fmt;
 pub const STACK_SIZE: usize = 512;
 /// Maximum call depth (frames), as in the kernel.
 pub const MAX_FRAMES: usize = 8;
+/// Offset of a region's first byte within its 4 GiB slot.
+const BIAS: u32 = 0x8000_0000;
+/// Largest region size.
+pub const MAX_REGION: usize = BIAS as usize - 1;
 
 /// What a region holds; decides which errors name it and how it may be accessed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -82,8 +88,8 @@ pub enum MemError {
         access: Access,
         /// Region accessed.
         kind: RegionKind,
-        /// Offset from the region start.
-        off: u64,
+        /// Offset from the region start (negative before it).
+        off: i64,
         /// Access width.
         len: usize,
         /// Region size.
@@ -97,7 +103,15 @@ pub enum MemError {
         /// Region accessed.
         kind: RegionKind,
         /// Offset from the region start.
-        off: u64,
+        off: i64,
+    },
+    /// A region larger than [`MAX_REGION`] was requested.
+    #[error("{kind} of {size} bytes exceeds the largest region ({MAX_REGION} bytes)")]
+    RegionTooLarge {
+        /// What the region was for.
+        kind: RegionKind,
+        /// Its requested size.
+        size: usize,
     },
     /// A misaligned access to a region that requires alignment (stack, atomics).
     #[error("misaligned {access} of {len} bytes at offset {off} of {kind}")]
@@ -107,7 +121,7 @@ pub enum MemError {
         /// Region accessed.
         kind: RegionKind,
         /// Offset from the region start.
-        off: u64,
+        off: i64,
         /// Access width.
         len: usize,
     },
@@ -136,7 +150,7 @@ impl RegionId {
 
     /// The virtual address of the region's first byte.
     pub const fn base(self) -> u64 {
-        (self.0 as u64 + 1) << 32
+        ((self.0 as u64 + 1) << 32) + BIAS as u64
     }
 }
 
@@ -153,11 +167,19 @@ impl Memory {
     }
 
     /// Adds a region holding `data`; returns its handle.
-    pub fn map(&mut self, kind: RegionKind, data: Vec<u8>, writable: bool) -> RegionId {
+    pub fn map(&mut self, kind: RegionKind, data: Vec<u8>, writable: bool) -> Result<RegionId, MemError> {
+        if data.len() > MAX_REGION || self.regions.len() >= u32::MAX as usize - 1 {
+            return Err(MemError::RegionTooLarge { kind, size: data.len() });
+        }
         let strict_align = matches!(kind, RegionKind::Stack(_));
         let id = RegionId(self.regions.len() as u32);
         self.regions.push(Region { kind, writable, strict_align, data });
-        id
+        Ok(id)
+    }
+
+    /// The handle the next [`Memory::map`] will return.
+    pub fn next_id(&self) -> RegionId {
+        RegionId(self.regions.len() as u32)
     }
 
     /// Drops every region from `id` on (they must have been mapped after it).
@@ -175,11 +197,11 @@ impl Memory {
         &mut self.regions[id.0 as usize].data
     }
 
-    /// The region and offset an address falls in, if any.
-    pub fn resolve(&self, addr: u64) -> Option<(RegionId, RegionKind, u64)> {
+    /// The region whose slot an address falls in, and the (possibly out-of-range) offset.
+    pub fn resolve(&self, addr: u64) -> Option<(RegionId, RegionKind, i64)> {
         let idx = (addr >> 32).checked_sub(1)?;
         let region = self.regions.get(idx as usize)?;
-        Some((RegionId(idx as u32), region.kind, addr & 0xffff_ffff))
+        Some((RegionId(idx as u32), region.kind, signed_off(addr)))
     }
 
     /// Checks an access of `len` bytes at `addr`; returns the region index and offset.
@@ -189,18 +211,20 @@ impl Memory {
         let Some(region) = self.regions.get(idx) else {
             return Err(MemError::Unmapped { access, addr, len });
         };
-        let off = addr & 0xffff_ffff;
+        // Below the region start the subtraction wraps to >= 2^31, past any region's size.
+        let off = (addr as u32).wrapping_sub(BIAS) as usize;
         let size = region.data.len();
-        if off as usize + len > size {
+        if off + len > size {
+            let off = signed_off(addr);
             return Err(MemError::OutOfBounds { access, kind: region.kind, off, len, size });
         }
         if access != Access::Read && !region.writable {
-            return Err(MemError::ReadOnly { access, kind: region.kind, off });
+            return Err(MemError::ReadOnly { access, kind: region.kind, off: off as i64 });
         }
-        if (region.strict_align || access == Access::Atomic) && off as usize % len != 0 {
-            return Err(MemError::Misaligned { access, kind: region.kind, off, len });
+        if (region.strict_align || access == Access::Atomic) && off % len != 0 {
+            return Err(MemError::Misaligned { access, kind: region.kind, off: off as i64, len });
         }
-        Ok((idx, off as usize))
+        Ok((idx, off))
     }
 
     /// Loads a little-endian value of `len` (1, 2, 4 or 8) bytes, zero-extended.
@@ -256,16 +280,22 @@ impl Memory {
         let Some(region) = self.regions.get(idx) else {
             return Err(MemError::Unmapped { access, addr, len });
         };
-        let off = addr & 0xffff_ffff;
+        let off = (addr as u32).wrapping_sub(BIAS) as usize;
         let size = region.data.len();
-        if (off as usize).checked_add(len).is_none_or(|end| end > size) {
+        if off.checked_add(len).is_none_or(|end| end > size) {
+            let off = signed_off(addr);
             return Err(MemError::OutOfBounds { access, kind: region.kind, off, len, size });
         }
         if access != Access::Read && !region.writable {
-            return Err(MemError::ReadOnly { access, kind: region.kind, off });
+            return Err(MemError::ReadOnly { access, kind: region.kind, off: off as i64 });
         }
-        Ok((idx, off as usize))
+        Ok((idx, off))
     }
+}
+
+/// The offset of `addr` from the start of the region of its slot (negative before it).
+fn signed_off(addr: u64) -> i64 {
+    i64::from((addr as u32).wrapping_sub(BIAS) as i32)
 }
 
 #[inline(always)]
@@ -292,7 +322,7 @@ mod tests {
     #[test]
     fn stack_load_store_and_bounds() {
         let mut m = Memory::new();
-        let s = m.map(RegionKind::Stack(0), vec![0; STACK_SIZE], true);
+        let s = m.map(RegionKind::Stack(0), vec![0; STACK_SIZE], true).unwrap();
         let top = s.base() + STACK_SIZE as u64;
         m.store(top - 8, 8, 0x1122_3344_5566_7788).unwrap();
         assert_eq!(m.load(top - 8, 4).unwrap(), 0x5566_7788);
@@ -308,19 +338,25 @@ mod tests {
             })
         );
         assert!(matches!(m.load(top - 6, 4), Err(MemError::Misaligned { off: 506, len: 4, .. })));
+        // Just below the region: still this region, at a negative offset.
+        assert!(matches!(
+            m.store(s.base() - 8, 8, 0),
+            Err(MemError::OutOfBounds { kind: RegionKind::Stack(0), off: -8, .. })
+        ));
+        assert_eq!(m.resolve(s.base() - 8), Some((s, RegionKind::Stack(0), -8)));
     }
 
     #[test]
     fn null_and_readonly() {
         let mut m = Memory::new();
-        let r = m.map(RegionKind::ReadOnly, vec![7; 16], false);
+        let r = m.map(RegionKind::ReadOnly, vec![7; 16], false).unwrap();
         assert_eq!(m.load(r.base() + 3, 1).unwrap(), 7);
         assert_eq!(m.load(0, 8), Err(MemError::Unmapped { access: Access::Read, addr: 0, len: 8 }));
         assert!(matches!(m.store(r.base(), 1, 0), Err(MemError::ReadOnly { .. })));
         // Unaligned reads of non-stack memory are allowed (x86 has efficient unaligned access) ...
         assert_eq!(m.load(r.base() + 1, 8).unwrap(), 0x0707_0707_0707_0707);
         // ... but atomics must be aligned everywhere.
-        let w = m.map(RegionKind::Input, vec![0; 16], true);
+        let w = m.map(RegionKind::Input, vec![0; 16], true).unwrap();
         assert!(matches!(m.atomic(w.base() + 2, 4, |v| v), Err(MemError::Misaligned { .. })));
         assert_eq!(m.atomic(w.base() + 8, 8, |v| v + 5).unwrap(), 0);
         assert_eq!(m.load(w.base() + 8, 8).unwrap(), 5);
@@ -329,7 +365,7 @@ mod tests {
     #[test]
     fn spans_do_not_overflow() {
         let mut m = Memory::new();
-        let r = m.map(RegionKind::Input, vec![1; 16], true);
+        let r = m.map(RegionKind::Input, vec![1; 16], true).unwrap();
         assert!(m.slice(r.base() + 8, usize::MAX).is_err());
         assert_eq!(m.slice(r.base() + 8, 8).unwrap(), &[1; 8]);
         assert!(m.slice_mut(r.base() + 9, 8).is_err());

@@ -1,0 +1,66 @@
+//! `bpflab conformance-plugin`: the plugin protocol of the bpf_conformance runner.
+//!
+//! The runner starts the plugin once per test. When the test has input memory, the first
+//! argument is that memory as space-separated hex bytes; plugin options follow. The program
+//! arrives on stdin as space-separated hex bytes. The plugin prints r0 in hex and exits 0, or
+//! exits non-zero with the reason on stderr.
+
+use std::io::Read;
+use std::process::ExitCode;
+
+use bpflab::input::parse_hex;
+use bpflab_vm::interp::Config;
+use bpflab_vm::isa::decode_bytes;
+use bpflab_vm::{Interpreter, Program};
+use clap::Args;
+
+use crate::EngineKind;
+
+/// Arguments of `bpflab conformance-plugin`.
+#[derive(Args, Debug)]
+pub(crate) struct PluginArgs {
+    /// Input memory as hex bytes (absent when the test has none).
+    memory: Option<String>,
+    /// The runner's ELF mode: stdin holds an ELF object instead of raw bytecode.
+    #[arg(long)]
+    elf: bool,
+    /// Engine to run on.
+    #[arg(long, value_enum, default_value_t = EngineKind::Interp)]
+    engine: EngineKind,
+    /// Instruction budget.
+    #[arg(long, default_value_t = Config::default().insn_budget)]
+    budget: u64,
+}
+
+/// Runs one conformance test case; the exit code is the protocol's verdict.
+pub(crate) fn conformance_plugin(args: &PluginArgs) -> ExitCode {
+    match run_case(args) {
+        Ok(r0) => {
+            println!("{r0:x}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_case(args: &PluginArgs) -> Result<u64, Box<dyn std::error::Error>> {
+    if args.elf {
+        return Err("--elf: ELF program input is not supported yet; run the runner without --elf".into());
+    }
+    let mut text = String::new();
+    std::io::stdin().read_to_string(&mut text)?;
+    let insns = decode_bytes(&parse_hex(&text)?)?;
+    let mut mem = match &args.memory {
+        Some(hex) => parse_hex(hex)?,
+        None => Vec::new(),
+    };
+    let EngineKind::Interp = args.engine;
+    let config = Config { insn_budget: args.budget, ..Config::default() };
+    let mut prepared =
+        Interpreter::new(config, bpflab_vm::standard_helpers()).prepare(&Program::raw("conformance", insns))?;
+    let (r0, _) = prepared.run_raw(&mut mem)?;
+    Ok(r0)
+}

@@ -1,0 +1,22 @@
+//! The subcommands.
+
+mod conformance;
+mod run;
+mod text;
+
+pub(crate) use conformance::{PluginArgs, conformance_plugin};
+pub(crate) use run::{RunArgs, run};
+pub(crate) use text::{asm, disasm};
+
+/// A subcommand's failure, printed as `error: ...`.
+pub(crate) type CmdResult = Result<(), Box<dyn std::error::Error>>;
+
+/// Writes `text` to standard output; a closed pipe (`bpflab disasm x | head`) is not an error.
+pub(crate) fn emit(text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
+}

@@ -1,0 +1,103 @@
+//! The command line, driven as users and the bpf_conformance runner drive it.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+fn bpflab(args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_bpflab"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn bpflab");
+    child.stdin.take().expect("stdin").write_all(stdin.as_bytes()).expect("write stdin");
+    child.wait_with_output().expect("wait")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn readme_main_command_parses_the_shipped_packet() {
+    let o = bpflab(&["run", "--asm", "examples/parse.s", "--mem-file", "examples/tcp_syn_port80.bin"], "");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "r0 = 0x2 (2)\ninstructions: 30\n");
+}
+
+#[test]
+fn asm_then_disasm_round_trips() {
+    let dir = std::env::temp_dir().join(format!("bpflab-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bin = dir.join("parse.bin");
+    let o = bpflab(&["asm", "examples/parse.s", "-o", bin.to_str().unwrap()], "");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(std::fs::metadata(&bin).unwrap().len(), 30 * 8);
+    let o = bpflab(&["disasm", bin.to_str().unwrap()], "");
+    assert!(o.status.success());
+    let text = stdout(&o);
+    assert!(text.starts_with("    0: r0 = 0\n    1: r3 = r1\n    2: r3 += r2\n"), "{text}");
+    assert!(text.contains("    5: if r4 > r3 goto +23\n"), "{text}");
+    let listing = dir.join("listing.s");
+    std::fs::write(&listing, &text).unwrap();
+    let o = bpflab(&["run", "--asm", listing.to_str().unwrap(), "--mem-file", "examples/tcp_syn_port80.bin", "--json"], "");
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(doc["r0"], 2);
+    assert_eq!(doc["insn_count"], 30);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn run_hex_reports_r0_count_and_changed_memory() {
+    // *(u8 *)(r1 + 1) = 0xaa; r0 = r2; exit
+    let prog = "72 01 01 00 aa 00 00 00 bf 20 00 00 00 00 00 00 95 00 00 00 00 00 00 00";
+    let o = bpflab(&["run", "--hex", prog, "--mem", "00 00 00"], "");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "r0 = 0x3 (3)\ninstructions: 3\nmemory: 00 aa 00\n");
+}
+
+#[test]
+fn run_errors_name_the_instruction() {
+    // r0 = *(u64 *)(r10 + 0): one past the stack.
+    let o = bpflab(&["run", "--hex", "79 a0 00 00 00 00 00 00 95 00 00 00 00 00 00 00"], "");
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        stderr(&o),
+        "error: instruction 0: read of 8 bytes at offset 512 of stack of frame 0 (size 512) is out of bounds\n"
+    );
+    let o = bpflab(&["run", "--hex", "95 00 00 00 00 00 00"], "");
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(stderr(&o), "error: instruction 0: program length leaves 7 trailing bytes (not a multiple of 8)\n");
+    let o = bpflab(&["run", "--hex", "b7 00 00 00 00 00 00 00 e7 00 00 00 00 00 00 00"], "");
+    assert_eq!(stderr(&o), "error: instruction 1: unknown opcode 0xe7\n");
+    let o = bpflab(&["run", "--hex", "b7 00 00 00 00 00 00 00 95 00 00 00 00 00 00 00", "--mem", "0g"], "");
+    assert_eq!(stderr(&o), "error: hex input: invalid character 'g' at offset 1\n");
+    let o = bpflab(&["run", "--hex", "07 00 00 00 01 00 00 00 05 00 ff ff 00 00 00 00", "--budget", "50"], "");
+    assert!(stderr(&o).contains("instruction budget of 50 exhausted"), "{}", stderr(&o));
+}
+
+#[test]
+fn conformance_plugin_protocol() {
+    // r0 = *(u32 *)(r1 + 0); exit — memory as the first argument, r0 in hex on stdout.
+    let prog = "61 10 00 00 00 00 00 00 95 00 00 00 00 00 00 00 ";
+    let o = bpflab(&["conformance-plugin", "01  02  03  04  "], prog);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "4030201\n");
+    // No memory argument when the test has none; r0 keeps its full 64 bits.
+    let o = bpflab(&["conformance-plugin"], "18 00 00 00 ff ff ff ff 00 00 00 00 ff ff ff ff 95 00 00 00 00 00 00 00\n");
+    assert_eq!(stdout(&o), "ffffffffffffffff\n");
+    // A fault: non-zero exit, nothing on stdout, the reason on stderr.
+    let o = bpflab(&["conformance-plugin", "01"], "61 10 04 00 00 00 00 00 95 00 00 00 00 00 00 00");
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(stdout(&o), "");
+    assert_eq!(stderr(&o), "instruction 0: read of 4 bytes at offset 4 of input memory (size 1) is out of bounds\n");
+    // Division by zero is defined by the ISA, not a fault.
+    let o = bpflab(&["conformance-plugin"], "b7 00 00 00 05 00 00 00 37 00 00 00 00 00 00 00 95 00 00 00 00 00 00 00");
+    assert_eq!(stdout(&o), "0\n");
+}
