@@ -42,7 +42,9 @@ pub enum InputError {
         source: bpflab_vm::asm::AsmError,
     },
     /// The file is an ELF object; object files are read by the loader.
-    #[error("{path} is an ELF object: give raw bytecode (extract it with `llvm-objcopy -O binary --only-section=SEC`)")]
+    #[error(
+        "{path} is an ELF object: give raw bytecode (extract it with `llvm-objcopy -O binary --only-section=SEC`)"
+    )]
     ElfObject {
         /// The file.
         path: String,
@@ -73,7 +75,7 @@ pub fn parse_hex(text: &str) -> Result<Vec<u8>, InputError> {
         }
         i += 1;
     }
-    if digits.len() % 2 != 0 {
+    if !digits.len().is_multiple_of(2) {
         return Err(InputError::HexOdd { digits: digits.len() });
     }
     Ok(digits.chunks_exact(2).map(|p| p[0] << 4 | p[1]).collect())
@@ -93,7 +95,8 @@ pub fn to_hex(bytes: &[u8]) -> String {
 
 /// Reads a file whole.
 pub fn read_file(path: &Path) -> Result<Vec<u8>, InputError> {
-    std::fs::read(path).map_err(|source| InputError::Io { path: path.display().to_string(), source })
+    std::fs::read(path)
+        .map_err(|source| InputError::Io { path: path.display().to_string(), source })
 }
 
 /// Reads a raw bytecode file (8 bytes per slot) and decodes it.

@@ -26,7 +26,10 @@ fn stderr(o: &Output) -> String {
 
 #[test]
 fn readme_main_command_parses_the_shipped_packet() {
-    let o = bpflab(&["run", "--asm", "examples/parse.s", "--mem-file", "examples/tcp_syn_port80.bin"], "");
+    let o = bpflab(
+        &["run", "--asm", "examples/parse.s", "--mem-file", "examples/tcp_syn_port80.bin"],
+        "",
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(stdout(&o), "r0 = 0x2 (2)\ninstructions: 30\n");
 }
@@ -46,7 +49,17 @@ fn asm_then_disasm_round_trips() {
     assert!(text.contains("    5: if r4 > r3 goto +23\n"), "{text}");
     let listing = dir.join("listing.s");
     std::fs::write(&listing, &text).unwrap();
-    let o = bpflab(&["run", "--asm", listing.to_str().unwrap(), "--mem-file", "examples/tcp_syn_port80.bin", "--json"], "");
+    let o = bpflab(
+        &[
+            "run",
+            "--asm",
+            listing.to_str().unwrap(),
+            "--mem-file",
+            "examples/tcp_syn_port80.bin",
+            "--json",
+        ],
+        "",
+    );
     let doc: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
     assert_eq!(doc["r0"], 2);
     assert_eq!(doc["insn_count"], 30);
@@ -73,12 +86,21 @@ fn run_errors_name_the_instruction() {
     );
     let o = bpflab(&["run", "--hex", "95 00 00 00 00 00 00"], "");
     assert_eq!(o.status.code(), Some(1));
-    assert_eq!(stderr(&o), "error: instruction 0: program length leaves 7 trailing bytes (not a multiple of 8)\n");
+    assert_eq!(
+        stderr(&o),
+        "error: instruction 0: program length leaves 7 trailing bytes (not a multiple of 8)\n"
+    );
     let o = bpflab(&["run", "--hex", "b7 00 00 00 00 00 00 00 e7 00 00 00 00 00 00 00"], "");
     assert_eq!(stderr(&o), "error: instruction 1: unknown opcode 0xe7\n");
-    let o = bpflab(&["run", "--hex", "b7 00 00 00 00 00 00 00 95 00 00 00 00 00 00 00", "--mem", "0g"], "");
+    let o = bpflab(
+        &["run", "--hex", "b7 00 00 00 00 00 00 00 95 00 00 00 00 00 00 00", "--mem", "0g"],
+        "",
+    );
     assert_eq!(stderr(&o), "error: hex input: invalid character 'g' at offset 1\n");
-    let o = bpflab(&["run", "--hex", "07 00 00 00 01 00 00 00 05 00 ff ff 00 00 00 00", "--budget", "50"], "");
+    let o = bpflab(
+        &["run", "--hex", "07 00 00 00 01 00 00 00 05 00 ff ff 00 00 00 00", "--budget", "50"],
+        "",
+    );
     assert!(stderr(&o).contains("instruction budget of 50 exhausted"), "{}", stderr(&o));
 }
 
@@ -90,14 +112,24 @@ fn conformance_plugin_protocol() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(stdout(&o), "4030201\n");
     // No memory argument when the test has none; r0 keeps its full 64 bits.
-    let o = bpflab(&["conformance-plugin"], "18 00 00 00 ff ff ff ff 00 00 00 00 ff ff ff ff 95 00 00 00 00 00 00 00\n");
+    let o = bpflab(
+        &["conformance-plugin"],
+        "18 00 00 00 ff ff ff ff 00 00 00 00 ff ff ff ff 95 00 00 00 00 00 00 00\n",
+    );
     assert_eq!(stdout(&o), "ffffffffffffffff\n");
     // A fault: non-zero exit, nothing on stdout, the reason on stderr.
-    let o = bpflab(&["conformance-plugin", "01"], "61 10 04 00 00 00 00 00 95 00 00 00 00 00 00 00");
+    let o =
+        bpflab(&["conformance-plugin", "01"], "61 10 04 00 00 00 00 00 95 00 00 00 00 00 00 00");
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(stdout(&o), "");
-    assert_eq!(stderr(&o), "instruction 0: read of 4 bytes at offset 4 of input memory (size 1) is out of bounds\n");
+    assert_eq!(
+        stderr(&o),
+        "instruction 0: read of 4 bytes at offset 4 of input memory (size 1) is out of bounds\n"
+    );
     // Division by zero is defined by the ISA, not a fault.
-    let o = bpflab(&["conformance-plugin"], "b7 00 00 00 05 00 00 00 37 00 00 00 00 00 00 00 95 00 00 00 00 00 00 00");
+    let o = bpflab(
+        &["conformance-plugin"],
+        "b7 00 00 00 05 00 00 00 37 00 00 00 00 00 00 00 95 00 00 00 00 00 00 00",
+    );
     assert_eq!(stdout(&o), "0\n");
 }

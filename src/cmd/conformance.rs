@@ -48,7 +48,9 @@ pub(crate) fn conformance_plugin(args: &PluginArgs) -> ExitCode {
 
 fn run_case(args: &PluginArgs) -> Result<u64, Box<dyn std::error::Error>> {
     if args.elf {
-        return Err("--elf: ELF program input is not supported yet; run the runner without --elf".into());
+        return Err(
+            "--elf: ELF program input is not supported yet; run the runner without --elf".into()
+        );
     }
     let mut text = String::new();
     std::io::stdin().read_to_string(&mut text)?;
@@ -59,8 +61,8 @@ fn run_case(args: &PluginArgs) -> Result<u64, Box<dyn std::error::Error>> {
     };
     let EngineKind::Interp = args.engine;
     let config = Config { insn_budget: args.budget, ..Config::default() };
-    let mut prepared =
-        Interpreter::new(config, bpflab_vm::standard_helpers()).prepare(&Program::raw("conformance", insns))?;
+    let mut prepared = Interpreter::new(config, bpflab_vm::standard_helpers())
+        .prepare(&Program::raw("conformance", insns))?;
     let (r0, _) = prepared.run_raw(&mut mem)?;
     Ok(r0)
 }

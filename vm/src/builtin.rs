@@ -16,27 +16,30 @@ const fn proto(id: u32, name: &'static str, ret: RetType, args: &'static [ArgTyp
     HelperProto { id, name, ret, args, gpl_only: false }
 }
 
-const KTIME_GET_NS: HelperProto = HelperProto {
-    gpl_only: true,
-    ..proto(5, "bpf_ktime_get_ns", RetType::Integer, &[])
-};
+const KTIME_GET_NS: HelperProto =
+    HelperProto { gpl_only: true, ..proto(5, "bpf_ktime_get_ns", RetType::Integer, &[]) };
 const TRACE_PRINTK: HelperProto = HelperProto {
     gpl_only: true,
     ..proto(
         6,
         "bpf_trace_printk",
         RetType::Integer,
-        &[ArgType::PtrToMem, ArgType::ConstSize, ArgType::Anything, ArgType::Anything, ArgType::Anything],
+        &[
+            ArgType::PtrToMem,
+            ArgType::ConstSize,
+            ArgType::Anything,
+            ArgType::Anything,
+            ArgType::Anything,
+        ],
     )
 };
 const GET_PRANDOM_U32: HelperProto = proto(7, "bpf_get_prandom_u32", RetType::Integer, &[]);
 const GET_SMP_PROCESSOR_ID: HelperProto =
     proto(8, "bpf_get_smp_processor_id", RetType::Integer, &[]);
-const KTIME_GET_BOOT_NS: HelperProto = HelperProto {
-    gpl_only: true,
-    ..proto(125, "bpf_ktime_get_boot_ns", RetType::Integer, &[])
-};
-const KTIME_GET_COARSE_NS: HelperProto = proto(160, "bpf_ktime_get_coarse_ns", RetType::Integer, &[]);
+const KTIME_GET_BOOT_NS: HelperProto =
+    HelperProto { gpl_only: true, ..proto(125, "bpf_ktime_get_boot_ns", RetType::Integer, &[]) };
+const KTIME_GET_COARSE_NS: HelperProto =
+    proto(160, "bpf_ktime_get_coarse_ns", RetType::Integer, &[]);
 
 fn ktime_get_ns(ctx: &mut HelperCtx<'_>, _: [u64; 5]) -> Result<u64, HelperError> {
     Ok(ctx.env.read_clock())

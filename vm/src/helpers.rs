@@ -109,8 +109,12 @@ pub struct HelperCtx<'a> {
 impl HelperCtx<'_> {
     /// Reads `len` bytes of argument `arg` at `addr`.
     pub fn arg_bytes(&self, arg: u8, addr: u64, len: u64) -> Result<Vec<u8>, HelperError> {
-        let len = usize::try_from(len).map_err(|_| HelperError::BadArg { arg, reason: "size too large" })?;
-        self.mem.slice(addr, len).map(<[u8]>::to_vec).map_err(|error| HelperError::BadMemoryArg { arg, error })
+        let len = usize::try_from(len)
+            .map_err(|_| HelperError::BadArg { arg, reason: "size too large" })?;
+        self.mem
+            .slice(addr, len)
+            .map(<[u8]>::to_vec)
+            .map_err(|error| HelperError::BadMemoryArg { arg, error })
     }
 
     /// Reads a NUL-terminated string of at most `max` bytes (the NUL included) at `addr`.

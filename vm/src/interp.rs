@@ -162,7 +162,13 @@ fn lower(program: &Program, cfg: &Config) -> Result<Vec<Slot>, LoadError> {
         let pc = slots.len();
         starts[pc] = true;
         let (raw, tail): (RawInsn, _) = insn.encode();
-        let mut slot = Slot { code: raw.code, dst: raw.dst, src: raw.src, off: raw.off, imm: i64::from(raw.imm) };
+        let mut slot = Slot {
+            code: raw.code,
+            dst: raw.dst,
+            src: raw.src,
+            off: raw.off,
+            imm: i64::from(raw.imm),
+        };
         if let Insn::LdImm64 { src, imm, next_imm, .. } = *insn {
             if src != PseudoSrc::Imm {
                 return Err(LoadError::Unresolved { pc, src });
@@ -457,7 +463,11 @@ impl Prepared {
                         if frames.len() + 1 >= MAX_FRAMES {
                             fault!(VmErrorKind::CallDepth { max: MAX_FRAMES });
                         }
-                        frames.push(Frame { ret_pc: pc, saved: [r[6], r[7], r[8], r[9]], fp: r[10] });
+                        frames.push(Frame {
+                            ret_pc: pc,
+                            saved: [r[6], r[7], r[8], r[9]],
+                            fp: r[10],
+                        });
                         let depth = frames.len();
                         mem.bytes_mut(RegionId::stack(depth)).fill(0);
                         r[10] = frame_pointer(depth);
@@ -493,8 +503,10 @@ impl Prepared {
                 0x6b => mem!(mem.store(addr_dst, 2, r[sr])),
                 0x73 => mem!(mem.store(addr_dst, 1, r[sr])),
                 0x7b => mem!(mem.store(addr_dst, 8, r[sr])),
-                0xc3 => atomic(mem, &mut r, addr_dst, 4, imm, sr).map_err(|e| VmError::new(pc - 1, e.into()))?,
-                0xdb => atomic(mem, &mut r, addr_dst, 8, imm, sr).map_err(|e| VmError::new(pc - 1, e.into()))?,
+                0xc3 => atomic(mem, &mut r, addr_dst, 4, imm, sr)
+                    .map_err(|e| VmError::new(pc - 1, e.into()))?,
+                0xdb => atomic(mem, &mut r, addr_dst, 8, imm, sr)
+                    .map_err(|e| VmError::new(pc - 1, e.into()))?,
                 // Legacy packet loads: out of bounds ends the program with r0 = 0.
                 0x20 | 0x28 | 0x30 | 0x40 | 0x48 | 0x50 => {
                     let len = match s.code & 0x18 {
@@ -552,7 +564,14 @@ fn bswap(v: u64, bits: i64) -> u64 {
 }
 
 /// Executes an atomic operation of `len` bytes at `addr` with register `src`.
-fn atomic(mem: &mut Memory, r: &mut [u64; 16], addr: u64, len: usize, op: i64, src: usize) -> Result<(), MemError> {
+fn atomic(
+    mem: &mut Memory,
+    r: &mut [u64; 16],
+    addr: u64,
+    len: usize,
+    op: i64,
+    src: usize,
+) -> Result<(), MemError> {
     let mask = if len == 8 { u64::MAX } else { u64::from(u32::MAX) };
     let v = r[src] & mask;
     match op {

@@ -167,7 +167,12 @@ impl Memory {
     }
 
     /// Adds a region holding `data`; returns its handle.
-    pub fn map(&mut self, kind: RegionKind, data: Vec<u8>, writable: bool) -> Result<RegionId, MemError> {
+    pub fn map(
+        &mut self,
+        kind: RegionKind,
+        data: Vec<u8>,
+        writable: bool,
+    ) -> Result<RegionId, MemError> {
         if data.len() > MAX_REGION || self.regions.len() >= u32::MAX as usize - 1 {
             return Err(MemError::RegionTooLarge { kind, size: data.len() });
         }
@@ -221,7 +226,7 @@ impl Memory {
         if access != Access::Read && !region.writable {
             return Err(MemError::ReadOnly { access, kind: region.kind, off: off as i64 });
         }
-        if (region.strict_align || access == Access::Atomic) && off % len != 0 {
+        if (region.strict_align || access == Access::Atomic) && !off.is_multiple_of(len) {
             return Err(MemError::Misaligned { access, kind: region.kind, off: off as i64, len });
         }
         Ok((idx, off))
@@ -275,7 +280,12 @@ impl Memory {
     }
 
     /// Like `check`, for spans of any length (no alignment requirement).
-    fn check_span(&self, addr: u64, len: usize, access: Access) -> Result<(usize, usize), MemError> {
+    fn check_span(
+        &self,
+        addr: u64,
+        len: usize,
+        access: Access,
+    ) -> Result<(usize, usize), MemError> {
         let idx = (addr >> 32).wrapping_sub(1) as usize;
         let Some(region) = self.regions.get(idx) else {
             return Err(MemError::Unmapped { access, addr, len });

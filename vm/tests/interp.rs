@@ -91,7 +91,8 @@ fn byte_swaps() {
 
 #[test]
 fn jumps_signed_unsigned_and_32_bit() {
-    let t = |cond: &str| run(&format!("r0 = 0\nr1 = -1\nr2 = 1\n{cond} goto +1\nexit\nr0 = 1\nexit"));
+    let t =
+        |cond: &str| run(&format!("r0 = 0\nr1 = -1\nr2 = 1\n{cond} goto +1\nexit\nr0 = 1\nexit"));
     assert_eq!(t("if r1 > r2"), 1);
     assert_eq!(t("if r1 s> r2"), 0);
     assert_eq!(t("if r1 s< r2"), 1);
@@ -122,7 +123,10 @@ fn stack_and_ldsx() {
 #[test]
 fn atomics() {
     let pre = "r1 = 10\n*(u64 *)(r10 - 8) = r1\nr2 = 5\n";
-    assert_eq!(run(&format!("{pre}lock *(u64 *)(r10 - 8) += r2\nr0 = *(u64 *)(r10 - 8)\nexit")), 15);
+    assert_eq!(
+        run(&format!("{pre}lock *(u64 *)(r10 - 8) += r2\nr0 = *(u64 *)(r10 - 8)\nexit")),
+        15
+    );
     let f = "r2 = atomic64_fetch_add((u64 *)(r10 - 8), r2)\nr0 = r2\nr0 <<= 8\nr3 = *(u64 *)(r10 - 8)\nr0 |= r3\nexit";
     assert_eq!(run(&format!("{pre}{f}")), (10 << 8) | 15);
     assert_eq!(run(&format!("{pre}r2 = atomic64_xchg((u64 *)(r10 - 8), r2)\nr0 = r2\nexit")), 10);
@@ -225,20 +229,27 @@ fn misaligned_stack_access_faults() {
 fn null_and_scalar_pointers_fault() {
     let (pc, kind) = fault("r1 = 0\nr0 = *(u8 *)(r1 + 0)\nexit");
     assert_eq!(pc, 1);
-    assert_eq!(kind, VmErrorKind::Memory(MemError::Unmapped { access: Access::Read, addr: 0, len: 1 }));
+    assert_eq!(
+        kind,
+        VmErrorKind::Memory(MemError::Unmapped { access: Access::Read, addr: 0, len: 1 })
+    );
     let (pc, _) = fault("r1 = 12345\n*(u64 *)(r1 + 0) = 1\nexit");
     assert_eq!(pc, 1);
     // Reading past the input memory's end.
     let (pc, kind) = fault("r0 = *(u32 *)(r1 + 14)\nexit");
     assert_eq!(pc, 0);
-    assert!(matches!(kind, VmErrorKind::Memory(MemError::OutOfBounds { kind: RegionKind::Input, .. })));
+    assert!(matches!(
+        kind,
+        VmErrorKind::Memory(MemError::OutOfBounds { kind: RegionKind::Input, .. })
+    ));
 }
 
 #[test]
 fn instruction_budget_stops_infinite_loops() {
     let insns = assemble("r0 = 0\nloop:\nr0 += 1\ngoto loop").unwrap();
     let config = Config { insn_budget: 1000, ..Config::default() };
-    let mut p = Interpreter::new(config, standard_helpers()).prepare(&Program::raw("t", insns)).unwrap();
+    let mut p =
+        Interpreter::new(config, standard_helpers()).prepare(&Program::raw("t", insns)).unwrap();
     let e = p.run_raw(&mut Vec::new()).unwrap_err();
     assert_eq!(*e.kind(), VmErrorKind::BudgetExhausted { budget: 1000 });
     assert!(e.pc() == 1 || e.pc() == 2, "pc {}", e.pc());
@@ -264,9 +275,13 @@ fn bad_jump_targets_are_refused_at_load() {
     assert_eq!(err, LoadError::BadTarget { pc: 0, target: 2, why: "the middle of ld_imm64" });
     let err = Interpreter::default().prepare(&prog("call pc-2\nexit")).unwrap_err();
     assert_eq!(err, LoadError::BadTarget { pc: 0, target: -1, why: "out of range" });
-    assert_eq!(Interpreter::default().prepare(&Program::raw("t", vec![])).unwrap_err(), LoadError::Empty);
+    assert_eq!(
+        Interpreter::default().prepare(&Program::raw("t", vec![])).unwrap_err(),
+        LoadError::Empty
+    );
     let map = Insn::LdImm64 { dst: Reg::R1, src: PseudoSrc::MapFd, imm: 3, next_imm: 0 };
-    let err = Interpreter::default().prepare(&Program::raw("t", vec![map, Insn::Exit])).unwrap_err();
+    let err =
+        Interpreter::default().prepare(&Program::raw("t", vec![map, Insn::Exit])).unwrap_err();
     assert_eq!(err, LoadError::Unresolved { pc: 0, src: PseudoSrc::MapFd });
 }
 
@@ -300,7 +315,9 @@ fn helpers_clock_random_and_trace() {
     assert_eq!(p.env.trace, vec!["x = -5\n".to_string()]);
     assert_eq!(r0, 7);
     // A format string that is not NUL-terminated within its size is refused.
-    let (pc, kind) = fault("r1 = 0x4141414141414141 ll\n*(u64 *)(r10 - 8) = r1\nr1 = r10\nr1 += -8\nr2 = 8\ncall 6\nexit");
+    let (pc, kind) = fault(
+        "r1 = 0x4141414141414141 ll\n*(u64 *)(r10 - 8) = r1\nr1 = r10\nr1 += -8\nr2 = 8\ncall 6\nexit",
+    );
     assert_eq!(pc, 6);
     assert!(matches!(kind, VmErrorKind::Helper { name: "bpf_trace_printk", .. }));
 }

@@ -103,8 +103,7 @@ fn reg(field: Field, n: u8) -> Result<Reg, DecodeErrorKind> {
 /// Decodes the instruction starting at `slots[index]`.
 pub fn decode_at(slots: &[RawInsn], index: usize) -> Result<Insn, DecodeError> {
     let raw = slots.get(index).copied().unwrap_or_default();
-    decode_one(raw, slots.get(index + 1).copied())
-        .map_err(|kind| DecodeError { index, kind })
+    decode_one(raw, slots.get(index + 1).copied()).map_err(|kind| DecodeError { index, kind })
 }
 
 /// Decodes a whole program into instructions.
@@ -221,11 +220,13 @@ fn decode_alu(raw: RawInsn) -> Result<Insn, DecodeErrorKind> {
         }
         _ => {
             // Offsets select signed division/modulo and MOVSX; everything else needs off = 0.
-            let op = AluOp::from_code(op_bits, i32::from(raw.off))
-                .ok_or_else(|| match AluOp::from_code(op_bits, 0) {
-                    Some(_) => reserved(code, Field::Off, raw.off),
-                    None => DecodeErrorKind::UnknownOpcode { code },
-                })?;
+            let op =
+                AluOp::from_code(op_bits, i32::from(raw.off)).ok_or_else(
+                    || match AluOp::from_code(op_bits, 0) {
+                        Some(_) => reserved(code, Field::Off, raw.off),
+                        None => DecodeErrorKind::UnknownOpcode { code },
+                    },
+                )?;
             if op.is_movsx() && (!x || (width == Width::W32 && op == AluOp::Movsx32)) {
                 return Err(reserved(code, Field::Off, raw.off));
             }
@@ -313,7 +314,11 @@ fn decode_ld(raw: RawInsn, next: Option<RawInsn>) -> Result<Insn, DecodeErrorKin
             zero(code, Field::Off, raw.off)?;
             let next = next.ok_or(DecodeErrorKind::TruncatedLdImm64)?;
             let tail = |field, value: i64| {
-                if value == 0 { Ok(()) } else { Err(DecodeErrorKind::BadLdImm64Tail { field, value }) }
+                if value == 0 {
+                    Ok(())
+                } else {
+                    Err(DecodeErrorKind::BadLdImm64Tail { field, value })
+                }
             };
             tail(Field::Opcode, next.code.into())?;
             tail(Field::Dst, next.dst.into())?;
@@ -376,13 +381,17 @@ impl Insn {
             }
             Insn::Ja { off } => one(Class::Jmp as u8 | OP_JA, 0, 0, off, 0),
             Insn::JaLong { imm } => one(Class::Jmp32 as u8 | OP_JA, 0, 0, 0, imm),
-            Insn::Call { kind, imm, off } => one(Class::Jmp as u8 | OP_CALL, 0, kind.code(), off, imm),
+            Insn::Call { kind, imm, off } => {
+                one(Class::Jmp as u8 | OP_CALL, 0, kind.code(), off, imm)
+            }
             Insn::Exit => one(Class::Jmp as u8 | OP_EXIT, 0, 0, 0, 0),
             Insn::LdImm64 { dst, src, imm, next_imm } => (
                 RawInsn { code: 0x18, dst: dst.num(), src: src.code(), off: 0, imm },
                 Some(RawInsn { imm: next_imm, ..RawInsn::default() }),
             ),
-            Insn::LdAbs { size, imm } => one(Class::Ld as u8 | MODE_ABS | size.code(), 0, 0, 0, imm),
+            Insn::LdAbs { size, imm } => {
+                one(Class::Ld as u8 | MODE_ABS | size.code(), 0, 0, 0, imm)
+            }
             Insn::LdInd { size, src, imm } => {
                 one(Class::Ld as u8 | MODE_IND | size.code(), 0, src.num(), 0, imm)
             }
@@ -396,9 +405,13 @@ impl Insn {
             Insn::Store { size, dst, off, src: Operand::Imm(imm) } => {
                 one(Class::St as u8 | MODE_MEM | size.code(), dst.num(), 0, off, imm)
             }
-            Insn::Atomic { size, op, dst, src, off } => {
-                one(Class::Stx as u8 | MODE_ATOMIC | size.code(), dst.num(), src.num(), off, op.code())
-            }
+            Insn::Atomic { size, op, dst, src, off } => one(
+                Class::Stx as u8 | MODE_ATOMIC | size.code(),
+                dst.num(),
+                src.num(),
+                off,
+                op.code(),
+            ),
         }
     }
 

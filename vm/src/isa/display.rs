@@ -38,7 +38,11 @@ struct Addr(Reg, i16);
 impl fmt::Display for Addr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let off = i32::from(self.1);
-        if off < 0 { write!(f, "({} - {})", self.0, -off) } else { write!(f, "({} + {})", self.0, off) }
+        if off < 0 {
+            write!(f, "({} - {})", self.0, -off)
+        } else {
+            write!(f, "({} + {})", self.0, off)
+        }
     }
 }
 
@@ -73,7 +77,9 @@ impl fmt::Display for Insn {
             Insn::Ja { off } => write!(f, "goto {}", Rel(off.into())),
             Insn::JaLong { imm } => write!(f, "gotol {}", Rel(imm.into())),
             Insn::Call { kind: CallKind::Helper, imm, .. } => write!(f, "call {imm}"),
-            Insn::Call { kind: CallKind::Local, imm, .. } => write!(f, "call pc{}", Rel(imm.into())),
+            Insn::Call { kind: CallKind::Local, imm, .. } => {
+                write!(f, "call pc{}", Rel(imm.into()))
+            }
             Insn::Call { kind: CallKind::Kfunc, imm, off: 0 } => write!(f, "call kfunc {imm}"),
             Insn::Call { kind: CallKind::Kfunc, imm, off } => write!(f, "call kfunc {imm}, {off}"),
             Insn::Exit => f.write_str("exit"),
@@ -81,7 +87,9 @@ impl fmt::Display for Insn {
                 PseudoSrc::Imm => write!(f, "{dst} = {:#x} ll", Insn::imm64(imm, next_imm)),
                 PseudoSrc::MapFd => write!(f, "{dst} = map[fd:{imm}] ll"),
                 PseudoSrc::MapIdx => write!(f, "{dst} = map[idx:{imm}] ll"),
-                PseudoSrc::MapValue => write!(f, "{dst} = map[fd:{imm}][0]{} ll", Rel(next_imm.into())),
+                PseudoSrc::MapValue => {
+                    write!(f, "{dst} = map[fd:{imm}][0]{} ll", Rel(next_imm.into()))
+                }
                 PseudoSrc::MapIdxValue => {
                     write!(f, "{dst} = map[idx:{imm}][0]{} ll", Rel(next_imm.into()))
                 }
@@ -98,7 +106,13 @@ impl fmt::Display for Insn {
                 write!(f, "{dst} = *({ty} *){}", Addr(src, off))
             }
             Insn::Store { size, dst, off, src } => {
-                write!(f, "*({} *){} = {}", size.symbol(), Addr(dst, off), WOperand(Width::W64, src))
+                write!(
+                    f,
+                    "*({} *){} = {}",
+                    size.symbol(),
+                    Addr(dst, off),
+                    WOperand(Width::W64, src)
+                )
             }
             Insn::Atomic { size, op, dst, src, off } => {
                 let ptr = Addr(dst, off);
@@ -117,4 +131,3 @@ impl fmt::Display for Insn {
         }
     }
 }
-

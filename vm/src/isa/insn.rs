@@ -245,7 +245,12 @@ impl Insn {
 
     /// A plain 64-bit constant load.
     pub const fn ld_imm64(dst: Reg, value: u64) -> Insn {
-        Insn::LdImm64 { dst, src: PseudoSrc::Imm, imm: value as u32 as i32, next_imm: (value >> 32) as u32 as i32 }
+        Insn::LdImm64 {
+            dst,
+            src: PseudoSrc::Imm,
+            imm: value as u32 as i32,
+            next_imm: (value >> 32) as u32 as i32,
+        }
     }
 
     /// The slot offset of a taken branch, relative to the next slot, if this is a jump or a
@@ -309,7 +314,7 @@ impl RawInsn {
 
     /// Splits a byte string into slots; the length must be a multiple of 8.
     pub fn parse_all(bytes: &[u8]) -> Result<Vec<RawInsn>, super::DecodeError> {
-        if bytes.len() % Self::SIZE != 0 {
+        if !bytes.len().is_multiple_of(Self::SIZE) {
             return Err(super::DecodeError {
                 index: bytes.len() / Self::SIZE,
                 kind: super::DecodeErrorKind::TrailingBytes { len: bytes.len() % Self::SIZE },
