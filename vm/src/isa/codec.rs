@@ -68,6 +68,12 @@ pub enum DecodeErrorKind {
         /// Its value.
         value: i64,
     },
+    /// The index is past the last slot.
+    #[error("no instruction here: the program has {len} slots")]
+    PastEnd {
+        /// The program's slot count.
+        len: usize,
+    },
     /// The byte length is not a multiple of eight.
     #[error("program length leaves {len} trailing bytes (not a multiple of 8)")]
     TrailingBytes {
@@ -102,7 +108,9 @@ fn reg(field: Field, n: u8) -> Result<Reg, DecodeErrorKind> {
 
 /// Decodes the instruction starting at `slots[index]`.
 pub fn decode_at(slots: &[RawInsn], index: usize) -> Result<Insn, DecodeError> {
-    let raw = slots.get(index).copied().unwrap_or_default();
+    let Some(&raw) = slots.get(index) else {
+        return Err(DecodeError { index, kind: DecodeErrorKind::PastEnd { len: slots.len() } });
+    };
     decode_one(raw, slots.get(index + 1).copied()).map_err(|kind| DecodeError { index, kind })
 }
 
@@ -124,6 +132,10 @@ pub fn decode_bytes(bytes: &[u8]) -> Result<Vec<Insn>, DecodeError> {
 }
 
 /// Decodes one instruction; `next` is the following slot, needed by LD_IMM64.
+///
+/// Two rules are stricter than the kernel's, so that every accepted encoding prints and
+/// assembles back to itself: `exit` must have `off == 0`, and `ld_imm64` with the `func`
+/// pseudo source must have a zero second `imm`.
 pub fn decode_one(raw: RawInsn, next: Option<RawInsn>) -> Result<Insn, DecodeErrorKind> {
     let code = raw.code;
     match Class::of(code) {
