@@ -79,9 +79,51 @@ pub enum ProgType {
 }
 
 impl ProgType {
+    /// Every program type, in id order.
+    pub const ALL: &'static [ProgType] = &[
+        ProgType::Unspec,
+        ProgType::SocketFilter,
+        ProgType::Kprobe,
+        ProgType::SchedCls,
+        ProgType::SchedAct,
+        ProgType::Tracepoint,
+        ProgType::Xdp,
+        ProgType::PerfEvent,
+        ProgType::CgroupSkb,
+        ProgType::CgroupSock,
+        ProgType::LwtIn,
+        ProgType::LwtOut,
+        ProgType::LwtXmit,
+        ProgType::SockOps,
+        ProgType::SkSkb,
+        ProgType::CgroupDevice,
+        ProgType::SkMsg,
+        ProgType::RawTracepoint,
+        ProgType::CgroupSockAddr,
+        ProgType::LwtSeg6local,
+        ProgType::LircMode2,
+        ProgType::SkReuseport,
+        ProgType::FlowDissector,
+        ProgType::CgroupSysctl,
+        ProgType::RawTracepointWritable,
+        ProgType::CgroupSockopt,
+        ProgType::Tracing,
+        ProgType::StructOps,
+        ProgType::Ext,
+        ProgType::Lsm,
+        ProgType::SkLookup,
+        ProgType::Syscall,
+        ProgType::Netfilter,
+    ];
+
     /// The kernel's numeric id.
     pub const fn id(self) -> u32 {
         self as u32
+    }
+
+    /// The program type with this kernel id.
+    pub fn from_id(id: u32) -> Option<ProgType> {
+        ProgType::ALL.iter().copied().find(|t| t.id() == id)
     }
 }
 
@@ -96,12 +138,26 @@ pub struct Program {
     pub insns: Vec<Insn>,
     /// The license string (`"GPL"` lets the program call GPL-only helpers).
     pub license: String,
+    /// The ELF section it came from (`xdp`, `kprobe/tcp_connect`, ...); empty for raw code.
+    pub section: String,
+    /// The kernel's `expected_attach_type` (`enum bpf_attach_type` id), where the type needs one.
+    pub expected_attach_type: Option<u32>,
+    /// What it attaches to (a kernel function, tracepoint or BTF name), from the section name.
+    pub attach_to: Option<String>,
 }
 
 impl Program {
     /// A raw-mode program (no context; r1 = input memory, r2 = its length).
     pub fn raw(name: impl Into<String>, insns: Vec<Insn>) -> Program {
-        Program { name: name.into(), prog_type: ProgType::Unspec, insns, license: "GPL".into() }
+        Program {
+            name: name.into(),
+            prog_type: ProgType::Unspec,
+            insns,
+            license: "GPL".into(),
+            section: String::new(),
+            expected_attach_type: None,
+            attach_to: None,
+        }
     }
 
     /// The program with a different type.

@@ -10,9 +10,11 @@ pub mod helpers;
 pub mod interp;
 pub mod isa;
 pub mod memory;
+pub mod spec;
 
 pub use engine::{Engine, EngineError, Loaded, ProgType, Program, RunInput, RunOutcome};
 pub use interp::{Config, Interpreter, LoadError, VmError, VmErrorKind};
+pub use spec::{Collection, MapSpec, MapType};
 
 /// The standard helper registry, shared.
 pub fn standard_helpers() -> std::sync::Arc<helpers::HelperRegistry> {
