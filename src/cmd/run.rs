@@ -67,12 +67,12 @@ pub(crate) fn run(args: &RunArgs) -> CmdResult {
             "r0_hex": format!("{r0:#x}"),
             "insn_count": count,
             "memory": to_hex(&mem),
-            "trace": prepared.env.trace,
+            "trace": prepared.world().env.trace,
         });
         emit(&(serde_json::to_string_pretty(&doc)? + "\n"))?;
     } else {
         let mut text = String::new();
-        for line in &prepared.env.trace {
+        for line in &prepared.world().env.trace {
             text += &format!("trace: {}\n", line.trim_end_matches('\n'));
         }
         text += &format!("r0 = {r0:#x} ({})\ninstructions: {count}\n", r0 as i64);

@@ -42,19 +42,19 @@ const KTIME_GET_COARSE_NS: HelperProto =
     proto(160, "bpf_ktime_get_coarse_ns", RetType::Integer, &[]);
 
 fn ktime_get_ns(ctx: &mut HelperCtx<'_>, _: [u64; 5]) -> Result<u64, HelperError> {
-    Ok(ctx.env.read_clock())
+    Ok(ctx.world.env.read_clock())
 }
 
 fn ktime_get_boot_ns(ctx: &mut HelperCtx<'_>, _: [u64; 5]) -> Result<u64, HelperError> {
-    Ok(ctx.env.read_clock().wrapping_add(ctx.env.boot_offset_ns))
+    Ok(ctx.world.env.read_clock().wrapping_add(ctx.world.env.boot_offset_ns))
 }
 
 fn get_prandom_u32(ctx: &mut HelperCtx<'_>, _: [u64; 5]) -> Result<u64, HelperError> {
-    Ok(u64::from(ctx.env.next_u32()))
+    Ok(u64::from(ctx.world.env.next_u32()))
 }
 
 fn get_smp_processor_id(ctx: &mut HelperCtx<'_>, _: [u64; 5]) -> Result<u64, HelperError> {
-    Ok(u64::from(ctx.env.cpu))
+    Ok(u64::from(ctx.world.env.cpu))
 }
 
 /// Largest string `%s` prints, as the kernel's `MAX_BPRINTF_STR_LEN`.
@@ -69,7 +69,7 @@ fn trace_printk(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperError
     let fmt = ctx.arg_str(1, a[0], a[1])?;
     let line = format_printk(ctx, &fmt, &a[2..5])?;
     let len = line.len() as u64;
-    ctx.env.trace.push(String::from_utf8_lossy(&line).into_owned());
+    ctx.world.env.trace.push(String::from_utf8_lossy(&line).into_owned());
     Ok(len)
 }
 
@@ -133,7 +133,7 @@ fn format_printk(ctx: &HelperCtx<'_>, fmt: &[u8], args: &[u64]) -> Result<Vec<u8
             b'X' => format!("{:X}", v & mask).into_bytes(),
             b'c' => vec![v as u8],
             b'p' => format!("{v:#x}").into_bytes(),
-            b's' => match ctx.mem.slice(v, 1) {
+            b's' => match ctx.world.mem.slice(v, 1) {
                 Ok(_) => read_c_string(ctx, v),
                 Err(_) => b"(efault)".to_vec(),
             },
@@ -148,7 +148,7 @@ fn format_printk(ctx: &HelperCtx<'_>, fmt: &[u8], args: &[u64]) -> Result<Vec<u8
 fn read_c_string(ctx: &HelperCtx<'_>, addr: u64) -> Vec<u8> {
     let mut s = Vec::new();
     for k in 0..MAX_STR {
-        match ctx.mem.slice(addr.wrapping_add(k), 1) {
+        match ctx.world.mem.slice(addr.wrapping_add(k), 1) {
             Ok([0]) | Err(_) => break,
             Ok(b) => s.push(b[0]),
         }

@@ -2,8 +2,10 @@
 
 use std::fmt;
 
-use crate::env::Env;
-use crate::memory::{MemError, Memory};
+use crate::engine::ProgType;
+use crate::interp::VmError;
+use crate::memory::MemError;
+use crate::world::World;
 
 /// What a helper argument must be, as the kernel's `enum bpf_arg_type` states it. The verifier
 /// checks calls against these; the interpreter only uses them for documentation and errors.
@@ -80,6 +82,15 @@ pub struct HelperProto {
 /// Why a helper call failed in a way that stops the program (not an errno return).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum HelperError {
+    /// A callback the helper ran faulted.
+    #[error("in callback: {0}")]
+    Callback(Box<VmError>),
+    /// The helper is not available to this program type.
+    #[error("not allowed in {prog_type:?} programs")]
+    NotAllowed {
+        /// The calling program's type.
+        prog_type: ProgType,
+    },
     /// A pointer argument does not point to enough accessible memory.
     #[error("argument {arg}: {error}")]
     BadMemoryArg {
@@ -98,12 +109,22 @@ pub enum HelperError {
     },
 }
 
-/// What a helper implementation can reach: the program's memory and the environment.
+/// Runs BPF code on behalf of a helper (callbacks of `bpf_loop`, `bpf_for_each_map_elem`, ...).
+pub trait Callbacks {
+    /// Calls the BPF function at code address `addr` with r1..r5 = `args`; returns its r0.
+    fn call(&mut self, world: &mut World, addr: u64, args: [u64; 5]) -> Result<u64, VmError>;
+}
+
+/// What a helper implementation can reach.
 pub struct HelperCtx<'a> {
-    /// The running program's address space.
-    pub mem: &'a mut Memory,
-    /// Clock, random numbers, trace output.
-    pub env: &'a mut Env,
+    /// Memory, maps and environment.
+    pub world: &'a mut World,
+    /// The running program's type.
+    pub prog_type: ProgType,
+    /// Calls back into BPF code.
+    pub calls: &'a mut dyn Callbacks,
+    /// Set by `bpf_tail_call`: the program to continue in, instead of returning.
+    pub tail_call: Option<usize>,
 }
 
 impl HelperCtx<'_> {
@@ -111,7 +132,8 @@ impl HelperCtx<'_> {
     pub fn arg_bytes(&self, arg: u8, addr: u64, len: u64) -> Result<Vec<u8>, HelperError> {
         let len = usize::try_from(len)
             .map_err(|_| HelperError::BadArg { arg, reason: "size too large" })?;
-        self.mem
+        self.world
+            .mem
             .slice(addr, len)
             .map(<[u8]>::to_vec)
             .map_err(|error| HelperError::BadMemoryArg { arg, error })

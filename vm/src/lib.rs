@@ -9,8 +9,10 @@ pub mod env;
 pub mod helpers;
 pub mod interp;
 pub mod isa;
+pub mod maps;
 pub mod memory;
 pub mod spec;
+pub mod world;
 
 pub use engine::{Engine, EngineError, Loaded, ProgType, Program, RunInput, RunOutcome};
 pub use interp::{Config, Interpreter, LoadError, VmError, VmErrorKind};

@@ -32,6 +32,12 @@ pub enum RegionKind {
     MapValue,
     /// Read-only data (`.rodata`, helper-returned constants).
     ReadOnly,
+    /// Instructions: function addresses (callbacks) point here; not readable as data.
+    Code,
+    /// A ring buffer record handed out by `bpf_ringbuf_reserve`.
+    RingbufRecord,
+    /// A simulated kernel object (socket, task, function argument), readable through helpers.
+    Kernel,
 }
 
 impl fmt::Display for RegionKind {
@@ -43,6 +49,9 @@ impl fmt::Display for RegionKind {
             RegionKind::Input => f.write_str("input memory"),
             RegionKind::MapValue => f.write_str("map value"),
             RegionKind::ReadOnly => f.write_str("read-only data"),
+            RegionKind::Code => f.write_str("code"),
+            RegionKind::RingbufRecord => f.write_str("ring buffer record"),
+            RegionKind::Kernel => f.write_str("kernel object"),
         }
     }
 }
@@ -105,6 +114,31 @@ pub enum MemError {
         /// Offset from the region start.
         off: i64,
     },
+    /// The region cannot be accessed this way at all (code, kernel objects, a freed region).
+    #[error("{access} of {kind} at offset {off} is not allowed")]
+    NoAccess {
+        /// Access kind.
+        access: Access,
+        /// Region accessed.
+        kind: RegionKind,
+        /// Offset from the region start.
+        off: i64,
+    },
+    /// A context field access the kernel would refuse for this program type.
+    #[error("invalid context access: {access} of {len} bytes at offset {off} ({reason})")]
+    Context {
+        /// Access kind.
+        access: Access,
+        /// Offset into the context structure.
+        off: usize,
+        /// Access width.
+        len: usize,
+        /// Why it is refused.
+        reason: &'static str,
+    },
+    /// The address space has no room for another region.
+    #[error("too many regions")]
+    TooManyRegions,
     /// A region larger than [`MAX_REGION`] was requested.
     #[error("{kind} of {size} bytes exceeds the largest region ({MAX_REGION} bytes)")]
     RegionTooLarge {
@@ -127,13 +161,41 @@ pub enum MemError {
     },
 }
 
+/// What a region allows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Perm {
+    /// Loads and stores.
+    ReadWrite,
+    /// Loads only.
+    ReadOnly,
+    /// Neither (code, freed regions); helpers may still use it by handle.
+    None,
+}
+
+/// Field-level access to a context structure. The kernel rewrites context accesses at load
+/// time (`convert_ctx_access`); bpflab interprets each one against the program type's rules.
+pub trait ContextAccess: fmt::Debug {
+    /// Size of the context structure in bytes.
+    fn size(&self) -> usize;
+    /// Loads `len` bytes at offset `off`; `mem` shows the packet the context refers to.
+    fn load(&self, mem: &Memory, off: usize, len: usize) -> Result<u64, MemError>;
+    /// Stores `len` bytes of `value` at offset `off`.
+    fn store(&mut self, mem: &Memory, off: usize, len: usize, value: u64) -> Result<(), MemError>;
+    /// The context as `std::any::Any`, for helpers that need the concrete type.
+    fn as_any(&self) -> &dyn std::any::Any;
+    /// The context as mutable `std::any::Any`.
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any;
+}
+
 /// One region of the address space.
 #[derive(Clone, Debug)]
 struct Region {
     kind: RegionKind,
-    writable: bool,
+    perm: Perm,
     /// The kernel requires naturally aligned accesses here (the stack).
     strict_align: bool,
+    /// First accessible offset (packet headroom before `data_meta` is not accessible).
+    lo: usize,
     data: Vec<u8>,
 }
 
@@ -148,16 +210,30 @@ impl RegionId {
         RegionId(n as u32)
     }
 
+    /// The region at position `index` of its address space.
+    pub const fn from_index(index: u32) -> RegionId {
+        RegionId(index)
+    }
+
+    /// The region's position in its address space.
+    pub const fn index(self) -> u32 {
+        self.0
+    }
+
     /// The virtual address of the region's first byte.
     pub const fn base(self) -> u64 {
         ((self.0 as u64 + 1) << 32) + BIAS as u64
     }
 }
 
-/// The address space of one program run.
-#[derive(Clone, Debug, Default)]
+/// An address space: the regions programs can reach, and the context hook.
+#[derive(Debug, Default)]
 pub struct Memory {
     regions: Vec<Region>,
+    /// Regions released by [`Memory::free`], reused by [`Memory::alloc`].
+    free: Vec<u32>,
+    /// The context region and its access rules, during a run.
+    ctx: Option<(RegionId, Box<dyn ContextAccess>)>,
 }
 
 impl Memory {
@@ -166,20 +242,129 @@ impl Memory {
         Memory::default()
     }
 
-    /// Adds a region holding `data`; returns its handle.
+    /// Adds a region holding `data` at the end of the address space; returns its handle.
     pub fn map(
         &mut self,
         kind: RegionKind,
         data: Vec<u8>,
         writable: bool,
     ) -> Result<RegionId, MemError> {
-        if data.len() > MAX_REGION || self.regions.len() >= u32::MAX as usize - 1 {
+        let perm = if writable { Perm::ReadWrite } else { Perm::ReadOnly };
+        let region = Self::region(kind, data, perm)?;
+        if self.regions.len() >= u32::MAX as usize - 1 {
+            return Err(MemError::TooManyRegions);
+        }
+        self.regions.push(region);
+        Ok(RegionId(self.regions.len() as u32 - 1))
+    }
+
+    /// Adds a region, reusing a freed handle when there is one.
+    pub fn alloc(
+        &mut self,
+        kind: RegionKind,
+        data: Vec<u8>,
+        perm: Perm,
+    ) -> Result<RegionId, MemError> {
+        match self.free.pop() {
+            Some(i) => {
+                self.regions[i as usize] = Self::region(kind, data, perm)?;
+                Ok(RegionId(i))
+            }
+            None => {
+                let id = self.map(kind, data, true)?;
+                self.regions[id.0 as usize].perm = perm;
+                Ok(id)
+            }
+        }
+    }
+
+    /// Releases a region: its addresses fault from now on and its handle may be reused.
+    pub fn free(&mut self, id: RegionId) {
+        if let Some(r) = self.regions.get_mut(id.0 as usize) {
+            if r.perm == Perm::None && r.data.is_empty() {
+                return;
+            }
+            r.perm = Perm::None;
+            r.data = Vec::new();
+            self.free.push(id.0);
+        }
+    }
+
+    fn region(kind: RegionKind, data: Vec<u8>, perm: Perm) -> Result<Region, MemError> {
+        if data.len() > MAX_REGION {
             return Err(MemError::RegionTooLarge { kind, size: data.len() });
         }
         let strict_align = matches!(kind, RegionKind::Stack(_));
-        let id = RegionId(self.regions.len() as u32);
-        self.regions.push(Region { kind, writable, strict_align, data });
+        Ok(Region { kind, perm, strict_align, lo: 0, data })
+    }
+
+    /// Sets the first accessible offset of a region (the packet's `data_meta`).
+    pub fn set_lo(&mut self, id: RegionId, lo: usize) {
+        if let Some(r) = self.regions.get_mut(id.0 as usize) {
+            r.lo = lo;
+        }
+    }
+
+    /// The first accessible offset of a region.
+    pub fn lo(&self, id: RegionId) -> usize {
+        self.regions.get(id.0 as usize).map_or(0, |r| r.lo)
+    }
+
+    /// The kind of a region.
+    pub fn kind(&self, id: RegionId) -> Option<RegionKind> {
+        self.regions.get(id.0 as usize).map(|r| r.kind)
+    }
+
+    /// Installs the context of a run: a region of `ctx.size()` bytes whose accesses go to `ctx`.
+    pub fn set_context(&mut self, ctx: Box<dyn ContextAccess>) -> Result<RegionId, MemError> {
+        self.clear_context();
+        let id = self.alloc(RegionKind::Context, vec![0; ctx.size()], Perm::ReadWrite)?;
+        self.ctx = Some((id, ctx));
         Ok(id)
+    }
+
+    /// Removes the context of the last run, returning it.
+    pub fn clear_context(&mut self) -> Option<Box<dyn ContextAccess>> {
+        let (id, ctx) = self.ctx.take()?;
+        self.free(id);
+        Some(ctx)
+    }
+
+    /// The current context.
+    pub fn context(&self) -> Option<&dyn ContextAccess> {
+        self.ctx.as_ref().map(|(_, c)| c.as_ref())
+    }
+
+    /// The current context, mutable.
+    pub fn context_mut(&mut self) -> Option<&mut (dyn ContextAccess + 'static)> {
+        self.ctx.as_mut().map(|(_, c)| c.as_mut())
+    }
+
+    /// Loads through the context hook.
+    #[cold]
+    fn ctx_load(&mut self, off: usize, len: usize) -> Result<u64, MemError> {
+        let Some((id, ctx)) = self.ctx.take() else {
+            return Err(MemError::Context { access: Access::Read, off, len, reason: "no context" });
+        };
+        let r = ctx.load(self, off, len);
+        self.ctx = Some((id, ctx));
+        r
+    }
+
+    /// Stores through the context hook.
+    #[cold]
+    fn ctx_store(&mut self, off: usize, len: usize, value: u64) -> Result<(), MemError> {
+        let Some((id, mut ctx)) = self.ctx.take() else {
+            return Err(MemError::Context {
+                access: Access::Write,
+                off,
+                len,
+                reason: "no context",
+            });
+        };
+        let r = ctx.store(self, off, len, value);
+        self.ctx = Some((id, ctx));
+        r
     }
 
     /// The handle the next [`Memory::map`] will return.
@@ -190,6 +375,7 @@ impl Memory {
     /// Drops every region from `id` on (they must have been mapped after it).
     pub fn truncate(&mut self, id: RegionId) {
         self.regions.truncate(id.0 as usize);
+        self.free.retain(|&i| i < id.0);
     }
 
     /// The bytes of a region.
@@ -219,12 +405,12 @@ impl Memory {
         // Below the region start the subtraction wraps to >= 2^31, past any region's size.
         let off = (addr as u32).wrapping_sub(BIAS) as usize;
         let size = region.data.len();
-        if off + len > size {
+        if off + len > size || off < region.lo {
             let off = signed_off(addr);
             return Err(MemError::OutOfBounds { access, kind: region.kind, off, len, size });
         }
-        if access != Access::Read && !region.writable {
-            return Err(MemError::ReadOnly { access, kind: region.kind, off: off as i64 });
+        if region.perm != Perm::ReadWrite {
+            Self::perm_error(region, access, off)?;
         }
         if (region.strict_align || access == Access::Atomic) && !off.is_multiple_of(len) {
             return Err(MemError::Misaligned { access, kind: region.kind, off: off as i64, len });
@@ -234,16 +420,24 @@ impl Memory {
 
     /// Loads a little-endian value of `len` (1, 2, 4 or 8) bytes, zero-extended.
     #[inline(always)]
-    pub fn load(&self, addr: u64, len: usize) -> Result<u64, MemError> {
+    pub fn load(&mut self, addr: u64, len: usize) -> Result<u64, MemError> {
         let (idx, off) = self.check(addr, len, Access::Read)?;
-        Ok(read_le(&self.regions[idx].data[off..off + len]))
+        let region = &self.regions[idx];
+        if region.kind == RegionKind::Context {
+            return self.ctx_load(off, len);
+        }
+        Ok(read_le(&region.data[off..off + len]))
     }
 
     /// Stores the low `len` bytes of `value`, little-endian.
     #[inline(always)]
     pub fn store(&mut self, addr: u64, len: usize, value: u64) -> Result<(), MemError> {
         let (idx, off) = self.check(addr, len, Access::Write)?;
-        write_le(&mut self.regions[idx].data[off..off + len], value);
+        let region = &mut self.regions[idx];
+        if region.kind == RegionKind::Context {
+            return self.ctx_store(off, len, value);
+        }
+        write_le(&mut region.data[off..off + len], value);
         Ok(())
     }
 
@@ -255,7 +449,16 @@ impl Memory {
         f: impl FnOnce(u64) -> u64,
     ) -> Result<u64, MemError> {
         let (idx, off) = self.check(addr, len, Access::Atomic)?;
-        let cell = &mut self.regions[idx].data[off..off + len];
+        let region = &mut self.regions[idx];
+        if region.kind == RegionKind::Context {
+            return Err(MemError::Context {
+                access: Access::Atomic,
+                off,
+                len,
+                reason: "atomic on context",
+            });
+        }
+        let cell = &mut region.data[off..off + len];
         let old = read_le(cell);
         write_le(cell, f(old));
         Ok(old)
@@ -292,14 +495,30 @@ impl Memory {
         };
         let off = (addr as u32).wrapping_sub(BIAS) as usize;
         let size = region.data.len();
-        if off.checked_add(len).is_none_or(|end| end > size) {
+        if off.checked_add(len).is_none_or(|end| end > size) || off < region.lo {
             let off = signed_off(addr);
             return Err(MemError::OutOfBounds { access, kind: region.kind, off, len, size });
         }
-        if access != Access::Read && !region.writable {
-            return Err(MemError::ReadOnly { access, kind: region.kind, off: off as i64 });
+        if region.perm != Perm::ReadWrite {
+            Self::perm_error(region, access, off)?;
+        }
+        if region.kind == RegionKind::Context {
+            // Helpers never take the context as raw memory.
+            return Err(MemError::NoAccess { access, kind: region.kind, off: off as i64 });
         }
         Ok((idx, off))
+    }
+
+    /// The error for an access a region's permission refuses, or `Ok` for reads of read-only data.
+    #[cold]
+    fn perm_error(region: &Region, access: Access, off: usize) -> Result<(), MemError> {
+        let (kind, off) = (region.kind, off as i64);
+        match region.perm {
+            Perm::ReadWrite => Ok(()),
+            Perm::ReadOnly if access == Access::Read => Ok(()),
+            Perm::ReadOnly => Err(MemError::ReadOnly { access, kind, off }),
+            Perm::None => Err(MemError::NoAccess { access, kind, off }),
+        }
     }
 }
 

@@ -282,7 +282,7 @@ fn bad_jump_targets_are_refused_at_load() {
     let map = Insn::LdImm64 { dst: Reg::R1, src: PseudoSrc::MapFd, imm: 3, next_imm: 0 };
     let err =
         Interpreter::default().prepare(&Program::raw("t", vec![map, Insn::Exit])).unwrap_err();
-    assert_eq!(err, LoadError::Unresolved { pc: 0, src: PseudoSrc::MapFd });
+    assert_eq!(err, LoadError::Unresolved { pc: 0, src: PseudoSrc::MapFd, imm: 3 });
 }
 
 #[test]
@@ -312,7 +312,7 @@ fn helpers_clock_random_and_trace() {
     let insns = assemble(src).unwrap();
     let mut p = Interpreter::default().prepare(&Program::raw("t", insns)).unwrap();
     let (r0, _) = p.run_raw(&mut Vec::new()).unwrap();
-    assert_eq!(p.env.trace, vec!["x = -5\n".to_string()]);
+    assert_eq!(p.world().env.trace, vec!["x = -5\n".to_string()]);
     assert_eq!(r0, 7);
     // A format string that is not NUL-terminated within its size is refused.
     let (pc, kind) = fault(

@@ -1,273 +1,16 @@
-//! The checked interpreter: every memory access goes through [`Memory`], every fault is a
-//! typed [`VmError`] naming the instruction, and an instruction budget bounds every run.
+//! The execution loop.
 
-use std::sync::Arc;
-
-use crate::engine::{Engine, EngineError, Loaded, ProgType, Program, RunInput, RunOutcome};
-use crate::env::Env;
-use crate::helpers::{HelperCtx, HelperError, HelperRegistry};
-use crate::isa::{Insn, PseudoSrc, RawInsn};
-use crate::memory::{MAX_FRAMES, MemError, Memory, RegionId, RegionKind, STACK_SIZE};
-
-/// Limits of the interpreter.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Config {
-    /// Instructions one run may execute before it is stopped.
-    pub insn_budget: u64,
-    /// Maximum number of instruction slots in a program (the kernel's BPF_COMPLEXITY_LIMIT_INSNS).
-    pub max_insns: usize,
-}
-
-impl Default for Config {
-    fn default() -> Config {
-        Config { insn_budget: 10_000_000, max_insns: 1_000_000 }
-    }
-}
-
-/// Why a program cannot be prepared for running.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum LoadError {
-    /// The program has no instructions.
-    #[error("program is empty")]
-    Empty,
-    /// The program has more slots than the limit.
-    #[error("program has {len} instructions, limit is {max}")]
-    TooLarge {
-        /// Slot count.
-        len: usize,
-        /// The limit.
-        max: usize,
-    },
-    /// A jump or call lands outside the program or inside an LD_IMM64.
-    #[error("instruction {pc}: jump target {target} is {why}")]
-    BadTarget {
-        /// Slot of the branch.
-        pc: usize,
-        /// The slot it lands on.
-        target: i64,
-        /// "out of range" or "the middle of ld_imm64".
-        why: &'static str,
-    },
-    /// An LD_IMM64 refers to a map, BTF object or function that no loader resolved.
-    #[error("instruction {pc}: ld_imm64 with unresolved {src:?} source")]
-    Unresolved {
-        /// Slot of the load.
-        pc: usize,
-        /// The pseudo source.
-        src: PseudoSrc,
-    },
-}
-
-/// What went wrong while running.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum VmErrorKind {
-    /// A load, store or atomic was refused.
-    #[error(transparent)]
-    Memory(#[from] MemError),
-    /// The run executed more instructions than the budget allows.
-    #[error("instruction budget of {budget} exhausted")]
-    BudgetExhausted {
-        /// The budget.
-        budget: u64,
-    },
-    /// A bpf-to-bpf call would exceed the frame limit.
-    #[error("call depth exceeds {max} frames")]
-    CallDepth {
-        /// The limit.
-        max: usize,
-    },
-    /// A call names a helper that is not registered.
-    #[error("unknown helper {id}")]
-    UnknownHelper {
-        /// The helper id.
-        id: i64,
-    },
-    /// A helper refused its arguments.
-    #[error("helper {name}: {error}")]
-    Helper {
-        /// The helper's name.
-        name: &'static str,
-        /// What it refused.
-        error: HelperError,
-    },
-    /// A call to a kernel function; bpflab cannot run kfuncs.
-    #[error("kfunc call (btf id {btf_id}) is not supported")]
-    Kfunc {
-        /// The kfunc's BTF id.
-        btf_id: i64,
-    },
-    /// Execution reached a slot that is not an instruction (the second half of LD_IMM64).
-    #[error("slot is not an instruction (inside ld_imm64)")]
-    NotAnInstruction,
-    /// Execution ran past the last instruction.
-    #[error("execution fell off the end of the program")]
-    FellOffEnd,
-}
-
-/// A fault while running, with the slot index of the faulting instruction.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("instruction {}: {}", .0.pc, .0.kind)]
-pub struct VmError(Box<VmErrorInner>);
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct VmErrorInner {
-    pc: usize,
-    kind: VmErrorKind,
-}
-
-impl VmError {
-    /// A fault of `kind` at slot `pc`.
-    pub fn new(pc: usize, kind: VmErrorKind) -> VmError {
-        VmError(Box::new(VmErrorInner { pc, kind }))
-    }
-
-    /// The slot index of the faulting instruction.
-    pub fn pc(&self) -> usize {
-        self.0.pc
-    }
-
-    /// What went wrong.
-    pub fn kind(&self) -> &VmErrorKind {
-        &self.0.kind
-    }
-}
-
-/// One pre-decoded instruction slot. `imm` holds the sign-extended immediate, or the full
-/// 64-bit value for LD_IMM64.
-#[derive(Clone, Copy, Debug, Default)]
-struct Slot {
-    code: u8,
-    dst: u8,
-    src: u8,
-    off: i16,
-    imm: i64,
-}
-
-/// Opcode of the sentinel slots (the second half of LD_IMM64, and one past the end). Class LD
-/// with mode IMM and size W is not an instruction.
-const SENTINEL: u8 = 0x00;
-
-/// Checks `program` and lowers it to slots (plus a sentinel past the end).
-fn lower(program: &Program, cfg: &Config) -> Result<Vec<Slot>, LoadError> {
-    let n = program.slot_count();
-    if n == 0 {
-        return Err(LoadError::Empty);
-    }
-    if n > cfg.max_insns {
-        return Err(LoadError::TooLarge { len: n, max: cfg.max_insns });
-    }
-    let mut slots = Vec::with_capacity(n + 1);
-    let mut starts = vec![false; n];
-    for insn in &program.insns {
-        let pc = slots.len();
-        starts[pc] = true;
-        let (raw, tail): (RawInsn, _) = insn.encode();
-        let mut slot = Slot {
-            code: raw.code,
-            dst: raw.dst,
-            src: raw.src,
-            off: raw.off,
-            imm: i64::from(raw.imm),
-        };
-        if let Insn::LdImm64 { src, imm, next_imm, .. } = *insn {
-            if src != PseudoSrc::Imm {
-                return Err(LoadError::Unresolved { pc, src });
-            }
-            slot.imm = Insn::imm64(imm, next_imm) as i64;
-        }
-        slots.push(slot);
-        if tail.is_some() {
-            slots.push(Slot { code: SENTINEL, ..Slot::default() });
-        }
-    }
-    let mut pc = 0;
-    for insn in &program.insns {
-        if let Some(off) = insn.branch_offset() {
-            let target = pc as i64 + 1 + off;
-            let why = if target < 0 || target >= n as i64 {
-                Some("out of range")
-            } else if !starts[target as usize] {
-                Some("the middle of ld_imm64")
-            } else {
-                None
-            };
-            if let Some(why) = why {
-                return Err(LoadError::BadTarget { pc, target, why });
-            }
-        }
-        pc += insn.slots();
-    }
-    slots.push(Slot { code: SENTINEL, ..Slot::default() });
-    Ok(slots)
-}
-
-/// The interpreter engine.
-#[derive(Clone, Debug)]
-pub struct Interpreter {
-    config: Config,
-    helpers: Arc<HelperRegistry>,
-}
-
-impl Default for Interpreter {
-    fn default() -> Interpreter {
-        Interpreter::new(Config::default(), Arc::new(HelperRegistry::standard()))
-    }
-}
-
-impl Interpreter {
-    /// An interpreter with these limits and helpers.
-    pub fn new(config: Config, helpers: Arc<HelperRegistry>) -> Interpreter {
-        Interpreter { config, helpers }
-    }
-
-    /// Prepares a program; the concrete form of [`Engine::load`].
-    pub fn prepare(&self, program: &Program) -> Result<Prepared, LoadError> {
-        let slots = lower(program, &self.config)?;
-        let mut mem = Memory::new();
-        for frame in 0..MAX_FRAMES {
-            mem.map(RegionKind::Stack(frame as u8), vec![0; STACK_SIZE], true)
-                .expect("stack regions are small");
-        }
-        let first_input = mem.next_id();
-        Ok(Prepared {
-            slots,
-            config: self.config,
-            helpers: Arc::clone(&self.helpers),
-            prog_type: program.prog_type,
-            mem,
-            env: Env::default(),
-            first_input,
-        })
-    }
-}
-
-impl Engine for Interpreter {
-    fn name(&self) -> &'static str {
-        "interp"
-    }
-
-    fn load(&self, program: &Program) -> Result<Box<dyn Loaded>, EngineError> {
-        Ok(Box::new(self.prepare(program)?))
-    }
-}
-
-/// A program ready to run in the interpreter; keeps its memory between runs.
-#[derive(Debug)]
-pub struct Prepared {
-    slots: Vec<Slot>,
-    config: Config,
-    helpers: Arc<HelperRegistry>,
-    prog_type: ProgType,
-    mem: Memory,
-    /// The simulated world the helpers see; persists across runs.
-    pub env: Env,
-    /// The first region after the stacks; per-run regions are mapped from here.
-    first_input: RegionId,
-}
+use super::lower::{Code, SENTINEL};
+use super::{Config, MAX_TAIL_CALLS, VmError, VmErrorKind};
+use crate::engine::ProgType;
+use crate::helpers::{Callbacks, HelperCtx, HelperRegistry};
+use crate::memory::{MAX_FRAMES, MemError, Memory, RegionId, STACK_SIZE};
+use crate::world::World;
 
 /// Saved state of a caller during a bpf-to-bpf call.
 #[derive(Clone, Copy, Debug)]
 struct Frame {
+    prog: usize,
     ret_pc: usize,
     saved: [u64; 4],
     fp: u64,
@@ -278,38 +21,54 @@ fn frame_pointer(n: usize) -> u64 {
     RegionId::stack(n).base() + STACK_SIZE as u64
 }
 
-impl Prepared {
-    /// Runs on raw memory: r1 points to a copy of `data`, r2 holds its length. Returns r0 and
-    /// the instruction count; `data` receives what the program wrote.
-    pub fn run_raw(&mut self, data: &mut Vec<u8>) -> Result<(u64, u64), VmError> {
-        self.mem.truncate(self.first_input);
-        let input = self
-            .mem
-            .map(RegionKind::Input, std::mem::take(data), true)
-            .map_err(|e| VmError::new(0, e.into()))?;
-        let len = self.mem.bytes(input).len() as u64;
-        let result = self.execute([input.base(), len, 0, 0, 0], Some(input));
-        *data = std::mem::take(self.mem.bytes_mut(input));
-        result
-    }
+/// One run of a collection's programs: shared budget, frame depth and tail-call count.
+pub(crate) struct Exec<'a> {
+    pub(crate) codes: &'a [Code],
+    pub(crate) code_regions: &'a [RegionId],
+    pub(crate) prog_types: &'a [ProgType],
+    pub(crate) helpers: &'a HelperRegistry,
+    pub(crate) config: &'a Config,
+    /// Instructions executed so far, callbacks included.
+    pub(crate) count: u64,
+    /// Frames used by the executions this one is nested in (callbacks).
+    pub(crate) depth: usize,
+    /// Tail calls taken so far.
+    pub(crate) tail_calls: u32,
+    /// The region LD_ABS/LD_IND read.
+    pub(crate) packet: Option<RegionId>,
+}
 
-    /// Runs from the entry point with r1..r5 = `args`; `packet` is the region LD_ABS reads.
-    fn execute(&mut self, args: [u64; 5], packet: Option<RegionId>) -> Result<(u64, u64), VmError> {
-        self.mem.bytes_mut(RegionId::stack(0)).fill(0);
-        let slots = &self.slots[..];
-        let mem = &mut self.mem;
+impl Exec<'_> {
+    /// Runs program `prog` from slot `entry` with r1..r5 = `args`, in frame `self.depth`.
+    pub(crate) fn run(
+        &mut self,
+        world: &mut World,
+        prog: usize,
+        entry: usize,
+        args: [u64; 5],
+    ) -> Result<u64, VmError> {
+        let codes = self.codes;
+        let helpers = self.helpers;
+        let base = self.depth;
+        if base >= MAX_FRAMES {
+            return Err(VmError::new(entry, VmErrorKind::CallDepth { max: MAX_FRAMES }));
+        }
+        let mut prog = prog;
+        let mut slots = &codes[prog].slots[..];
+        world.mem.bytes_mut(RegionId::stack(base)).fill(0);
         let mut r = [0u64; 16];
         r[1..6].copy_from_slice(&args);
-        r[10] = frame_pointer(0);
+        r[10] = frame_pointer(base);
         let mut frames: Vec<Frame> = Vec::new();
-        let mut pc = 0usize;
-        let mut count: u64 = 0;
+        let mut pc = entry;
+        let mut count = self.count;
         let budget = self.config.insn_budget;
 
         macro_rules! fault {
-            ($kind:expr) => {
-                return Err(VmError::new(pc - 1, $kind.into()))
-            };
+            ($kind:expr) => {{
+                self.count = count;
+                return Err(VmError::new(pc - 1, $kind.into()));
+            }};
         }
         macro_rules! mem {
             ($e:expr) => {
@@ -327,6 +86,7 @@ impl Prepared {
             if count > budget {
                 fault!(VmErrorKind::BudgetExhausted { budget });
             }
+            let mem: &mut Memory = &mut world.mem;
             let d = (s.dst & 15) as usize;
             let sr = (s.src & 15) as usize;
             let imm = s.imm;
@@ -450,37 +210,66 @@ impl Prepared {
                 // Calls and exit
                 0x85 => match s.src {
                     0 => {
-                        let Some(h) = self.helpers.get(imm) else {
+                        let Some(h) = helpers.get(imm) else {
                             fault!(VmErrorKind::UnknownHelper { id: imm });
                         };
-                        let mut hc = HelperCtx { mem, env: &mut self.env };
-                        match (h.func)(&mut hc, [r[1], r[2], r[3], r[4], r[5]]) {
+                        self.count = count;
+                        // Callbacks the helper runs get the next frame.
+                        self.depth = base + frames.len() + 1;
+                        let prog_type = self.prog_types[prog];
+                        let mut hc = HelperCtx {
+                            world: &mut *world,
+                            prog_type,
+                            calls: &mut *self,
+                            tail_call: None,
+                        };
+                        let res = (h.func)(&mut hc, [r[1], r[2], r[3], r[4], r[5]]);
+                        let tail = hc.tail_call;
+                        self.depth = base;
+                        count = self.count;
+                        match res {
                             Ok(v) => r[0] = v,
                             Err(error) => fault!(VmErrorKind::Helper { name: h.proto.name, error }),
                         }
+                        if let Some(target) = tail
+                            && self.tail_calls < MAX_TAIL_CALLS
+                            && target < codes.len()
+                        {
+                            // The target replaces the running function: same frame, same r1.
+                            self.tail_calls += 1;
+                            prog = target;
+                            slots = &codes[prog].slots[..];
+                            pc = 0;
+                        }
                     }
                     1 => {
-                        if frames.len() + 1 >= MAX_FRAMES {
+                        if base + frames.len() + 1 >= MAX_FRAMES {
                             fault!(VmErrorKind::CallDepth { max: MAX_FRAMES });
                         }
                         frames.push(Frame {
+                            prog,
                             ret_pc: pc,
                             saved: [r[6], r[7], r[8], r[9]],
                             fp: r[10],
                         });
-                        let depth = frames.len();
-                        mem.bytes_mut(RegionId::stack(depth)).fill(0);
+                        let depth = base + frames.len();
+                        world.mem.bytes_mut(RegionId::stack(depth)).fill(0);
                         r[10] = frame_pointer(depth);
                         pc = pc.wrapping_add(imm as isize as usize);
                     }
                     _ => fault!(VmErrorKind::Kfunc { btf_id: imm }),
                 },
                 0x95 => match frames.pop() {
-                    None => return Ok((r[0], count)),
+                    None => {
+                        self.count = count;
+                        return Ok(r[0]);
+                    }
                     Some(f) => {
                         r[6..10].copy_from_slice(&f.saved);
                         r[10] = f.fp;
                         pc = f.ret_pc;
+                        prog = f.prog;
+                        slots = &codes[prog].slots[..];
                     }
                 },
                 // Loads and stores
@@ -503,10 +292,8 @@ impl Prepared {
                 0x6b => mem!(mem.store(addr_dst, 2, r[sr])),
                 0x73 => mem!(mem.store(addr_dst, 1, r[sr])),
                 0x7b => mem!(mem.store(addr_dst, 8, r[sr])),
-                0xc3 => atomic(mem, &mut r, addr_dst, 4, imm, sr)
-                    .map_err(|e| VmError::new(pc - 1, e.into()))?,
-                0xdb => atomic(mem, &mut r, addr_dst, 8, imm, sr)
-                    .map_err(|e| VmError::new(pc - 1, e.into()))?,
+                0xc3 => mem!(atomic(mem, &mut r, addr_dst, 4, imm, sr)),
+                0xdb => mem!(atomic(mem, &mut r, addr_dst, 8, imm, sr)),
                 // Legacy packet loads: out of bounds ends the program with r0 = 0.
                 0x20 | 0x28 | 0x30 | 0x40 | 0x48 | 0x50 => {
                     let len = match s.code & 0x18 {
@@ -516,20 +303,35 @@ impl Prepared {
                     };
                     let base = if s.code & 0xe0 == 0x40 { r[sr] as u32 as i64 } else { 0 };
                     let off = base.wrapping_add(imm);
-                    let value = packet.and_then(|p| {
+                    let value = self.packet.and_then(|p| {
                         let off = usize::try_from(off).ok()?;
                         let bytes = mem.bytes(p).get(off..off.checked_add(len)?)?;
                         Some(bytes.iter().fold(0u64, |acc, &b| acc << 8 | u64::from(b)))
                     });
                     match value {
                         Some(v) => r[0] = v,
-                        None => return Ok((0, count)),
+                        None => {
+                            self.count = count;
+                            return Ok(0);
+                        }
                     }
                 }
                 SENTINEL if pc == slots.len() => fault!(VmErrorKind::FellOffEnd),
                 _ => fault!(VmErrorKind::NotAnInstruction),
             }
         }
+    }
+}
+
+impl Callbacks for Exec<'_> {
+    fn call(&mut self, world: &mut World, addr: u64, args: [u64; 5]) -> Result<u64, VmError> {
+        let bad = || VmError::new(0, VmErrorKind::BadCallback { addr });
+        let (region, _, off) = world.mem.resolve(addr).ok_or_else(bad)?;
+        let prog = self.code_regions.iter().position(|&r| r == region).ok_or_else(bad)?;
+        let pc =
+            usize::try_from(off).ok().filter(|&pc| self.codes[prog].starts.get(pc) == Some(&true));
+        let pc = pc.ok_or_else(bad)?;
+        self.run(world, prog, pc, args)
     }
 }
 
@@ -604,19 +406,4 @@ fn fetch(
         r[src] = old;
     }
     Ok(())
-}
-
-impl Loaded for Prepared {
-    fn run(&mut self, input: &RunInput) -> Result<RunOutcome, EngineError> {
-        if self.prog_type != ProgType::Unspec {
-            return Err(EngineError::Unsupported {
-                engine: "interp",
-                what: format!("contexts of program type {:?} (raw mode only)", self.prog_type),
-            });
-        }
-        self.env.trace.clear();
-        let mut data = input.data.clone();
-        let (r0, count) = self.run_raw(&mut data)?;
-        Ok(RunOutcome { r0, data, insn_count: Some(count), trace: self.env.trace.clone() })
-    }
 }
