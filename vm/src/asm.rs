@@ -244,10 +244,12 @@ fn offset_bits(insn: &Insn) -> u8 {
     }
 }
 
-/// A call of the helper bpflab implements under `name`.
+/// A call of the kernel helper named `name` (`bpf_map_lookup_elem`).
 fn helper_call(name: &str) -> Option<Insn> {
-    let helper = crate::builtin::HELPERS.iter().find(|h| h.proto.name == name)?;
-    let imm = i32::try_from(helper.proto.id).ok()?;
+    if !name.starts_with("bpf_") {
+        return None;
+    }
+    let imm = i32::try_from(crate::helper_names::helper_id(name)?).ok()?;
     Some(Insn::Call { kind: CallKind::Helper, imm, off: 0 })
 }
 

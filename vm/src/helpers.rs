@@ -185,8 +185,10 @@ impl HelperRegistry {
     /// A registry holding every helper bpflab implements.
     pub fn standard() -> HelperRegistry {
         let mut r = HelperRegistry::empty();
-        for h in crate::builtin::HELPERS {
-            r.register(*h);
+        for family in crate::builtin::FAMILIES {
+            for h in *family {
+                r.register(*h);
+            }
         }
         r
     }

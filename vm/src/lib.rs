@@ -6,6 +6,7 @@ pub mod asm;
 mod builtin;
 pub mod engine;
 pub mod env;
+pub mod helper_names;
 pub mod helpers;
 pub mod interp;
 pub mod isa;

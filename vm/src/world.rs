@@ -7,6 +7,9 @@ use crate::maps::{self, Map, MapError};
 use crate::memory::{MAX_FRAMES, Memory, Perm, RegionId, RegionKind, STACK_SIZE};
 use crate::spec::MapSpec;
 
+/// A map element as the user-side API returns it: key bytes and value bytes.
+pub type Entry = (Vec<u8>, Vec<u8>);
+
 /// A map could not be created.
 #[derive(Debug, thiserror::Error)]
 #[error("map {name:?}: {error}")]
@@ -126,7 +129,7 @@ impl World {
     }
 
     /// User side: every `(key, value)` of map `idx`.
-    pub fn entries(&self, idx: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>, MapError> {
+    pub fn entries(&self, idx: usize) -> Result<Vec<Entry>, MapError> {
         let mut out = Vec::new();
         for key in self.keys(idx)? {
             if let Some(value) = self.lookup(idx, &key)? {

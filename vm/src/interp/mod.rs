@@ -104,7 +104,10 @@ pub enum VmErrorKind {
         max: usize,
     },
     /// A call names a helper that is not registered.
-    #[error("unknown helper {id}")]
+    #[error(
+        "helper {id} ({name}) is not supported by bpflab",
+        name = crate::helper_names::helper_name(*.id).unwrap_or("not a kernel helper")
+    )]
     UnknownHelper {
         /// The helper id.
         id: i64,

@@ -1,61 +1,23 @@
-//! The helpers bpflab implements, with the kernel's ids, prototypes and semantics.
+//! `bpf_trace_printk`: the kernel's printf subset, output captured in the environment.
 
 use crate::helpers::{ArgType, Helper, HelperCtx, HelperError, HelperProto, RetType};
 
-/// Every built-in helper, in id order.
-pub(crate) const HELPERS: &[Helper] = &[
-    Helper { proto: KTIME_GET_NS, func: ktime_get_ns },
-    Helper { proto: TRACE_PRINTK, func: trace_printk },
-    Helper { proto: GET_PRANDOM_U32, func: get_prandom_u32 },
-    Helper { proto: GET_SMP_PROCESSOR_ID, func: get_smp_processor_id },
-    Helper { proto: KTIME_GET_BOOT_NS, func: ktime_get_boot_ns },
-    Helper { proto: KTIME_GET_COARSE_NS, func: ktime_get_ns },
-];
+/// The helpers of this family.
+pub(super) const HELPERS: &[Helper] = &[Helper { proto: TRACE_PRINTK, func: trace_printk }];
 
-const fn proto(id: u32, name: &'static str, ret: RetType, args: &'static [ArgType]) -> HelperProto {
-    HelperProto { id, name, ret, args, gpl_only: false }
-}
-
-const KTIME_GET_NS: HelperProto =
-    HelperProto { gpl_only: true, ..proto(5, "bpf_ktime_get_ns", RetType::Integer, &[]) };
 const TRACE_PRINTK: HelperProto = HelperProto {
+    id: 6,
+    name: "bpf_trace_printk",
+    ret: RetType::Integer,
+    args: &[
+        ArgType::PtrToMem,
+        ArgType::ConstSize,
+        ArgType::Anything,
+        ArgType::Anything,
+        ArgType::Anything,
+    ],
     gpl_only: true,
-    ..proto(
-        6,
-        "bpf_trace_printk",
-        RetType::Integer,
-        &[
-            ArgType::PtrToMem,
-            ArgType::ConstSize,
-            ArgType::Anything,
-            ArgType::Anything,
-            ArgType::Anything,
-        ],
-    )
 };
-const GET_PRANDOM_U32: HelperProto = proto(7, "bpf_get_prandom_u32", RetType::Integer, &[]);
-const GET_SMP_PROCESSOR_ID: HelperProto =
-    proto(8, "bpf_get_smp_processor_id", RetType::Integer, &[]);
-const KTIME_GET_BOOT_NS: HelperProto =
-    HelperProto { gpl_only: true, ..proto(125, "bpf_ktime_get_boot_ns", RetType::Integer, &[]) };
-const KTIME_GET_COARSE_NS: HelperProto =
-    proto(160, "bpf_ktime_get_coarse_ns", RetType::Integer, &[]);
-
-fn ktime_get_ns(ctx: &mut HelperCtx<'_>, _: [u64; 5]) -> Result<u64, HelperError> {
-    Ok(ctx.world.env.read_clock())
-}
-
-fn ktime_get_boot_ns(ctx: &mut HelperCtx<'_>, _: [u64; 5]) -> Result<u64, HelperError> {
-    Ok(ctx.world.env.read_clock().wrapping_add(ctx.world.env.boot_offset_ns))
-}
-
-fn get_prandom_u32(ctx: &mut HelperCtx<'_>, _: [u64; 5]) -> Result<u64, HelperError> {
-    Ok(u64::from(ctx.world.env.next_u32()))
-}
-
-fn get_smp_processor_id(ctx: &mut HelperCtx<'_>, _: [u64; 5]) -> Result<u64, HelperError> {
-    Ok(u64::from(ctx.world.env.cpu))
-}
 
 /// Largest string `%s` prints, as the kernel's `MAX_BPRINTF_STR_LEN`.
 const MAX_STR: u64 = 512;
