@@ -198,6 +198,8 @@ pub struct RunOutcome {
     pub r0: u64,
     /// The data after the run (the output packet, or the raw memory as the program left it).
     pub data: Vec<u8>,
+    /// The context structure after the run, where the program type has one.
+    pub ctx: Option<Vec<u8>>,
     /// Instructions executed, where the engine counts them.
     pub insn_count: Option<u64>,
     /// Lines the program printed with `bpf_trace_printk`.
@@ -213,6 +215,9 @@ pub enum EngineError {
     /// The program faulted while running.
     #[error("program fault: {0}")]
     Fault(#[from] crate::interp::VmError),
+    /// The run's input does not make a context for this program type.
+    #[error("cannot build the context: {0}")]
+    Context(#[from] crate::ctx::CtxError),
     /// The engine does not support something this program or input needs.
     #[error("{engine} does not support {what}")]
     Unsupported {

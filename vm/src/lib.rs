@@ -4,6 +4,7 @@
 
 pub mod asm;
 mod builtin;
+pub mod ctx;
 pub mod engine;
 pub mod env;
 pub mod helper_names;

@@ -181,6 +181,10 @@ pub trait ContextAccess: fmt::Debug {
     fn load(&self, mem: &Memory, off: usize, len: usize) -> Result<u64, MemError>;
     /// Stores `len` bytes of `value` at offset `off`.
     fn store(&mut self, mem: &Memory, off: usize, len: usize, value: u64) -> Result<(), MemError>;
+    /// The packet as the program left it (from `data` to `data_end`), for packet programs.
+    fn packet_out(&self, mem: &Memory) -> Option<Vec<u8>>;
+    /// The context structure's bytes as the program left them (`ctx_out` of a test run).
+    fn ctx_out(&self, mem: &Memory) -> Option<Vec<u8>>;
     /// The context as `std::any::Any`, for helpers that need the concrete type.
     fn as_any(&self) -> &dyn std::any::Any;
     /// The context as mutable `std::any::Any`.

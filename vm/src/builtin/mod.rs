@@ -5,6 +5,8 @@ use crate::helpers::Helper;
 pub(crate) mod maps;
 mod misc;
 mod trace;
+mod xdp;
 
 /// Every built-in helper family.
-pub(crate) const FAMILIES: &[&[Helper]] = &[maps::HELPERS, misc::HELPERS, trace::HELPERS];
+pub(crate) const FAMILIES: &[&[Helper]] =
+    &[maps::HELPERS, misc::HELPERS, trace::HELPERS, xdp::HELPERS];

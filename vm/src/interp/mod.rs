@@ -7,6 +7,7 @@ mod lower;
 
 use std::sync::Arc;
 
+use crate::ctx::{self, Target};
 use crate::engine::{Engine, EngineError, Loaded, ProgType, Program, RunInput, RunOutcome};
 use crate::helpers::{HelperError, HelperRegistry};
 use crate::isa::PseudoSrc;
@@ -204,6 +205,7 @@ impl Interpreter {
             codes,
             names: collection.programs.iter().map(|p| p.name.clone()).collect(),
             prog_types: collection.programs.iter().map(|p| p.prog_type).collect(),
+            targets: collection.programs.iter().map(Target::of).collect(),
             code_regions,
             config: self.config,
             helpers: Arc::clone(&self.helpers),
@@ -235,6 +237,7 @@ pub struct Instance {
     codes: Vec<Code>,
     names: Vec<String>,
     prog_types: Vec<ProgType>,
+    targets: Vec<Target>,
     code_regions: Vec<RegionId>,
     config: Config,
     helpers: Arc<HelperRegistry>,
@@ -244,6 +247,40 @@ impl Instance {
     /// The index of the program named `name`.
     pub fn program_index(&self, name: &str) -> Option<usize> {
         self.names.iter().position(|n| n == name)
+    }
+
+    /// Number of programs.
+    pub fn program_count(&self) -> usize {
+        self.codes.len()
+    }
+
+    /// Runs program `prog` on `input` the way `BPF_PROG_TEST_RUN` would: builds its context
+    /// (raw mode for [`ProgType::Unspec`]), runs it, and returns r0, the output packet, the
+    /// context afterwards and the trace output.
+    pub fn run(&mut self, prog: usize, input: &RunInput) -> Result<RunOutcome, EngineError> {
+        let target = *self.targets.get(prog).ok_or_else(|| EngineError::Unsupported {
+            engine: "interp",
+            what: format!("program index {prog} (there are {})", self.codes.len()),
+        })?;
+        self.world.env.trace.clear();
+        if target.prog_type == ProgType::Unspec {
+            let mut data = input.data.clone();
+            let (r0, count) = self.run_raw(prog, &mut data)?;
+            let trace = std::mem::take(&mut self.world.env.trace);
+            return Ok(RunOutcome { r0, data, ctx: None, insn_count: Some(count), trace });
+        }
+        let installed = ctx::install(target, input, &mut self.world.mem)?;
+        let result = self.execute(prog, [installed.r1, 0, 0, 0, 0], installed.ld_abs);
+        let (data, ctx_out) = ctx::uninstall(&mut self.world.mem, &installed);
+        let (r0, count) = result?;
+        let trace = std::mem::take(&mut self.world.env.trace);
+        Ok(RunOutcome {
+            r0,
+            data: data.unwrap_or_default(),
+            ctx: ctx_out,
+            insn_count: Some(count),
+            trace,
+        })
     }
 
     /// Runs program `prog` in raw mode: r1 points to a copy of `data`, r2 holds its length.
@@ -311,23 +348,6 @@ impl Prepared {
 
 impl Loaded for Prepared {
     fn run(&mut self, input: &RunInput) -> Result<RunOutcome, EngineError> {
-        if self.instance.prog_types[0] != ProgType::Unspec {
-            return Err(EngineError::Unsupported {
-                engine: "interp",
-                what: format!(
-                    "contexts of program type {:?} (raw mode only)",
-                    self.instance.prog_types[0]
-                ),
-            });
-        }
-        self.instance.world.env.trace.clear();
-        let mut data = input.data.clone();
-        let (r0, count) = self.run_raw(&mut data)?;
-        Ok(RunOutcome {
-            r0,
-            data,
-            insn_count: Some(count),
-            trace: self.instance.world.env.trace.clone(),
-        })
+        self.instance.run(0, input)
     }
 }

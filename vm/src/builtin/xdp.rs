@@ -1,0 +1,105 @@
+//! XDP helpers: moving the packet's head, tail and metadata boundaries within the frame, with
+//! the kernel's limits (`bpf_xdp_adjust_head/_tail/_meta` in net/core/filter.c).
+
+use crate::ctx::XdpCtx;
+use crate::ctx::xdp::XDP_FRAME_STRUCT;
+use crate::helpers::{ArgType, Helper, HelperCtx, HelperError, HelperProto, RetType};
+
+/// The helpers of this family.
+pub(super) const HELPERS: &[Helper] = &[
+    Helper { proto: XDP_ADJUST_HEAD, func: xdp_adjust_head },
+    Helper { proto: XDP_ADJUST_META, func: xdp_adjust_meta },
+    Helper { proto: XDP_ADJUST_TAIL, func: xdp_adjust_tail },
+];
+
+const ARGS: &[ArgType] = &[ArgType::PtrToCtx, ArgType::Anything];
+const XDP_ADJUST_HEAD: HelperProto = HelperProto {
+    id: 44,
+    name: "bpf_xdp_adjust_head",
+    ret: RetType::Integer,
+    args: ARGS,
+    gpl_only: false,
+};
+const XDP_ADJUST_META: HelperProto = HelperProto {
+    id: 54,
+    name: "bpf_xdp_adjust_meta",
+    ret: RetType::Integer,
+    args: ARGS,
+    gpl_only: false,
+};
+const XDP_ADJUST_TAIL: HelperProto = HelperProto {
+    id: 65,
+    name: "bpf_xdp_adjust_tail",
+    ret: RetType::Integer,
+    args: ARGS,
+    gpl_only: false,
+};
+
+const EINVAL: u64 = -22i64 as u64;
+const EACCES: u64 = -13i64 as u64;
+const ETH_HLEN: i64 = 14;
+
+/// The running program's XDP context (a copy; write it back with [`put`]).
+fn xdp(ctx: &HelperCtx<'_>) -> Result<XdpCtx, HelperError> {
+    ctx.world
+        .mem
+        .context()
+        .and_then(|c| c.as_any().downcast_ref::<XdpCtx>())
+        .cloned()
+        .ok_or(HelperError::BadArg { arg: 1, reason: "not an XDP context" })
+}
+
+fn put(ctx: &mut HelperCtx<'_>, x: XdpCtx) {
+    ctx.world.mem.set_lo(x.frame, x.meta);
+    if let Some(c) =
+        ctx.world.mem.context_mut().and_then(|c| c.as_any_mut().downcast_mut::<XdpCtx>())
+    {
+        *c = x;
+    }
+}
+
+fn xdp_adjust_head(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
+    let mut x = xdp(ctx)?;
+    let delta = i64::from(a[1] as i32);
+    let metalen = (x.data - x.meta) as i64;
+    let data = x.data as i64 + delta;
+    let data_end = x.data_end(&ctx.world.mem) as i64;
+    if data < XDP_FRAME_STRUCT as i64 + metalen || data > data_end - ETH_HLEN {
+        return Ok(EINVAL);
+    }
+    if metalen > 0 {
+        let frame = ctx.world.mem.bytes_mut(x.frame);
+        let new_meta = (x.meta as i64 + delta) as usize;
+        frame.copy_within(x.meta..x.data, new_meta);
+    }
+    x.meta = (x.meta as i64 + delta) as usize;
+    x.data = data as usize;
+    put(ctx, x);
+    Ok(0)
+}
+
+fn xdp_adjust_meta(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
+    let mut x = xdp(ctx)?;
+    let meta = x.meta as i64 + i64::from(a[1] as i32);
+    if meta < XDP_FRAME_STRUCT as i64 || meta > x.data as i64 {
+        return Ok(EINVAL);
+    }
+    let metalen = x.data as i64 - meta;
+    if metalen > 32 || metalen % 4 != 0 {
+        return Ok(EACCES);
+    }
+    x.meta = meta as usize;
+    put(ctx, x);
+    Ok(0)
+}
+
+fn xdp_adjust_tail(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
+    let x = xdp(ctx)?;
+    let end = x.data_end(&ctx.world.mem) as i64 + i64::from(a[1] as i32);
+    if end > x.max_data_end() as i64 || end < x.data as i64 + ETH_HLEN {
+        return Ok(EINVAL);
+    }
+    // Growing clears the new bytes, as the kernel does.
+    ctx.world.mem.bytes_mut(x.frame).resize(end as usize, 0);
+    Ok(0)
+}
