@@ -96,6 +96,7 @@ pub(crate) fn read_field(bytes: &[u8], off: usize, len: usize) -> u64 {
 }
 
 /// Writes the low `len` bytes of `value` at `off` into `bytes`.
+#[allow(dead_code, reason = "used by the skb contexts being added")]
 pub(crate) fn write_field(bytes: &mut [u8], off: usize, len: usize, value: u64) {
     bytes[off..off + len].copy_from_slice(&value.to_le_bytes()[..len]);
 }

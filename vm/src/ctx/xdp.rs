@@ -114,7 +114,7 @@ impl ContextAccess for XdpCtx {
     }
 
     fn load(&self, mem: &Memory, off: usize, len: usize) -> Result<u64, MemError> {
-        if len != 4 || off % 4 != 0 {
+        if len != 4 || !off.is_multiple_of(4) {
             return Err(denied(Access::Read, off, len, "xdp_md fields are read as u32"));
         }
         let base = self.frame.base();
