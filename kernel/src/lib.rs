@@ -5,15 +5,14 @@
 //! All `unsafe` code is in the private `sys` module.
 
 use std::ffi::CString;
-use std::fmt;
 use std::os::fd::{AsFd, BorrowedFd, RawFd};
 
 use bpflab_vm::isa::{AluOp, Insn, Operand, Reg, Width, encode_bytes};
-use bpflab_vm::{Engine, EngineError, Loaded, ProgType, Program, RunInput, RunOutcome};
+use bpflab_vm::{EngineError, ProgType};
 
 mod sys;
 
-use sys::{MapHandle, MapKind, OBJ_NAME_LEN, SysError};
+use sys::{MapHandle, OBJ_NAME_LEN, SysError};
 
 /// First verifier log buffer size when a load fails (the log is only asked for then).
 const LOG_START: usize = 16 << 20;
@@ -103,26 +102,34 @@ pub fn probe() -> Result<(), KernelError> {
     Ok(())
 }
 
-/// The kinds of map [`KernelMap`] can create.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum MapType {
-    /// `BPF_MAP_TYPE_HASH`.
-    Hash,
-    /// `BPF_MAP_TYPE_ARRAY` (4-byte keys, every index present).
-    Array,
-    /// `BPF_MAP_TYPE_LRU_HASH`.
-    LruHash,
+pub use bpflab_vm::MapType;
+
+/// The number of possible CPUs (`/sys/devices/system/cpu/possible`), which sizes per-CPU
+/// values in map syscalls.
+pub fn possible_cpus() -> Result<u32, KernelError> {
+    let text = std::fs::read_to_string("/sys/devices/system/cpu/possible")
+        .map_err(|e| KernelError::Unsupported { what: format!("reading possible CPUs: {e}") })?;
+    let mut n = 0u32;
+    for part in text.trim().split(',') {
+        let (lo, hi) = part.split_once('-').unwrap_or((part, part));
+        let (lo, hi): (u32, u32) = match (lo.parse(), hi.parse()) {
+            (Ok(lo), Ok(hi)) if hi >= lo => (lo, hi),
+            _ => return Err(KernelError::Unsupported { what: format!("possible CPUs {text:?}") }),
+        };
+        n += hi - lo + 1;
+    }
+    Ok(n.max(1))
 }
 
-impl MapType {
-    fn kind(self) -> MapKind {
-        match self {
-            MapType::Hash => MapKind::Hash,
-            MapType::Array => MapKind::Array,
-            MapType::LruHash => MapKind::LruHash,
-        }
-    }
+/// True for the map types whose syscall values hold one slot per possible CPU.
+fn is_percpu(t: MapType) -> bool {
+    matches!(
+        t,
+        MapType::PercpuArray
+            | MapType::PercpuHash
+            | MapType::LruPercpuHash
+            | MapType::PercpuCgroupStorage
+    )
 }
 
 /// A kernel map, closed on drop.
@@ -137,17 +144,51 @@ pub struct KernelMap {
 pub type ArrayMap = KernelMap;
 
 impl KernelMap {
-    /// Creates a map (BPF_MAP_CREATE).
+    /// Creates a map (BPF_MAP_CREATE) with no flags.
     pub fn create(
         map_type: MapType,
         key_size: u32,
         value_size: u32,
         max_entries: u32,
     ) -> Result<KernelMap, KernelError> {
-        let handle =
-            sys::map_create(map_type.kind(), key_size, value_size, max_entries, obj_name("bpflab"))
-                .map_err(|e| KernelError::os("BPF_MAP_CREATE", e))?;
-        Ok(KernelMap { handle, map_type, max_entries })
+        KernelMap::from_spec(
+            &bpflab_vm::MapSpec::new("bpflab", map_type, key_size, value_size, max_entries),
+            None,
+        )
+    }
+
+    /// Creates the map `spec` describes; map-in-map types need the `inner` template map.
+    /// Global-data maps get their initial bytes, and `.rodata` is frozen, as libbpf does.
+    pub fn from_spec(
+        spec: &bpflab_vm::MapSpec,
+        inner: Option<&KernelMap>,
+    ) -> Result<KernelMap, KernelError> {
+        let value_buf = if is_percpu(spec.map_type) {
+            (spec.value_size as usize).div_ceil(8) * 8 * possible_cpus()? as usize
+        } else {
+            spec.value_size as usize
+        };
+        let params = sys::MapParams {
+            map_type: spec.map_type.id(),
+            key_size: spec.key_size,
+            value_size: spec.value_size,
+            max_entries: spec.max_entries,
+            flags: spec.flags,
+            inner_map_fd: inner.map(KernelMap::fd),
+            name: obj_name(&spec.name),
+            value_buf,
+        };
+        let handle = sys::map_create(&params).map_err(|e| KernelError::os("BPF_MAP_CREATE", e))?;
+        let map = KernelMap { handle, map_type: spec.map_type, max_entries: spec.max_entries };
+        if let Some((section, bytes)) = &spec.data {
+            let mut value = bytes.clone();
+            value.resize(spec.value_size as usize, 0);
+            map.update(&0u32.to_ne_bytes(), &value)?;
+            if *section == bpflab_vm::spec::DataSection::Rodata {
+                map.handle.freeze().map_err(|e| KernelError::os("BPF_MAP_FREEZE", e))?;
+            }
+        }
+        Ok(map)
     }
 
     /// Creates an array map of `max_entries` values of `value_size` bytes (u32 keys).
@@ -188,10 +229,11 @@ impl KernelMap {
         }
     }
 
-    /// The value stored under `key`, or `None` if there is none (BPF_MAP_LOOKUP_ELEM).
+    /// The value stored under `key`, or `None` if there is none (BPF_MAP_LOOKUP_ELEM); per-CPU
+    /// maps give every possible CPU's value, each padded to 8 bytes.
     pub fn lookup(&self, key: &[u8]) -> Result<Option<Vec<u8>>, KernelError> {
         self.check("map key", self.key_size(), key.len())?;
-        let mut value = vec![0u8; self.value_size() as usize];
+        let mut value = vec![0u8; self.handle.value_buf()];
         match self.handle.lookup(key, &mut value) {
             Ok(()) => Ok(Some(value)),
             Err(e) if e.errno == libc::ENOENT => Ok(None),
@@ -201,9 +243,44 @@ impl KernelMap {
 
     /// Stores `value` under `key`, creating or replacing it (BPF_MAP_UPDATE_ELEM, BPF_ANY).
     pub fn update(&self, key: &[u8], value: &[u8]) -> Result<(), KernelError> {
+        self.update_flags(key, value, 0)
+    }
+
+    /// BPF_MAP_UPDATE_ELEM with `BPF_ANY`/`BPF_NOEXIST`/`BPF_EXIST` flags.
+    pub fn update_flags(&self, key: &[u8], value: &[u8], flags: u64) -> Result<(), KernelError> {
         self.check("map key", self.key_size(), key.len())?;
-        self.check("map value", self.value_size(), value.len())?;
-        self.handle.update(key, value, 0).map_err(|e| KernelError::os("BPF_MAP_UPDATE_ELEM", e))
+        if value.len() != self.handle.value_buf() {
+            return Err(KernelError::Size {
+                what: "map value",
+                expected: self.handle.value_buf(),
+                got: value.len(),
+            });
+        }
+        self.handle.update(key, value, flags).map_err(|e| KernelError::os("BPF_MAP_UPDATE_ELEM", e))
+    }
+
+    /// Deletes `key` (BPF_MAP_DELETE_ELEM).
+    pub fn delete(&self, key: &[u8]) -> Result<(), KernelError> {
+        self.check("map key", self.key_size(), key.len())?;
+        self.handle.delete(key).map_err(|e| KernelError::os("BPF_MAP_DELETE_ELEM", e))
+    }
+
+    /// Every key, in the kernel's iteration order (BPF_MAP_GET_NEXT_KEY).
+    pub fn keys(&self) -> Result<Vec<Vec<u8>>, KernelError> {
+        let mut keys: Vec<Vec<u8>> = Vec::new();
+        loop {
+            let mut next = vec![0u8; self.key_size() as usize];
+            match self.handle.next_key(keys.last().map(Vec::as_slice), &mut next) {
+                Ok(()) => keys.push(next),
+                Err(e) if e.errno == libc::ENOENT => return Ok(keys),
+                Err(e) => return Err(KernelError::os("BPF_MAP_GET_NEXT_KEY", e)),
+            }
+            if keys.len() > self.max_entries as usize {
+                return Err(KernelError::Unsupported {
+                    what: "iteration that does not end".into(),
+                });
+            }
+        }
     }
 
     /// The u64 at `index` of an array map with 8-byte values.
@@ -235,6 +312,8 @@ pub struct TestRun {
     pub retval: u32,
     /// The packet after the run.
     pub data_out: Vec<u8>,
+    /// The context after the run, when one was passed in.
+    pub ctx_out: Option<Vec<u8>>,
     /// Average run time per repetition, in nanoseconds.
     pub duration_ns: u32,
 }
@@ -265,6 +344,18 @@ impl KernelProgram {
         insns: &[Insn],
         license: &str,
     ) -> Result<KernelProgram, KernelError> {
+        KernelProgram::load_with(name, prog_type, None, insns, license)
+    }
+
+    /// Loads `insns` with the kernel's `expected_attach_type` (some program types need one,
+    /// e.g. cgroup socket-address hooks).
+    pub fn load_with(
+        name: &str,
+        prog_type: ProgType,
+        expected_attach_type: Option<u32>,
+        insns: &[Insn],
+        license: &str,
+    ) -> Result<KernelProgram, KernelError> {
         if prog_type == ProgType::Unspec {
             return Err(KernelError::Unsupported {
                 what: "program type Unspec (the kernel has no raw mode)".into(),
@@ -276,7 +367,14 @@ impl KernelProgram {
         let bytes = encode_bytes(insns);
         let name = obj_name(name);
         let load = |log: Option<(u32, &mut [u8])>| {
-            sys::prog_load(prog_type.id(), &bytes, &license, name, log)
+            sys::prog_load(
+                prog_type.id(),
+                expected_attach_type.unwrap_or(0),
+                &bytes,
+                &license,
+                name,
+                log,
+            )
         };
         let first = match load(None) {
             Ok(fd) => return Ok(KernelProgram { fd, prog_type }),
@@ -310,6 +408,12 @@ impl KernelProgram {
         }
     }
 
+    /// The program's file descriptor number (valid while it lives).
+    pub fn raw_fd(&self) -> RawFd {
+        use std::os::fd::AsRawFd;
+        self.fd.as_raw_fd()
+    }
+
     /// The program type it was loaded as.
     pub fn prog_type(&self) -> ProgType {
         self.prog_type
@@ -324,13 +428,16 @@ impl KernelProgram {
         repeat: u32,
     ) -> Result<TestRun, KernelError> {
         let mut out = vec![0u8; data.len() + 256];
+        let mut ctx_out = vec![0u8; ctx.map_or(0, <[u8]>::len)];
         loop {
-            match sys::prog_test_run(self.fd.as_fd(), data, &mut out, ctx, repeat) {
+            match sys::prog_test_run(self.fd.as_fd(), data, &mut out, ctx, &mut ctx_out, repeat) {
                 Ok(run) => {
                     out.truncate(run.data_size_out as usize);
+                    ctx_out.truncate(run.ctx_size_out as usize);
                     return Ok(TestRun {
                         retval: run.retval,
                         data_out: out,
+                        ctx_out: ctx.map(|_| ctx_out),
                         duration_ns: run.duration,
                     });
                 }
@@ -349,58 +456,16 @@ impl AsFd for KernelProgram {
     }
 }
 
-impl Loaded for KernelProgram {
-    fn run(&mut self, input: &RunInput) -> Result<RunOutcome, EngineError> {
-        let run = self.test_run(&input.data, input.ctx.as_deref(), 1).map_err(backend)?;
-        let mut outcome = RunOutcome::default();
-        outcome.r0 = u64::from(run.retval);
-        outcome.data = run.data_out;
-        Ok(outcome)
-    }
-}
-
 /// Wraps a kernel error for the [`Engine`] interface.
 fn backend(e: KernelError) -> EngineError {
-    EngineError::Backend { engine: "kernel", source: Box::new(e) }
-}
-
-/// The running kernel as an [`Engine`]: loads with `BPF_PROG_LOAD`, runs with
-/// `BPF_PROG_TEST_RUN`. Only the low 32 bits of r0 come back, and no instruction count.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct KernelEngine;
-
-impl Engine for KernelEngine {
-    fn name(&self) -> &'static str {
-        "kernel"
-    }
-
-    fn load(&self, program: &Program) -> Result<Box<dyn Loaded>, EngineError> {
-        if program.prog_type == ProgType::Unspec {
-            return Err(EngineError::Unsupported {
-                engine: "kernel",
-                what: "raw mode (program type Unspec); the kernel needs a program type".into(),
-            });
-        }
-        let prog = KernelProgram::load_named(
-            &program.name,
-            program.prog_type,
-            &program.insns,
-            &program.license,
-        )
-        .map_err(backend)?;
-        Ok(Box::new(prog))
+    match e {
+        KernelError::Unsupported { what } => EngineError::Unsupported { engine: "kernel", what },
+        e => EngineError::Backend { engine: "kernel", source: Box::new(e) },
     }
 }
 
-impl fmt::Display for MapType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            MapType::Hash => "hash",
-            MapType::Array => "array",
-            MapType::LruHash => "lru_hash",
-        })
-    }
-}
+mod engine;
+pub use engine::{KernelEngine, KernelLoaded};
 
 #[cfg(test)]
 mod tests;

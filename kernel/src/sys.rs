@@ -12,6 +12,9 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 const BPF_MAP_CREATE: u32 = 0;
 const BPF_MAP_LOOKUP_ELEM: u32 = 1;
 const BPF_MAP_UPDATE_ELEM: u32 = 2;
+const BPF_MAP_DELETE_ELEM: u32 = 3;
+const BPF_MAP_GET_NEXT_KEY: u32 = 4;
+const BPF_MAP_FREEZE: u32 = 22;
 const BPF_PROG_LOAD: u32 = 5;
 const BPF_PROG_TEST_RUN: u32 = 10;
 
@@ -219,13 +222,18 @@ fn owned_fd(ret: libc::c_long) -> Result<OwnedFd, SysError> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-/// Map types whose lookups and updates copy exactly `value_size` bytes (no per-CPU values),
-/// so the buffers of [`MapHandle`] always fit what the kernel copies.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum MapKind {
-    Hash = 1,
-    Array = 2,
-    LruHash = 9,
+/// What BPF_MAP_CREATE needs.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct MapParams {
+    pub(crate) map_type: u32,
+    pub(crate) key_size: u32,
+    pub(crate) value_size: u32,
+    pub(crate) max_entries: u32,
+    pub(crate) flags: u32,
+    pub(crate) inner_map_fd: Option<RawFd>,
+    pub(crate) name: [u8; OBJ_NAME_LEN],
+    /// Bytes the kernel copies for one value through the syscall (per-CPU maps: all CPUs).
+    pub(crate) value_buf: usize,
 }
 
 /// A map file descriptor with the sizes it was created with.
@@ -234,27 +242,29 @@ pub(crate) struct MapHandle {
     fd: OwnedFd,
     key_size: u32,
     value_size: u32,
+    value_buf: usize,
 }
 
 /// BPF_MAP_CREATE.
-pub(crate) fn map_create(
-    kind: MapKind,
-    key_size: u32,
-    value_size: u32,
-    max_entries: u32,
-    name: [u8; OBJ_NAME_LEN],
-) -> Result<MapHandle, SysError> {
+pub(crate) fn map_create(p: &MapParams) -> Result<MapHandle, SysError> {
     let mut attr = MapCreateAttr {
-        map_type: kind as u32,
-        key_size,
-        value_size,
-        max_entries,
-        map_name: name,
+        map_type: p.map_type,
+        key_size: p.key_size,
+        value_size: p.value_size,
+        max_entries: p.max_entries,
+        map_flags: p.flags,
+        inner_map_fd: p.inner_map_fd.map_or(0, |fd| fd as u32),
+        map_name: p.name,
         ..MapCreateAttr::default()
     };
-    // SAFETY: MapCreateAttr holds no pointers (the name is inline).
+    // SAFETY: MapCreateAttr holds no pointers (the name is inline; inner_map_fd is a number).
     let ret = unsafe { bpf(BPF_MAP_CREATE, &mut attr) }.map_err(SysError::errno)?;
-    Ok(MapHandle { fd: owned_fd(ret)?, key_size, value_size })
+    Ok(MapHandle {
+        fd: owned_fd(ret)?,
+        key_size: p.key_size,
+        value_size: p.value_size,
+        value_buf: p.value_buf,
+    })
 }
 
 impl MapHandle {
@@ -278,19 +288,25 @@ impl MapHandle {
         self.value_size
     }
 
+    /// Bytes of one value as the syscall copies it (all CPUs for per-CPU maps).
+    pub(crate) fn value_buf(&self) -> usize {
+        self.value_buf
+    }
+
     /// BPF_MAP_LOOKUP_ELEM into `value`. Panics if the buffers do not have the map's sizes.
     pub(crate) fn lookup(&self, key: &[u8], value: &mut [u8]) -> Result<(), SysError> {
         assert_eq!(key.len(), self.key_size as usize, "key buffer size");
-        assert_eq!(value.len(), self.value_size as usize, "value buffer size");
+        assert_eq!(value.len(), self.value_buf, "value buffer size");
         let mut attr = MapElemAttr {
             map_fd: self.raw_fd() as u32,
             key: ptr(key.as_ptr()),
             value: ptr(value.as_mut_ptr()),
             ..MapElemAttr::default()
         };
-        // SAFETY: the kernel reads key_size bytes from `key` and writes value_size bytes to
-        // `value` (MapKind excludes per-CPU maps, whose values are larger); both slices have
-        // exactly those lengths (asserted above) and are borrowed for the whole call.
+        // SAFETY: the kernel reads key_size bytes from `key` and writes the map's syscall value
+        // size (value_buf: value_size, or round_up(value_size, 8) * possible CPUs for per-CPU
+        // maps) to `value`; both slices have exactly those lengths (asserted above) and are
+        // borrowed for the whole call.
         unsafe { bpf(BPF_MAP_LOOKUP_ELEM, &mut attr) }.map(drop).map_err(SysError::errno)
     }
 
@@ -298,7 +314,7 @@ impl MapHandle {
     /// the map's sizes.
     pub(crate) fn update(&self, key: &[u8], value: &[u8], flags: u64) -> Result<(), SysError> {
         assert_eq!(key.len(), self.key_size as usize, "key buffer size");
-        assert_eq!(value.len(), self.value_size as usize, "value buffer size");
+        assert_eq!(value.len(), self.value_buf, "value buffer size");
         let mut attr = MapElemAttr {
             map_fd: self.raw_fd() as u32,
             key: ptr(key.as_ptr()),
@@ -306,9 +322,47 @@ impl MapHandle {
             flags,
             ..MapElemAttr::default()
         };
-        // SAFETY: the kernel only reads key_size bytes from `key` and value_size bytes from
-        // `value`; both slices have exactly those lengths and outlive the call.
+        // SAFETY: the kernel only reads key_size bytes from `key` and the syscall value size
+        // from `value`; both slices have exactly those lengths and outlive the call.
         unsafe { bpf(BPF_MAP_UPDATE_ELEM, &mut attr) }.map(drop).map_err(SysError::errno)
+    }
+
+    /// BPF_MAP_DELETE_ELEM. Panics if the key does not have the map's key size.
+    pub(crate) fn delete(&self, key: &[u8]) -> Result<(), SysError> {
+        assert_eq!(key.len(), self.key_size as usize, "key buffer size");
+        let mut attr = MapElemAttr {
+            map_fd: self.raw_fd() as u32,
+            key: ptr(key.as_ptr()),
+            ..MapElemAttr::default()
+        };
+        // SAFETY: the kernel reads key_size bytes from `key`, which has that length and
+        // outlives the call.
+        unsafe { bpf(BPF_MAP_DELETE_ELEM, &mut attr) }.map(drop).map_err(SysError::errno)
+    }
+
+    /// BPF_MAP_GET_NEXT_KEY after `key` (the first key for `None`) into `next`. Panics if the
+    /// buffers do not have the map's key size.
+    pub(crate) fn next_key(&self, key: Option<&[u8]>, next: &mut [u8]) -> Result<(), SysError> {
+        assert_eq!(next.len(), self.key_size as usize, "key buffer size");
+        if let Some(k) = key {
+            assert_eq!(k.len(), self.key_size as usize, "key buffer size");
+        }
+        let mut attr = MapElemAttr {
+            map_fd: self.raw_fd() as u32,
+            key: key.map_or(0, |k| ptr(k.as_ptr())),
+            value: ptr(next.as_mut_ptr()),
+            ..MapElemAttr::default()
+        };
+        // SAFETY: the kernel reads key_size bytes from `key` (or nothing when it is null) and
+        // writes key_size bytes to `next`; both have that length and outlive the call.
+        unsafe { bpf(BPF_MAP_GET_NEXT_KEY, &mut attr) }.map(drop).map_err(SysError::errno)
+    }
+
+    /// BPF_MAP_FREEZE: programs may still read, user space can no longer write.
+    pub(crate) fn freeze(&self) -> Result<(), SysError> {
+        let mut attr = MapElemAttr { map_fd: self.raw_fd() as u32, ..MapElemAttr::default() };
+        // SAFETY: BPF_MAP_FREEZE only reads map_fd; the attribute holds no pointer.
+        unsafe { bpf(BPF_MAP_FREEZE, &mut attr) }.map(drop).map_err(SysError::errno)
     }
 }
 
@@ -316,6 +370,7 @@ impl MapHandle {
 /// `log` at `log_level` when given. On failure the size hint is the kernel's `log_true_size`.
 pub(crate) fn prog_load(
     prog_type: u32,
+    expected_attach_type: u32,
     insns: &[u8],
     license: &CStr,
     name: [u8; OBJ_NAME_LEN],
@@ -325,6 +380,7 @@ pub(crate) fn prog_load(
     let insn_cnt = u32::try_from(insns.len() / 8).map_err(|_| SysError::errno(libc::E2BIG))?;
     let mut attr = ProgLoadAttr {
         prog_type,
+        expected_attach_type,
         insn_cnt,
         insns: ptr(insns.as_ptr()),
         license: ptr(license.as_ptr().cast()),
@@ -351,6 +407,7 @@ pub(crate) fn prog_load(
 pub(crate) struct RawRun {
     pub(crate) retval: u32,
     pub(crate) data_size_out: u32,
+    pub(crate) ctx_size_out: u32,
     pub(crate) duration: u32,
 }
 
@@ -361,6 +418,7 @@ pub(crate) fn prog_test_run(
     data_in: &[u8],
     data_out: &mut [u8],
     ctx_in: Option<&[u8]>,
+    ctx_out: &mut [u8],
     repeat: u32,
 ) -> Result<RawRun, SysError> {
     let too_big = |_| SysError::errno(libc::E2BIG);
@@ -381,15 +439,20 @@ pub(crate) fn prog_test_run(
         attr.ctx_size_in = u32::try_from(ctx.len()).map_err(too_big)?;
         attr.ctx_in = ptr(ctx.as_ptr());
     }
+    if !ctx_out.is_empty() {
+        attr.ctx_size_out = u32::try_from(ctx_out.len()).map_err(too_big)?;
+        attr.ctx_out = ptr(ctx_out.as_mut_ptr());
+    }
     // SAFETY: the kernel reads data_size_in bytes from `data_in` and ctx_size_in bytes from
     // `ctx_in` (their lengths), and copies at most data_size_out bytes (the length of
     // `data_out`, clamped by the kernel since the size hint is non-zero) to data_out, which
-    // is null when the buffer is empty. ctx_out is null, so no context is copied out. All
-    // slices are borrowed for the whole call.
+    // is null when the buffer is empty; likewise at most ctx_size_out bytes (the length of
+    // `ctx_out`) to ctx_out, null when empty. All slices are borrowed for the whole call.
     match unsafe { bpf(BPF_PROG_TEST_RUN, &mut attr) } {
         Ok(_) => Ok(RawRun {
             retval: attr.retval,
             data_size_out: attr.data_size_out,
+            ctx_size_out: attr.ctx_size_out,
             duration: attr.duration,
         }),
         Err(errno) => Err(SysError { errno, size_hint: attr.data_size_out }),

@@ -1,7 +1,7 @@
 //! Tests against the running kernel; each prints one `SKIP:` line when bpf(2) is unavailable.
 
 use bpflab_vm::isa::{AluOp, Insn, Operand, PseudoSrc, Reg, Width};
-use bpflab_vm::{Engine, EngineError, ProgType, Program, RunInput};
+use bpflab_vm::{Collection, Engine, EngineError, ProgType, Program, RunInput};
 
 use super::*;
 
@@ -129,7 +129,8 @@ fn unspec_and_bad_input_are_errors() {
     assert!(matches!(err, KernelError::Unsupported { .. }), "{err}");
     let err = KernelProgram::load(ProgType::SocketFilter, &[Insn::Exit], "G\0PL").unwrap_err();
     assert!(matches!(err, KernelError::Unsupported { .. }), "{err}");
-    let err = KernelEngine.load(&Program::raw("x", vec![Insn::Exit])).unwrap_err();
+    let err =
+        KernelEngine.load(&Collection::single(Program::raw("x", vec![Insn::Exit]))).unwrap_err();
     assert!(matches!(err, EngineError::Unsupported { engine: "kernel", .. }), "{err}");
     let os = KernelError::Os { op: "BPF_PROG_LOAD", errno: libc::EPERM };
     assert_eq!(os.errno(), Some(libc::EPERM));
@@ -159,14 +160,14 @@ fn engine_interface() {
     assert_eq!(engine.name(), "kernel");
     let program = Program::raw("ret 42 in kernel!", vec![mov(Reg::R0, -1), Insn::Exit])
         .with_type(ProgType::SchedCls);
-    let mut loaded = engine.load(&program).expect("load");
-    let out = loaded.run(&RunInput::data(PACKET.to_vec())).expect("run");
+    let mut loaded = engine.load(&Collection::single(program)).expect("load");
+    let out = loaded.run(0, &RunInput::data(PACKET.to_vec())).expect("run");
     assert_eq!(out.r0, 0xffff_ffff);
     assert_eq!(out.data, PACKET);
     assert_eq!(out.insn_count, None);
 
     let bad = Program::raw("bad", vec![Insn::Exit]).with_type(ProgType::Xdp);
-    match engine.load(&bad) {
+    match engine.load(&Collection::single(bad)) {
         Err(EngineError::Backend { engine: "kernel", source }) => {
             let e = source.downcast_ref::<KernelError>().expect("a KernelError");
             assert!(

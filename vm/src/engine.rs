@@ -5,6 +5,7 @@
 use std::fmt;
 
 use crate::isa::Insn;
+use crate::spec::Collection;
 
 /// The kernel's program types (`enum bpf_prog_type`), with their numeric ids.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -226,6 +227,14 @@ pub enum EngineError {
         /// What is unsupported.
         what: String,
     },
+    /// A map operation failed.
+    #[error("map {map}: {error}")]
+    Map {
+        /// The map's index.
+        map: usize,
+        /// What failed.
+        error: crate::maps::MapError,
+    },
     /// An engine-specific error (for example the kernel's verifier log or an errno).
     #[error("{engine}: {source}")]
     Backend {
@@ -241,12 +250,32 @@ pub trait Engine {
     /// A short name for reports (`interp`, `jit`, `kernel`).
     fn name(&self) -> &'static str;
 
-    /// Prepares `program` for running (checks, compiles or loads it).
-    fn load(&self, program: &Program) -> Result<Box<dyn Loaded>, EngineError>;
+    /// Creates the collection's maps and prepares (checks, compiles or loads) its programs.
+    fn load(&self, collection: &Collection) -> Result<Box<dyn Loaded>, EngineError>;
 }
 
-/// A program an engine has prepared; runs any number of times.
+/// A collection an engine has loaded: programs that run any number of times, and the maps
+/// they share, readable and writable from outside as through `bpf(2)`. Programs and maps are
+/// named by their index in the [`Collection`]. Program-array values are program indices.
 pub trait Loaded: fmt::Debug {
-    /// Runs once on `input`.
-    fn run(&mut self, input: &RunInput) -> Result<RunOutcome, EngineError>;
+    /// Runs program `prog` once on `input`.
+    fn run(&mut self, prog: usize, input: &RunInput) -> Result<RunOutcome, EngineError>;
+
+    /// The value under `key` in map `map` (all CPUs' values for per-CPU maps).
+    fn map_lookup(&mut self, map: usize, key: &[u8]) -> Result<Option<Vec<u8>>, EngineError>;
+
+    /// Writes `value` under `key` in map `map` with `BPF_ANY`/`BPF_NOEXIST`/`BPF_EXIST` flags.
+    fn map_update(
+        &mut self,
+        map: usize,
+        key: &[u8],
+        value: &[u8],
+        flags: u64,
+    ) -> Result<(), EngineError>;
+
+    /// Deletes `key` from map `map`.
+    fn map_delete(&mut self, map: usize, key: &[u8]) -> Result<(), EngineError>;
+
+    /// Every key of map `map`, each once.
+    fn map_keys(&mut self, map: usize) -> Result<Vec<Vec<u8>>, EngineError>;
 }

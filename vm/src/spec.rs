@@ -248,6 +248,11 @@ pub struct Collection {
 }
 
 impl Collection {
+    /// A collection of one program and no maps.
+    pub fn single(program: Program) -> Collection {
+        Collection { maps: Vec::new(), programs: vec![program] }
+    }
+
     /// The program with this name.
     pub fn program(&self, name: &str) -> Option<&Program> {
         self.programs.iter().find(|p| p.name == name)

@@ -212,7 +212,7 @@ impl Interpreter {
         })
     }
 
-    /// Prepares a single program with no maps; the concrete form of [`Engine::load`].
+    /// Prepares a single program with no maps.
     pub fn prepare(&self, program: &Program) -> Result<Prepared, LoadError> {
         let collection = Collection { maps: Vec::new(), programs: vec![program.clone()] };
         Ok(Prepared { instance: self.instantiate(&collection)? })
@@ -224,8 +224,8 @@ impl Engine for Interpreter {
         "interp"
     }
 
-    fn load(&self, program: &Program) -> Result<Box<dyn Loaded>, EngineError> {
-        Ok(Box::new(self.prepare(program)?))
+    fn load(&self, collection: &Collection) -> Result<Box<dyn Loaded>, EngineError> {
+        Ok(Box::new(self.instantiate(collection)?))
     }
 }
 
@@ -346,8 +346,30 @@ impl Prepared {
     }
 }
 
-impl Loaded for Prepared {
-    fn run(&mut self, input: &RunInput) -> Result<RunOutcome, EngineError> {
-        self.instance.run(0, input)
+impl Loaded for Instance {
+    fn run(&mut self, prog: usize, input: &RunInput) -> Result<RunOutcome, EngineError> {
+        Instance::run(self, prog, input)
+    }
+
+    fn map_lookup(&mut self, map: usize, key: &[u8]) -> Result<Option<Vec<u8>>, EngineError> {
+        self.world.lookup(map, key).map_err(|error| EngineError::Map { map, error })
+    }
+
+    fn map_update(
+        &mut self,
+        map: usize,
+        key: &[u8],
+        value: &[u8],
+        flags: u64,
+    ) -> Result<(), EngineError> {
+        self.world.update(map, key, value, flags).map_err(|error| EngineError::Map { map, error })
+    }
+
+    fn map_delete(&mut self, map: usize, key: &[u8]) -> Result<(), EngineError> {
+        self.world.delete(map, key).map_err(|error| EngineError::Map { map, error })
+    }
+
+    fn map_keys(&mut self, map: usize) -> Result<Vec<Vec<u8>>, EngineError> {
+        self.world.keys(map).map_err(|error| EngineError::Map { map, error })
     }
 }

@@ -1,0 +1,165 @@
+//! The running kernel as an [`Engine`]: a collection's maps become kernel maps, its programs
+//! are loaded with `BPF_PROG_LOAD` (map references rewritten to the maps' fds) and run with
+//! `BPF_PROG_TEST_RUN`. Only the low 32 bits of r0 come back, and no instruction count.
+
+use bpflab_vm::isa::{Insn, PseudoSrc};
+use bpflab_vm::{Collection, Engine, EngineError, Loaded, MapType, ProgType, RunInput, RunOutcome};
+
+use crate::{KernelError, KernelMap, KernelProgram, backend};
+
+/// The kernel engine.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct KernelEngine;
+
+/// A collection loaded into the kernel.
+#[derive(Debug)]
+pub struct KernelLoaded {
+    maps: Vec<KernelMap>,
+    /// Inner-map templates, kept alive for the map-in-map maps that reference them.
+    _inner: Vec<KernelMap>,
+    programs: Vec<KernelProgram>,
+}
+
+impl KernelEngine {
+    /// Loads `collection` into the kernel; the concrete form of [`Engine::load`].
+    pub fn load_collection(&self, collection: &Collection) -> Result<KernelLoaded, KernelError> {
+        let mut maps = Vec::with_capacity(collection.maps.len());
+        let mut inner = Vec::new();
+        for spec in &collection.maps {
+            let template = match &spec.inner {
+                Some(t) => {
+                    inner.push(KernelMap::from_spec(t, None)?);
+                    inner.last()
+                }
+                None => None,
+            };
+            maps.push(KernelMap::from_spec(spec, template)?);
+        }
+        let mut programs = Vec::with_capacity(collection.programs.len());
+        for p in &collection.programs {
+            if p.prog_type == ProgType::Unspec {
+                return Err(KernelError::Unsupported {
+                    what: format!(
+                        "program {:?} has no program type (the kernel has no raw mode)",
+                        p.name
+                    ),
+                });
+            }
+            let insns = with_map_fds(&p.insns, &maps)?;
+            programs.push(KernelProgram::load_with(
+                &p.name,
+                p.prog_type,
+                p.expected_attach_type,
+                &insns,
+                &p.license,
+            )?);
+        }
+        Ok(KernelLoaded { maps, _inner: inner, programs })
+    }
+}
+
+/// Rewrites `map_idx` / `map_idx_value` references to the kernel's `map_fd` / `map_value`.
+fn with_map_fds(insns: &[Insn], maps: &[KernelMap]) -> Result<Vec<Insn>, KernelError> {
+    insns
+        .iter()
+        .map(|insn| match *insn {
+            Insn::LdImm64 {
+                dst,
+                src: src @ (PseudoSrc::MapIdx | PseudoSrc::MapIdxValue),
+                imm,
+                next_imm,
+            } => {
+                let map = usize::try_from(imm).ok().and_then(|i| maps.get(i)).ok_or_else(|| {
+                    KernelError::Unsupported {
+                        what: format!("reference to map index {imm}, which does not exist"),
+                    }
+                })?;
+                let src =
+                    if src == PseudoSrc::MapIdx { PseudoSrc::MapFd } else { PseudoSrc::MapValue };
+                Ok(Insn::LdImm64 { dst, src, imm: map.fd(), next_imm })
+            }
+            other => Ok(other),
+        })
+        .collect()
+}
+
+impl Engine for KernelEngine {
+    fn name(&self) -> &'static str {
+        "kernel"
+    }
+
+    fn load(&self, collection: &Collection) -> Result<Box<dyn Loaded>, EngineError> {
+        Ok(Box::new(self.load_collection(collection).map_err(backend)?))
+    }
+}
+
+impl KernelLoaded {
+    /// The kernel maps, in collection order.
+    pub fn maps(&self) -> &[KernelMap] {
+        &self.maps
+    }
+
+    /// The loaded programs, in collection order.
+    pub fn programs(&self) -> &[KernelProgram] {
+        &self.programs
+    }
+
+    fn map(&self, map: usize) -> Result<&KernelMap, EngineError> {
+        self.maps.get(map).ok_or_else(|| EngineError::Unsupported {
+            engine: "kernel",
+            what: format!("map index {map}"),
+        })
+    }
+
+    /// A program-array value (a program index) as the kernel wants it (that program's fd).
+    fn translate_value(&self, map: &KernelMap, value: &[u8]) -> Result<Vec<u8>, EngineError> {
+        if map.map_type() != MapType::ProgArray || value.len() != 4 {
+            return Ok(value.to_vec());
+        }
+        let idx = u32::from_ne_bytes([value[0], value[1], value[2], value[3]]) as usize;
+        let prog = self.programs.get(idx).ok_or_else(|| EngineError::Unsupported {
+            engine: "kernel",
+            what: format!("program index {idx} in a program array"),
+        })?;
+        Ok((prog.raw_fd() as u32).to_ne_bytes().to_vec())
+    }
+}
+
+impl Loaded for KernelLoaded {
+    fn run(&mut self, prog: usize, input: &RunInput) -> Result<RunOutcome, EngineError> {
+        let p = self.programs.get(prog).ok_or_else(|| EngineError::Unsupported {
+            engine: "kernel",
+            what: format!("program index {prog}"),
+        })?;
+        let run = p.test_run(&input.data, input.ctx.as_deref(), 1).map_err(backend)?;
+        let mut outcome = RunOutcome::default();
+        outcome.r0 = u64::from(run.retval);
+        outcome.data = run.data_out;
+        outcome.ctx = run.ctx_out;
+        Ok(outcome)
+    }
+
+    fn map_lookup(&mut self, map: usize, key: &[u8]) -> Result<Option<Vec<u8>>, EngineError> {
+        self.map(map)?.lookup(key).map_err(backend)
+    }
+
+    fn map_update(
+        &mut self,
+        map: usize,
+        key: &[u8],
+        value: &[u8],
+        flags: u64,
+    ) -> Result<(), EngineError> {
+        let m = self.map(map)?;
+        let value = self.translate_value(m, value)?;
+        m.update_flags(key, &value, flags).map_err(backend)
+    }
+
+    fn map_delete(&mut self, map: usize, key: &[u8]) -> Result<(), EngineError> {
+        self.map(map)?.delete(key).map_err(backend)
+    }
+
+    fn map_keys(&mut self, map: usize) -> Result<Vec<Vec<u8>>, EngineError> {
+        self.map(map)?.keys().map_err(backend)
+    }
+}
