@@ -9,18 +9,23 @@ use crate::world::World;
 
 /// One pre-decoded instruction slot. `imm` holds the sign-extended immediate, or the full
 /// 64-bit value (an address, once resolved) for LD_IMM64.
-#[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct Slot {
-    pub(crate) code: u8,
-    pub(crate) dst: u8,
-    pub(crate) src: u8,
-    pub(crate) off: i16,
-    pub(crate) imm: i64,
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Slot {
+    /// The opcode byte.
+    pub code: u8,
+    /// Destination register.
+    pub dst: u8,
+    /// Source register (for calls: the call kind).
+    pub src: u8,
+    /// The offset field.
+    pub off: i16,
+    /// The immediate, sign-extended; for LD_IMM64 the resolved 64-bit value.
+    pub imm: i64,
 }
 
 /// Opcode of the sentinel slots (the second half of LD_IMM64, and one past the end). Class LD
 /// with mode IMM and size W is not an instruction.
-pub(crate) const SENTINEL: u8 = 0x00;
+pub const SENTINEL: u8 = 0x00;
 
 /// A lowered program: its slots plus a sentinel past the end.
 #[derive(Clone, Debug)]
@@ -31,6 +36,16 @@ pub struct Code {
 }
 
 impl Code {
+    /// The lowered slots, followed by one [`SENTINEL`] slot past the end.
+    pub fn slots(&self) -> &[Slot] {
+        &self.slots
+    }
+
+    /// True when slot `pc` starts an instruction (not the second half of LD_IMM64).
+    pub fn starts_instruction(&self, pc: usize) -> bool {
+        self.starts.get(pc).copied().unwrap_or(false)
+    }
+
     /// Number of instruction slots (without the sentinel).
     pub fn len(&self) -> usize {
         self.starts.len()

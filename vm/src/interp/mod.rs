@@ -15,7 +15,7 @@ use crate::memory::{MemError, Perm, RegionId, RegionKind};
 use crate::spec::Collection;
 use crate::world::{World, WorldError};
 
-pub use lower::Code;
+pub use lower::{Code, SENTINEL, Slot};
 
 /// Limits of the interpreter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -247,6 +247,32 @@ impl Instance {
     /// The index of the program named `name`.
     pub fn program_index(&self, name: &str) -> Option<usize> {
         self.names.iter().position(|n| n == name)
+    }
+
+    /// The lowered code of every program (map and function references resolved against
+    /// [`Instance::world`]), for engines that compile it.
+    pub fn codes(&self) -> &[Code] {
+        &self.codes
+    }
+
+    /// The region whose addresses stand for program `prog`'s instructions (callback targets).
+    pub fn code_region(&self, prog: usize) -> Option<RegionId> {
+        self.code_regions.get(prog).copied()
+    }
+
+    /// The context target (program type, attach type) of program `prog`.
+    pub fn target(&self, prog: usize) -> Option<Target> {
+        self.targets.get(prog).copied()
+    }
+
+    /// The helper registry the programs call into.
+    pub fn helpers(&self) -> &Arc<HelperRegistry> {
+        &self.helpers
+    }
+
+    /// The limits the instance was prepared with.
+    pub fn config(&self) -> &Config {
+        &self.config
     }
 
     /// Number of programs.
