@@ -8,3 +8,4 @@ pub use bpflab_kernel as kernel;
 pub use bpflab_vm as vm;
 
 pub mod input;
+pub mod object;

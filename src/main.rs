@@ -25,11 +25,23 @@ enum EngineKind {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Print a raw bytecode file as assembly text (kernel / bpftool syntax).
+    /// Show what an object file holds: programs, maps, globals, relocations, BTF.
+    Inspect {
+        /// An eBPF object file built by clang.
+        object: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a program as assembly text (kernel / bpftool syntax): an object's programs with
+    /// their source lines, or raw bytecode.
     Disasm {
-        /// Raw bytecode (8 bytes per instruction slot).
+        /// An eBPF object file, or raw bytecode (8 bytes per instruction slot).
         file: PathBuf,
-        /// Print JSON: one object per instruction with its slot, bytes and text.
+        /// Only this program of the object.
+        #[arg(long)]
+        prog: Option<String>,
+        /// Print JSON: one object per instruction with its slot, text (and bytes or source).
         #[arg(long)]
         json: bool,
     },
@@ -54,7 +66,8 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Disasm { file, json } => cmd::disasm(&file, json),
+        Command::Inspect { object, json } => cmd::inspect(&object, json),
+        Command::Disasm { file, prog, json } => cmd::disasm(&file, prog.as_deref(), json),
         Command::Asm { file, output, json } => cmd::asm(&file, output.as_deref(), json),
         Command::Run(args) => cmd::run(&args),
         Command::ConformancePlugin(args) => return cmd::conformance_plugin(&args),

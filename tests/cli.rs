@@ -133,3 +133,102 @@ fn conformance_plugin_protocol() {
     );
     assert_eq!(stdout(&o), "0\n");
 }
+
+#[test]
+fn inspect_lists_programs_maps_and_relocations() {
+    let o = bpflab(&["inspect", "programs/tests/xdp.bpf.o"], "");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(
+        text.contains(
+            "  xdp_classify             xdp                          Xdp                 138    138"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "  xdp_stats                array                  4       8           5    0x0  .maps"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("relocations: 11 (11 map)"), "{text}");
+    let o = bpflab(&["inspect", "programs/tests/xdp.bpf.o", "--json"], "");
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(doc["programs"].as_array().unwrap().len(), 6);
+    assert_eq!(doc["programs"][5]["section"], "xdp.frags");
+    assert_eq!(doc["maps"][1]["name"], "xdp_last");
+    assert_eq!(doc["license"], "GPL");
+}
+
+#[test]
+fn disasm_object_interleaves_source_lines() {
+    let o = bpflab(&["disasm", "programs/tests/xdp.bpf.o", "--prog", "xdp_classify"], "");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.starts_with("xdp_classify (xdp, Xdp):\n; void *data_end = (void *)(long)ctx->data_end; [xdp.bpf.c:67]\n    0: r3 = *(u32 *)(r1 + 4)\n"), "{text}");
+    assert!(text.contains("    9: r1 = map[idx:0] ll\n   11: call 1\n"), "{text}");
+    let o = bpflab(&["disasm", "programs/tests/xdp.bpf.o", "--prog", "nope"], "");
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o)
+            .contains("no program named \"nope\"; the object has: xdp_classify, xdp_ethertype"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn run_object_on_a_pcap_reports_verdicts_packets_and_map_changes() {
+    let dir = std::env::temp_dir().join(format!("bpflab-cli-pcap-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out_pcap = dir.join("out.pcap");
+    let o = bpflab(
+        &[
+            "run",
+            "programs/tests/xdp.bpf.o",
+            "--prog",
+            "xdp_classify",
+            "--pcap",
+            "examples/mixed.pcap",
+            "--dump-maps",
+            "--out-pcap",
+            out_pcap.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(
+        text.starts_with(
+            "examples/mixed.pcap #1: XDP_PASS (2), 37 instructions\n  packet: 54 bytes, unchanged\n"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("examples/mixed.pcap #2: XDP_TX (3), 69 instructions\n  packet: 50 bytes, changed: 02 00 00 00 00 01 02 00 00 00 00 02 08 00"), "{text}");
+    assert!(text.contains("map changes:\n  xdp_stats key: 02 00 00 00  value: 04 00 00 00 00 00 00 00  (was 00 00 00 00 00 00 00 00)\n"), "{text}");
+    // All five packets passed or were sent back, so all five are in the output pcap.
+    let pcap = std::fs::read(&out_pcap).unwrap();
+    assert_eq!(&pcap[..4], &0xa1b2c3d4u32.to_le_bytes());
+    assert_eq!(pcap.len(), 24 + 5 * 16 + 54 + 50 + 74 + 42 + 54);
+    let o = bpflab(
+        &[
+            "run",
+            "programs/tests/xdp.bpf.o",
+            "--prog",
+            "xdp_classify",
+            "--packet",
+            &"00 ".repeat(10),
+            "--json",
+        ],
+        "",
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("packet of 10 bytes is shorter than the minimum of 14"),
+        "{}",
+        stderr(&o)
+    );
+    let o = bpflab(&["run", "programs/tests/xdp.bpf.o"], "");
+    assert!(stderr(&o).contains("the object has: xdp_classify"), "{}", stderr(&o));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -111,17 +111,27 @@ impl KernelLoaded {
         })
     }
 
-    /// A program-array value (a program index) as the kernel wants it (that program's fd).
+    /// A program-array or map-of-maps value (a program or map index) as the kernel wants it
+    /// (that program's or map's fd).
     fn translate_value(&self, map: &KernelMap, value: &[u8]) -> Result<Vec<u8>, EngineError> {
-        if map.map_type() != MapType::ProgArray || value.len() != 4 {
+        let by_index = matches!(
+            map.map_type(),
+            MapType::ProgArray | MapType::ArrayOfMaps | MapType::HashOfMaps
+        );
+        if !by_index || value.len() != 4 {
             return Ok(value.to_vec());
         }
         let idx = u32::from_ne_bytes([value[0], value[1], value[2], value[3]]) as usize;
-        let prog = self.programs.get(idx).ok_or_else(|| EngineError::Unsupported {
+        let fd = if map.map_type() == MapType::ProgArray {
+            self.programs.get(idx).map(KernelProgram::raw_fd)
+        } else {
+            self.maps.get(idx).map(KernelMap::fd)
+        };
+        let fd = fd.ok_or_else(|| EngineError::Unsupported {
             engine: "kernel",
-            what: format!("program index {idx} in a program array"),
+            what: format!("index {idx} in a {} map value", map.map_type().name()),
         })?;
-        Ok((prog.raw_fd() as u32).to_ne_bytes().to_vec())
+        Ok((fd as u32).to_ne_bytes().to_vec())
     }
 }
 

@@ -1,10 +1,12 @@
 //! The subcommands.
 
 mod conformance;
+mod object;
 mod run;
 mod text;
 
 pub(crate) use conformance::{PluginArgs, conformance_plugin};
+pub(crate) use object::inspect;
 pub(crate) use run::{RunArgs, run};
 pub(crate) use text::{asm, disasm};
 

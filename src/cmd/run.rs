@@ -1,21 +1,54 @@
-//! `bpflab run`: raw bytecode with r1 = memory, r2 = its length.
+//! `bpflab run`: an object's program on packets, a pcap or a context; or raw bytecode with
+//! r1 = memory, r2 = its length.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use bpflab::input::{parse_hex, read_asm, read_bytecode, read_file, to_hex};
-use bpflab_vm::interp::Config;
+use bpflab::object::{MapDump, apply_initial_values, dump_maps};
+use bpflab_vm::ctx::verdict_name;
+use bpflab_vm::engine::{ProgType, RunInput, RunOutcome};
+use bpflab_vm::interp::{Config, Instance};
 use bpflab_vm::isa::decode_bytes;
-use bpflab_vm::{Interpreter, Program};
+use bpflab_vm::{Interpreter, Program, standard_helpers};
 use clap::Args;
-use serde_json::json;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde_json::{Value, json};
 
+use super::object::{load_object, program_index};
 use super::{CmdResult, emit};
 use crate::EngineKind;
 
 /// Arguments of `bpflab run`.
 #[derive(Args, Debug)]
-#[command(group(clap::ArgGroup::new("program").required(true).args(["raw", "hex", "asm"])))]
+#[command(group(clap::ArgGroup::new("program").required(true).args(["object", "raw", "hex", "asm"])))]
 pub(crate) struct RunArgs {
+    /// An eBPF object file built by clang (`clang -O2 -g -target bpf`).
+    object: Option<PathBuf>,
+    /// The program of the object to run (optional when it has only one).
+    #[arg(long, value_name = "NAME", requires = "object")]
+    prog: Option<String>,
+    /// A packet as hex bytes (for packet programs: XDP, TC, socket filter, cgroup_skb).
+    #[arg(long, value_name = "HEX", requires = "object")]
+    packet: Vec<String>,
+    /// Packets from a pcap file, each run once (or `--repeat` times).
+    #[arg(long, value_name = "FILE", requires = "object")]
+    pcap: Option<PathBuf>,
+    /// Write the output packets of the runs that did not drop them to this pcap file.
+    #[arg(long, value_name = "FILE", requires = "pcap")]
+    out_pcap: Option<PathBuf>,
+    /// The context structure's bytes (as BPF_PROG_TEST_RUN's ctx_in), read from a file.
+    #[arg(long, value_name = "FILE", requires = "object")]
+    ctx: Option<PathBuf>,
+    /// Show the map entries the runs changed.
+    #[arg(long, requires = "object")]
+    dump_maps: bool,
+    /// Run each input this many times (map state carries over between runs).
+    #[arg(long, default_value_t = 1)]
+    repeat: u64,
+    /// Number of simulated CPUs (per-CPU maps hold one value per CPU).
+    #[arg(long, default_value_t = 1)]
+    cpus: u32,
     /// Raw bytecode file (8 bytes per instruction slot).
     #[arg(long, value_name = "FILE")]
     raw: Option<PathBuf>,
@@ -42,8 +75,23 @@ pub(crate) struct RunArgs {
     json: bool,
 }
 
-/// Runs a raw program and prints r0, the instruction count and the memory afterwards.
+impl RunArgs {
+    fn config(&self) -> Config {
+        Config { insn_budget: self.budget, ncpus: self.cpus.max(1), ..Config::default() }
+    }
+}
+
+/// Runs a program and prints what it did.
 pub(crate) fn run(args: &RunArgs) -> CmdResult {
+    let EngineKind::Interp = args.engine;
+    match &args.object {
+        Some(path) => run_object(args, path),
+        None => run_raw(args),
+    }
+}
+
+/// Raw mode: r1 = memory, r2 = its length; prints r0, the count and the memory afterwards.
+fn run_raw(args: &RunArgs) -> CmdResult {
     let insns = match (&args.raw, &args.hex, &args.asm) {
         (Some(path), _, _) => read_bytecode(path)?,
         (_, Some(hex), _) => decode_bytes(&parse_hex(hex)?)?,
@@ -56,30 +104,220 @@ pub(crate) fn run(args: &RunArgs) -> CmdResult {
         _ => Vec::new(),
     };
     let before = mem.clone();
-    let EngineKind::Interp = args.engine;
-    let config = Config { insn_budget: args.budget, ..Config::default() };
-    let interp = Interpreter::new(config, bpflab_vm::standard_helpers());
+    let interp = Interpreter::new(args.config(), standard_helpers());
     let mut prepared = interp.prepare(&Program::raw("cli", insns))?;
     let (r0, count) = prepared.run_raw(&mut mem)?;
+    let trace = &prepared.world().env.trace;
     if args.json {
         let doc = json!({
             "r0": r0,
             "r0_hex": format!("{r0:#x}"),
             "insn_count": count,
             "memory": to_hex(&mem),
-            "trace": prepared.world().env.trace,
+            "trace": trace,
         });
-        emit(&(serde_json::to_string_pretty(&doc)? + "\n"))?;
-    } else {
-        let mut text = String::new();
-        for line in &prepared.world().env.trace {
-            text += &format!("trace: {}\n", line.trim_end_matches('\n'));
+        return Ok(emit(&(serde_json::to_string_pretty(&doc)? + "\n"))?);
+    }
+    let mut text = String::new();
+    for line in trace {
+        text += &format!("trace: {}\n", line.trim_end_matches('\n'));
+    }
+    text += &format!("r0 = {r0:#x} ({})\ninstructions: {count}\n", r0 as i64);
+    if mem != before {
+        text += &format!("memory: {}\n", to_hex(&mem));
+    }
+    Ok(emit(&text)?)
+}
+
+/// One input of an object run.
+struct Case {
+    label: String,
+    input: RunInput,
+}
+
+/// The inputs the arguments name: packets, a pcap, or just a context.
+fn cases(args: &RunArgs) -> Result<Vec<Case>, Box<dyn std::error::Error>> {
+    let ctx = args.ctx.as_deref().map(read_file).transpose()?;
+    let with = |label: String, data: Vec<u8>| {
+        let mut input = RunInput::data(data);
+        input.ctx = ctx.clone();
+        Case { label, input }
+    };
+    let mut out = Vec::new();
+    for (i, hex) in args.packet.iter().enumerate() {
+        out.push(with(format!("packet {}", i + 1), parse_hex(hex)?));
+    }
+    if let Some(path) = &args.pcap {
+        for (i, data) in read_pcap(path)?.into_iter().enumerate() {
+            out.push(with(format!("{} #{}", path.display(), i + 1), data));
         }
-        text += &format!("r0 = {r0:#x} ({})\ninstructions: {count}\n", r0 as i64);
-        if mem != before {
-            text += &format!("memory: {}\n", to_hex(&mem));
+    }
+    if out.is_empty() {
+        out.push(with("run".into(), Vec::new()));
+    }
+    Ok(out)
+}
+
+/// Runs an object's program on every input and reports verdicts, packets, trace and maps.
+fn run_object(args: &RunArgs, path: &Path) -> CmdResult {
+    let obj = load_object(path)?;
+    let prog = match &args.prog {
+        Some(name) => program_index(&obj, name)?,
+        None if obj.collection.programs.len() == 1 => 0,
+        None => return Err(program_index(&obj, "").map(|_| ()).unwrap_err()),
+    };
+    let prog_type = obj.collection.programs[prog].prog_type;
+    let interp = Interpreter::new(args.config(), standard_helpers());
+    let mut inst: Instance = interp.instantiate(&obj.collection)?;
+    apply_initial_values(&obj, &mut inst)?;
+    let before = dump_maps(&obj, &mut inst)?;
+    let cases = cases(args)?;
+    let total = cases.len() as u64 * args.repeat.max(1);
+    let bar = progress(total);
+    let started = Instant::now();
+    let mut reports = Vec::new();
+    let mut out_packets = Vec::new();
+    for case in &cases {
+        let mut last = None;
+        for _ in 0..args.repeat.max(1) {
+            last = Some(inst.run(prog, &case.input)?);
+            bar.inc(1);
+            if started.elapsed() > Duration::from_secs(1) && bar.is_hidden() {
+                bar.set_draw_target(ProgressDrawTarget::stderr());
+            }
         }
-        emit(&text)?;
+        let out = last.expect("at least one run");
+        if args.out_pcap.is_some() && passes(prog_type, out.r0) {
+            out_packets.push(out.data.clone());
+        }
+        reports.push((case, out));
+    }
+    bar.finish_and_clear();
+    if let Some(path) = &args.out_pcap {
+        write_pcap(path, &out_packets)?;
+    }
+    let after = dump_maps(&obj, &mut inst)?;
+    let changes = map_changes(&obj, &before, &after);
+    if args.json {
+        let runs: Vec<Value> = reports
+            .iter()
+            .map(|(case, out)| {
+                json!({
+                    "input": case.label,
+                    "r0": out.r0,
+                    "verdict": verdict_name(prog_type, out.r0),
+                    "insn_count": out.insn_count,
+                    "packet": to_hex(&out.data),
+                    "packet_changed": out.data != case.input.data,
+                    "ctx": out.ctx.as_deref().map(to_hex),
+                    "trace": out.trace,
+                })
+            })
+            .collect();
+        let doc = json!({ "program": obj.collection.programs[prog].name, "runs": runs, "map_changes": changes });
+        return Ok(emit(&(serde_json::to_string_pretty(&doc)? + "\n"))?);
+    }
+    let mut text = String::new();
+    for (case, out) in &reports {
+        text += &report(prog_type, case, out, args.repeat);
+    }
+    if args.dump_maps {
+        text += if changes.is_empty() { "map changes: none\n" } else { "map changes:\n" };
+        for c in &changes {
+            text += &format!(
+                "  {} key: {}  value: {}{}\n",
+                c["map"].as_str().unwrap_or(""),
+                c["key"].as_str().unwrap_or(""),
+                c["value"].as_str().unwrap_or("(deleted)"),
+                c["was"].as_str().map(|w| format!("  (was {w})")).unwrap_or_default()
+            );
+        }
+    }
+    Ok(emit(&text)?)
+}
+
+/// The text report of one input's run.
+fn report(prog_type: ProgType, case: &Case, out: &RunOutcome, repeat: u64) -> String {
+    let verdict = match verdict_name(prog_type, out.r0) {
+        Some(name) => format!("{name} ({})", out.r0 as i64),
+        None => format!("{:#x} ({})", out.r0, out.r0 as i64),
+    };
+    let times = if repeat > 1 { format!(" x{repeat}") } else { String::new() };
+    let count = out.insn_count.map(|c| format!(", {c} instructions")).unwrap_or_default();
+    let mut text = format!("{}: {verdict}{count}{times}\n", case.label);
+    if !out.data.is_empty() || !case.input.data.is_empty() {
+        if out.data == case.input.data {
+            text += &format!("  packet: {} bytes, unchanged\n", out.data.len());
+        } else {
+            text +=
+                &format!("  packet: {} bytes, changed: {}\n", out.data.len(), to_hex(&out.data));
+        }
+    }
+    for line in &out.trace {
+        text += &format!("  trace: {}\n", line.trim_end_matches('\n'));
+    }
+    text
+}
+
+/// Whether a verdict lets the packet go on (anything but a drop or an abort).
+fn passes(prog_type: ProgType, r0: u64) -> bool {
+    !matches!(
+        verdict_name(prog_type, r0),
+        Some("XDP_ABORTED" | "XDP_DROP" | "TC_ACT_SHOT" | "SK_DROP" | "deny")
+    )
+}
+
+/// The map entries that differ between two dumps, as JSON objects.
+fn map_changes(obj: &bpflab_loader::Object, before: &[MapDump], after: &[MapDump]) -> Vec<Value> {
+    let mut out = Vec::new();
+    for (i, (b, a)) in before.iter().zip(after).enumerate() {
+        let name = &obj.collection.maps[i].name;
+        for (k, v) in a {
+            let was = b.iter().find(|(bk, _)| bk == k).map(|(_, bv)| bv);
+            if was != Some(v) {
+                out.push(json!({ "map": name, "key": to_hex(k), "value": to_hex(v), "was": was.map(|w| to_hex(w)) }));
+            }
+        }
+        for (k, v) in b {
+            if !a.iter().any(|(ak, _)| ak == k) {
+                out.push(json!({ "map": name, "key": to_hex(k), "value": null, "was": to_hex(v) }));
+            }
+        }
+    }
+    out
+}
+
+/// A progress bar that stays hidden until the runs have taken a second.
+fn progress(total: u64) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::hidden());
+    if let Ok(style) = ProgressStyle::with_template("{bar:40} {pos}/{len} runs {per_sec} eta {eta}")
+    {
+        bar.set_style(style);
+    }
+    bar
+}
+
+/// The packets of a pcap file.
+fn read_pcap(path: &Path) -> Result<Vec<Vec<u8>>, Box<dyn std::error::Error>> {
+    let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut reader =
+        pcap_file::pcap::PcapReader::new(file).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut packets = Vec::new();
+    while let Some(pkt) = reader.next_packet() {
+        let pkt =
+            pkt.map_err(|e| format!("{}: packet {}: {e}", path.display(), packets.len() + 1))?;
+        packets.push(pkt.data.into_owned());
+    }
+    Ok(packets)
+}
+
+/// Writes packets to a pcap file (Ethernet link type), one microsecond apart.
+fn write_pcap(path: &Path, packets: &[Vec<u8>]) -> Result<(), Box<dyn std::error::Error>> {
+    let file = std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut writer = pcap_file::pcap::PcapWriter::new(file)?;
+    for (i, data) in packets.iter().enumerate() {
+        let ts = Duration::from_micros(i as u64);
+        writer.write_packet(&pcap_file::pcap::PcapPacket::new(ts, data.len() as u32, data))?;
     }
     Ok(())
 }

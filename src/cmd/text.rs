@@ -17,8 +17,18 @@ fn with_slots(insns: &[Insn]) -> impl Iterator<Item = (usize, &Insn)> {
     })
 }
 
-/// Prints a bytecode file as assembly.
-pub(crate) fn disasm(file: &Path, json: bool) -> CmdResult {
+/// Prints an object's programs, or a bytecode file, as assembly.
+pub(crate) fn disasm(file: &Path, prog: Option<&str>, json: bool) -> CmdResult {
+    if super::object::is_elf(file) {
+        return super::object::disasm_object(file, prog, json);
+    }
+    if prog.is_some() {
+        return Err(format!(
+            "{}: --prog needs an object file; this is raw bytecode",
+            file.display()
+        )
+        .into());
+    }
     let insns = read_bytecode(file)?;
     if json {
         let rows: Vec<_> = with_slots(&insns)

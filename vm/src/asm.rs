@@ -132,10 +132,17 @@ pub fn disassemble(insns: &[Insn]) -> String {
     let mut out = String::new();
     let mut slot = 0;
     for insn in insns {
-        // Writing to a String cannot fail.
-        let _ = writeln!(out, "{slot:>5}: {insn}");
+        out += &disassemble_line(slot, insn);
         slot += insn.slots();
     }
+    out
+}
+
+/// One line of [`disassemble`]'s output: `{slot:>5}: {insn}` and a newline.
+pub fn disassemble_line(slot: usize, insn: &Insn) -> String {
+    let mut out = String::new();
+    // Writing to a String cannot fail.
+    let _ = writeln!(out, "{slot:>5}: {insn}");
     out
 }
 
