@@ -74,6 +74,7 @@ fn collection() -> Collection {
             globals,
         ],
         programs: vec![Program::raw("count", insns).with_type(ProgType::Xdp)],
+        btf: None,
     }
 }
 

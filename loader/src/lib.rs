@@ -185,6 +185,9 @@ pub fn load(bytes: &[u8], opts: &LoadOptions) -> Result<Object, LoadError> {
                 section: cs.name.clone(),
                 expected_attach_type: kind.expected_attach_type,
                 attach_to: kind.attach_to.clone(),
+                flags: 0,
+                func_info: Vec::new(),
+                line_info: Vec::new(),
             });
             infos.push(ProgramInfo {
                 name: f.name.clone(),
@@ -199,7 +202,7 @@ pub fn load(bytes: &[u8], opts: &LoadOptions) -> Result<Object, LoadError> {
     }
 
     Ok(Object {
-        collection: Collection { maps: maps.specs, programs },
+        collection: Collection { maps: maps.specs, programs, btf: None },
         license,
         kernel_version,
         btf,

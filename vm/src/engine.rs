@@ -145,6 +145,25 @@ pub struct Program {
     pub expected_attach_type: Option<u32>,
     /// What it attaches to (a kernel function, tracepoint or BTF name), from the section name.
     pub attach_to: Option<String>,
+    /// `BPF_PROG_LOAD` flags (`BPF_F_SLEEPABLE`, `BPF_F_XDP_HAS_FRAGS`, ...).
+    pub flags: u32,
+    /// BTF function info for the kernel: `(slot, BTF type id of the FUNC)` per function.
+    pub func_info: Vec<(u32, u32)>,
+    /// BTF line info for the kernel, in its record format.
+    pub line_info: Vec<KernelLineInfo>,
+}
+
+/// One `struct bpf_line_info` record: a slot and its source position in the object's BTF.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KernelLineInfo {
+    /// Instruction slot in the linked program.
+    pub slot: u32,
+    /// Offset of the file name in the BTF string table.
+    pub file_name_off: u32,
+    /// Offset of the line's text in the BTF string table.
+    pub line_off: u32,
+    /// Line number `<< 10` | column.
+    pub line_col: u32,
 }
 
 impl Program {
@@ -158,6 +177,9 @@ impl Program {
             section: String::new(),
             expected_attach_type: None,
             attach_to: None,
+            flags: 0,
+            func_info: Vec::new(),
+            line_info: Vec::new(),
         }
     }
 

@@ -245,12 +245,15 @@ pub struct Collection {
     pub maps: Vec<MapSpec>,
     /// The programs, fully linked (subprograms appended, calls and map references relocated).
     pub programs: Vec<Program>,
+    /// The object's BTF as `BPF_BTF_LOAD` takes it (fixed up like libbpf's), which the
+    /// programs' func/line info and the maps' BTF type ids refer to.
+    pub btf: Option<Vec<u8>>,
 }
 
 impl Collection {
     /// A collection of one program and no maps.
     pub fn single(program: Program) -> Collection {
-        Collection { maps: Vec::new(), programs: vec![program] }
+        Collection { maps: Vec::new(), programs: vec![program], btf: None }
     }
 
     /// The program with this name.

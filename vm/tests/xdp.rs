@@ -10,7 +10,7 @@ fn run(src: &str, packet: &[u8]) -> Result<bpflab_vm::RunOutcome, EngineError> {
     let insns = assemble(src).unwrap_or_else(|e| panic!("{e}"));
     let prog = Program::raw("x", insns).with_type(ProgType::Xdp);
     let mut inst = Interpreter::default()
-        .instantiate(&Collection { maps: vec![], programs: vec![prog] })
+        .instantiate(&Collection::single(prog))
         .unwrap();
     inst.run(0, &RunInput::data(packet.to_vec()))
 }

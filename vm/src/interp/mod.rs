@@ -214,7 +214,7 @@ impl Interpreter {
 
     /// Prepares a single program with no maps.
     pub fn prepare(&self, program: &Program) -> Result<Prepared, LoadError> {
-        let collection = Collection { maps: Vec::new(), programs: vec![program.clone()] };
+        let collection = Collection::single(program.clone());
         Ok(Prepared { instance: self.instantiate(&collection)? })
     }
 }
