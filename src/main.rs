@@ -57,7 +57,7 @@ enum Command {
         json: bool,
     },
     /// Run raw bytecode with r1 = the memory and r2 = its length; print r0.
-    Run(cmd::RunArgs),
+    Run(Box<cmd::RunArgs>),
     /// Act as a bpf_conformance plugin: program hex on stdin, memory hex as the first
     /// argument, r0 in hex on stdout.
     ConformancePlugin(cmd::PluginArgs),

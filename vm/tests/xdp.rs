@@ -9,9 +9,7 @@ use bpflab_vm::{Collection, Interpreter, Program, VmErrorKind};
 fn run(src: &str, packet: &[u8]) -> Result<bpflab_vm::RunOutcome, EngineError> {
     let insns = assemble(src).unwrap_or_else(|e| panic!("{e}"));
     let prog = Program::raw("x", insns).with_type(ProgType::Xdp);
-    let mut inst = Interpreter::default()
-        .instantiate(&Collection::single(prog))
-        .unwrap();
+    let mut inst = Interpreter::default().instantiate(&Collection::single(prog)).unwrap();
     inst.run(0, &RunInput::data(packet.to_vec()))
 }
 
