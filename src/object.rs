@@ -2,7 +2,7 @@
 //! program arrays and maps of maps) and reading map state back for comparison.
 
 use bpflab_loader::Object;
-use bpflab_vm::{EngineError, Loaded};
+use bpflab_vm::{EngineError, Loaded, MapType};
 
 /// Writes the `.values = { [i] = &x }` entries of program arrays and maps of maps into the
 /// loaded maps, as libbpf does when it loads an object. Program and map references become
@@ -32,10 +32,29 @@ pub fn apply_initial_values(obj: &Object, loaded: &mut dyn Loaded) -> Result<(),
 /// A map's entries as `(key, value)` pairs, sorted by key.
 pub type MapDump = Vec<(Vec<u8>, Vec<u8>)>;
 
-/// Every map's entries, sorted by key, in collection order.
+/// Whether user space can list a map's entries through `bpf(2)`: the kernel refuses
+/// iteration or lookup for queues, stacks, ring buffers, perf event arrays and xsk maps.
+pub fn dumpable(map_type: MapType) -> bool {
+    !matches!(
+        map_type,
+        MapType::Queue
+            | MapType::Stack
+            | MapType::Ringbuf
+            | MapType::UserRingbuf
+            | MapType::PerfEventArray
+            | MapType::Xskmap
+    )
+}
+
+/// Every map's entries, sorted by key, in collection order (empty for maps that are not
+/// [`dumpable`]).
 pub fn dump_maps(obj: &Object, loaded: &mut dyn Loaded) -> Result<Vec<MapDump>, EngineError> {
     let mut out = Vec::with_capacity(obj.collection.maps.len());
-    for map in 0..obj.collection.maps.len() {
+    for (map, spec) in obj.collection.maps.iter().enumerate() {
+        if !dumpable(spec.map_type) {
+            out.push(Vec::new());
+            continue;
+        }
         let mut keys = loaded.map_keys(map)?;
         keys.sort();
         let mut entries = Vec::with_capacity(keys.len());

@@ -1,11 +1,12 @@
-//! The running kernel as an [`Engine`]: a collection's maps become kernel maps, its programs
-//! are loaded with `BPF_PROG_LOAD` (map references rewritten to the maps' fds) and run with
-//! `BPF_PROG_TEST_RUN`. Only the low 32 bits of r0 come back, and no instruction count.
+//! The running kernel as an [`Engine`]: a collection's BTF is loaded with `BPF_BTF_LOAD`, its
+//! maps become kernel maps (typed by that BTF), its programs are loaded with `BPF_PROG_LOAD`
+//! (map references rewritten to the maps' fds, with their flags and BTF func/line info) and run
+//! with `BPF_PROG_TEST_RUN`. Only the low 32 bits of r0 come back, and no instruction count.
 
 use bpflab_vm::isa::{Insn, PseudoSrc};
 use bpflab_vm::{Collection, Engine, EngineError, Loaded, MapType, ProgType, RunInput, RunOutcome};
 
-use crate::{KernelError, KernelMap, KernelProgram, backend};
+use crate::{KernelBtf, KernelError, KernelMap, KernelProgram, ProgLoadOptions, backend};
 
 /// The kernel engine.
 #[derive(Clone, Copy, Debug, Default)]
@@ -14,6 +15,8 @@ pub struct KernelEngine;
 /// A collection loaded into the kernel.
 #[derive(Debug)]
 pub struct KernelLoaded {
+    /// The collection's BTF, which maps and programs refer to.
+    btf: Option<KernelBtf>,
     maps: Vec<KernelMap>,
     /// Inner-map templates, kept alive for the map-in-map maps that reference them.
     _inner: Vec<KernelMap>,
@@ -21,19 +24,22 @@ pub struct KernelLoaded {
 }
 
 impl KernelEngine {
-    /// Loads `collection` into the kernel; the concrete form of [`Engine::load`].
+    /// Loads `collection` into the kernel; the concrete form of [`Engine::load`]. The
+    /// collection's BTF (if any) is loaded first; unlike libbpf, which then carries on without
+    /// BTF, a refusal is an error ([`KernelError::BtfRejected`] with the kernel's log).
     pub fn load_collection(&self, collection: &Collection) -> Result<KernelLoaded, KernelError> {
+        let btf = collection.btf.as_deref().map(KernelBtf::load).transpose()?;
         let mut maps = Vec::with_capacity(collection.maps.len());
         let mut inner = Vec::new();
         for spec in &collection.maps {
             let template = match &spec.inner {
                 Some(t) => {
-                    inner.push(KernelMap::from_spec(t, None)?);
+                    inner.push(KernelMap::from_spec_with_btf(t, None, btf.as_ref())?);
                     inner.last()
                 }
                 None => None,
             };
-            maps.push(KernelMap::from_spec(spec, template)?);
+            maps.push(KernelMap::from_spec_with_btf(spec, template, btf.as_ref())?);
         }
         let mut programs = Vec::with_capacity(collection.programs.len());
         for p in &collection.programs {
@@ -46,15 +52,22 @@ impl KernelEngine {
                 });
             }
             let insns = with_map_fds(&p.insns, &maps)?;
-            programs.push(KernelProgram::load_with(
-                &p.name,
+            let opts = ProgLoadOptions {
+                name: &p.name,
+                expected_attach_type: p.expected_attach_type,
+                flags: p.flags,
+                btf: btf.as_ref(),
+                func_info: &p.func_info,
+                line_info: &p.line_info,
+            };
+            programs.push(KernelProgram::load_with_options(
                 p.prog_type,
-                p.expected_attach_type,
                 &insns,
                 &p.license,
+                &opts,
             )?);
         }
-        Ok(KernelLoaded { maps, _inner: inner, programs })
+        Ok(KernelLoaded { btf, maps, _inner: inner, programs })
     }
 }
 
@@ -94,6 +107,11 @@ impl Engine for KernelEngine {
 }
 
 impl KernelLoaded {
+    /// The collection's BTF as loaded into the kernel, if it had one.
+    pub fn btf(&self) -> Option<&KernelBtf> {
+        self.btf.as_ref()
+    }
+
     /// The kernel maps, in collection order.
     pub fn maps(&self) -> &[KernelMap] {
         &self.maps

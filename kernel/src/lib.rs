@@ -1,18 +1,19 @@
 //! Runs bpflab programs in the real Linux kernel: a small, safe wrapper of the bpf(2) system
-//! call (maps, `BPF_PROG_LOAD` with the verifier log, `BPF_PROG_TEST_RUN`) and
-//! [`KernelEngine`], the kernel as a [`bpflab_vm::Engine`].
+//! call (maps, `BPF_BTF_LOAD` and `BPF_PROG_LOAD` with the verifier logs, `BPF_PROG_TEST_RUN`)
+//! and [`KernelEngine`], the kernel as a [`bpflab_vm::Engine`].
 //!
 //! All `unsafe` code is in the private `sys` module.
 
 use std::ffi::CString;
-use std::os::fd::{AsFd, BorrowedFd, RawFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd, RawFd};
 
+use bpflab_vm::engine::KernelLineInfo;
 use bpflab_vm::isa::{AluOp, Insn, Operand, Reg, Width, encode_bytes};
 use bpflab_vm::{EngineError, ProgType};
 
 mod sys;
 
-use sys::{MapHandle, OBJ_NAME_LEN, SysError};
+use sys::{FuncInfoRec, LineInfoRec, MapHandle, OBJ_NAME_LEN, SysError};
 
 /// First verifier log buffer size when a load fails (the log is only asked for then).
 const LOG_START: usize = 16 << 20;
@@ -29,6 +30,13 @@ pub enum KernelError {
     #[error("verifier rejected the program:\n{}", log_tail(log, LOG_TAIL_LINES))]
     Rejected {
         /// The verifier log.
+        log: String,
+    },
+    /// The kernel's BTF checker refused the object's BTF (`BPF_BTF_LOAD`); `log` is its full
+    /// log (level 1).
+    #[error("kernel rejected the BTF:\n{}", log_tail(log, LOG_TAIL_LINES))]
+    BtfRejected {
+        /// The BTF verifier log.
         log: String,
     },
     /// A bpf(2) command failed with `errno`.
@@ -83,6 +91,46 @@ fn log_tail(log: &str, n: usize) -> String {
     out
 }
 
+/// Runs a loading command (`BPF_PROG_LOAD`, `BPF_BTF_LOAD`) the way libbpf does: first without
+/// a log; if that fails for another reason than missing privilege, again with a level-1 log
+/// (grown while the kernel reports it truncated) whose text `rejected` turns into the error.
+fn load_with_log(
+    op: &'static str,
+    mut attempt: impl FnMut(Option<(u32, &mut [u8])>) -> Result<OwnedFd, SysError>,
+    rejected: fn(String) -> KernelError,
+) -> Result<OwnedFd, KernelError> {
+    let first = match attempt(None) {
+        Ok(fd) => return Ok(fd),
+        Err(e) => e,
+    };
+    if first.errno == libc::EPERM {
+        // Not the verifier's doing (no privilege): a log would stay empty.
+        return Err(KernelError::os(op, first));
+    }
+    let mut size = LOG_START;
+    loop {
+        let mut buf = vec![0u8; size];
+        let err = match attempt(Some((1, &mut buf))) {
+            Ok(fd) => return Ok(fd),
+            Err(e) => e,
+        };
+        let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+        let mut log = String::from_utf8_lossy(&buf[..end]).into_owned();
+        if err.errno == libc::ENOSPC {
+            let wanted = (err.size_hint as usize).max(size.saturating_mul(2));
+            if size < LOG_CAP {
+                size = wanted.min(LOG_CAP);
+                continue;
+            }
+            log.insert_str(0, &format!("[log truncated to its last {size} bytes]\n"));
+        }
+        if log.trim().is_empty() {
+            return Err(KernelError::os(op, err));
+        }
+        return Err(rejected(log));
+    }
+}
+
 /// A kernel object name: at most 15 bytes of `[A-Za-z0-9_.]`, other bytes replaced by `_`.
 fn obj_name(name: &str) -> [u8; OBJ_NAME_LEN] {
     let mut out = [0u8; OBJ_NAME_LEN];
@@ -132,6 +180,61 @@ fn is_percpu(t: MapType) -> bool {
     )
 }
 
+/// Map types whose BTF libbpf never passes to `BPF_MAP_CREATE` (their values are fds, ids or
+/// nothing the kernel checks against BTF; `bpf_object__create_map`).
+fn map_type_takes_btf(t: MapType) -> bool {
+    !matches!(
+        t,
+        MapType::PerfEventArray
+            | MapType::CgroupArray
+            | MapType::StackTrace
+            | MapType::ArrayOfMaps
+            | MapType::HashOfMaps
+            | MapType::Devmap
+            | MapType::DevmapHash
+            | MapType::Cpumap
+            | MapType::Xskmap
+            | MapType::Sockmap
+            | MapType::Sockhash
+            | MapType::Queue
+            | MapType::Stack
+            | MapType::Arena
+            | MapType::StructOps
+    )
+}
+
+/// An object's BTF loaded into the kernel (`BPF_BTF_LOAD`), closed on drop. Maps and programs
+/// refer to its types by id.
+#[derive(Debug)]
+pub struct KernelBtf {
+    fd: OwnedFd,
+}
+
+impl KernelBtf {
+    /// Loads a raw BTF blob (header, types, strings), as `Collection::btf` holds it; a
+    /// refusal comes back as [`KernelError::BtfRejected`] with the BTF checker's log.
+    pub fn load(btf: &[u8]) -> Result<KernelBtf, KernelError> {
+        let fd = load_with_log(
+            "BPF_BTF_LOAD",
+            |log| sys::btf_load(btf, log),
+            |log| KernelError::BtfRejected { log },
+        )?;
+        Ok(KernelBtf { fd })
+    }
+
+    /// The BTF object's file descriptor number (valid while it lives).
+    pub fn raw_fd(&self) -> RawFd {
+        use std::os::fd::AsRawFd;
+        self.fd.as_raw_fd()
+    }
+}
+
+impl AsFd for KernelBtf {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
 /// A kernel map, closed on drop.
 #[derive(Debug)]
 pub struct KernelMap {
@@ -163,23 +266,54 @@ impl KernelMap {
         spec: &bpflab_vm::MapSpec,
         inner: Option<&KernelMap>,
     ) -> Result<KernelMap, KernelError> {
+        KernelMap::from_spec_with_btf(spec, inner, None)
+    }
+
+    /// Like [`KernelMap::from_spec`], with the key and value BTF type ids of `spec` in `btf`
+    /// (the object's BTF), as libbpf's `bpf_object__create_map` creates maps: map types that
+    /// take no BTF get none, and a creation with BTF that fails is retried without it (the
+    /// first error is reported if that fails too). A perf event array without `max_entries`
+    /// gets one entry per possible CPU.
+    pub fn from_spec_with_btf(
+        spec: &bpflab_vm::MapSpec,
+        inner: Option<&KernelMap>,
+        btf: Option<&KernelBtf>,
+    ) -> Result<KernelMap, KernelError> {
         let value_buf = if is_percpu(spec.map_type) {
             (spec.value_size as usize).div_ceil(8) * 8 * possible_cpus()? as usize
         } else {
             spec.value_size as usize
         };
-        let params = sys::MapParams {
+        let max_entries = if spec.map_type == MapType::PerfEventArray && spec.max_entries == 0 {
+            possible_cpus()?
+        } else {
+            spec.max_entries
+        };
+        let ids = (spec.btf_key_type_id.unwrap_or(0), spec.btf_value_type_id.unwrap_or(0));
+        let btf = btf
+            .filter(|_| map_type_takes_btf(spec.map_type) && ids != (0, 0))
+            .map(|b| (b.as_fd(), ids.0, ids.1));
+        let mut params = sys::MapParams {
             map_type: spec.map_type.id(),
             key_size: spec.key_size,
             value_size: spec.value_size,
-            max_entries: spec.max_entries,
+            max_entries,
             flags: spec.flags,
             inner_map_fd: inner.map(KernelMap::fd),
+            btf,
             name: obj_name(&spec.name),
             value_buf,
         };
-        let handle = sys::map_create(&params).map_err(|e| KernelError::os("BPF_MAP_CREATE", e))?;
-        let map = KernelMap { handle, map_type: spec.map_type, max_entries: spec.max_entries };
+        let handle = match sys::map_create(&params) {
+            Ok(h) => h,
+            Err(first) if params.btf.is_some() => {
+                params.btf = None;
+                sys::map_create(&params)
+                    .map_err(|_| KernelError::os("BPF_MAP_CREATE (with BTF)", first))?
+            }
+            Err(e) => return Err(KernelError::os("BPF_MAP_CREATE", e)),
+        };
+        let map = KernelMap { handle, map_type: spec.map_type, max_entries };
         if let Some((section, bytes)) = &spec.data {
             let mut value = bytes.clone();
             value.resize(spec.value_size as usize, 0);
@@ -312,10 +446,41 @@ pub struct TestRun {
     pub retval: u32,
     /// The packet after the run.
     pub data_out: Vec<u8>,
-    /// The context after the run, when one was passed in.
+    /// The context after the run, when one was passed in and the program type's test run
+    /// reports it (not for raw tracepoints).
     pub ctx_out: Option<Vec<u8>>,
     /// Average run time per repetition, in nanoseconds.
     pub duration_ns: u32,
+}
+
+/// What `BPF_PROG_LOAD` takes besides the program type, instructions and license.
+#[derive(Clone, Copy, Debug)]
+pub struct ProgLoadOptions<'a> {
+    /// The program's name (shortened to the kernel's 15 characters of `[A-Za-z0-9_.]`).
+    pub name: &'a str,
+    /// The kernel's `expected_attach_type`, where the program type needs one.
+    pub expected_attach_type: Option<u32>,
+    /// `prog_flags`: `BPF_F_SLEEPABLE`, `BPF_F_XDP_HAS_FRAGS`, ...
+    pub flags: u32,
+    /// The BTF `func_info` and `line_info` refer to; without it they are not passed.
+    pub btf: Option<&'a KernelBtf>,
+    /// `bpf_func_info` records: (first slot of a function, its FUNC type id).
+    pub func_info: &'a [(u32, u32)],
+    /// `bpf_line_info` records.
+    pub line_info: &'a [KernelLineInfo],
+}
+
+impl Default for ProgLoadOptions<'_> {
+    fn default() -> Self {
+        ProgLoadOptions {
+            name: "bpflab",
+            expected_attach_type: None,
+            flags: 0,
+            btf: None,
+            func_info: &[],
+            line_info: &[],
+        }
+    }
 }
 
 /// A program loaded into the kernel (verified and JIT-compiled), unloaded on drop.
@@ -356,6 +521,19 @@ impl KernelProgram {
         insns: &[Insn],
         license: &str,
     ) -> Result<KernelProgram, KernelError> {
+        let opts = ProgLoadOptions { name, expected_attach_type, ..ProgLoadOptions::default() };
+        KernelProgram::load_with_options(prog_type, insns, license, &opts)
+    }
+
+    /// Loads `insns` with everything else `BPF_PROG_LOAD` takes: flags, and the program's
+    /// BTF with its func and line info (which make the verifier log show source lines). A
+    /// verifier rejection comes back as [`KernelError::Rejected`] with the log.
+    pub fn load_with_options(
+        prog_type: ProgType,
+        insns: &[Insn],
+        license: &str,
+        opts: &ProgLoadOptions<'_>,
+    ) -> Result<KernelProgram, KernelError> {
         if prog_type == ProgType::Unspec {
             return Err(KernelError::Unsupported {
                 what: "program type Unspec (the kernel has no raw mode)".into(),
@@ -365,47 +543,40 @@ impl KernelProgram {
             what: "a license string containing a NUL byte".into(),
         })?;
         let bytes = encode_bytes(insns);
-        let name = obj_name(name);
-        let load = |log: Option<(u32, &mut [u8])>| {
-            sys::prog_load(
-                prog_type.id(),
-                expected_attach_type.unwrap_or(0),
-                &bytes,
-                &license,
-                name,
-                log,
-            )
+        let func_info: Vec<FuncInfoRec> = opts
+            .func_info
+            .iter()
+            .map(|&(insn_off, type_id)| FuncInfoRec { insn_off, type_id })
+            .collect();
+        let line_info: Vec<LineInfoRec> = opts
+            .line_info
+            .iter()
+            .map(|l| LineInfoRec {
+                insn_off: l.slot,
+                file_name_off: l.file_name_off,
+                line_off: l.line_off,
+                line_col: l.line_col,
+            })
+            .collect();
+        let params = sys::ProgParams {
+            prog_type: prog_type.id(),
+            expected_attach_type: opts.expected_attach_type.unwrap_or(0),
+            flags: opts.flags,
+            insns: &bytes,
+            license: &license,
+            name: obj_name(opts.name),
+            btf: opts.btf.map(|b| sys::ProgBtf {
+                fd: b.as_fd(),
+                func_info: &func_info,
+                line_info: &line_info,
+            }),
         };
-        let first = match load(None) {
-            Ok(fd) => return Ok(KernelProgram { fd, prog_type }),
-            Err(e) => e,
-        };
-        if first.errno == libc::EPERM {
-            // Not the verifier's doing (no privilege): a log would stay empty.
-            return Err(KernelError::os("BPF_PROG_LOAD", first));
-        }
-        let mut size = LOG_START;
-        loop {
-            let mut buf = vec![0u8; size];
-            let err = match load(Some((1, &mut buf))) {
-                Ok(fd) => return Ok(KernelProgram { fd, prog_type }),
-                Err(e) => e,
-            };
-            let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-            let mut log = String::from_utf8_lossy(&buf[..end]).into_owned();
-            if err.errno == libc::ENOSPC {
-                let wanted = (err.size_hint as usize).max(size.saturating_mul(2));
-                if size < LOG_CAP {
-                    size = wanted.min(LOG_CAP);
-                    continue;
-                }
-                log.insert_str(0, &format!("[verifier log truncated to its last {size} bytes]\n"));
-            }
-            if log.trim().is_empty() {
-                return Err(KernelError::os("BPF_PROG_LOAD", err));
-            }
-            return Err(KernelError::Rejected { log });
-        }
+        let fd = load_with_log(
+            "BPF_PROG_LOAD",
+            |log| sys::prog_load(&params, log),
+            |log| KernelError::Rejected { log },
+        )?;
+        Ok(KernelProgram { fd, prog_type })
     }
 
     /// The program's file descriptor number (valid while it lives).
@@ -420,24 +591,41 @@ impl KernelProgram {
     }
 
     /// Runs the program `repeat` times (0 counts as 1) on `data`, with context `ctx` if given
-    /// (BPF_PROG_TEST_RUN).
+    /// (BPF_PROG_TEST_RUN). Raw tracepoint and syscall programs take only a context and run
+    /// once (their test runs refuse `repeat` and output buffers); a syscall program's context
+    /// comes back as the kernel writes it back into the input, a raw tracepoint's not at all.
     pub fn test_run(
         &self,
         data: &[u8],
         ctx: Option<&[u8]>,
         repeat: u32,
     ) -> Result<TestRun, KernelError> {
-        let mut out = vec![0u8; data.len() + 256];
-        let mut ctx_out = vec![0u8; ctx.map_or(0, <[u8]>::len)];
+        let ctx_only = matches!(
+            self.prog_type,
+            ProgType::RawTracepoint | ProgType::RawTracepointWritable | ProgType::Syscall
+        );
+        let repeat = if ctx_only { 0 } else { repeat };
+        // No output packet without an input packet (sk_lookup, raw_tp and syscall test runs
+        // refuse a data_out buffer).
+        let mut out =
+            if ctx_only || data.is_empty() { Vec::new() } else { vec![0; data.len() + 256] };
+        let mut ctx_in = ctx.map(<[u8]>::to_vec);
+        let mut ctx_out = if ctx_only { Vec::new() } else { vec![0u8; ctx.map_or(0, <[u8]>::len)] };
         loop {
+            let ctx = ctx_in.as_deref_mut();
             match sys::prog_test_run(self.fd.as_fd(), data, &mut out, ctx, &mut ctx_out, repeat) {
                 Ok(run) => {
                     out.truncate(run.data_size_out as usize);
                     ctx_out.truncate(run.ctx_size_out as usize);
+                    let ctx_out = match self.prog_type {
+                        ProgType::Syscall => ctx_in,
+                        _ if ctx_only => None,
+                        _ => ctx_in.map(|_| ctx_out),
+                    };
                     return Ok(TestRun {
                         retval: run.retval,
                         data_out: out,
-                        ctx_out: ctx.map(|_| ctx_out),
+                        ctx_out,
                         duration_ns: run.duration,
                     });
                 }

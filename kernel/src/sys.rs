@@ -17,12 +17,14 @@ const BPF_MAP_GET_NEXT_KEY: u32 = 4;
 const BPF_MAP_FREEZE: u32 = 22;
 const BPF_PROG_LOAD: u32 = 5;
 const BPF_PROG_TEST_RUN: u32 = 10;
+const BPF_BTF_LOAD: u32 = 18;
 
 /// `BPF_OBJ_NAME_LEN`: object names are at most 15 bytes plus the NUL.
 pub(crate) const OBJ_NAME_LEN: usize = 16;
 
 /// A failed bpf(2) call: the errno, and the size the kernel reported back where the command
-/// has one (`log_true_size` of PROG_LOAD, `data_size_out` of PROG_TEST_RUN).
+/// has one (`log_true_size` of PROG_LOAD, `btf_log_true_size` of BTF_LOAD, `data_size_out` of
+/// PROG_TEST_RUN).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct SysError {
     pub(crate) errno: i32,
@@ -105,6 +107,40 @@ struct ProgLoadAttr {
     fd_array_cnt: u32,
 }
 
+/// The `BPF_BTF_LOAD` member of `union bpf_attr` (up to `btf_token_fd`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+struct BtfLoadAttr {
+    btf: u64,
+    btf_log_buf: u64,
+    btf_size: u32,
+    btf_log_size: u32,
+    btf_log_level: u32,
+    btf_log_true_size: u32,
+    btf_flags: u32,
+    btf_token_fd: i32,
+}
+
+/// One `struct bpf_func_info` record of `BPF_PROG_LOAD`: the first instruction of a function
+/// (in instruction slots) and the type id of its BTF FUNC.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct FuncInfoRec {
+    pub(crate) insn_off: u32,
+    pub(crate) type_id: u32,
+}
+
+/// One `struct bpf_line_info` record of `BPF_PROG_LOAD`: an instruction slot, the offsets of
+/// its file name and source line in the BTF string table, and `line << 10 | column`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct LineInfoRec {
+    pub(crate) insn_off: u32,
+    pub(crate) file_name_off: u32,
+    pub(crate) line_off: u32,
+    pub(crate) line_col: u32,
+}
+
 /// The `BPF_PROG_TEST_RUN` member (`test`) of `union bpf_attr`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
@@ -154,6 +190,12 @@ const _: () = {
     assert!(offset_of!(TestRunAttr, ctx_in) == 48);
     assert!(offset_of!(TestRunAttr, batch_size) == 72);
     assert!(size_of::<TestRunAttr>() == 80);
+    assert!(offset_of!(BtfLoadAttr, btf_size) == 16);
+    assert!(offset_of!(BtfLoadAttr, btf_log_true_size) == 28);
+    assert!(offset_of!(BtfLoadAttr, btf_token_fd) == 36);
+    assert!(size_of::<BtfLoadAttr>() == 40);
+    assert!(size_of::<FuncInfoRec>() == 8);
+    assert!(size_of::<LineInfoRec>() == 16);
 };
 
 /// Attribute structs that may be handed to bpf(2).
@@ -164,9 +206,11 @@ const _: () = {
 /// member of the kernel's `union bpf_attr`.
 unsafe trait Attr: Copy {}
 
-// SAFETY: all four are #[repr(C)] structs of integers with explicit padding fields, checked
+// SAFETY: all five are #[repr(C)] structs of integers with explicit padding fields, checked
 // against the uapi offsets and sizes by the const assertions above.
 unsafe impl Attr for MapCreateAttr {}
+// SAFETY: as above.
+unsafe impl Attr for BtfLoadAttr {}
 // SAFETY: as above.
 unsafe impl Attr for MapElemAttr {}
 // SAFETY: as above.
@@ -216,21 +260,23 @@ unsafe fn bpf<A: Attr>(cmd: u32, attr: &mut A) -> Result<libc::c_long, i32> {
 /// Wraps a file descriptor that bpf(2) just returned.
 fn owned_fd(ret: libc::c_long) -> Result<OwnedFd, SysError> {
     let fd = RawFd::try_from(ret).map_err(|_| SysError::errno(libc::EOVERFLOW))?;
-    // SAFETY: a non-negative result of BPF_MAP_CREATE or BPF_PROG_LOAD is a new file
-    // descriptor that nothing else in this process owns; OwnedFd takes sole ownership and
+    // SAFETY: a non-negative result of BPF_MAP_CREATE, BPF_PROG_LOAD or BPF_BTF_LOAD is a new
+    // file descriptor that nothing else in this process owns; OwnedFd takes sole ownership and
     // closes it exactly once, on drop.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 /// What BPF_MAP_CREATE needs.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct MapParams {
+pub(crate) struct MapParams<'a> {
     pub(crate) map_type: u32,
     pub(crate) key_size: u32,
     pub(crate) value_size: u32,
     pub(crate) max_entries: u32,
     pub(crate) flags: u32,
     pub(crate) inner_map_fd: Option<RawFd>,
+    /// The BTF object and the key and value type ids in it (0 for none).
+    pub(crate) btf: Option<(BorrowedFd<'a>, u32, u32)>,
     pub(crate) name: [u8; OBJ_NAME_LEN],
     /// Bytes the kernel copies for one value through the syscall (per-CPU maps: all CPUs).
     pub(crate) value_buf: usize,
@@ -246,7 +292,7 @@ pub(crate) struct MapHandle {
 }
 
 /// BPF_MAP_CREATE.
-pub(crate) fn map_create(p: &MapParams) -> Result<MapHandle, SysError> {
+pub(crate) fn map_create(p: &MapParams<'_>) -> Result<MapHandle, SysError> {
     let mut attr = MapCreateAttr {
         map_type: p.map_type,
         key_size: p.key_size,
@@ -257,7 +303,13 @@ pub(crate) fn map_create(p: &MapParams) -> Result<MapHandle, SysError> {
         map_name: p.name,
         ..MapCreateAttr::default()
     };
-    // SAFETY: MapCreateAttr holds no pointers (the name is inline; inner_map_fd is a number).
+    if let Some((btf, key, value)) = p.btf {
+        attr.btf_fd = btf.as_raw_fd() as u32;
+        attr.btf_key_type_id = key;
+        attr.btf_value_type_id = value;
+    }
+    // SAFETY: MapCreateAttr holds no pointers (the name is inline; inner_map_fd and btf_fd are
+    // descriptor numbers, which the kernel looks up and checks itself).
     let ret = unsafe { bpf(BPF_MAP_CREATE, &mut attr) }.map_err(SysError::errno)?;
     Ok(MapHandle {
         fd: owned_fd(ret)?,
@@ -366,39 +418,98 @@ impl MapHandle {
     }
 }
 
-/// BPF_PROG_LOAD of `insns` (encoded little-endian slots), with the verifier log written to
-/// `log` at `log_level` when given. On failure the size hint is the kernel's `log_true_size`.
+/// The BTF side of a BPF_PROG_LOAD: the program's BTF object and its func/line info records.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ProgBtf<'a> {
+    pub(crate) fd: BorrowedFd<'a>,
+    pub(crate) func_info: &'a [FuncInfoRec],
+    pub(crate) line_info: &'a [LineInfoRec],
+}
+
+/// What BPF_PROG_LOAD needs besides the verifier log.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ProgParams<'a> {
+    pub(crate) prog_type: u32,
+    pub(crate) expected_attach_type: u32,
+    /// `prog_flags` (`BPF_F_SLEEPABLE`, `BPF_F_XDP_HAS_FRAGS`, ...).
+    pub(crate) flags: u32,
+    /// The instructions, encoded little-endian, 8 bytes per slot.
+    pub(crate) insns: &'a [u8],
+    pub(crate) license: &'a CStr,
+    pub(crate) name: [u8; OBJ_NAME_LEN],
+    pub(crate) btf: Option<ProgBtf<'a>>,
+}
+
+/// BPF_PROG_LOAD of `p.insns`, with the verifier log written to `log` at `log_level` when
+/// given. On failure the size hint is the kernel's `log_true_size`.
 pub(crate) fn prog_load(
-    prog_type: u32,
-    expected_attach_type: u32,
-    insns: &[u8],
-    license: &CStr,
-    name: [u8; OBJ_NAME_LEN],
+    p: &ProgParams<'_>,
     log: Option<(u32, &mut [u8])>,
 ) -> Result<OwnedFd, SysError> {
-    assert_eq!(insns.len() % 8, 0, "instructions are 8-byte slots");
-    let insn_cnt = u32::try_from(insns.len() / 8).map_err(|_| SysError::errno(libc::E2BIG))?;
+    assert_eq!(p.insns.len() % 8, 0, "instructions are 8-byte slots");
+    let too_big = |_| SysError::errno(libc::E2BIG);
+    let insn_cnt = u32::try_from(p.insns.len() / 8).map_err(too_big)?;
     let mut attr = ProgLoadAttr {
-        prog_type,
-        expected_attach_type,
+        prog_type: p.prog_type,
+        expected_attach_type: p.expected_attach_type,
+        prog_flags: p.flags,
         insn_cnt,
-        insns: ptr(insns.as_ptr()),
-        license: ptr(license.as_ptr().cast()),
-        prog_name: name,
+        insns: ptr(p.insns.as_ptr()),
+        license: ptr(p.license.as_ptr().cast()),
+        prog_name: p.name,
         ..ProgLoadAttr::default()
     };
+    if let Some(btf) = p.btf {
+        attr.prog_btf_fd = btf.fd.as_raw_fd() as u32;
+        if !btf.func_info.is_empty() {
+            attr.func_info_rec_size = size_of::<FuncInfoRec>() as u32;
+            attr.func_info_cnt = u32::try_from(btf.func_info.len()).map_err(too_big)?;
+            attr.func_info = ptr(btf.func_info.as_ptr().cast());
+        }
+        if !btf.line_info.is_empty() {
+            attr.line_info_rec_size = size_of::<LineInfoRec>() as u32;
+            attr.line_info_cnt = u32::try_from(btf.line_info.len()).map_err(too_big)?;
+            attr.line_info = ptr(btf.line_info.as_ptr().cast());
+        }
+    }
     if let Some((level, buf)) = log {
         attr.log_level = level;
         attr.log_size = u32::try_from(buf.len()).map_err(|_| SysError::errno(libc::EINVAL))?;
         attr.log_buf = ptr(buf.as_mut_ptr());
     }
-    // SAFETY: the kernel reads insn_cnt * 8 bytes from `insns` (that is its length), the
-    // NUL-terminated `license`, and writes at most log_size bytes (the length of `buf`) to
-    // log_buf; all three are borrowed for the whole call. Nothing else in the attribute is a
-    // pointer (fd_array, func_info, line_info and core_relos are null).
+    // SAFETY: the kernel reads insn_cnt * 8 bytes from `insns` (that is its length) and the
+    // NUL-terminated `license` (a CStr); with BTF it reads func_info_cnt * func_info_rec_size
+    // bytes from `func_info` and line_info_cnt * line_info_rec_size bytes from `line_info`,
+    // which are the lengths in bytes of those two slices of #[repr(C)] records (null with a
+    // zero count when empty); it writes at most log_size bytes (the length of `buf`) to
+    // log_buf. It writes nothing through the other pointers. All slices are borrowed for the
+    // whole call; fd_array and core_relos stay null.
     match unsafe { bpf(BPF_PROG_LOAD, &mut attr) } {
         Ok(ret) => owned_fd(ret),
         Err(errno) => Err(SysError { errno, size_hint: attr.log_true_size }),
+    }
+}
+
+/// BPF_BTF_LOAD of the raw BTF blob `btf`, with the BTF verifier's log written to `log` at
+/// `log_level` when given. On failure the size hint is the kernel's `btf_log_true_size`.
+pub(crate) fn btf_load(btf: &[u8], log: Option<(u32, &mut [u8])>) -> Result<OwnedFd, SysError> {
+    let mut attr = BtfLoadAttr {
+        btf: ptr(btf.as_ptr()),
+        btf_size: u32::try_from(btf.len()).map_err(|_| SysError::errno(libc::E2BIG))?,
+        ..BtfLoadAttr::default()
+    };
+    if let Some((level, buf)) = log {
+        attr.btf_log_level = level;
+        attr.btf_log_size = u32::try_from(buf.len()).map_err(|_| SysError::errno(libc::EINVAL))?;
+        attr.btf_log_buf = ptr(buf.as_mut_ptr());
+    }
+    // SAFETY: the kernel reads btf_size bytes (the length of `btf`) from `btf` and writes at
+    // most btf_log_size bytes (the length of `buf`) to btf_log_buf, which is null when no log
+    // is asked for; both slices are borrowed for the whole call. The only other output,
+    // btf_log_true_size, lies inside the attribute.
+    match unsafe { bpf(BPF_BTF_LOAD, &mut attr) } {
+        Ok(ret) => owned_fd(ret),
+        Err(errno) => Err(SysError { errno, size_hint: attr.btf_log_true_size }),
     }
 }
 
@@ -412,12 +523,14 @@ pub(crate) struct RawRun {
 }
 
 /// BPF_PROG_TEST_RUN of program `prog` on `data_in`; the output packet goes to `data_out`
-/// (at most its length). On `ENOSPC` the size hint is the full output size.
+/// (at most its length). Syscall programs' test runs write the context back into `ctx_in`.
+/// Empty buffers are passed as null pointers (raw_tp and syscall test runs refuse any data
+/// pointer). On `ENOSPC` the size hint is the full output size.
 pub(crate) fn prog_test_run(
     prog: BorrowedFd<'_>,
     data_in: &[u8],
     data_out: &mut [u8],
-    ctx_in: Option<&[u8]>,
+    ctx_in: Option<&mut [u8]>,
     ctx_out: &mut [u8],
     repeat: u32,
 ) -> Result<RawRun, SysError> {
@@ -425,10 +538,12 @@ pub(crate) fn prog_test_run(
     let mut attr = TestRunAttr {
         prog_fd: prog.as_raw_fd() as u32,
         data_size_in: u32::try_from(data_in.len()).map_err(too_big)?,
-        data_in: ptr(data_in.as_ptr()),
         repeat,
         ..TestRunAttr::default()
     };
+    if !data_in.is_empty() {
+        attr.data_in = ptr(data_in.as_ptr());
+    }
     // Without a size hint the kernel would copy the whole output, so an empty buffer is
     // passed as "no output wanted" (null pointer).
     if !data_out.is_empty() {
@@ -437,17 +552,19 @@ pub(crate) fn prog_test_run(
     }
     if let Some(ctx) = ctx_in {
         attr.ctx_size_in = u32::try_from(ctx.len()).map_err(too_big)?;
-        attr.ctx_in = ptr(ctx.as_ptr());
+        attr.ctx_in = ptr(ctx.as_mut_ptr());
     }
     if !ctx_out.is_empty() {
         attr.ctx_size_out = u32::try_from(ctx_out.len()).map_err(too_big)?;
         attr.ctx_out = ptr(ctx_out.as_mut_ptr());
     }
-    // SAFETY: the kernel reads data_size_in bytes from `data_in` and ctx_size_in bytes from
-    // `ctx_in` (their lengths), and copies at most data_size_out bytes (the length of
-    // `data_out`, clamped by the kernel since the size hint is non-zero) to data_out, which
-    // is null when the buffer is empty; likewise at most ctx_size_out bytes (the length of
-    // `ctx_out`) to ctx_out, null when empty. All slices are borrowed for the whole call.
+    // SAFETY: the kernel reads data_size_in bytes from `data_in` (its length; null when
+    // empty) and ctx_size_in bytes from `ctx_in` (its length), and for BPF_PROG_TYPE_SYSCALL
+    // writes ctx_size_in bytes back to ctx_in, which is why `ctx_in` is exclusively borrowed.
+    // It copies at most data_size_out bytes (the length of `data_out`, clamped by the kernel
+    // since the size hint is non-zero) to data_out, which is null when the buffer is empty;
+    // likewise at most ctx_size_out bytes (the length of `ctx_out`) to ctx_out, null when
+    // empty. All slices are borrowed for the whole call.
     match unsafe { bpf(BPF_PROG_TEST_RUN, &mut attr) } {
         Ok(_) => Ok(RawRun {
             retval: attr.retval,

@@ -184,3 +184,36 @@ fn names_are_sanitised() {
     assert_eq!(&obj_name("ret 42 in kernel!"), b"ret_42_in_kerne\0");
     assert_eq!(&obj_name("a.b"), b"a.b\0\0\0\0\0\0\0\0\0\0\0\0\0");
 }
+
+#[test]
+fn context_only_test_runs() {
+    if !kernel_available() {
+        return;
+    }
+    use bpflab_vm::isa::MemSize;
+    // raw_tp: r0 = args[1]; the test run takes only the u64 args (no repeat, no outputs).
+    let insns = [
+        Insn::Load { size: MemSize::Dw, signed: false, dst: Reg::R0, src: Reg::R1, off: 8 },
+        Insn::Exit,
+    ];
+    let prog = KernelProgram::load(ProgType::RawTracepoint, &insns, "GPL").expect("raw_tp");
+    let args: Vec<u8> = [0u64, 257].iter().flat_map(|a| a.to_ne_bytes()).collect();
+    let run = prog.test_run(&[], Some(&args), 5).expect("raw_tp run");
+    assert_eq!((run.retval, run.data_out.len(), run.ctx_out), (257, 0, None));
+
+    // syscall (must be sleepable): ctx->a = 42; return ctx->b. The kernel writes the context
+    // back into the input buffer, which comes back as ctx_out.
+    let insns = [
+        Insn::Store { size: MemSize::W, dst: Reg::R1, off: 0, src: Operand::Imm(42) },
+        Insn::Load { size: MemSize::W, signed: false, dst: Reg::R0, src: Reg::R1, off: 4 },
+        Insn::Exit,
+    ];
+    let opts = ProgLoadOptions { flags: 1 << 4, ..ProgLoadOptions::default() }; // BPF_F_SLEEPABLE
+    let prog =
+        KernelProgram::load_with_options(ProgType::Syscall, &insns, "GPL", &opts).expect("syscall");
+    let ctx: Vec<u8> = [6u32, 7].iter().flat_map(|a| a.to_ne_bytes()).collect();
+    let run = prog.test_run(&[], Some(&ctx), 1).expect("syscall run");
+    let mut want = 42u32.to_ne_bytes().to_vec();
+    want.extend(7u32.to_ne_bytes());
+    assert_eq!((run.retval, run.ctx_out), (7, Some(want)));
+}

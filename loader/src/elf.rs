@@ -56,6 +56,8 @@ pub(crate) struct Symbol {
     pub(crate) kind: u8,
     /// `ELF64_ST_BIND`.
     pub(crate) bind: u8,
+    /// `ELF64_ST_VISIBILITY` (`STV_*`, the low two bits of `st_other`).
+    pub(crate) visibility: u8,
 }
 
 impl Symbol {
@@ -77,6 +79,17 @@ impl Symbol {
     /// Undefined (an extern).
     pub(crate) fn is_undefined(&self) -> bool {
         self.shndx == sh::SHN_UNDEF as usize
+    }
+
+    /// Global or weak binding.
+    pub(crate) fn is_global_or_weak(&self) -> bool {
+        self.bind == sym::STB_GLOBAL || self.bind == sym::STB_WEAK
+    }
+
+    /// `STV_HIDDEN` or `STV_INTERNAL` visibility: not visible outside the object, which
+    /// libbpf treats like `static` (`__hidden`).
+    pub(crate) fn is_hidden(&self) -> bool {
+        self.visibility == sym::STV_HIDDEN || self.visibility == sym::STV_INTERNAL
     }
 }
 
@@ -198,6 +211,7 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<ElfObject<'_>, LoadError> {
             size: s.st_size,
             kind: s.st_type(),
             bind: s.st_bind(),
+            visibility: s.st_visibility(),
         })
         .collect();
 

@@ -148,6 +148,15 @@ pub enum LoadError {
         /// The BTF error.
         error: bpflab_btf::BtfError,
     },
+    /// The object's BTF cannot be fixed up for the kernel the way libbpf does it (a DATASEC
+    /// without its ELF section, a global variable without its symbol ...).
+    #[error("BTF fix-up: {what}: {reason}")]
+    BtfFixup {
+        /// The type or section concerned (`DATASEC '.data'`, ...).
+        what: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// The target BTF (for CO-RE) could not be read.
     #[error("target BTF {path}: {error}")]
     TargetBtf {

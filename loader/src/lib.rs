@@ -6,13 +6,17 @@
 //! - subprograms from `.text` appended to each program that calls them;
 //! - BTF-defined maps (`.maps`), legacy `SEC("maps")` definitions and global-data maps;
 //! - map and global-data references as `map_idx` / `map_idx_value` LD_IMM64s;
-//! - `.BTF.ext` line and function info, and CO-RE relocations against a target BTF.
+//! - `.BTF.ext` line and function info, and CO-RE relocations against a target BTF;
+//! - the object's BTF fixed up for `BPF_BTF_LOAD` (DATASEC sizes and offsets, `.ksyms`
+//!   externs, hidden symbols) with each program's kernel func/line info records and load
+//!   flags, so engines can load the collection into the kernel as libbpf would.
 //!
 //! [`load`] never panics: any malformed input gives a [`LoadError`] naming the section,
 //! offset or symbol.
 #![forbid(unsafe_code)]
 
 mod btfext;
+mod btffix;
 mod code;
 mod core;
 mod elf;
@@ -37,6 +41,7 @@ pub use crate::maps::{
 pub use crate::reloc::{
     R_BPF_64_32, R_BPF_64_64, R_BPF_64_ABS32, R_BPF_64_ABS64, RelocationInfo, RelocationKind,
 };
+pub use crate::secdef::{BPF_F_SLEEPABLE, BPF_F_XDP_HAS_FRAGS};
 
 /// The most instruction slots one linked program may have (the kernel's `BPF_COMPLEXITY_LIMIT_INSNS`).
 pub const MAX_PROGRAM_SLOTS: usize = 1_000_000;
@@ -89,7 +94,8 @@ pub struct Object {
     pub license: String,
     /// The `version` section's value, if there is one.
     pub kernel_version: Option<u32>,
-    /// The object's `.BTF`, if it has one.
+    /// The object's `.BTF`, if it has one, as fixed up for the kernel (the bytes are
+    /// [`Collection::btf`]); type ids and string offsets are those of the section.
     pub btf: Option<Btf>,
     /// Per-program details, in the order of `collection.programs`.
     pub programs: Vec<ProgramInfo>,
@@ -126,18 +132,28 @@ pub fn load(bytes: &[u8], opts: &LoadOptions) -> Result<Object, LoadError> {
     let license = read_license(&elf)?;
     let kernel_version = read_version(&elf)?;
 
-    let btf = match elf.section_by_name(".BTF") {
-        Some(s) => Some(
-            Btf::parse(s.data).map_err(|error| LoadError::Btf { section: ".BTF".into(), error })?,
-        ),
-        None => None,
+    // Like libbpf, everything after opening (maps, CO-RE, func/line info) sees the BTF with
+    // its DATASECs and externs fixed up.
+    let (btf_bytes, btf) = match elf.section_by_name(".BTF") {
+        Some(s) => {
+            let raw = Btf::parse(s.data)
+                .map_err(|error| LoadError::Btf { section: ".BTF".into(), error })?;
+            let bytes = btffix::for_kernel(s.data, &raw, &elf)?;
+            let fixed = Btf::parse(&bytes).map_err(|error| LoadError::Btf {
+                section: ".BTF (fixed up for the kernel)".into(),
+                error,
+            })?;
+            (Some(bytes), Some(fixed))
+        }
+        None => (None, None),
     };
-    let ext = match (elf.section_by_name(".BTF.ext"), &btf) {
-        (Some(s), Some(b)) => Some(
-            BtfExt::parse(s.data, b)
-                .map_err(|error| LoadError::Btf { section: ".BTF.ext".into(), error })?,
-        ),
-        _ => None,
+    let (ext, line_strings) = match (elf.section_by_name(".BTF.ext"), &btf) {
+        (Some(s), Some(b)) => {
+            let ext = BtfExt::parse(s.data, b)
+                .map_err(|error| LoadError::Btf { section: ".BTF.ext".into(), error })?;
+            (Some(ext), btfext::line_strings(s.data, b))
+        }
+        _ => (None, btfext::LineStrings::default()),
     };
 
     let mut maps = maps::collect(&elf, btf.as_ref(), &opts.object_name)?;
@@ -166,9 +182,11 @@ pub fn load(bytes: &[u8], opts: &LoadOptions) -> Result<Object, LoadError> {
             }
             let insns = decode_program(&linked.slots)
                 .map_err(|e| decode_error(&code, &linked.placements, e))?;
-            let (line_info, func_info) = match (&btf, &ext) {
-                (Some(b), Some(e)) => btfext::program_info(&code, b, e, &linked.placements),
-                _ => (Vec::new(), Vec::new()),
+            let btf_info = match (&btf, &ext) {
+                (Some(b), Some(e)) => {
+                    btfext::program_info(&code, b, e, &line_strings, &linked.placements)
+                }
+                _ => btfext::ProgramBtfInfo::default(),
             };
             let subprograms = linked.placements[1..]
                 .iter()
@@ -185,9 +203,9 @@ pub fn load(bytes: &[u8], opts: &LoadOptions) -> Result<Object, LoadError> {
                 section: cs.name.clone(),
                 expected_attach_type: kind.expected_attach_type,
                 attach_to: kind.attach_to.clone(),
-                flags: 0,
-                func_info: Vec::new(),
-                line_info: Vec::new(),
+                flags: kind.def.prog_flags(),
+                func_info: btf_info.kernel_funcs,
+                line_info: btf_info.kernel_lines,
             });
             infos.push(ProgramInfo {
                 name: f.name.clone(),
@@ -195,14 +213,14 @@ pub fn load(bytes: &[u8], opts: &LoadOptions) -> Result<Object, LoadError> {
                 section_offset: f.start as u64 * 8,
                 insn_count: f.len,
                 subprograms,
-                line_info,
-                func_info,
+                line_info: btf_info.lines,
+                func_info: btf_info.funcs,
             });
         }
     }
 
     Ok(Object {
-        collection: Collection { maps: maps.specs, programs, btf: None },
+        collection: Collection { maps: maps.specs, programs, btf: btf_bytes },
         license,
         kernel_version,
         btf,

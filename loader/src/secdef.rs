@@ -123,6 +123,11 @@ pub mod attach {
     pub const TRACE_UPROBE_SESSION: u32 = 57;
 }
 
+/// `BPF_F_SLEEPABLE`: the program may sleep (`SEC_SLEEPABLE` section names).
+pub const BPF_F_SLEEPABLE: u32 = 1 << 4;
+/// `BPF_F_XDP_HAS_FRAGS`: the XDP program handles multi-buffer packets (`SEC_XDP_FRAGS`).
+pub const BPF_F_XDP_HAS_FRAGS: u32 = 1 << 5;
+
 /// How a table entry's pattern matches a section name (libbpf's `sec_def_matches`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Match {
@@ -315,6 +320,20 @@ pub struct SectionKind {
 }
 
 impl SecDef {
+    /// The `BPF_PROG_LOAD` flags this entry implies, as libbpf's `libbpf_prepare_prog_load`
+    /// sets them: [`BPF_F_SLEEPABLE`] for sleepable entries, [`BPF_F_XDP_HAS_FRAGS`] for XDP
+    /// programs of `.frags` entries.
+    pub fn prog_flags(&self) -> u32 {
+        let mut flags = 0;
+        if self.sleepable {
+            flags |= BPF_F_SLEEPABLE;
+        }
+        if self.xdp_frags && self.prog_type == ProgType::Xdp {
+            flags |= BPF_F_XDP_HAS_FRAGS;
+        }
+        flags
+    }
+
     /// The attach target `name` gives under this entry, if the entry matches it at all
     /// (`Some(None)` for a match without a target).
     fn matches<'n>(&self, name: &'n str) -> Option<Option<&'n str>> {
@@ -367,5 +386,24 @@ mod tests {
         assert!(classify("kprobex").is_none());
         assert!(classify("xdp/foo").is_none());
         assert!(classify("kprobe").unwrap().attach_to.is_none());
+    }
+
+    #[test]
+    fn load_flags_like_libbpf() {
+        let flags = |name: &str| classify(name).unwrap().def.prog_flags();
+        assert_eq!(flags("syscall"), BPF_F_SLEEPABLE);
+        assert_eq!(flags("fentry.s/do_sys_openat2"), BPF_F_SLEEPABLE);
+        assert_eq!(flags("lsm.s/file_open"), BPF_F_SLEEPABLE);
+        assert_eq!(flags("uprobe.s/bin:func"), BPF_F_SLEEPABLE);
+        assert_eq!(flags("fentry/do_sys_openat2"), 0);
+        assert_eq!(flags("xdp.frags"), BPF_F_XDP_HAS_FRAGS);
+        assert_eq!(flags("xdp.frags/devmap"), BPF_F_XDP_HAS_FRAGS);
+        assert_eq!(flags("xdp.frags/cpumap"), BPF_F_XDP_HAS_FRAGS);
+        assert_eq!(flags("xdp"), 0);
+        assert_eq!(flags("tc"), 0);
+        // Every sleepable entry and no other sets BPF_F_SLEEPABLE.
+        for d in SECTION_DEFS {
+            assert_eq!(d.prog_flags() & BPF_F_SLEEPABLE != 0, d.sleepable, "{}", d.pattern);
+        }
     }
 }

@@ -204,12 +204,18 @@ pub struct RunInput {
     pub data: Vec<u8>,
     /// The context structure's initial bytes, where the program type takes one.
     pub ctx: Option<Vec<u8>>,
+    /// The socket the program runs for (sockops, sk_msg, sk_skb): a socket of the world's
+    /// [`SockTable`](crate::sock::SockTable), what the context's `sk` field points to.
+    pub sock: Option<crate::sock::SockId>,
+    /// Typed arguments of a tracing run (kprobe, raw/BTF tracepoint, fentry/fexit, lsm):
+    /// see [`crate::ctx::tracing`].
+    pub trace: Option<crate::ctx::tracing::TraceInput>,
 }
 
 impl RunInput {
     /// An input with just data.
     pub fn data(data: impl Into<Vec<u8>>) -> RunInput {
-        RunInput { data: data.into(), ctx: None }
+        RunInput { data: data.into(), ..RunInput::default() }
     }
 }
 
@@ -227,6 +233,8 @@ pub struct RunOutcome {
     pub insn_count: Option<u64>,
     /// Lines the program printed with `bpf_trace_printk`.
     pub trace: Vec<String>,
+    /// Where a redirect helper sent the packet or message, where the engine can tell.
+    pub redirect: Option<crate::env::Redirect>,
 }
 
 /// Why an engine could not load or run a program.

@@ -15,6 +15,57 @@ pub struct Env {
     pub cpu: u32,
     /// Lines written by `bpf_trace_printk`, in order.
     pub trace: Vec<String>,
+    /// The target the last successful redirect helper chose; set by the helpers, never cleared
+    /// by them (as the kernel keeps `msg->sk_redir`): reset it before a run to read one run's.
+    pub redirect: Option<Redirect>,
+    /// The `apply_bytes` / `cork_bytes` an sk_msg program set (`bpf_msg_apply_bytes`,
+    /// `bpf_msg_cork_bytes`); reset it before a run, as [`Env::redirect`].
+    pub msg_bytes: MsgBytes,
+}
+
+/// Where a redirect helper sends the packet or message, and how it was chosen.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Redirect {
+    /// The helper that chose it (`bpf_msg_redirect_hash`, `bpf_sk_redirect_map`, ...).
+    pub helper: &'static str,
+    /// Index of the map the target was looked up in, if any.
+    pub map: Option<usize>,
+    /// The key as the program passed it (integer keys as 4 little-endian bytes).
+    pub key: Vec<u8>,
+    /// The flags argument as recorded by the kernel (`BPF_F_INGRESS`, ...).
+    pub flags: u64,
+    /// What the packet or message goes to.
+    pub target: RedirectTarget,
+}
+
+/// The object a redirect points at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RedirectTarget {
+    /// A socket of the world's socket table (sockmap/sockhash redirects).
+    Socket {
+        /// The socket.
+        id: crate::sock::SockId,
+        /// Its cookie.
+        cookie: u64,
+    },
+    /// A network device, by ifindex.
+    Ifindex(u32),
+    /// A CPU's queue of a cpumap (`bpf_redirect_map`).
+    Cpu(u32),
+    /// An AF_XDP socket of an xskmap, by its simulated socket id (`bpf_redirect_map`).
+    Xsk(u32),
+    /// Every device of a devmap (`bpf_redirect_map` with `BPF_F_BROADCAST`).
+    Broadcast,
+}
+
+/// `apply_bytes` and `cork_bytes` of an sk_msg run (0 = not set, as in `struct sk_msg`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MsgBytes {
+    /// `bpf_msg_apply_bytes`: how many bytes the verdict applies to.
+    pub apply: u32,
+    /// `bpf_msg_cork_bytes`: how many bytes to gather before running the program again.
+    pub cork: u32,
 }
 
 impl Default for Env {
@@ -33,7 +84,17 @@ impl Env {
             prng_state: seed | 1,
             cpu: 0,
             trace: Vec::new(),
+            redirect: None,
+            msg_bytes: MsgBytes::default(),
         }
+    }
+
+    /// Forgets what the previous run left: trace output, redirect target, sk_msg byte counts.
+    /// The clock, random state and CPU carry over, as they would in the kernel.
+    pub fn begin_run(&mut self) {
+        self.trace.clear();
+        self.redirect = None;
+        self.msg_bytes = MsgBytes::default();
     }
 
     /// Reads the monotonic clock and advances it by one tick.

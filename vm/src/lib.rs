@@ -11,8 +11,10 @@ pub mod helper_names;
 pub mod helpers;
 pub mod interp;
 pub mod isa;
+pub mod kobj;
 pub mod maps;
 pub mod memory;
+pub mod sock;
 pub mod spec;
 pub mod world;
 

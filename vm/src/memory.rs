@@ -203,6 +203,25 @@ struct Region {
     data: Vec<u8>,
 }
 
+/// One region as compiled code sees it (see [`Memory::raw_regions`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RawRegion {
+    /// Host address of the region's byte at offset 0.
+    pub ptr: *mut u8,
+    /// Size in bytes.
+    pub len: usize,
+    /// First accessible offset (the packet's `data_meta`).
+    pub lo: usize,
+    /// Loads are allowed.
+    pub readable: bool,
+    /// Stores and atomics are allowed.
+    pub writable: bool,
+    /// Accesses must be naturally aligned (the stack); atomics must be aligned everywhere.
+    pub strict_align: bool,
+    /// Accesses go through the [`ContextAccess`] hook, not to `ptr`.
+    pub is_context: bool,
+}
+
 /// Handle to a region of a [`Memory`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct RegionId(u32);
@@ -380,6 +399,21 @@ impl Memory {
     pub fn truncate(&mut self, id: RegionId) {
         self.regions.truncate(id.0 as usize);
         self.free.retain(|&i| i < id.0);
+    }
+
+    /// Every region by index, with its host pointer and access rules, for engines that compile
+    /// accesses (the JIT). A pointer is valid until the memory is next changed (a region added,
+    /// freed or resized); the engine refreshes its copy after every helper call.
+    pub fn raw_regions(&mut self) -> impl ExactSizeIterator<Item = RawRegion> + '_ {
+        self.regions.iter_mut().map(|r| RawRegion {
+            ptr: r.data.as_mut_ptr(),
+            len: r.data.len(),
+            lo: r.lo,
+            readable: r.perm != Perm::None,
+            writable: r.perm == Perm::ReadWrite,
+            strict_align: r.strict_align,
+            is_context: r.kind == RegionKind::Context,
+        })
     }
 
     /// The bytes of a region.

@@ -32,6 +32,10 @@ pub struct World {
     pub env: Env,
     /// Number of simulated CPUs (per-CPU maps have one value per CPU).
     pub ncpus: u32,
+    /// The simulated sockets (see [`crate::sock`]).
+    pub socks: crate::sock::SockTable,
+    /// The simulated kernel: current task, kernel objects, user memory, FIB (see [`crate::kobj`]).
+    pub kernel: crate::kobj::Kernel,
 }
 
 impl World {
@@ -54,7 +58,15 @@ impl World {
                 .map_err(|error| WorldError { name: spec.name.clone(), error })?;
             maps.push(map);
         }
-        Ok(World { mem, maps, first_handle, env: Env::default(), ncpus })
+        Ok(World {
+            mem,
+            maps,
+            first_handle,
+            env: Env::default(),
+            ncpus,
+            socks: crate::sock::SockTable::default(),
+            kernel: crate::kobj::Kernel::default(),
+        })
     }
 
     /// The address a program holds for map `idx` (what `LD_IMM64 map` loads).

@@ -130,13 +130,16 @@ fn map_push_elem(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperErro
 fn take_elem(ctx: &mut HelperCtx<'_>, a: [u64; 5], remove: bool) -> Result<u64, HelperError> {
     let idx = map_arg(ctx, 1, a[0])?;
     let size = ctx.world.map(idx).map_or(0, |m| m.spec().value_size) as usize;
-    // The destination must be writable before anything is removed.
-    ctx.world
+    // The destination must be writable before anything is removed. Its bytes are the value a
+    // bloom filter's peek tests for membership.
+    let probe = ctx
+        .world
         .mem
         .slice_mut(a[1], size)
-        .map_err(|error| HelperError::BadMemoryArg { arg: 2, error })?;
+        .map_err(|error| HelperError::BadMemoryArg { arg: 2, error })?
+        .to_vec();
     let (map, mem) = map_and_mem(ctx, idx);
-    let got = if remove { map.pop(mem) } else { map.peek(mem, &[]) };
+    let got = if remove { map.pop(mem) } else { map.peek(mem, &probe) };
     match got {
         Ok(value) => {
             let out = ctx

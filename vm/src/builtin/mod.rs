@@ -2,11 +2,43 @@
 
 use crate::helpers::Helper;
 
+mod bprintf;
+mod callbacks;
+mod csum;
+mod fib;
 pub(crate) mod maps;
 mod misc;
+mod percpu;
+mod perf;
+mod redirect_map;
+mod ringbuf;
+mod sk_lookup;
+mod skb;
+mod snprintf;
+mod sock;
+mod spinlock;
+mod tailcall;
 mod trace;
+mod tracing;
 mod xdp;
 
 /// Every built-in helper family.
-pub(crate) const FAMILIES: &[&[Helper]] =
-    &[maps::HELPERS, misc::HELPERS, trace::HELPERS, xdp::HELPERS];
+pub(crate) const FAMILIES: &[&[Helper]] = &[
+    maps::HELPERS,
+    misc::HELPERS,
+    trace::HELPERS,
+    tracing::HELPERS,
+    fib::HELPERS,
+    xdp::HELPERS,
+    skb::HELPERS,
+    sk_lookup::HELPERS,
+    sock::HELPERS,
+    callbacks::HELPERS,
+    perf::HELPERS,
+    percpu::HELPERS,
+    redirect_map::HELPERS,
+    ringbuf::HELPERS,
+    snprintf::HELPERS,
+    spinlock::HELPERS,
+    tailcall::HELPERS,
+];

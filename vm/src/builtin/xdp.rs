@@ -10,6 +10,7 @@ pub(super) const HELPERS: &[Helper] = &[
     Helper { proto: XDP_ADJUST_HEAD, func: xdp_adjust_head },
     Helper { proto: XDP_ADJUST_META, func: xdp_adjust_meta },
     Helper { proto: XDP_ADJUST_TAIL, func: xdp_adjust_tail },
+    Helper { proto: XDP_GET_BUFF_LEN, func: xdp_get_buff_len },
 ];
 
 const ARGS: &[ArgType] = &[ArgType::PtrToCtx, ArgType::Anything];
@@ -32,6 +33,14 @@ const XDP_ADJUST_TAIL: HelperProto = HelperProto {
     name: "bpf_xdp_adjust_tail",
     ret: RetType::Integer,
     args: ARGS,
+    gpl_only: false,
+};
+
+const XDP_GET_BUFF_LEN: HelperProto = HelperProto {
+    id: 188,
+    name: "bpf_xdp_get_buff_len",
+    ret: RetType::Integer,
+    args: &[ArgType::PtrToCtx],
     gpl_only: false,
 };
 
@@ -102,4 +111,11 @@ fn xdp_adjust_tail(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperEr
     // Growing clears the new bytes, as the kernel does.
     ctx.world.mem.bytes_mut(x.frame).resize(end as usize, 0);
     Ok(0)
+}
+
+/// `u64 bpf_xdp_get_buff_len(struct xdp_md *ctx)`: the packet's length, fragments included
+/// (bpflab's frames are linear, so `data_end - data`).
+fn xdp_get_buff_len(ctx: &mut HelperCtx<'_>, _: [u64; 5]) -> Result<u64, HelperError> {
+    let x = xdp(ctx)?;
+    Ok((x.data_end(&ctx.world.mem) - x.data) as u64)
 }

@@ -4,6 +4,12 @@
 use crate::engine::{ProgType, Program, RunInput};
 use crate::memory::{Access, MemError, Memory, RegionId};
 
+pub mod sk_lookup;
+pub mod sk_msg;
+pub mod skb;
+pub mod sock_ops;
+pub mod syscall;
+pub mod tracing;
 pub mod xdp;
 
 pub use xdp::XdpCtx;
@@ -69,6 +75,26 @@ impl Target {
 pub fn install(target: Target, input: &RunInput, mem: &mut Memory) -> Result<Installed, CtxError> {
     match target.prog_type {
         ProgType::Xdp => xdp::install(target.attach, input, mem),
+        ProgType::Kprobe => tracing::install(target, input, mem),
+        ProgType::Tracepoint => tracing::install(target, input, mem),
+        ProgType::RawTracepoint => tracing::install(target, input, mem),
+        ProgType::RawTracepointWritable => tracing::install(target, input, mem),
+        ProgType::Tracing => tracing::install(target, input, mem),
+        ProgType::Lsm => tracing::install(target, input, mem),
+        ProgType::Syscall => syscall::install(input, mem),
+        ProgType::SkLookup => sk_lookup::install(input, mem),
+        ProgType::SocketFilter => skb::install(target.prog_type, input, mem),
+        ProgType::SchedCls => skb::install(target.prog_type, input, mem),
+        ProgType::SchedAct => skb::install(target.prog_type, input, mem),
+        ProgType::CgroupSkb => skb::install(target.prog_type, input, mem),
+        ProgType::LwtIn => skb::install(target.prog_type, input, mem),
+        ProgType::LwtOut => skb::install(target.prog_type, input, mem),
+        ProgType::LwtXmit => skb::install(target.prog_type, input, mem),
+        ProgType::LwtSeg6local => skb::install(target.prog_type, input, mem),
+        ProgType::SkSkb => skb::install(target.prog_type, input, mem),
+        ProgType::SockOps => sock_ops::install(input, mem),
+        ProgType::SkMsg => sk_msg::install(input, mem),
+        ProgType::FlowDissector => skb::install_flow_dissector(input, mem),
         other => Err(CtxError::Unsupported(other)),
     }
 }
@@ -81,6 +107,18 @@ pub fn uninstall(mem: &mut Memory, installed: &Installed) -> (Option<Vec<u8>>, O
         mem.free(r);
     }
     out
+}
+
+/// LD_ABS/LD_IND: `len` bytes in network byte order at `off` of the packet, as the kernel's
+/// `bpf_skb_load_helper` reads them (negative `SKF_NET_OFF`/`SKF_LL_OFF` offsets relative to
+/// the network and MAC headers of an skb); `None` when out of bounds.
+pub fn load_abs(mem: &Memory, packet: RegionId, off: i32, len: usize) -> Option<u64> {
+    let be = |b: &[u8]| b.iter().fold(0u64, |acc, &x| acc << 8 | u64::from(x));
+    if let Some(skb) = mem.context().and_then(|c| c.as_any().downcast_ref::<skb::SkbCtx>()) {
+        return skb::load_abs(skb, mem, off, len).map(|b| be(&b));
+    }
+    let off = usize::try_from(off).ok()?;
+    mem.bytes(packet).get(off..off.checked_add(len)?).map(be)
 }
 
 /// The refusal of a context access, in the kernel's words.
@@ -96,7 +134,6 @@ pub(crate) fn read_field(bytes: &[u8], off: usize, len: usize) -> u64 {
 }
 
 /// Writes the low `len` bytes of `value` at `off` into `bytes`.
-#[allow(dead_code, reason = "used by the skb contexts being added")]
 pub(crate) fn write_field(bytes: &mut [u8], off: usize, len: usize, value: u64) {
     bytes[off..off + len].copy_from_slice(&value.to_le_bytes()[..len]);
 }

@@ -147,8 +147,9 @@ impl ContextAccess for XdpCtx {
         Err(denied(Access::Write, off, len, "xdp_md is read-only"))
     }
 
+    /// The output starts at `data_meta`: `BPF_PROG_TEST_RUN` returns the metadata too.
     fn packet_out(&self, mem: &Memory) -> Option<Vec<u8>> {
-        Some(mem.bytes(self.frame)[self.data..].to_vec())
+        Some(mem.bytes(self.frame)[self.meta..].to_vec())
     }
 
     fn ctx_out(&self, mem: &Memory) -> Option<Vec<u8>> {

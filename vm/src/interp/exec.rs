@@ -301,16 +301,16 @@ impl Exec<'_> {
                         0x08 => 2,
                         _ => 1,
                     };
-                    let base = if s.code & 0xe0 == 0x40 { r[sr] as u32 as i64 } else { 0 };
-                    let off = base.wrapping_add(imm);
-                    let value = self.packet.and_then(|p| {
-                        let off = usize::try_from(off).ok()?;
-                        let bytes = mem.bytes(p).get(off..off.checked_add(len)?)?;
-                        Some(bytes.iter().fold(0u64, |acc, &b| acc << 8 | u64::from(b)))
-                    });
-                    match value {
+                    // The kernel passes the offset to its load helper as an `int`.
+                    let base = if s.code & 0xe0 == 0x40 { r[sr] as u32 } else { 0 };
+                    let off = base.wrapping_add(imm as u32) as i32;
+                    let Some(packet) = self.packet else {
+                        fault!(VmErrorKind::NoLegacyPacketAccess);
+                    };
+                    match crate::ctx::load_abs(mem, packet, off, len) {
                         Some(v) => r[0] = v,
                         None => {
+                            // Out of bounds: the program ends with r0 = 0, as in the kernel.
                             self.count = count;
                             return Ok(0);
                         }

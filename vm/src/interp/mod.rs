@@ -133,6 +133,10 @@ pub enum VmErrorKind {
         /// The address.
         addr: u64,
     },
+    /// LD_ABS/LD_IND in a program type without legacy packet access (the kernel allows them in
+    /// socket filters and tc programs only).
+    #[error("LD_ABS/LD_IND is only available to socket filter and tc programs")]
+    NoLegacyPacketAccess,
     /// Execution reached a slot that is not an instruction (the second half of LD_IMM64).
     #[error("slot is not an instruction (inside ld_imm64)")]
     NotAnInstruction,
@@ -288,24 +292,34 @@ impl Instance {
             engine: "interp",
             what: format!("program index {prog} (there are {})", self.codes.len()),
         })?;
-        self.world.env.trace.clear();
+        self.world.env.begin_run();
         if target.prog_type == ProgType::Unspec {
             let mut data = input.data.clone();
             let (r0, count) = self.run_raw(prog, &mut data)?;
             let trace = std::mem::take(&mut self.world.env.trace);
-            return Ok(RunOutcome { r0, data, ctx: None, insn_count: Some(count), trace });
+            let redirect = self.world.env.redirect.clone();
+            return Ok(RunOutcome {
+                r0,
+                data,
+                ctx: None,
+                insn_count: Some(count),
+                trace,
+                redirect,
+            });
         }
         let installed = ctx::install(target, input, &mut self.world.mem)?;
         let result = self.execute(prog, [installed.r1, 0, 0, 0, 0], installed.ld_abs);
         let (data, ctx_out) = ctx::uninstall(&mut self.world.mem, &installed);
         let (r0, count) = result?;
         let trace = std::mem::take(&mut self.world.env.trace);
+        let redirect = self.world.env.redirect.clone();
         Ok(RunOutcome {
             r0,
             data: data.unwrap_or_default(),
             ctx: ctx_out,
             insn_count: Some(count),
             trace,
+            redirect,
         })
     }
 

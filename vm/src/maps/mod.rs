@@ -8,10 +8,34 @@ use crate::memory::{MemError, Memory};
 use crate::spec::{MapSpec, MapType};
 
 mod array;
+mod bloom;
+mod common;
+mod cpumap;
+mod devmap;
 mod hash;
+pub mod json;
+mod lpm_trie;
+mod of_maps;
+mod perf_event;
+mod prog_array;
+mod queue_stack;
+mod ringbuf;
+mod sockmap;
+mod xskmap;
 
 pub use array::{ArrayMap, MAX_ARRAY_SLOTS};
+pub use bloom::BloomFilter;
+pub use cpumap::{CpuMap, NR_CPUS};
+pub use devmap::DevMap;
 pub use hash::HashMap;
+pub use lpm_trie::LpmTrie;
+pub use of_maps::{OfMaps, set_inner_map};
+pub use perf_event::{BPF_F_CURRENT_CPU, PERF_BUFFER_BYTES, PerfEventArray};
+pub use prog_array::ProgArray;
+pub use queue_stack::QueueStack;
+pub use ringbuf::{BPF_RINGBUF_HDR_SZ, RingBuf};
+pub use sockmap::SockMap;
+pub use xskmap::XskMap;
 
 /// `BPF_ANY`: create or update.
 pub const BPF_ANY: u64 = 0;
@@ -49,6 +73,21 @@ pub enum MapError {
     /// `-EBUSY`: the element is in use.
     #[error("busy (EBUSY)")]
     Busy,
+    /// `-ENOSPC`: no room for another element (a full LPM trie).
+    #[error("no space left in the map (ENOSPC)")]
+    NoSpace,
+    /// `-ENOTSUPP` (524, kernel-internal): the syscall does not support this map type.
+    #[error("operation not supported (ENOTSUPP)")]
+    NotSupp,
+    /// `-EOVERFLOW`: a value field is above its limit (a cpumap's qsize).
+    #[error("value too large (EOVERFLOW): {0}")]
+    Overflow(&'static str),
+    /// `-ENODEV`: no such device or CPU.
+    #[error("no such device (ENODEV): {0}")]
+    NoDevice(&'static str),
+    /// `-EBADF`: the value is not a socket's file descriptor (sockmap updates from user space).
+    #[error("bad file descriptor (EBADF)")]
+    BadFd,
     /// A key or value of the wrong size was passed through the typed API.
     #[error("{what} is {got} bytes, the map's is {expected}")]
     Size {
@@ -75,6 +114,11 @@ impl MapError {
             MapError::NoMem | MapError::Memory(_) => 12,
             MapError::NotSupported { .. } => 95,
             MapError::Busy => 16,
+            MapError::NoSpace => 28,
+            MapError::NotSupp => 524,
+            MapError::Overflow(_) => 75,
+            MapError::NoDevice(_) => 19,
+            MapError::BadFd => 9,
         }
     }
 }
@@ -153,6 +197,17 @@ pub fn create(spec: &MapSpec, mem: &mut Memory, ncpus: u32) -> Result<Box<dyn Ma
         MapType::Hash | MapType::PercpuHash | MapType::LruHash | MapType::LruPercpuHash => {
             Box::new(HashMap::new(spec, ncpus))
         }
+        MapType::LpmTrie => Box::new(LpmTrie::new(spec)?),
+        MapType::Queue | MapType::Stack => Box::new(QueueStack::new(spec)?),
+        MapType::Ringbuf => Box::new(RingBuf::new(spec)?),
+        MapType::PerfEventArray => Box::new(PerfEventArray::new(spec, ncpus)?),
+        MapType::ProgArray => Box::new(ProgArray::new(spec)?),
+        MapType::Devmap | MapType::DevmapHash => Box::new(DevMap::new(spec)?),
+        MapType::Cpumap => Box::new(CpuMap::new(spec, ncpus)?),
+        MapType::Xskmap => Box::new(XskMap::new(spec)?),
+        MapType::ArrayOfMaps | MapType::HashOfMaps => Box::new(OfMaps::new(spec, mem)?),
+        MapType::BloomFilter => Box::new(BloomFilter::new(spec)?),
+        MapType::Sockmap | MapType::Sockhash => Box::new(SockMap::new(spec)?),
         other => return Err(MapError::NotSupported { map_type: other.name() }),
     })
 }
