@@ -232,3 +232,85 @@ fn run_object_on_a_pcap_reports_verdicts_packets_and_map_changes() {
     assert!(stderr(&o).contains("the object has: xdp_classify"), "{}", stderr(&o));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn conformance_plugin_elf_mode_runs_main_from_text() {
+    let obj = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/conformance_main.o"))
+        .unwrap();
+    let hex: String = obj.iter().map(|b| format!("{b:02x} ")).collect();
+    let o = bpflab(&["conformance-plugin", "12  34  ", "--elf"], &hex);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "1234\n");
+    let o = bpflab(&["conformance-plugin", "--elf"], &hex);
+    assert_eq!(stdout(&o), "dead\n");
+    // Not an object: a typed loader error, non-zero exit.
+    let o = bpflab(&["conformance-plugin", "--elf"], "95 00 00 00 00 00 00 00");
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(stdout(&o), "");
+    assert!(!stderr(&o).is_empty());
+}
+
+#[test]
+fn run_object_preloads_and_saves_map_state() {
+    let dir = std::env::temp_dir().join(format!("bpflab-cli-maps-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let saved = dir.join("state.json");
+    let o = bpflab(
+        &[
+            "run",
+            "programs/tests/xdp.bpf.o",
+            "--prog",
+            "xdp_classify",
+            "--pcap",
+            "examples/mixed.pcap",
+            "--save-maps",
+            saved.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&saved).unwrap()).unwrap();
+    let entries = doc["maps"]["xdp_stats"]["entries"].as_array().unwrap().clone();
+    assert_eq!(entries[2]["value"], "04 00 00 00 00 00 00 00");
+    doc["maps"]["xdp_stats"]["entries"][2]["value"] = "64 00 00 00 00 00 00 00".into();
+    let edited = dir.join("edited.json");
+    std::fs::write(&edited, doc.to_string()).unwrap();
+    let syn = std::fs::read("programs/tests/packets/ipv4_tcp_syn.bin").unwrap();
+    let hex: String = syn.iter().map(|b| format!("{b:02x}")).collect();
+    let o = bpflab(
+        &[
+            "run",
+            "programs/tests/xdp.bpf.o",
+            "--prog",
+            "xdp_classify",
+            "--packet",
+            &hex,
+            "--maps",
+            edited.to_str().unwrap(),
+            "--dump-maps",
+        ],
+        "",
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("xdp_stats key: 02 00 00 00  value: 65 00 00 00 00 00 00 00  (was 64 00 00 00 00 00 00 00)"),
+        "{}",
+        stdout(&o)
+    );
+    std::fs::write(&edited, "{\"maps\": {\"nope\": {}}}").unwrap();
+    let o = bpflab(
+        &[
+            "run",
+            "programs/tests/xdp.bpf.o",
+            "--prog",
+            "xdp_classify",
+            "--maps",
+            edited.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("nope"), "{}", stderr(&o));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -30,7 +30,7 @@ use std::path::PathBuf;
 
 use bpflab_btf::{Btf, BtfExt};
 use bpflab_vm::isa::{DecodeError, RawInsn, decode_program};
-use bpflab_vm::{Collection, Program};
+use bpflab_vm::{Collection, ProgType, Program};
 
 pub use crate::btfext::{FuncTable, LineTable, SourceLine};
 pub use crate::core::{CoreInfo, POISON_HELPER};
@@ -68,11 +68,19 @@ pub struct LoadOptions {
     pub object_name: String,
     /// The BTF CO-RE relocations are resolved against.
     pub target_btf: TargetBtf,
+    /// Treat the global functions of `.text` as programs too (type [`ProgType::Unspec`], raw
+    /// mode), as tools that register `.text` as a program section do (bpf_conformance's ELF
+    /// mode). libbpf's default, and bpflab's, is that `.text` holds subprograms only.
+    pub text_programs: bool,
 }
 
 impl Default for LoadOptions {
     fn default() -> LoadOptions {
-        LoadOptions { object_name: "obj".into(), target_btf: TargetBtf::Running }
+        LoadOptions {
+            object_name: "obj".into(),
+            target_btf: TargetBtf::Running,
+            text_programs: false,
+        }
     }
 }
 
@@ -169,8 +177,18 @@ pub fn load(bytes: &[u8], opts: &LoadOptions) -> Result<Object, LoadError> {
     let mut programs = Vec::new();
     let mut infos = Vec::new();
     let mut total_slots = 0usize;
+    let text_kind = secdef::SectionKind {
+        def: &secdef::TEXT_DEF,
+        prog_type: ProgType::Unspec,
+        expected_attach_type: None,
+        attach_to: None,
+    };
     for cs in &code.sections {
-        let Some(kind) = &cs.kind else { continue };
+        let kind = match &cs.kind {
+            Some(kind) => kind,
+            None if opts.text_programs => &text_kind,
+            None => continue,
+        };
         for (fi, f) in cs.funcs.iter().enumerate() {
             let linked = link::link(&code, &targets, cs.index, fi)?;
             total_slots += linked.slots.len();

@@ -137,6 +137,17 @@ pub enum Match {
     Plus,
 }
 
+/// `.text` as a program section (only with [`crate::LoadOptions::text_programs`]).
+pub static TEXT_DEF: SecDef = SecDef {
+    pattern: ".text",
+    matching: Match::Exact,
+    prog_type: ProgType::Unspec,
+    expected_attach_type: None,
+    sleepable: false,
+    attach_btf: false,
+    xdp_frags: false,
+};
+
 /// One row of libbpf's `section_defs[]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SecDef {

@@ -9,6 +9,8 @@ use std::io::Read;
 use std::process::ExitCode;
 
 use bpflab::input::parse_hex;
+use bpflab_loader::{LoadOptions, TargetBtf};
+use bpflab_vm::engine::RunInput;
 use bpflab_vm::interp::Config;
 use bpflab_vm::isa::decode_bytes;
 use bpflab_vm::{Interpreter, Program};
@@ -21,7 +23,7 @@ use crate::EngineKind;
 pub(crate) struct PluginArgs {
     /// Input memory as hex bytes (absent when the test has none).
     memory: Option<String>,
-    /// The runner's ELF mode: stdin holds an ELF object instead of raw bytecode.
+    /// The runner's ELF mode: stdin holds an ELF object (as hex) whose program is `main`.
     #[arg(long)]
     elf: bool,
     /// Engine to run on.
@@ -47,22 +49,44 @@ pub(crate) fn conformance_plugin(args: &PluginArgs) -> ExitCode {
 }
 
 fn run_case(args: &PluginArgs) -> Result<u64, Box<dyn std::error::Error>> {
-    if args.elf {
-        return Err(
-            "--elf: ELF program input is not supported yet; run the runner without --elf".into()
-        );
-    }
     let mut text = String::new();
     std::io::stdin().read_to_string(&mut text)?;
-    let insns = decode_bytes(&parse_hex(&text)?)?;
+    let bytes = parse_hex(&text)?;
     let mut mem = match &args.memory {
         Some(hex) => parse_hex(hex)?,
         None => Vec::new(),
     };
+    if args.elf {
+        return run_elf(args, &bytes, mem);
+    }
+    let insns = decode_bytes(&bytes)?;
     let EngineKind::Interp = args.engine;
     let config = Config { insn_budget: args.budget, ..Config::default() };
     let mut prepared = Interpreter::new(config, bpflab_vm::standard_helpers())
         .prepare(&Program::raw("conformance", insns))?;
     let (r0, _) = prepared.run_raw(&mut mem)?;
     Ok(r0)
+}
+
+/// `--elf`: the runner sends an object whose program is `main`, in `.text` (raw mode: r1 =
+/// memory, r2 = length) or in `xdp` (the runner's XDP prolog: the memory is the packet).
+fn run_elf(
+    args: &PluginArgs,
+    bytes: &[u8],
+    mem: Vec<u8>,
+) -> Result<u64, Box<dyn std::error::Error>> {
+    let opts =
+        LoadOptions { text_programs: true, target_btf: TargetBtf::None, ..LoadOptions::default() };
+    let obj = bpflab_loader::load(bytes, &opts)?;
+    let prog = obj
+        .collection
+        .programs
+        .iter()
+        .position(|p| p.name == "main")
+        .or((obj.collection.programs.len() == 1).then_some(0))
+        .ok_or("the object has no program named main")?;
+    let config = Config { insn_budget: args.budget, ..Config::default() };
+    let mut inst =
+        Interpreter::new(config, bpflab_vm::standard_helpers()).instantiate(&obj.collection)?;
+    Ok(inst.run(prog, &RunInput::data(mem))?.r0)
 }

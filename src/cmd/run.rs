@@ -40,6 +40,12 @@ pub(crate) struct RunArgs {
     /// The context structure's bytes (as BPF_PROG_TEST_RUN's ctx_in), read from a file.
     #[arg(long, value_name = "FILE", requires = "object")]
     ctx: Option<PathBuf>,
+    /// Preload maps from a JSON state file (as `--save-maps` or `bpflab_vm::maps::json` write it).
+    #[arg(long, value_name = "FILE", requires = "object")]
+    maps: Option<PathBuf>,
+    /// Write every map's state after the runs to a JSON file.
+    #[arg(long, value_name = "FILE", requires = "object")]
+    save_maps: Option<PathBuf>,
     /// Show the map entries the runs changed.
     #[arg(long, requires = "object")]
     dump_maps: bool,
@@ -170,6 +176,11 @@ fn run_object(args: &RunArgs, path: &Path) -> CmdResult {
     let interp = Interpreter::new(args.config(), standard_helpers());
     let mut inst: Instance = interp.instantiate(&obj.collection)?;
     apply_initial_values(&obj, &mut inst)?;
+    if let Some(path) = &args.maps {
+        let text = String::from_utf8_lossy(&read_file(path)?).into_owned();
+        bpflab_vm::maps::json::import_str(&mut inst.world, &text)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+    }
     let before = dump_maps(&obj, &mut inst)?;
     let cases = cases(args)?;
     let total = cases.len() as u64 * args.repeat.max(1);
@@ -197,6 +208,10 @@ fn run_object(args: &RunArgs, path: &Path) -> CmdResult {
         write_pcap(path, &out_packets)?;
     }
     let after = dump_maps(&obj, &mut inst)?;
+    if let Some(path) = &args.save_maps {
+        std::fs::write(path, bpflab_vm::maps::json::export_string(&inst.world))
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+    }
     let changes = map_changes(&obj, &before, &after);
     if args.json {
         let runs: Vec<Value> = reports
