@@ -56,6 +56,13 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// List the kernel's helpers: which bpflab implements, which program types may call each,
+    /// their prototypes (Markdown, as in docs/HELPERS.md).
+    Helpers {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run raw bytecode with r1 = the memory and r2 = its length; print r0.
     Run(Box<cmd::RunArgs>),
     /// Act as a bpf_conformance plugin: program hex on stdin, memory hex as the first
@@ -69,6 +76,7 @@ fn main() -> ExitCode {
         Command::Inspect { object, json } => cmd::inspect(&object, json),
         Command::Disasm { file, prog, json } => cmd::disasm(&file, prog.as_deref(), json),
         Command::Asm { file, output, json } => cmd::asm(&file, output.as_deref(), json),
+        Command::Helpers { json } => cmd::helpers(json),
         Command::Run(args) => cmd::run(&args),
         Command::ConformancePlugin(args) => return cmd::conformance_plugin(&args),
     };

@@ -1,8 +1,16 @@
 //! Helper functions: kernel-style prototypes and a registry of Rust implementations by id.
+//!
+//! A prototype also says which program types may call the helper ([`HelperProto::prog_types`]):
+//! engines check [`Helper::allowed`] before calling an implementation, so implementations never
+//! check the program type themselves (they may still behave differently by type, as the
+//! kernel's per-type variants of one helper id do). [`support_matrix`] lists every kernel
+//! helper with what bpflab implements of it; docs/HELPERS.md is its Markdown rendering.
 
 use std::fmt;
+use std::fmt::Write as _;
 
 use crate::engine::ProgType;
+use crate::helper_names::KERNEL_HELPER_NAMES;
 use crate::interp::VmError;
 use crate::memory::MemError;
 use crate::world::World;
@@ -64,7 +72,36 @@ pub enum RetType {
     PtrToBtfId,
 }
 
-/// A helper's signature: id, name, return and argument types.
+/// Which program types may call a helper: the types whose `*_func_proto` switch in the kernel
+/// (net/core/filter.c, kernel/trace/bpf_trace.c, kernel/bpf/helpers.c, ...) returns it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Allowed {
+    /// Every program type: the helper is in `bpf_base_func_proto`, where every type's switch
+    /// ends up.
+    All,
+    /// Only these program types (never empty; order does not matter).
+    Only(&'static [ProgType]),
+}
+
+impl Allowed {
+    /// Whether the set holds `prog_type` (without the raw-mode rule of
+    /// [`HelperProto::allowed`]).
+    #[inline]
+    pub fn contains(self, prog_type: ProgType) -> bool {
+        match self {
+            Allowed::All => true,
+            Allowed::Only(types) => types.contains(&prog_type),
+        }
+    }
+
+    /// The kernel program types of the set, in id order (never [`ProgType::Unspec`], which has
+    /// no kernel counterpart).
+    pub fn types(self) -> impl Iterator<Item = ProgType> {
+        ProgType::ALL.iter().copied().filter(move |&t| t != ProgType::Unspec && self.contains(t))
+    }
+}
+
+/// A helper's signature: id, name, return and argument types, and who may call it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct HelperProto {
     /// The helper id (`BPF_FUNC_*`).
@@ -77,6 +114,18 @@ pub struct HelperProto {
     pub args: &'static [ArgType],
     /// Only GPL-compatible programs may call it.
     pub gpl_only: bool,
+    /// The program types that may call it (see [`HelperProto::allowed`]).
+    pub prog_types: Allowed,
+}
+
+impl HelperProto {
+    /// Whether a program of `prog_type` may call this helper: raw-mode programs
+    /// ([`ProgType::Unspec`], no kernel counterpart) may call every helper, the others the
+    /// helpers whose [`prog_types`](HelperProto::prog_types) hold their type.
+    #[inline]
+    pub fn allowed(&self, prog_type: ProgType) -> bool {
+        prog_type == ProgType::Unspec || self.prog_types.contains(prog_type)
+    }
 }
 
 /// Why a helper call failed in a way that stops the program (not an errno return).
@@ -161,6 +210,22 @@ pub struct Helper {
     pub func: HelperFn,
 }
 
+impl Helper {
+    /// Whether a program of `prog_type` may call this helper ([`HelperProto::allowed`]). Every
+    /// engine applies this before calling [`Helper::func`]; a refused call is a
+    /// [`HelperError::NotAllowed`] fault, where the kernel's verifier refuses the program.
+    #[inline]
+    pub fn allowed(&self, prog_type: ProgType) -> bool {
+        self.proto.allowed(prog_type)
+    }
+
+    /// [`Helper::allowed`] as the error an engine reports for a refused call.
+    #[inline]
+    pub fn check(&self, prog_type: ProgType) -> Result<(), HelperError> {
+        if self.allowed(prog_type) { Ok(()) } else { Err(HelperError::NotAllowed { prog_type }) }
+    }
+}
+
 impl fmt::Debug for Helper {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Helper").field("proto", &self.proto).finish_non_exhaustive()
@@ -216,5 +281,268 @@ impl HelperRegistry {
     /// Every registered helper, by id.
     pub fn iter(&self) -> impl Iterator<Item = &Helper> {
         self.by_id.iter().flatten()
+    }
+}
+
+/// Whether bpflab implements a kernel helper.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Support {
+    /// Registered: programs calling it run.
+    Implemented,
+    /// Not registered: a call faults with `UnknownHelper`.
+    NotImplemented,
+}
+
+/// One helper of the [`support_matrix`]; the prototype fields are `None` when not implemented.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MatrixRow {
+    /// The helper id (`BPF_FUNC_*`).
+    pub id: u32,
+    /// The kernel's name (`bpf_...`), or the registered one for an id the kernel lacks.
+    pub name: &'static str,
+    /// Whether the registry implements it.
+    pub status: Support,
+    /// The program types that may call it.
+    pub prog_types: Option<Allowed>,
+    /// Only GPL-compatible programs may call it.
+    pub gpl_only: Option<bool>,
+    /// r1..r5 in order.
+    pub args: Option<&'static [ArgType]>,
+    /// What r0 holds after the call.
+    pub ret: Option<RetType>,
+}
+
+/// Every helper id the kernel's uapi header defines ([`KERNEL_HELPER_NAMES`]), plus any other
+/// id `registry` holds, in id order, with what `registry` implements of each.
+pub fn support_matrix(registry: &HelperRegistry) -> Vec<MatrixRow> {
+    let kernel_ids = 1..KERNEL_HELPER_NAMES.len() as u32;
+    let extra = registry.iter().map(|h| h.proto.id).filter(|id| !kernel_ids.contains(id));
+    let mut ids: Vec<u32> = kernel_ids.clone().chain(extra).collect();
+    ids.sort_unstable();
+    ids.into_iter()
+        .map(|id| {
+            let helper = registry.get(i64::from(id));
+            let kernel_name = KERNEL_HELPER_NAMES.get(id as usize).copied().filter(|_| id > 0);
+            let proto = helper.map(|h| h.proto);
+            MatrixRow {
+                id,
+                name: kernel_name.or(proto.map(|p| p.name)).unwrap_or("?"),
+                status: if helper.is_some() {
+                    Support::Implemented
+                } else {
+                    Support::NotImplemented
+                },
+                prog_types: proto.map(|p| p.prog_types),
+                gpl_only: proto.map(|p| p.gpl_only),
+                args: proto.map(|p| p.args),
+                ret: proto.map(|p| p.ret),
+            }
+        })
+        .collect()
+}
+
+/// How [`support_matrix_markdown`] output is regenerated, for its header.
+const REGENERATE: &str = "BPFLAB_BLESS=1 cargo test -p bpflab --test helpers_doc";
+
+/// The support matrix as a Markdown document (docs/HELPERS.md; `bpflab helpers` prints it).
+pub fn support_matrix_markdown(rows: &[MatrixRow]) -> String {
+    let implemented: Vec<&MatrixRow> =
+        rows.iter().filter(|r| r.status == Support::Implemented).collect();
+    let kernel = rows.iter().filter(|r| (r.id as usize) < KERNEL_HELPER_NAMES.len()).count();
+    let mut out = String::new();
+    let _ = write!(
+        out,
+        "# Helper support matrix\n\n\
+         <!-- Generated from the helper prototypes (`bpflab_vm::helpers::support_matrix`): do not \
+         edit. Regenerate with `{REGENERATE}` (or `bpflab helpers > docs/HELPERS.md`). -->\n\n\
+         bpflab implements {} of the {kernel} helpers the kernel's uapi header defines. A call \
+         to one it does not implement faults (`unknown helper`).\n\n\
+         - **Program types**: the program types whose `*_func_proto` switch in the kernel gives \
+         the helper (`all`: every type, the helper is in `bpf_base_func_proto`). A program of \
+         another type faults with `not allowed in ... programs` at the call, where the kernel's \
+         verifier refuses to load it. Raw-mode programs (`Unspec`, no kernel counterpart) may \
+         call every helper. Freplace (`Ext`) programs get the helpers of the program they \
+         replace in the kernel; bpflab, which does not know it, gives them the `all` ones and \
+         those that list `Ext`. Some helpers narrow the set further by attach type, as the kernel \
+         does: `bpf_get_func_ip` in `Tracing` programs only for fentry/fexit/fmod_ret, \
+         `bpf_get_attach_cookie` in `Tracing` and `Lsm` programs only with a trampoline or for \
+         tp_btf, `bpf_get_func_arg`/`_ret`/`_arg_cnt` only with a trampoline.\n\
+         - **GPL**: only GPL-compatible programs may call it.\n\
+         - **Arguments** and **returns**: the prototype's argument and return types \
+         (`bpflab_vm::helpers::ArgType`, `RetType`: the kernel's `ARG_*` and `RET_*`).\n\n",
+        implemented.len()
+    );
+    out += "## Helpers each program type may call\n\n| program type | implemented helpers |\n|---|---:|\n";
+    for &t in ProgType::ALL.iter().filter(|&&t| t != ProgType::Unspec) {
+        let n = implemented.iter().filter(|r| r.prog_types.is_some_and(|p| p.contains(t))).count();
+        let _ = writeln!(out, "| `{t:?}` | {n} |");
+    }
+    let _ = writeln!(out, "| `Unspec` (raw mode) | {} |", implemented.len());
+    out += "\n## Helpers\n\n\
+            | id | helper | status | program types | GPL | arguments | returns |\n\
+            |---:|---|---|---|---|---|---|\n";
+    for r in rows {
+        let types = match r.prog_types {
+            None => String::new(),
+            Some(Allowed::All) => "all".to_string(),
+            Some(p) => p.types().map(|t| format!("{t:?}")).collect::<Vec<_>>().join(", "),
+        };
+        let args = r.args.map_or(String::new(), |a| {
+            if a.is_empty() {
+                "none".to_string()
+            } else {
+                a.iter().map(|a| format!("{a:?}")).collect::<Vec<_>>().join(", ")
+            }
+        });
+        let _ = writeln!(
+            out,
+            "| {} | `{}` | {} | {} | {} | {} | {} |",
+            r.id,
+            r.name,
+            match r.status {
+                Support::Implemented => "implemented",
+                Support::NotImplemented => "not implemented",
+            },
+            types,
+            match r.gpl_only {
+                Some(true) => "yes",
+                Some(false) => "no",
+                None => "",
+            },
+            args,
+            r.ret.map_or(String::new(), |t| format!("{t:?}")),
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::helper_names::helper_name;
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn ids_are_unique_across_families() {
+        let mut seen: BTreeMap<u32, &str> = BTreeMap::new();
+        for family in crate::builtin::FAMILIES {
+            for h in *family {
+                if let Some(first) = seen.insert(h.proto.id, h.proto.name) {
+                    panic!(
+                        "helper id {} registered twice: {first} and {}",
+                        h.proto.id, h.proto.name
+                    );
+                }
+            }
+        }
+        assert_eq!(seen.len(), HelperRegistry::standard().iter().count());
+    }
+
+    #[test]
+    fn prototypes_name_kernel_helpers_and_list_program_types() {
+        for h in HelperRegistry::standard().iter() {
+            let p = h.proto;
+            assert_eq!(helper_name(i64::from(p.id)), Some(p.name), "id {}", p.id);
+            if let Allowed::Only(types) = p.prog_types {
+                assert!(!types.is_empty(), "{}: empty program-type list", p.name);
+                assert!(!types.contains(&ProgType::Unspec), "{}: Unspec is implied", p.name);
+                for (i, t) in types.iter().enumerate() {
+                    assert!(!types[i + 1..].contains(t), "{}: {t:?} listed twice", p.name);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn allowed_is_the_set_plus_raw_mode() {
+        let r = HelperRegistry::standard();
+        let adjust_head = r.get(44).expect("bpf_xdp_adjust_head");
+        assert!(adjust_head.allowed(ProgType::Xdp));
+        assert!(adjust_head.allowed(ProgType::Unspec));
+        assert!(!adjust_head.allowed(ProgType::SchedCls));
+        assert_eq!(
+            adjust_head.check(ProgType::SchedCls),
+            Err(HelperError::NotAllowed { prog_type: ProgType::SchedCls })
+        );
+        assert!(!adjust_head.proto.prog_types.contains(ProgType::Unspec));
+        assert_eq!(adjust_head.proto.prog_types.types().collect::<Vec<_>>(), [ProgType::Xdp]);
+        let all: Vec<ProgType> = Allowed::All.types().collect();
+        assert_eq!(all.len(), ProgType::ALL.len() - 1);
+        assert!(!all.contains(&ProgType::Unspec));
+    }
+
+    #[test]
+    fn matrix_covers_every_kernel_helper() {
+        let r = HelperRegistry::standard();
+        let rows = support_matrix(&r);
+        assert_eq!(rows.len(), KERNEL_HELPER_NAMES.len() - 1);
+        for (i, row) in rows.iter().enumerate() {
+            assert_eq!(row.id as usize, i + 1);
+            assert_eq!(row.name, KERNEL_HELPER_NAMES[i + 1]);
+            match r.get(i64::from(row.id)) {
+                Some(h) => {
+                    assert_eq!(row.status, Support::Implemented, "{}", row.name);
+                    assert_eq!(row.prog_types, Some(h.proto.prog_types));
+                    assert_eq!(row.gpl_only, Some(h.proto.gpl_only));
+                    assert_eq!(row.args, Some(h.proto.args));
+                    assert_eq!(row.ret, Some(h.proto.ret));
+                }
+                None => {
+                    assert_eq!(row.status, Support::NotImplemented, "{}", row.name);
+                    assert_eq!(
+                        (row.prog_types, row.gpl_only, row.args, row.ret),
+                        (None, None, None, None)
+                    );
+                }
+            }
+        }
+        let implemented = rows.iter().filter(|r| r.status == Support::Implemented).count();
+        assert_eq!(implemented, r.iter().count());
+        assert_eq!(rows[12].name, "bpf_clone_redirect");
+        assert_eq!(rows[12].status, Support::NotImplemented);
+        assert_eq!(rows[43].prog_types, Some(Allowed::Only(&[ProgType::Xdp])));
+        // Nothing registered: every kernel helper is listed, none implemented.
+        let empty = support_matrix(&HelperRegistry::empty());
+        assert_eq!(empty.len(), rows.len());
+        assert!(empty.iter().all(|r| r.status == Support::NotImplemented));
+    }
+
+    #[test]
+    fn matrix_lists_registered_ids_the_kernel_lacks() {
+        let mut r = HelperRegistry::empty();
+        let mut h = *HelperRegistry::standard().get(7).expect("bpf_get_prandom_u32");
+        h.proto.id = 1000;
+        h.proto.name = "bpflab_test_helper";
+        r.register(h);
+        let rows = support_matrix(&r);
+        let last = rows.last().expect("rows");
+        assert_eq!(
+            (last.id, last.name, last.status),
+            (1000, "bpflab_test_helper", Support::Implemented)
+        );
+        assert_eq!(rows.len(), KERNEL_HELPER_NAMES.len());
+    }
+
+    #[test]
+    fn markdown_has_one_row_per_helper() {
+        let rows = support_matrix(&HelperRegistry::standard());
+        let md = support_matrix_markdown(&rows);
+        assert!(md.starts_with("# Helper support matrix\n"));
+        assert!(md.contains(REGENERATE));
+        assert!(md.contains("| 1 | `bpf_map_lookup_elem` | implemented | all | no | ConstMapPtr, PtrToMapKey | PtrToMapValueOrNull |\n"));
+        assert!(md.contains("| 13 | `bpf_clone_redirect` | not implemented |  |  |  |  |\n"));
+        assert!(md.contains("| 44 | `bpf_xdp_adjust_head` | implemented | Xdp | no | PtrToCtx, Anything | Integer |\n"));
+        assert!(md.contains(
+            "| 14 | `bpf_get_current_pid_tgid` | implemented | all | no | none | Integer |\n"
+        ));
+        for r in &rows {
+            assert_eq!(
+                md.matches(&format!("| {} | `{}` |", r.id, r.name)).count(),
+                1,
+                "{}",
+                r.name
+            );
+        }
+        assert!(md.ends_with("|\n"));
     }
 }

@@ -222,6 +222,20 @@ pub struct RawRegion {
     pub is_context: bool,
 }
 
+impl Region {
+    fn raw(&mut self) -> RawRegion {
+        RawRegion {
+            ptr: self.data.as_mut_ptr(),
+            len: self.data.len(),
+            lo: self.lo,
+            readable: self.perm != Perm::None,
+            writable: self.perm == Perm::ReadWrite,
+            strict_align: self.strict_align,
+            is_context: self.kind == RegionKind::Context,
+        }
+    }
+}
+
 /// Handle to a region of a [`Memory`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct RegionId(u32);
@@ -405,15 +419,12 @@ impl Memory {
     /// accesses (the JIT). A pointer is valid until the memory is next changed (a region added,
     /// freed or resized); the engine refreshes its copy after every helper call.
     pub fn raw_regions(&mut self) -> impl ExactSizeIterator<Item = RawRegion> + '_ {
-        self.regions.iter_mut().map(|r| RawRegion {
-            ptr: r.data.as_mut_ptr(),
-            len: r.data.len(),
-            lo: r.lo,
-            readable: r.perm != Perm::None,
-            writable: r.perm == Perm::ReadWrite,
-            strict_align: r.strict_align,
-            is_context: r.kind == RegionKind::Context,
-        })
+        self.regions.iter_mut().map(Region::raw)
+    }
+
+    /// Region `id` as [`Memory::raw_regions`] shows it, if it exists.
+    pub fn raw_region(&mut self, id: RegionId) -> Option<RawRegion> {
+        self.regions.get_mut(id.0 as usize).map(Region::raw)
     }
 
     /// The bytes of a region.

@@ -2,7 +2,7 @@
 //! the next call frame (the 8-frame limit counts them) and share the run's instruction budget.
 
 use super::maps::map_arg;
-use crate::helpers::{ArgType, Helper, HelperCtx, HelperError, HelperProto, RetType};
+use crate::helpers::{Allowed, ArgType, Helper, HelperCtx, HelperError, HelperProto, RetType};
 use crate::memory::{Perm, RegionKind};
 use crate::spec::MapType;
 
@@ -18,6 +18,7 @@ const FOR_EACH_MAP_ELEM: HelperProto = HelperProto {
     ret: RetType::Integer,
     args: &[ArgType::ConstMapPtr, ArgType::PtrToFunc, ArgType::PtrToStackOrNull, ArgType::Anything],
     gpl_only: false,
+    prog_types: Allowed::All,
 };
 
 const LOOP: HelperProto = HelperProto {
@@ -26,6 +27,7 @@ const LOOP: HelperProto = HelperProto {
     ret: RetType::Integer,
     args: &[ArgType::Anything, ArgType::PtrToFunc, ArgType::PtrToStackOrNull, ArgType::Anything],
     gpl_only: false,
+    prog_types: Allowed::All,
 };
 
 /// `BPF_MAX_LOOPS`.

@@ -4,7 +4,7 @@
 //! otherwise it checks the packet against the egress device and reports its MTU).
 
 use crate::engine::ProgType;
-use crate::helpers::{ArgType, Helper, HelperCtx, HelperError, HelperProto, RetType};
+use crate::helpers::{Allowed, ArgType, Helper, HelperCtx, HelperError, HelperProto, RetType};
 use crate::kobj::fib::{
     AF_INET, AF_INET6, BPF_FIB_LKUP_RET_FRAG_NEEDED, BPF_FIB_LKUP_RET_SUCCESS, BPF_FIB_LOOKUP_ALL,
     FIB_PARAMS_SIZE, FibParams,
@@ -20,6 +20,13 @@ const FIB_LOOKUP: HelperProto = HelperProto {
     ret: RetType::Integer,
     args: &[ArgType::PtrToCtx, ArgType::PtrToMem, ArgType::ConstSize, ArgType::Anything],
     gpl_only: true,
+    // freplace (`Ext`) programs replacing one of these may call it too.
+    prog_types: Allowed::Only(&[
+        ProgType::SchedCls,
+        ProgType::SchedAct,
+        ProgType::Xdp,
+        ProgType::Ext,
+    ]),
 };
 
 const EINVAL: i64 = -22;
@@ -29,11 +36,8 @@ const VLAN_HLEN: u32 = 4;
 
 /// `long bpf_fib_lookup(void *ctx, struct bpf_fib_lookup *params, int plen, u32 flags)`.
 fn fib_lookup(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
-    let xdp = match ctx.prog_type {
-        ProgType::Xdp => true,
-        ProgType::SchedCls | ProgType::SchedAct | ProgType::Unspec | ProgType::Ext => false,
-        prog_type => return Err(HelperError::NotAllowed { prog_type }),
-    };
+    // bpf_xdp_fib_lookup for XDP, bpf_skb_fib_lookup for the others.
+    let xdp = ctx.prog_type == ProgType::Xdp;
     if !matches!(ctx.world.mem.resolve(a[0]), Some((_, RegionKind::Context, 0))) {
         return Err(HelperError::BadArg { arg: 1, reason: "not the context pointer" });
     }

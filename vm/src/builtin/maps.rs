@@ -1,6 +1,6 @@
 //! Map access helpers: lookup, update, delete, and the queue/stack operations.
 
-use crate::helpers::{ArgType, Helper, HelperCtx, HelperError, HelperProto, RetType};
+use crate::helpers::{Allowed, ArgType, Helper, HelperCtx, HelperError, HelperProto, RetType};
 use crate::maps::Map;
 use crate::memory::Memory;
 
@@ -14,8 +14,9 @@ pub(super) const HELPERS: &[Helper] = &[
     Helper { proto: MAP_PEEK_ELEM, func: map_peek_elem },
 ];
 
+/// Every program type may call them (`bpf_base_func_proto`).
 const fn proto(id: u32, name: &'static str, ret: RetType, args: &'static [ArgType]) -> HelperProto {
-    HelperProto { id, name, ret, args, gpl_only: false }
+    HelperProto { id, name, ret, args, gpl_only: false, prog_types: Allowed::All }
 }
 
 const MAP_LOOKUP_ELEM: HelperProto = proto(

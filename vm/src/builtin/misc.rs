@@ -1,6 +1,7 @@
 //! Time, random numbers and the CPU id, from the simulated environment.
 
-use crate::helpers::{Helper, HelperCtx, HelperError, HelperProto, RetType};
+use crate::engine::ProgType;
+use crate::helpers::{Allowed, Helper, HelperCtx, HelperError, HelperProto, RetType};
 
 /// The helpers of this family.
 pub(super) const HELPERS: &[Helper] = &[
@@ -11,15 +12,48 @@ pub(super) const HELPERS: &[Helper] = &[
     Helper { proto: KTIME_GET_COARSE_NS, func: ktime_get_ns },
 ];
 
-const fn proto(id: u32, name: &'static str, gpl_only: bool) -> HelperProto {
-    HelperProto { id, name, ret: RetType::Integer, args: &[], gpl_only }
+const fn proto(id: u32, name: &'static str, gpl_only: bool, prog_types: Allowed) -> HelperProto {
+    HelperProto { id, name, ret: RetType::Integer, args: &[], gpl_only, prog_types }
 }
 
-const KTIME_GET_NS: HelperProto = proto(5, "bpf_ktime_get_ns", true);
-const GET_PRANDOM_U32: HelperProto = proto(7, "bpf_get_prandom_u32", false);
-const GET_SMP_PROCESSOR_ID: HelperProto = proto(8, "bpf_get_smp_processor_id", false);
-const KTIME_GET_BOOT_NS: HelperProto = proto(125, "bpf_ktime_get_boot_ns", true);
-const KTIME_GET_COARSE_NS: HelperProto = proto(160, "bpf_ktime_get_coarse_ns", false);
+use ProgType::{
+    CgroupSkb, CgroupSock, CgroupSockAddr, CgroupSysctl, FlowDissector, LwtIn, LwtOut,
+    LwtSeg6local, LwtXmit, SchedAct, SchedCls, SkLookup, SkMsg, SkReuseport, SkSkb, SockOps,
+    SocketFilter, StructOps, Xdp,
+};
+
+/// Program types with `bpf_ktime_get_coarse_ns`: the networking ones (`bpf_sk_base_func_proto`,
+/// `sock_filter_func_proto`), cgroup sysctl and tcp congestion-control struct_ops; not the
+/// tracing ones, cgroup device/sockopt, syscall or netfilter programs (not in
+/// `bpf_base_func_proto`; checked against Linux 6.18).
+const COARSE_TYPES: &[ProgType] = &[
+    SocketFilter,
+    SchedCls,
+    SchedAct,
+    Xdp,
+    CgroupSkb,
+    CgroupSock,
+    LwtIn,
+    LwtOut,
+    LwtXmit,
+    SockOps,
+    SkSkb,
+    SkMsg,
+    CgroupSockAddr,
+    LwtSeg6local,
+    SkReuseport,
+    FlowDissector,
+    CgroupSysctl,
+    StructOps,
+    SkLookup,
+];
+
+const KTIME_GET_NS: HelperProto = proto(5, "bpf_ktime_get_ns", true, Allowed::All);
+const GET_PRANDOM_U32: HelperProto = proto(7, "bpf_get_prandom_u32", false, Allowed::All);
+const GET_SMP_PROCESSOR_ID: HelperProto = proto(8, "bpf_get_smp_processor_id", false, Allowed::All);
+const KTIME_GET_BOOT_NS: HelperProto = proto(125, "bpf_ktime_get_boot_ns", true, Allowed::All);
+const KTIME_GET_COARSE_NS: HelperProto =
+    proto(160, "bpf_ktime_get_coarse_ns", false, Allowed::Only(COARSE_TYPES));
 
 fn ktime_get_ns(ctx: &mut HelperCtx<'_>, _: [u64; 5]) -> Result<u64, HelperError> {
     Ok(ctx.world.env.read_clock())

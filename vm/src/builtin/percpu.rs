@@ -1,7 +1,7 @@
 //! `bpf_map_lookup_percpu_elem`: another CPU's value of a per-CPU map.
 
 use super::maps::{key_arg, map_arg};
-use crate::helpers::{ArgType, Helper, HelperCtx, HelperError, HelperProto, RetType};
+use crate::helpers::{Allowed, ArgType, Helper, HelperCtx, HelperError, HelperProto, RetType};
 use crate::spec::MapType;
 
 /// The helpers of this family.
@@ -14,6 +14,7 @@ const MAP_LOOKUP_PERCPU_ELEM: HelperProto = HelperProto {
     ret: RetType::PtrToMapValueOrNull,
     args: &[ArgType::ConstMapPtr, ArgType::PtrToMapKey, ArgType::Anything],
     gpl_only: false,
+    prog_types: Allowed::All,
 };
 
 /// `void *bpf_map_lookup_percpu_elem(struct bpf_map *map, const void *key, u32 cpu)`: the

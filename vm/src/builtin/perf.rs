@@ -2,7 +2,7 @@
 
 use super::maps::map_arg;
 use crate::engine::ProgType;
-use crate::helpers::{ArgType, Helper, HelperCtx, HelperError, HelperProto, RetType};
+use crate::helpers::{Allowed, ArgType, Helper, HelperCtx, HelperError, HelperProto, RetType};
 use crate::maps::PerfEventArray;
 
 /// The helpers of this family.
@@ -21,7 +21,48 @@ const PERF_EVENT_OUTPUT: HelperProto = HelperProto {
         ArgType::ConstSizeOrZero,
     ],
     gpl_only: true,
+    prog_types: Allowed::Only(PERF_TYPES),
 };
+
+use ProgType::{
+    CgroupDevice, CgroupSkb, CgroupSock, CgroupSockAddr, CgroupSockopt, CgroupSysctl, Kprobe, Lsm,
+    LwtIn, LwtOut, LwtSeg6local, LwtXmit, PerfEvent, RawTracepoint, RawTracepointWritable,
+    SchedAct, SchedCls, SkLookup, SkMsg, SkSkb, SockOps, SocketFilter, Syscall, Tracepoint,
+    Tracing, Xdp,
+};
+
+/// Program types with a `bpf_perf_event_output` variant: the tracing ones
+/// (kernel/trace/bpf_trace.c) and the networking and cgroup ones (`bpf_sk_base_func_proto`);
+/// not sk_reuseport, flow dissector, netfilter, lirc or struct_ops programs (checked against
+/// Linux 6.18).
+const PERF_TYPES: &[ProgType] = &[
+    SocketFilter,
+    Kprobe,
+    SchedCls,
+    SchedAct,
+    Tracepoint,
+    Xdp,
+    PerfEvent,
+    CgroupSkb,
+    CgroupSock,
+    LwtIn,
+    LwtOut,
+    LwtXmit,
+    SockOps,
+    SkSkb,
+    CgroupDevice,
+    SkMsg,
+    RawTracepoint,
+    CgroupSockAddr,
+    LwtSeg6local,
+    CgroupSysctl,
+    RawTracepointWritable,
+    CgroupSockopt,
+    Tracing,
+    Lsm,
+    SkLookup,
+    Syscall,
+];
 
 /// `BPF_F_INDEX_MASK`.
 const INDEX_MASK: u64 = 0xffff_ffff;

@@ -4,7 +4,7 @@
 use super::maps::map_arg;
 use crate::engine::ProgType;
 use crate::env::{Redirect, RedirectTarget};
-use crate::helpers::{ArgType, Helper, HelperCtx, HelperError, HelperProto, RetType};
+use crate::helpers::{Allowed, ArgType, Helper, HelperCtx, HelperError, HelperProto, RetType};
 use crate::maps::{CpuMap, DevMap, XskMap};
 
 /// The helpers of this family.
@@ -16,6 +16,7 @@ const REDIRECT_MAP: HelperProto = HelperProto {
     ret: RetType::Integer,
     args: &[ArgType::ConstMapPtr, ArgType::Anything, ArgType::Anything],
     gpl_only: false,
+    prog_types: Allowed::Only(&[ProgType::Xdp]),
 };
 
 /// `XDP_ABORTED | XDP_DROP | XDP_PASS | XDP_TX`: the fallback action in the flags' low bits.
@@ -32,9 +33,6 @@ const XDP_REDIRECT: u64 = 4;
 /// `BPF_F_BROADCAST`, which devmaps take with `BPF_F_EXCLUDE_INGRESS`), else the fallback
 /// action `flags & 3`; `XDP_ABORTED` for unknown flags.
 fn redirect_map(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
-    if !matches!(ctx.prog_type, ProgType::Xdp | ProgType::Unspec) {
-        return Err(HelperError::NotAllowed { prog_type: ctx.prog_type });
-    }
     let idx = map_arg(ctx, 1, a[0])?;
     let (key, flags) = (a[1], a[2]);
     let map = ctx.world.map(idx).map(|m| m.as_any());

@@ -2,7 +2,7 @@
 //! over [`RingBuf`] maps.
 
 use super::maps::map_arg;
-use crate::helpers::{ArgType, Helper, HelperCtx, HelperError, HelperProto, RetType};
+use crate::helpers::{Allowed, ArgType, Helper, HelperCtx, HelperError, HelperProto, RetType};
 use crate::maps::RingBuf;
 use crate::memory::RegionKind;
 
@@ -15,8 +15,9 @@ pub(super) const HELPERS: &[Helper] = &[
     Helper { proto: QUERY, func: ringbuf_query },
 ];
 
+/// Every program type may call them (`bpf_base_func_proto`).
 const fn proto(id: u32, name: &'static str, ret: RetType, args: &'static [ArgType]) -> HelperProto {
-    HelperProto { id, name, ret, args, gpl_only: false }
+    HelperProto { id, name, ret, args, gpl_only: false, prog_types: Allowed::All }
 }
 
 const OUTPUT: HelperProto = proto(

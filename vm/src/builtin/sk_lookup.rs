@@ -3,7 +3,7 @@
 
 use crate::ctx::sk_lookup::SkLookupCtx;
 use crate::engine::ProgType;
-use crate::helpers::{ArgType, Helper, HelperCtx, HelperError, HelperProto, RetType};
+use crate::helpers::{Allowed, ArgType, Helper, HelperCtx, HelperError, HelperProto, RetType};
 use crate::sock::{SockView, TcpState};
 
 /// The helpers of this family.
@@ -15,6 +15,8 @@ const SK_ASSIGN: HelperProto = HelperProto {
     ret: RetType::Integer,
     args: &[ArgType::PtrToCtx, ArgType::PtrToSocket, ArgType::Anything],
     gpl_only: false,
+    // The kernel also gives tc programs a `bpf_sk_assign` (an skb's socket); not simulated.
+    prog_types: Allowed::Only(&[ProgType::SkLookup]),
 };
 
 /// `BPF_SK_LOOKUP_F_REPLACE`: replace an earlier selection.
@@ -35,9 +37,6 @@ const UDP: u32 = 17;
 /// `long bpf_sk_assign(struct bpf_sk_lookup *ctx, struct bpf_sock *sk, u64 flags)`.
 /// (The tc flavour of helper 124, assigning a socket to an skb, is not simulated.)
 fn sk_assign(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
-    if ctx.prog_type != ProgType::SkLookup {
-        return Err(HelperError::NotAllowed { prog_type: ctx.prog_type });
-    }
     let errno = |e: i64| Ok(e as u64);
     let flags = a[2];
     if flags & !(BPF_SK_LOOKUP_F_REPLACE | BPF_SK_LOOKUP_F_NO_REUSEPORT) != 0 {

@@ -15,7 +15,7 @@ use crate::ctx::skb::{
 };
 use crate::engine::ProgType;
 use crate::env::{Redirect, RedirectTarget};
-use crate::helpers::{ArgType, Helper, HelperCtx, HelperError, HelperProto, RetType};
+use crate::helpers::{Allowed, ArgType, Helper, HelperCtx, HelperError, HelperProto, RetType};
 
 /// The helpers of this family.
 pub(super) const HELPERS: &[Helper] = &[
@@ -35,7 +35,6 @@ pub(super) const HELPERS: &[Helper] = &[
     Helper { proto: CSUM_UPDATE, func: csum_update },
     Helper { proto: SET_HASH_INVALID, func: set_hash_invalid },
     Helper { proto: SKB_CHANGE_HEAD, func: skb_change_head },
-    Helper { proto: GET_SOCKET_COOKIE, func: get_socket_cookie },
     Helper { proto: GET_SOCKET_UID, func: get_socket_uid },
     Helper { proto: SET_HASH, func: set_hash },
     Helper { proto: SKB_ADJUST_ROOM, func: skb_adjust_room },
@@ -45,56 +44,21 @@ pub(super) const HELPERS: &[Helper] = &[
 
 use ArgType::{Anything, ConstSize, ConstSizeOrZero, PtrToCtx, PtrToMem, PtrToMemOrNull};
 
-const fn proto(id: u32, name: &'static str, args: &'static [ArgType]) -> HelperProto {
-    HelperProto { id, name, ret: RetType::Integer, args, gpl_only: false }
+const fn proto(
+    id: u32,
+    name: &'static str,
+    args: &'static [ArgType],
+    prog_types: &'static [ProgType],
+) -> HelperProto {
+    HelperProto {
+        id,
+        name,
+        ret: RetType::Integer,
+        args,
+        gpl_only: false,
+        prog_types: Allowed::Only(prog_types),
+    }
 }
-
-const CTX: &[ArgType] = &[PtrToCtx];
-const CTX_ANY: &[ArgType] = &[PtrToCtx, Anything];
-const CTX_ANY2: &[ArgType] = &[PtrToCtx, Anything, Anything];
-const CTX_ANY4: &[ArgType] = &[PtrToCtx, Anything, Anything, Anything, Anything];
-
-const SKB_STORE_BYTES: HelperProto =
-    proto(9, "bpf_skb_store_bytes", &[PtrToCtx, Anything, PtrToMem, ConstSize, Anything]);
-const L3_CSUM_REPLACE: HelperProto = proto(10, "bpf_l3_csum_replace", CTX_ANY4);
-const L4_CSUM_REPLACE: HelperProto = proto(11, "bpf_l4_csum_replace", CTX_ANY4);
-const SKB_VLAN_PUSH: HelperProto = proto(18, "bpf_skb_vlan_push", CTX_ANY2);
-const SKB_VLAN_POP: HelperProto = proto(19, "bpf_skb_vlan_pop", CTX);
-const REDIRECT: HelperProto = proto(23, "bpf_redirect", &[Anything, Anything]);
-const SKB_LOAD_BYTES: HelperProto =
-    proto(26, "bpf_skb_load_bytes", &[PtrToCtx, Anything, ArgType::PtrToUninitMem, ConstSize]);
-const CSUM_DIFF: HelperProto = proto(
-    28,
-    "bpf_csum_diff",
-    &[PtrToMemOrNull, ConstSizeOrZero, PtrToMemOrNull, ConstSizeOrZero, Anything],
-);
-const SKB_CHANGE_PROTO: HelperProto = proto(31, "bpf_skb_change_proto", CTX_ANY2);
-const SKB_CHANGE_TYPE: HelperProto = proto(32, "bpf_skb_change_type", CTX_ANY);
-const GET_HASH_RECALC: HelperProto = proto(34, "bpf_get_hash_recalc", CTX);
-const SKB_CHANGE_TAIL: HelperProto = proto(38, "bpf_skb_change_tail", CTX_ANY2);
-const SKB_PULL_DATA: HelperProto = proto(39, "bpf_skb_pull_data", CTX_ANY);
-const CSUM_UPDATE: HelperProto = proto(40, "bpf_csum_update", CTX_ANY);
-const SET_HASH_INVALID: HelperProto = proto(41, "bpf_set_hash_invalid", CTX);
-const SKB_CHANGE_HEAD: HelperProto = proto(43, "bpf_skb_change_head", CTX_ANY2);
-const GET_SOCKET_COOKIE: HelperProto = proto(46, "bpf_get_socket_cookie", CTX);
-const GET_SOCKET_UID: HelperProto = proto(47, "bpf_get_socket_uid", CTX);
-const SET_HASH: HelperProto = proto(48, "bpf_set_hash", CTX_ANY);
-const SKB_ADJUST_ROOM: HelperProto =
-    proto(50, "bpf_skb_adjust_room", &[PtrToCtx, Anything, Anything, Anything]);
-const SKB_LOAD_BYTES_RELATIVE: HelperProto = proto(
-    68,
-    "bpf_skb_load_bytes_relative",
-    &[PtrToCtx, Anything, ArgType::PtrToUninitMem, ConstSize, Anything],
-);
-const CSUM_LEVEL: HelperProto = proto(135, "bpf_csum_level", CTX_ANY);
-
-const EFAULT: u64 = -14i64 as u64;
-const EINVAL: u64 = -22i64 as u64;
-const ENOMEM: u64 = -12i64 as u64;
-const EACCES: u64 = -13i64 as u64;
-const EALREADY: u64 = -114i64 as u64;
-/// The kernel-internal `ENOTSUPP` (524), which helpers do return to programs.
-const ENOTSUPP: u64 = -524i64 as u64;
 
 use ProgType::{
     CgroupSkb, FlowDissector, LwtIn, LwtOut, LwtSeg6local, LwtXmit, SchedAct, SchedCls, SkSkb,
@@ -104,22 +68,85 @@ use ProgType::{
 const TC: &[ProgType] = &[SchedCls, SchedAct];
 const TC_LWT_XMIT: &[ProgType] = &[SchedCls, SchedAct, LwtXmit];
 const TC_LWT_XMIT_SK_SKB: &[ProgType] = &[SchedCls, SchedAct, LwtXmit, SkSkb];
-const LWT: &[ProgType] = &[LwtIn, LwtOut, LwtXmit, LwtSeg6local];
+const TC_LWT: &[ProgType] = &[SchedCls, SchedAct, LwtIn, LwtOut, LwtXmit, LwtSeg6local];
 const SOCKET_INFO: &[ProgType] = &[SocketFilter, CgroupSkb, SchedCls, SchedAct, SkSkb];
 
-/// Fails unless the calling program's type is one of `types`.
-fn allow(ctx: &HelperCtx<'_>, types: &[ProgType]) -> Result<(), HelperError> {
-    if types.contains(&ctx.prog_type) {
-        Ok(())
-    } else {
-        Err(HelperError::NotAllowed { prog_type: ctx.prog_type })
-    }
-}
+const CTX: &[ArgType] = &[PtrToCtx];
+const CTX_ANY: &[ArgType] = &[PtrToCtx, Anything];
+const CTX_ANY2: &[ArgType] = &[PtrToCtx, Anything, Anything];
+const CTX_ANY4: &[ArgType] = &[PtrToCtx, Anything, Anything, Anything, Anything];
 
-/// Like [`allow`] with two lists.
-fn allow2(ctx: &HelperCtx<'_>, a: &[ProgType], b: &[ProgType]) -> Result<(), HelperError> {
-    allow(ctx, a).or_else(|_| allow(ctx, b))
-}
+const SKB_STORE_BYTES: HelperProto = proto(
+    9,
+    "bpf_skb_store_bytes",
+    &[PtrToCtx, Anything, PtrToMem, ConstSize, Anything],
+    TC_LWT_XMIT_SK_SKB,
+);
+const L3_CSUM_REPLACE: HelperProto = proto(10, "bpf_l3_csum_replace", CTX_ANY4, TC_LWT_XMIT);
+const L4_CSUM_REPLACE: HelperProto = proto(11, "bpf_l4_csum_replace", CTX_ANY4, TC_LWT_XMIT);
+const SKB_VLAN_PUSH: HelperProto = proto(18, "bpf_skb_vlan_push", CTX_ANY2, TC);
+const SKB_VLAN_POP: HelperProto = proto(19, "bpf_skb_vlan_pop", CTX, TC);
+const REDIRECT: HelperProto =
+    proto(23, "bpf_redirect", &[Anything, Anything], &[SchedCls, SchedAct, LwtXmit, Xdp]);
+const SKB_LOAD_BYTES: HelperProto = proto(
+    26,
+    "bpf_skb_load_bytes",
+    &[PtrToCtx, Anything, ArgType::PtrToUninitMem, ConstSize],
+    &[
+        SocketFilter,
+        SchedCls,
+        SchedAct,
+        CgroupSkb,
+        SkSkb,
+        FlowDissector,
+        LwtIn,
+        LwtOut,
+        LwtXmit,
+        LwtSeg6local,
+    ],
+);
+const CSUM_DIFF: HelperProto = proto(
+    28,
+    "bpf_csum_diff",
+    &[PtrToMemOrNull, ConstSizeOrZero, PtrToMemOrNull, ConstSizeOrZero, Anything],
+    &[SchedCls, SchedAct, Xdp, LwtIn, LwtOut, LwtXmit, LwtSeg6local],
+);
+const SKB_CHANGE_PROTO: HelperProto = proto(31, "bpf_skb_change_proto", CTX_ANY2, TC);
+const SKB_CHANGE_TYPE: HelperProto = proto(32, "bpf_skb_change_type", CTX_ANY, TC);
+const GET_HASH_RECALC: HelperProto = proto(34, "bpf_get_hash_recalc", CTX, TC_LWT);
+const SKB_CHANGE_TAIL: HelperProto = proto(38, "bpf_skb_change_tail", CTX_ANY2, TC_LWT_XMIT_SK_SKB);
+const SKB_PULL_DATA: HelperProto = proto(
+    39,
+    "bpf_skb_pull_data",
+    CTX_ANY,
+    &[SchedCls, SchedAct, SkSkb, LwtIn, LwtOut, LwtXmit, LwtSeg6local],
+);
+const CSUM_UPDATE: HelperProto = proto(40, "bpf_csum_update", CTX_ANY, TC_LWT_XMIT);
+const SET_HASH_INVALID: HelperProto = proto(41, "bpf_set_hash_invalid", CTX, TC_LWT_XMIT);
+const SKB_CHANGE_HEAD: HelperProto = proto(43, "bpf_skb_change_head", CTX_ANY2, TC_LWT_XMIT_SK_SKB);
+const GET_SOCKET_UID: HelperProto = proto(47, "bpf_get_socket_uid", CTX, SOCKET_INFO);
+const SET_HASH: HelperProto = proto(48, "bpf_set_hash", CTX_ANY, TC);
+const SKB_ADJUST_ROOM: HelperProto = proto(
+    50,
+    "bpf_skb_adjust_room",
+    &[PtrToCtx, Anything, Anything, Anything],
+    &[SchedCls, SchedAct, SkSkb],
+);
+const SKB_LOAD_BYTES_RELATIVE: HelperProto = proto(
+    68,
+    "bpf_skb_load_bytes_relative",
+    &[PtrToCtx, Anything, ArgType::PtrToUninitMem, ConstSize, Anything],
+    &[SocketFilter, CgroupSkb, SchedCls, SchedAct],
+);
+const CSUM_LEVEL: HelperProto = proto(135, "bpf_csum_level", CTX_ANY, TC_LWT_XMIT);
+
+const EFAULT: u64 = -14i64 as u64;
+const EINVAL: u64 = -22i64 as u64;
+const ENOMEM: u64 = -12i64 as u64;
+const EACCES: u64 = -13i64 as u64;
+const EALREADY: u64 = -114i64 as u64;
+/// The kernel-internal `ENOTSUPP` (524), which helpers do return to programs.
+const ENOTSUPP: u64 = -524i64 as u64;
 
 /// The running program's skb.
 fn skb_ref<'c>(ctx: &'c HelperCtx<'_>) -> Result<&'c SkbCtx, HelperError> {
@@ -191,7 +218,6 @@ fn fill_out(
 }
 
 fn skb_load_bytes(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
-    allow2(ctx, &[SocketFilter, SchedCls, SchedAct, CgroupSkb, SkSkb, FlowDissector], LWT)?;
     let len = const_size(4, a[3])?;
     check_out(ctx, 3, a[2], len)?;
     let offset = a[1] as u32;
@@ -212,7 +238,6 @@ fn skb_load_bytes(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperErr
 }
 
 fn skb_load_bytes_relative(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
-    allow(ctx, &[SocketFilter, CgroupSkb, SchedCls, SchedAct])?;
     let len = const_size(4, a[3])?;
     check_out(ctx, 3, a[2], len)?;
     let offset = a[1] as u32;
@@ -232,7 +257,6 @@ fn skb_load_bytes_relative(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, 
 }
 
 fn skb_store_bytes(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
-    allow(ctx, TC_LWT_XMIT_SK_SKB)?;
     let len = const_size(4, a[3])?;
     let from = ctx.arg_bytes(3, a[2], len as u64)?;
     let flags = a[4];
@@ -271,7 +295,6 @@ fn csum_field(pkt: &[u8], offset: u32) -> Result<u16, u64> {
 }
 
 fn l3_csum_replace(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
-    allow(ctx, TC_LWT_XMIT)?;
     let (offset, from, to, flags) = (a[1] as u32, a[2], a[3], a[4]);
     if flags & !0xf != 0 {
         return Ok(EINVAL);
@@ -295,7 +318,6 @@ fn l3_csum_replace(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperEr
 }
 
 fn l4_csum_replace(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
-    allow(ctx, TC_LWT_XMIT)?;
     let (offset, from, to, flags) = (a[1] as u32, a[2], a[3], a[4]);
     // BPF_F_HDR_FIELD_MASK | BPF_F_PSEUDO_HDR | BPF_F_MARK_MANGLED_0 | BPF_F_MARK_ENFORCE |
     // BPF_F_IPV6: the pseudo-header and IPv6 flags only matter for CHECKSUM_COMPLETE and
@@ -331,7 +353,6 @@ fn l4_csum_replace(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperEr
 }
 
 fn csum_diff(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
-    allow2(ctx, &[SchedCls, SchedAct, Xdp], LWT)?;
     let (from_size, to_size, seed) = (a[1] as u32, a[3] as u32, a[4] as u32);
     let from = if from_size > 0 { ctx.arg_bytes(1, a[0], u64::from(from_size))? } else { vec![] };
     let to = if to_size > 0 { ctx.arg_bytes(3, a[2], u64::from(to_size))? } else { vec![] };
@@ -348,14 +369,12 @@ fn csum_diff(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
 }
 
 fn csum_update(ctx: &mut HelperCtx<'_>, _a: [u64; 5]) -> Result<u64, HelperError> {
-    allow(ctx, TC_LWT_XMIT)?;
     skb_ref(ctx)?;
     // Only CHECKSUM_COMPLETE skbs carry a csum to update; a test run's never does.
     Ok(ENOTSUPP)
 }
 
 fn csum_level(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
-    allow(ctx, TC_LWT_XMIT)?;
     modify(ctx, |skb, _| {
         let unnecessary = skb.ip_summed == IpSummed::Unnecessary;
         match a[1] {
@@ -388,7 +407,6 @@ fn reset_csum_unnecessary(skb: &mut SkbCtx) {
 }
 
 fn skb_pull_data(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
-    allow2(ctx, &[SchedCls, SchedAct, SkSkb], LWT)?;
     let skb = skb_ref(ctx)?;
     let len = ctx.world.mem.bytes(skb.packet).len() as u64;
     // skb_ensure_writable(skb, len ?: skb_headlen(skb)): the skb is linear, so pulling fails
@@ -417,7 +435,6 @@ fn min_len(skb: &SkbCtx) -> u64 {
 }
 
 fn skb_change_tail(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
-    allow(ctx, TC_LWT_XMIT_SK_SKB)?;
     let (new_len, flags) = (a[1] as u32, a[2]);
     modify(ctx, |skb, pkt| {
         if flags != 0 || new_len > BPF_SKB_MAX_LEN || u64::from(new_len) < min_len(skb) {
@@ -437,7 +454,6 @@ fn skb_change_tail(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperEr
 }
 
 fn skb_change_head(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
-    allow(ctx, TC_LWT_XMIT_SK_SKB)?;
     let (head_room, flags) = (a[1] as u32, a[2]);
     modify(ctx, |skb, pkt| {
         let len = pkt.len() as u32;
@@ -520,7 +536,6 @@ const ADJ_ROOM_MASK: u64 = ADJ_ROOM_FIXED_GSO
     | ADJ_ROOM_DECAP_L3_MASK;
 
 fn skb_adjust_room(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
-    allow(ctx, &[SchedCls, SchedAct, SkSkb])?;
     let (len_diff, mode, flags) = (a[1] as i32, a[2] as u32, a[3]);
     let diff = len_diff.unsigned_abs();
     let shrink = len_diff < 0;
@@ -656,7 +671,6 @@ fn net_shrink(skb: &mut SkbCtx, pkt: &mut Vec<u8>, off: usize, len_diff: usize, 
 }
 
 fn skb_change_proto(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
-    allow(ctx, TC)?;
     let (to, flags) = ((a[1] as u16).swap_bytes(), a[2]);
     if flags != 0 {
         return Ok(EINVAL);
@@ -684,7 +698,6 @@ fn skb_change_proto(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperE
 }
 
 fn skb_change_type(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
-    allow(ctx, TC)?;
     let pkt_type = a[1] as u32;
     modify(ctx, |skb, _| {
         if skb.pkt_type > PACKET_OTHERHOST || pkt_type > u32::from(PACKET_OTHERHOST) {
@@ -700,7 +713,6 @@ fn is_vlan(protocol: u16) -> bool {
 }
 
 fn skb_vlan_push(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
-    allow(ctx, TC)?;
     let mut vlan_proto = (a[1] as u16).swap_bytes();
     if !is_vlan(vlan_proto) {
         vlan_proto = ETH_P_8021Q;
@@ -758,7 +770,6 @@ fn vlan_pop_inband(skb: &mut SkbCtx, pkt: &mut Vec<u8>) -> Result<u16, u64> {
 }
 
 fn skb_vlan_pop(ctx: &mut HelperCtx<'_>, _a: [u64; 5]) -> Result<u64, HelperError> {
-    allow(ctx, TC)?;
     modify(ctx, |skb, pkt| {
         if skb.vlan_present() {
             skb.vlan_proto = 0;
@@ -788,7 +799,6 @@ fn skb_vlan_pop(ctx: &mut HelperCtx<'_>, _a: [u64; 5]) -> Result<u64, HelperErro
 }
 
 fn redirect(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
-    allow(ctx, &[SchedCls, SchedAct, LwtXmit, Xdp])?;
     let (ifindex, flags) = (a[0] as u32, a[1]);
     let xdp = ctx.prog_type == Xdp;
     // XDP takes no flags (else XDP_ABORTED); skb redirects take BPF_F_INGRESS only (else
@@ -839,7 +849,6 @@ fn flow_hash(skb: &SkbCtx, pkt: &[u8]) -> (u32, bool) {
 }
 
 fn get_hash_recalc(ctx: &mut HelperCtx<'_>, _a: [u64; 5]) -> Result<u64, HelperError> {
-    allow(ctx, &[SchedCls, SchedAct, LwtIn, LwtOut, LwtXmit, LwtSeg6local])?;
     modify(ctx, |skb, pkt| {
         if !skb.l4_hash && !skb.sw_hash {
             let (hash, l4) = flow_hash(skb, pkt);
@@ -852,7 +861,6 @@ fn get_hash_recalc(ctx: &mut HelperCtx<'_>, _a: [u64; 5]) -> Result<u64, HelperE
 }
 
 fn set_hash_invalid(ctx: &mut HelperCtx<'_>, _a: [u64; 5]) -> Result<u64, HelperError> {
-    allow(ctx, TC_LWT_XMIT)?;
     modify(ctx, |skb, _| {
         skb.clear_hash();
         0
@@ -860,7 +868,6 @@ fn set_hash_invalid(ctx: &mut HelperCtx<'_>, _a: [u64; 5]) -> Result<u64, Helper
 }
 
 fn set_hash(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
-    allow(ctx, TC)?;
     modify(ctx, |skb, _| {
         skb.hash = a[1] as u32;
         skb.sw_hash = true;
@@ -869,12 +876,6 @@ fn set_hash(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
     })
 }
 
-fn get_socket_cookie(ctx: &mut HelperCtx<'_>, _a: [u64; 5]) -> Result<u64, HelperError> {
-    allow(ctx, SOCKET_INFO)?;
-    Ok(skb_ref(ctx)?.sk.cookie)
-}
-
 fn get_socket_uid(ctx: &mut HelperCtx<'_>, _a: [u64; 5]) -> Result<u64, HelperError> {
-    allow(ctx, SOCKET_INFO)?;
     Ok(u64::from(skb_ref(ctx)?.sk.uid))
 }

@@ -1,7 +1,7 @@
 //! `bpf_snprintf`: the kernel's BPF printf (see [`super::bprintf`]) into a buffer.
 
 use super::bprintf::{self, FmtError};
-use crate::helpers::{ArgType, Helper, HelperCtx, HelperError, HelperProto, RetType};
+use crate::helpers::{Allowed, ArgType, Helper, HelperCtx, HelperError, HelperProto, RetType};
 
 /// The helpers of this family.
 pub(super) const HELPERS: &[Helper] = &[Helper { proto: SNPRINTF, func: snprintf }];
@@ -18,6 +18,7 @@ const SNPRINTF: HelperProto = HelperProto {
         ArgType::ConstSizeOrZero,
     ],
     gpl_only: true,
+    prog_types: Allowed::All,
 };
 
 /// `MAX_BPRINTF_VARARGS`.

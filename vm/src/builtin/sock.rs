@@ -1,8 +1,9 @@
 //! Socket helpers (net/core/filter.c, net/core/sock_map.c): sockmap and sockhash updates from
 //! sockops programs, redirects from sk_skb and sk_msg programs, the sk_msg message helpers,
 //! socket lookups and the references they hand out, socket and netns cookies, sockops callback
-//! flags and socket options. Each checks the calling program's type as the kernel's
-//! `*_func_proto` switches do; the map arguments must be of the type the verifier requires.
+//! flags and socket options. The prototypes list the program types the kernel's
+//! `*_func_proto` switches give each helper; the map arguments must be of the type the verifier
+//! requires.
 
 use super::maps::{errno, key_arg, map_arg};
 use crate::ctx::sk_msg::SkMsgCtx;
@@ -13,7 +14,7 @@ use crate::ctx::sock_ops::{
 };
 use crate::engine::ProgType;
 use crate::env::{Redirect, RedirectTarget};
-use crate::helpers::{ArgType, Helper, HelperCtx, HelperError, HelperProto, RetType};
+use crate::helpers::{Allowed, ArgType, Helper, HelperCtx, HelperError, HelperProto, RetType};
 use crate::maps::SockMap;
 use crate::memory::Memory;
 use crate::sock::{
@@ -46,58 +47,17 @@ pub(super) const HELPERS: &[Helper] = &[
     Helper { proto: GET_NETNS_COOKIE, func: get_netns_cookie },
 ];
 
-const fn proto(id: u32, name: &'static str, ret: RetType, args: &'static [ArgType]) -> HelperProto {
-    HelperProto { id, name, ret, args, gpl_only: false }
+const fn proto(
+    id: u32,
+    name: &'static str,
+    ret: RetType,
+    args: &'static [ArgType],
+    prog_types: &'static [ProgType],
+) -> HelperProto {
+    HelperProto { id, name, ret, args, gpl_only: false, prog_types: Allowed::Only(prog_types) }
 }
 
 use ArgType::{Anything, ConstMapPtr, ConstSize, ConstSizeOrZero, PtrToCtx, PtrToMapKey, PtrToMem};
-
-const CTX: &[ArgType] = &[PtrToCtx];
-const CTX_ANY: &[ArgType] = &[PtrToCtx, Anything];
-const CTX_3ANY: &[ArgType] = &[PtrToCtx, Anything, Anything, Anything];
-const MAP_INDEX: &[ArgType] = &[PtrToCtx, ConstMapPtr, Anything, Anything];
-const MAP_KEY: &[ArgType] = &[PtrToCtx, ConstMapPtr, PtrToMapKey, Anything];
-const LOOKUP: &[ArgType] = &[PtrToCtx, PtrToMem, ConstSizeOrZero, Anything, Anything];
-
-const GET_SOCKET_COOKIE: HelperProto = proto(46, "bpf_get_socket_cookie", RetType::Integer, CTX);
-const SETSOCKOPT: HelperProto = proto(
-    49,
-    "bpf_setsockopt",
-    RetType::Integer,
-    &[PtrToCtx, Anything, Anything, PtrToMem, ConstSize],
-);
-const SK_REDIRECT_MAP: HelperProto = proto(52, "bpf_sk_redirect_map", RetType::Integer, MAP_INDEX);
-const SOCK_MAP_UPDATE: HelperProto = proto(53, "bpf_sock_map_update", RetType::Integer, MAP_KEY);
-const GETSOCKOPT: HelperProto = proto(
-    57,
-    "bpf_getsockopt",
-    RetType::Integer,
-    &[PtrToCtx, Anything, Anything, ArgType::PtrToUninitMem, ConstSize],
-);
-const SOCK_OPS_CB_FLAGS_SET: HelperProto =
-    proto(59, "bpf_sock_ops_cb_flags_set", RetType::Integer, CTX_ANY);
-const MSG_REDIRECT_MAP: HelperProto =
-    proto(60, "bpf_msg_redirect_map", RetType::Integer, MAP_INDEX);
-const MSG_APPLY_BYTES: HelperProto = proto(61, "bpf_msg_apply_bytes", RetType::Integer, CTX_ANY);
-const MSG_CORK_BYTES: HelperProto = proto(62, "bpf_msg_cork_bytes", RetType::Integer, CTX_ANY);
-const MSG_PULL_DATA: HelperProto = proto(63, "bpf_msg_pull_data", RetType::Integer, CTX_3ANY);
-const SOCK_HASH_UPDATE: HelperProto = proto(70, "bpf_sock_hash_update", RetType::Integer, MAP_KEY);
-const MSG_REDIRECT_HASH: HelperProto =
-    proto(71, "bpf_msg_redirect_hash", RetType::Integer, MAP_KEY);
-const SK_REDIRECT_HASH: HelperProto = proto(72, "bpf_sk_redirect_hash", RetType::Integer, MAP_KEY);
-const SK_LOOKUP_TCP: HelperProto =
-    proto(84, "bpf_sk_lookup_tcp", RetType::PtrToSocketOrNull, LOOKUP);
-const SK_LOOKUP_UDP: HelperProto =
-    proto(85, "bpf_sk_lookup_udp", RetType::PtrToSocketOrNull, LOOKUP);
-const SK_RELEASE: HelperProto =
-    proto(86, "bpf_sk_release", RetType::Integer, &[ArgType::PtrToSocket]);
-const MSG_PUSH_DATA: HelperProto = proto(90, "bpf_msg_push_data", RetType::Integer, CTX_3ANY);
-const MSG_POP_DATA: HelperProto = proto(91, "bpf_msg_pop_data", RetType::Integer, CTX_3ANY);
-/// Returns `RET_PTR_TO_SOCK_COMMON_OR_NULL` in the kernel (bpflab has one socket pointer type).
-const SKC_LOOKUP_TCP: HelperProto =
-    proto(99, "bpf_skc_lookup_tcp", RetType::PtrToSocketOrNull, LOOKUP);
-/// Takes `ARG_PTR_TO_CTX_OR_NULL` in the kernel: a NULL context means the initial namespace.
-const GET_NETNS_COOKIE: HelperProto = proto(122, "bpf_get_netns_cookie", RetType::Integer, CTX);
 
 use ProgType::{
     CgroupSkb, CgroupSock, CgroupSockAddr, CgroupSockopt, Lsm, SchedAct, SchedCls, SkLookup, SkMsg,
@@ -111,6 +71,95 @@ const RELEASE_TYPES: &[ProgType] =
     &[SchedCls, SchedAct, Xdp, CgroupSkb, SkSkb, CgroupSockAddr, SkLookup];
 /// Program types whose context is a `struct __sk_buff`, with the skb cookie helpers.
 const SKB_TYPES: &[ProgType] = &[SocketFilter, SchedCls, SchedAct, CgroupSkb, SkSkb];
+/// `bpf_get_socket_cookie`: the skb, sockops and sock_addr variants, and the socket-pointer
+/// one of sk_reuseport and tracing programs.
+const COOKIE_TYPES: &[ProgType] = &[
+    SocketFilter,
+    SchedCls,
+    SchedAct,
+    CgroupSkb,
+    SockOps,
+    SkSkb,
+    CgroupSockAddr,
+    SkReuseport,
+    Tracing,
+];
+/// `bpf_get_netns_cookie`.
+const NETNS_COOKIE_TYPES: &[ProgType] = &[
+    SocketFilter,
+    SchedCls,
+    SchedAct,
+    CgroupSkb,
+    CgroupSock,
+    SockOps,
+    SkMsg,
+    CgroupSockAddr,
+    CgroupSockopt,
+];
+/// `bpf_setsockopt` and `bpf_getsockopt` (bpflab simulates them for sockops programs only).
+const SOCKOPT_TYPES: &[ProgType] =
+    &[SockOps, CgroupSockAddr, CgroupSockopt, Tracing, StructOps, Lsm];
+
+const CTX: &[ArgType] = &[PtrToCtx];
+const CTX_ANY: &[ArgType] = &[PtrToCtx, Anything];
+const CTX_3ANY: &[ArgType] = &[PtrToCtx, Anything, Anything, Anything];
+const MAP_INDEX: &[ArgType] = &[PtrToCtx, ConstMapPtr, Anything, Anything];
+const MAP_KEY: &[ArgType] = &[PtrToCtx, ConstMapPtr, PtrToMapKey, Anything];
+const LOOKUP: &[ArgType] = &[PtrToCtx, PtrToMem, ConstSizeOrZero, Anything, Anything];
+
+const GET_SOCKET_COOKIE: HelperProto =
+    proto(46, "bpf_get_socket_cookie", RetType::Integer, CTX, COOKIE_TYPES);
+const SETSOCKOPT: HelperProto = proto(
+    49,
+    "bpf_setsockopt",
+    RetType::Integer,
+    &[PtrToCtx, Anything, Anything, PtrToMem, ConstSize],
+    SOCKOPT_TYPES,
+);
+const SK_REDIRECT_MAP: HelperProto =
+    proto(52, "bpf_sk_redirect_map", RetType::Integer, MAP_INDEX, &[SkSkb]);
+const SOCK_MAP_UPDATE: HelperProto =
+    proto(53, "bpf_sock_map_update", RetType::Integer, MAP_KEY, &[SockOps]);
+const GETSOCKOPT: HelperProto = proto(
+    57,
+    "bpf_getsockopt",
+    RetType::Integer,
+    &[PtrToCtx, Anything, Anything, ArgType::PtrToUninitMem, ConstSize],
+    SOCKOPT_TYPES,
+);
+const SOCK_OPS_CB_FLAGS_SET: HelperProto =
+    proto(59, "bpf_sock_ops_cb_flags_set", RetType::Integer, CTX_ANY, &[SockOps]);
+const MSG_REDIRECT_MAP: HelperProto =
+    proto(60, "bpf_msg_redirect_map", RetType::Integer, MAP_INDEX, &[SkMsg]);
+const MSG_APPLY_BYTES: HelperProto =
+    proto(61, "bpf_msg_apply_bytes", RetType::Integer, CTX_ANY, &[SkMsg]);
+const MSG_CORK_BYTES: HelperProto =
+    proto(62, "bpf_msg_cork_bytes", RetType::Integer, CTX_ANY, &[SkMsg]);
+const MSG_PULL_DATA: HelperProto =
+    proto(63, "bpf_msg_pull_data", RetType::Integer, CTX_3ANY, &[SkMsg]);
+const SOCK_HASH_UPDATE: HelperProto =
+    proto(70, "bpf_sock_hash_update", RetType::Integer, MAP_KEY, &[SockOps]);
+const MSG_REDIRECT_HASH: HelperProto =
+    proto(71, "bpf_msg_redirect_hash", RetType::Integer, MAP_KEY, &[SkMsg]);
+const SK_REDIRECT_HASH: HelperProto =
+    proto(72, "bpf_sk_redirect_hash", RetType::Integer, MAP_KEY, &[SkSkb]);
+const SK_LOOKUP_TCP: HelperProto =
+    proto(84, "bpf_sk_lookup_tcp", RetType::PtrToSocketOrNull, LOOKUP, LOOKUP_TYPES);
+const SK_LOOKUP_UDP: HelperProto =
+    proto(85, "bpf_sk_lookup_udp", RetType::PtrToSocketOrNull, LOOKUP, LOOKUP_TYPES);
+const SK_RELEASE: HelperProto =
+    proto(86, "bpf_sk_release", RetType::Integer, &[ArgType::PtrToSocket], RELEASE_TYPES);
+const MSG_PUSH_DATA: HelperProto =
+    proto(90, "bpf_msg_push_data", RetType::Integer, CTX_3ANY, &[SkMsg]);
+const MSG_POP_DATA: HelperProto =
+    proto(91, "bpf_msg_pop_data", RetType::Integer, CTX_3ANY, &[SkMsg]);
+/// Returns `RET_PTR_TO_SOCK_COMMON_OR_NULL` in the kernel (bpflab has one socket pointer type).
+const SKC_LOOKUP_TCP: HelperProto =
+    proto(99, "bpf_skc_lookup_tcp", RetType::PtrToSocketOrNull, LOOKUP, LOOKUP_TYPES);
+/// Takes `ARG_PTR_TO_CTX_OR_NULL` in the kernel: a NULL context means the initial namespace.
+const GET_NETNS_COOKIE: HelperProto =
+    proto(122, "bpf_get_netns_cookie", RetType::Integer, CTX, NETNS_COOKIE_TYPES);
+
 /// Offset of `sk` in `struct __sk_buff`.
 const SKB_SK: usize = 168;
 /// Offset of `sk` in `struct bpf_sock_addr`.
@@ -122,14 +171,6 @@ const EOPNOTSUPP: i64 = -95;
 /// `TCP_BPF_SYN`..`TCP_BPF_SYN_MAC`: the saved SYN, not simulated.
 const TCP_BPF_SYN: i32 = 1005;
 const TCP_BPF_SYN_MAC: i32 = 1007;
-
-fn allow(ctx: &HelperCtx<'_>, types: &[ProgType]) -> Result<(), HelperError> {
-    if types.contains(&ctx.prog_type) {
-        Ok(())
-    } else {
-        Err(HelperError::NotAllowed { prog_type: ctx.prog_type })
-    }
-}
 
 /// Resolves argument `arg` as a map of type `want` (the verifier's
 /// `check_map_func_compatibility`).
@@ -212,8 +253,8 @@ fn get_socket_cookie(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, Helper
             ctx_sock(ctx, SKB_SK)
         }
         CgroupSockAddr => ctx_sock(ctx, SOCK_ADDR_SK),
-        SkReuseport | Tracing => SockView::at(&ctx.world.mem, a[0]).map(|v| v.id),
-        other => return Err(HelperError::NotAllowed { prog_type: other }),
+        // sk_reuseport and tracing programs (and raw mode): the socket pointer argument.
+        _ => SockView::at(&ctx.world.mem, a[0]).map(|v| v.id),
     };
     Ok(view(ctx, sock).map_or(0, |v| v.cookie))
 }
@@ -221,22 +262,7 @@ fn get_socket_cookie(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, Helper
 /// `bpf_get_netns_cookie`: the namespace of the context's socket, or of the initial namespace
 /// for a NULL context (cgroup sock and sockopt contexts are not simulated: initial namespace).
 fn get_netns_cookie(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
-    let t = ctx.prog_type;
-    if !matches!(
-        t,
-        SockOps
-            | SkMsg
-            | SocketFilter
-            | SchedCls
-            | SchedAct
-            | CgroupSkb
-            | CgroupSockAddr
-            | CgroupSock
-            | CgroupSockopt
-    ) {
-        return Err(HelperError::NotAllowed { prog_type: t });
-    }
-    let sock = match t {
+    let sock = match ctx.prog_type {
         _ if a[0] == 0 => None,
         SockOps => sock_ops_ref(ctx)?.sock,
         SkMsg => msg_ref(ctx)?.sock,
@@ -250,7 +276,6 @@ fn get_netns_cookie(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperE
 /// `bpf_sock_map_update` and `bpf_sock_hash_update`: link the sockops socket under `key`,
 /// only in the established and listen callbacks (`sock_map_op_okay`).
 fn sock_update(ctx: &mut HelperCtx<'_>, a: [u64; 5], want: MapType) -> Result<u64, HelperError> {
-    allow(ctx, &[SockOps])?;
     let (sock, op) = {
         let ops = sock_ops_ref(ctx)?;
         (ops.sock, ops.op())
@@ -322,42 +347,36 @@ fn redirect(
 }
 
 fn sk_redirect_map(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
-    allow(ctx, &[SkSkb])?;
     let idx = sock_map_arg(ctx, 2, a[1], MapType::Sockmap)?;
     let key = (a[2] as u32).to_le_bytes().to_vec();
     redirect(ctx, SK_REDIRECT_MAP.name, idx, key, a[3], false)
 }
 
 fn sk_redirect_hash(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
-    allow(ctx, &[SkSkb])?;
     let idx = sock_map_arg(ctx, 2, a[1], MapType::Sockhash)?;
     let key = key_arg(ctx, idx, 3, a[2])?;
     redirect(ctx, SK_REDIRECT_HASH.name, idx, key, a[3], false)
 }
 
 fn msg_redirect_map(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
-    allow(ctx, &[SkMsg])?;
     let idx = sock_map_arg(ctx, 2, a[1], MapType::Sockmap)?;
     let key = (a[2] as u32).to_le_bytes().to_vec();
     redirect(ctx, MSG_REDIRECT_MAP.name, idx, key, a[3], true)
 }
 
 fn msg_redirect_hash(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
-    allow(ctx, &[SkMsg])?;
     let idx = sock_map_arg(ctx, 2, a[1], MapType::Sockhash)?;
     let key = key_arg(ctx, idx, 3, a[2])?;
     redirect(ctx, MSG_REDIRECT_HASH.name, idx, key, a[3], true)
 }
 
 fn msg_apply_bytes(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
-    allow(ctx, &[SkMsg])?;
     msg_mut(ctx)?.apply_bytes = a[1] as u32;
     ctx.world.env.msg_bytes.apply = a[1] as u32;
     Ok(0)
 }
 
 fn msg_cork_bytes(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
-    allow(ctx, &[SkMsg])?;
     msg_mut(ctx)?.cork_bytes = a[1] as u32;
     ctx.world.env.msg_bytes.cork = a[1] as u32;
     Ok(0)
@@ -369,7 +388,6 @@ fn msg_edit(
     a: [u64; 5],
     edit: fn(&mut SkMsgCtx, &mut Memory, u32, u32, u64) -> i64,
 ) -> Result<u64, HelperError> {
-    allow(ctx, &[SkMsg])?;
     let mut msg = msg_ref(ctx)?.clone();
     let r = edit(&mut msg, &mut ctx.world.mem, a[1] as u32, a[2] as u32, a[3]);
     *msg_mut(ctx)? = msg;
@@ -392,7 +410,6 @@ fn msg_pop_data(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperError
 /// of 12 (IPv4) or 36 (IPv6) bytes from the packet's point of view (source = remote), in the
 /// caller's namespace (`netns` negative as s32); returns the socket with a reference, or NULL.
 fn lookup(ctx: &mut HelperCtx<'_>, a: [u64; 5], tcp: bool) -> Result<u64, HelperError> {
-    allow(ctx, LOOKUP_TYPES)?;
     let len = a[2];
     if len != 12 && len != 36 {
         return Ok(0);
@@ -443,7 +460,6 @@ fn skc_lookup_tcp(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperErr
 /// `bpf_sk_release`: drops a reference a lookup handed out. The verifier only accepts a
 /// referenced socket pointer; bpflab refuses anything else at run time.
 fn sk_release(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
-    allow(ctx, RELEASE_TYPES)?;
     let Some(v) = SockView::at(&ctx.world.mem, a[0]) else {
         return Err(HelperError::BadArg { arg: 1, reason: "not a socket pointer" });
     };
@@ -459,7 +475,6 @@ fn sk_release(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperError> 
 /// `bpf_sock_ops_cb_flags_set`: sets the callback flags of the socket; returns the flags it
 /// could not set.
 fn sock_ops_cb_flags_set(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
-    allow(ctx, &[SockOps])?;
     let mut ops = sock_ops_ref(ctx)?.clone();
     let argval = a[1] as i32;
     let val = argval as u32 & BPF_SOCK_OPS_ALL_CB_FLAGS;
@@ -475,15 +490,11 @@ fn sock_ops_cb_flags_set(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, He
 
 /// The socket options of a sockops callback, or the return value that ends the call.
 fn sockopt_target(ctx: &HelperCtx<'_>) -> Result<Result<(SockOpsCtx, SockId), i64>, HelperError> {
-    match ctx.prog_type {
-        SockOps => {}
-        CgroupSockAddr | CgroupSockopt | Tracing | StructOps | Lsm => {
-            return Err(HelperError::BadArg {
-                arg: 1,
-                reason: "bpflab simulates socket options for sockops programs only",
-            });
-        }
-        other => return Err(HelperError::NotAllowed { prog_type: other }),
+    if ctx.prog_type != SockOps {
+        return Err(HelperError::BadArg {
+            arg: 1,
+            reason: "bpflab simulates socket options for sockops programs only",
+        });
     }
     let ops = sock_ops_ref(ctx)?.clone();
     if !ops.is_locked_tcp_sock() {

@@ -3,7 +3,7 @@
 //! verifier rejects programs that could do either. (The verifier's other rules, such as
 //! unlocking before exit and no helper calls while locked, are not checked.)
 
-use crate::helpers::{ArgType, Helper, HelperCtx, HelperError, HelperProto, RetType};
+use crate::helpers::{Allowed, ArgType, Helper, HelperCtx, HelperError, HelperProto, RetType};
 use crate::memory::RegionKind;
 
 /// The helpers of this family.
@@ -18,6 +18,7 @@ const SPIN_LOCK: HelperProto = HelperProto {
     ret: RetType::Void,
     args: &[ArgType::PtrToSpinLock],
     gpl_only: false,
+    prog_types: Allowed::All,
 };
 
 const SPIN_UNLOCK: HelperProto = HelperProto {
@@ -26,6 +27,7 @@ const SPIN_UNLOCK: HelperProto = HelperProto {
     ret: RetType::Void,
     args: &[ArgType::PtrToSpinLock],
     gpl_only: false,
+    prog_types: Allowed::All,
 };
 
 /// Sets the lock word at `addr` from `from` to `to`, or faults with `reason`.

@@ -1,7 +1,7 @@
 //! `bpf_tail_call`: continue in another program of a `BPF_MAP_TYPE_PROG_ARRAY`.
 
 use super::maps::map_arg;
-use crate::helpers::{ArgType, Helper, HelperCtx, HelperError, HelperProto, RetType};
+use crate::helpers::{Allowed, ArgType, Helper, HelperCtx, HelperError, HelperProto, RetType};
 use crate::maps::ProgArray;
 
 /// The helpers of this family.
@@ -13,6 +13,7 @@ const TAIL_CALL: HelperProto = HelperProto {
     ret: RetType::Void,
     args: &[ArgType::PtrToCtx, ArgType::ConstMapPtr, ArgType::Anything],
     gpl_only: false,
+    prog_types: Allowed::All,
 };
 
 /// `long bpf_tail_call(void *ctx, struct bpf_map *prog_array_map, u32 index)`: when the entry

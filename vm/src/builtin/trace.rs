@@ -2,7 +2,7 @@
 //! [`super::bprintf`]), output captured in the environment.
 
 use super::bprintf;
-use crate::helpers::{ArgType, Helper, HelperCtx, HelperError, HelperProto, RetType};
+use crate::helpers::{Allowed, ArgType, Helper, HelperCtx, HelperError, HelperProto, RetType};
 
 /// The helpers of this family.
 pub(super) const HELPERS: &[Helper] = &[
@@ -21,6 +21,7 @@ const TRACE_VPRINTK: HelperProto = HelperProto {
         ArgType::ConstSizeOrZero,
     ],
     gpl_only: true,
+    prog_types: Allowed::All,
 };
 
 /// Most arguments `bpf_trace_vprintk` takes (`MAX_TRACE_PRINTK_VARARGS`).
@@ -38,6 +39,7 @@ const TRACE_PRINTK: HelperProto = HelperProto {
         ArgType::Anything,
     ],
     gpl_only: true,
+    prog_types: Allowed::All,
 };
 
 /// The kernel's output buffer (`MAX_BPRINTF_BUF`): longer lines are cut to 1023 bytes.

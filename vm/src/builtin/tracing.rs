@@ -4,13 +4,15 @@
 //!
 //! Return values follow kernel/trace/bpf_trace.c and mm/maccess.c on x86_64: a kernel read
 //! of a user or non-canonical address is -ERANGE, an unmapped address -EFAULT, and on any
-//! failure the whole destination is zeroed. Which program types may call each helper was
-//! observed on Linux 6.18 by loading every combination (types it cannot load follow the
-//! kernel's `*_func_proto` switches).
+//! failure the whole destination is zeroed. Which program types may call each helper (the
+//! prototypes' `prog_types`) was observed on Linux 6.18 by loading every combination (types it
+//! cannot load follow the kernel's `*_func_proto` switches); freplace (`Ext`) programs may call
+//! the ones with a program-type list too. The attach-type refinements (trampolines, tp_btf)
+//! are checked here.
 
 use crate::ctx::tracing::{ArgsCtx, ArgsKind, PtRegsCtx, TracepointCtx, ctx_bytes};
 use crate::engine::ProgType;
-use crate::helpers::{ArgType, Helper, HelperCtx, HelperError, HelperProto, RetType};
+use crate::helpers::{Allowed, ArgType, Helper, HelperCtx, HelperError, HelperProto, RetType};
 use crate::kobj::{AddrClass, KobjError, TASK_COMM_LEN, View};
 use crate::memory::{MemError, Memory, RegionKind};
 
@@ -40,48 +42,92 @@ const fn proto(
     ret: RetType,
     args: &'static [ArgType],
     gpl_only: bool,
+    prog_types: Allowed,
 ) -> HelperProto {
-    HelperProto { id, name, ret, args, gpl_only }
+    HelperProto { id, name, ret, args, gpl_only, prog_types }
 }
+
+use ProgType::{
+    Ext, Kprobe, Lsm, PerfEvent, RawTracepoint, RawTracepointWritable, Syscall, Tracepoint, Tracing,
+};
+
+/// Program types whose helpers come from `bpf_tracing_func_proto` (the legacy probe_read).
+const TRACING_TYPES: Allowed = Allowed::Only(&[
+    Kprobe,
+    Tracepoint,
+    PerfEvent,
+    RawTracepoint,
+    RawTracepointWritable,
+    Tracing,
+    Lsm,
+    Syscall,
+    Ext,
+]);
+/// `bpf_get_func_ip`: kprobes, and `Tracing` programs with a trampoline (checked at the call).
+const FUNC_IP_TYPES: Allowed = Allowed::Only(&[Kprobe, Tracing, Ext]);
+/// `bpf_get_attach_cookie`: `Tracing` and `Lsm` programs only with a trampoline or for tp_btf
+/// (checked at the call).
+const COOKIE_TYPES: Allowed = Allowed::Only(&[
+    Kprobe,
+    Tracepoint,
+    PerfEvent,
+    RawTracepoint,
+    RawTracepointWritable,
+    Tracing,
+    Lsm,
+    Ext,
+]);
+/// The `bpf_get_func_arg*` helpers: programs with a trampoline (checked at the call).
+const TRAMPOLINE_TYPES: Allowed = Allowed::Only(&[Tracing, Lsm, Ext]);
 
 const READ_ARGS: &[ArgType] =
     &[ArgType::PtrToUninitMem, ArgType::ConstSizeOrZero, ArgType::Anything];
-const PROBE_READ: HelperProto = proto(4, "bpf_probe_read", RetType::Integer, READ_ARGS, true);
+const PROBE_READ: HelperProto =
+    proto(4, "bpf_probe_read", RetType::Integer, READ_ARGS, true, TRACING_TYPES);
 const PROBE_READ_STR: HelperProto =
-    proto(45, "bpf_probe_read_str", RetType::Integer, READ_ARGS, true);
+    proto(45, "bpf_probe_read_str", RetType::Integer, READ_ARGS, true, TRACING_TYPES);
+// The helpers below from here to GET_CURRENT_TASK_BTF are in `bpf_base_func_proto`.
 const PROBE_READ_USER: HelperProto =
-    proto(112, "bpf_probe_read_user", RetType::Integer, READ_ARGS, true);
+    proto(112, "bpf_probe_read_user", RetType::Integer, READ_ARGS, true, Allowed::All);
 const PROBE_READ_KERNEL: HelperProto =
-    proto(113, "bpf_probe_read_kernel", RetType::Integer, READ_ARGS, true);
+    proto(113, "bpf_probe_read_kernel", RetType::Integer, READ_ARGS, true, Allowed::All);
 const PROBE_READ_USER_STR: HelperProto =
-    proto(114, "bpf_probe_read_user_str", RetType::Integer, READ_ARGS, true);
+    proto(114, "bpf_probe_read_user_str", RetType::Integer, READ_ARGS, true, Allowed::All);
 const PROBE_READ_KERNEL_STR: HelperProto =
-    proto(115, "bpf_probe_read_kernel_str", RetType::Integer, READ_ARGS, true);
+    proto(115, "bpf_probe_read_kernel_str", RetType::Integer, READ_ARGS, true, Allowed::All);
 const GET_CURRENT_PID_TGID: HelperProto =
-    proto(14, "bpf_get_current_pid_tgid", RetType::Integer, &[], false);
+    proto(14, "bpf_get_current_pid_tgid", RetType::Integer, &[], false, Allowed::All);
 const GET_CURRENT_UID_GID: HelperProto =
-    proto(15, "bpf_get_current_uid_gid", RetType::Integer, &[], false);
+    proto(15, "bpf_get_current_uid_gid", RetType::Integer, &[], false, Allowed::All);
 const GET_CURRENT_COMM: HelperProto = proto(
     16,
     "bpf_get_current_comm",
     RetType::Integer,
     &[ArgType::PtrToUninitMem, ArgType::ConstSize],
     false,
+    Allowed::All,
 );
 const GET_CURRENT_TASK: HelperProto =
-    proto(35, "bpf_get_current_task", RetType::Integer, &[], true);
+    proto(35, "bpf_get_current_task", RetType::Integer, &[], true, Allowed::All);
 const GET_CURRENT_TASK_BTF: HelperProto =
-    proto(158, "bpf_get_current_task_btf", RetType::PtrToBtfId, &[], true);
+    proto(158, "bpf_get_current_task_btf", RetType::PtrToBtfId, &[], true, Allowed::All);
 const GET_FUNC_IP: HelperProto =
-    proto(173, "bpf_get_func_ip", RetType::Integer, &[ArgType::PtrToCtx], true);
-const GET_ATTACH_COOKIE: HelperProto =
-    proto(174, "bpf_get_attach_cookie", RetType::Integer, &[ArgType::PtrToCtx], false);
+    proto(173, "bpf_get_func_ip", RetType::Integer, &[ArgType::PtrToCtx], true, FUNC_IP_TYPES);
+const GET_ATTACH_COOKIE: HelperProto = proto(
+    174,
+    "bpf_get_attach_cookie",
+    RetType::Integer,
+    &[ArgType::PtrToCtx],
+    false,
+    COOKIE_TYPES,
+);
 const GET_FUNC_ARG: HelperProto = proto(
     183,
     "bpf_get_func_arg",
     RetType::Integer,
     &[ArgType::PtrToCtx, ArgType::Anything, ArgType::PtrToLong],
     true,
+    TRAMPOLINE_TYPES,
 );
 const GET_FUNC_RET: HelperProto = proto(
     184,
@@ -89,9 +135,16 @@ const GET_FUNC_RET: HelperProto = proto(
     RetType::Integer,
     &[ArgType::PtrToCtx, ArgType::PtrToLong],
     true,
+    TRAMPOLINE_TYPES,
 );
-const GET_FUNC_ARG_CNT: HelperProto =
-    proto(185, "bpf_get_func_arg_cnt", RetType::Integer, &[ArgType::PtrToCtx], true);
+const GET_FUNC_ARG_CNT: HelperProto = proto(
+    185,
+    "bpf_get_func_arg_cnt",
+    RetType::Integer,
+    &[ArgType::PtrToCtx],
+    true,
+    TRAMPOLINE_TYPES,
+);
 
 const EFAULT: i64 = 14;
 const EINVAL: i64 = 22;
@@ -102,28 +155,10 @@ fn neg(errno: i64) -> u64 {
     (-errno) as u64
 }
 
-/// Refuses the call unless `ok` (raw mode and freplace programs may call anything).
-fn allow(ctx: &HelperCtx<'_>, ok: bool) -> Result<(), HelperError> {
-    if ok || matches!(ctx.prog_type, ProgType::Unspec | ProgType::Ext) {
-        Ok(())
-    } else {
-        Err(HelperError::NotAllowed { prog_type: ctx.prog_type })
-    }
-}
-
-/// Program types whose helpers come from `bpf_tracing_func_proto` (legacy probe_read).
-fn tracing_type(t: ProgType) -> bool {
-    matches!(
-        t,
-        ProgType::Kprobe
-            | ProgType::Tracepoint
-            | ProgType::PerfEvent
-            | ProgType::RawTracepoint
-            | ProgType::RawTracepointWritable
-            | ProgType::Tracing
-            | ProgType::Lsm
-            | ProgType::Syscall
-    )
+/// Refuses the call when the program's attach type does not give it the helper (`ok` false):
+/// the refinement of the prototype's program types the kernel makes by attach type.
+fn allow_attach(ctx: &HelperCtx<'_>, ok: bool) -> Result<(), HelperError> {
+    if ok { Ok(()) } else { Err(HelperError::NotAllowed { prog_type: ctx.prog_type }) }
 }
 
 /// Checks that argument `arg` is the context pointer.
@@ -306,13 +341,11 @@ fn probe_read_str_common(
 }
 
 fn probe_read(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
-    allow(ctx, tracing_type(ctx.prog_type))?;
     let space = compat_space(ctx, a[2]);
     probe_read_common(ctx, a, space)
 }
 
 fn probe_read_str(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
-    allow(ctx, tracing_type(ctx.prog_type))?;
     let space = compat_space(ctx, a[2]);
     probe_read_str_common(ctx, a, space)
 }
@@ -377,12 +410,8 @@ fn get_func_ip(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperError>
     let context = ctx.world.mem.context().map(|c| c.as_any());
     let kprobe = context.and_then(|c| c.downcast_ref::<PtRegsCtx>());
     let args = args_ctx(ctx);
-    let ok = match ctx.prog_type {
-        ProgType::Kprobe => true,
-        ProgType::Tracing => args.is_some_and(|c| c.kind.has_trampoline()),
-        _ => false,
-    };
-    allow(ctx, ok)?;
+    let ok = ctx.prog_type != Tracing || args.is_some_and(|c| c.kind.has_trampoline());
+    allow_attach(ctx, ok)?;
     ctx_arg(ctx, 1, a[0])?;
     Ok(kprobe.map(|k| k.func_ip).or_else(|| args.map(|c| c.func_ip)).unwrap_or(0))
 }
@@ -390,18 +419,9 @@ fn get_func_ip(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperError>
 /// `bpf_get_attach_cookie`: the cookie of the run's [`TraceInput`](crate::ctx::tracing::TraceInput).
 fn get_attach_cookie(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
     let args = args_ctx(ctx);
-    let ok = match ctx.prog_type {
-        ProgType::Kprobe
-        | ProgType::Tracepoint
-        | ProgType::PerfEvent
-        | ProgType::RawTracepoint
-        | ProgType::RawTracepointWritable => true,
-        ProgType::Tracing | ProgType::Lsm => {
-            args.is_some_and(|c| c.kind.has_trampoline() || c.kind == ArgsKind::TpBtf)
-        }
-        _ => false,
-    };
-    allow(ctx, ok)?;
+    let ok = !matches!(ctx.prog_type, Tracing | Lsm)
+        || args.is_some_and(|c| c.kind.has_trampoline() || c.kind == ArgsKind::TpBtf);
+    allow_attach(ctx, ok)?;
     ctx_arg(ctx, 1, a[0])?;
     let Some(c) = ctx.world.mem.context().map(|c| c.as_any()) else { return Ok(0) };
     Ok(c.downcast_ref::<PtRegsCtx>()
@@ -414,8 +434,7 @@ fn get_attach_cookie(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, Helper
 /// The trampoline's argument array, for the `bpf_get_func_arg*` helpers.
 fn trampoline(ctx: &HelperCtx<'_>, a0: u64) -> Result<ArgsCtx, HelperError> {
     let args = args_ctx(ctx).filter(|c| c.kind.has_trampoline()).cloned();
-    let ok = matches!(ctx.prog_type, ProgType::Tracing | ProgType::Lsm) && args.is_some();
-    allow(ctx, ok)?;
+    allow_attach(ctx, !matches!(ctx.prog_type, Tracing | Lsm) || args.is_some())?;
     ctx_arg(ctx, 1, a0)?;
     args.ok_or(HelperError::BadArg { arg: 1, reason: "not a trampoline context" })
 }

@@ -3,7 +3,8 @@
 
 use crate::ctx::XdpCtx;
 use crate::ctx::xdp::XDP_FRAME_STRUCT;
-use crate::helpers::{ArgType, Helper, HelperCtx, HelperError, HelperProto, RetType};
+use crate::engine::ProgType;
+use crate::helpers::{Allowed, ArgType, Helper, HelperCtx, HelperError, HelperProto, RetType};
 
 /// The helpers of this family.
 pub(super) const HELPERS: &[Helper] = &[
@@ -14,12 +15,15 @@ pub(super) const HELPERS: &[Helper] = &[
 ];
 
 const ARGS: &[ArgType] = &[ArgType::PtrToCtx, ArgType::Anything];
+/// `xdp_func_proto` only.
+const XDP: Allowed = Allowed::Only(&[ProgType::Xdp]);
 const XDP_ADJUST_HEAD: HelperProto = HelperProto {
     id: 44,
     name: "bpf_xdp_adjust_head",
     ret: RetType::Integer,
     args: ARGS,
     gpl_only: false,
+    prog_types: XDP,
 };
 const XDP_ADJUST_META: HelperProto = HelperProto {
     id: 54,
@@ -27,6 +31,7 @@ const XDP_ADJUST_META: HelperProto = HelperProto {
     ret: RetType::Integer,
     args: ARGS,
     gpl_only: false,
+    prog_types: XDP,
 };
 const XDP_ADJUST_TAIL: HelperProto = HelperProto {
     id: 65,
@@ -34,6 +39,7 @@ const XDP_ADJUST_TAIL: HelperProto = HelperProto {
     ret: RetType::Integer,
     args: ARGS,
     gpl_only: false,
+    prog_types: XDP,
 };
 
 const XDP_GET_BUFF_LEN: HelperProto = HelperProto {
@@ -42,6 +48,14 @@ const XDP_GET_BUFF_LEN: HelperProto = HelperProto {
     ret: RetType::Integer,
     args: &[ArgType::PtrToCtx],
     gpl_only: false,
+    // XDP programs; tracing_prog_func_proto has a variant taking a `struct xdp_buff` pointer
+    // (not simulated: bpflab reads the XDP context).
+    prog_types: Allowed::Only(&[
+        ProgType::Xdp,
+        ProgType::Tracing,
+        ProgType::Lsm,
+        ProgType::Syscall,
+    ]),
 };
 
 const EINVAL: u64 = -22i64 as u64;

@@ -213,10 +213,14 @@ impl Exec<'_> {
                         let Some(h) = helpers.get(imm) else {
                             fault!(VmErrorKind::UnknownHelper { id: imm });
                         };
+                        // The one check of the helper's program types (the verifier's refusal).
+                        let prog_type = self.prog_types[prog];
+                        if let Err(error) = h.check(prog_type) {
+                            fault!(VmErrorKind::Helper { name: h.proto.name, error });
+                        }
                         self.count = count;
                         // Callbacks the helper runs get the next frame.
                         self.depth = base + frames.len() + 1;
-                        let prog_type = self.prog_types[prog];
                         let mut hc = HelperCtx {
                             world: &mut *world,
                             prog_type,
