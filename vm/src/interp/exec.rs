@@ -90,35 +90,71 @@ impl Exec<'_> {
             let d = (s.dst & 15) as usize;
             let sr = (s.src & 15) as usize;
             let imm = s.imm;
-            let addr_src = r[sr].wrapping_add(s.off as i64 as u64);
-            let addr_dst = r[d].wrapping_add(s.off as i64 as u64);
+            // Effective addresses, computed only by the memory arms: computing both for every
+            // instruction costs two register-file loads and two live registers in the loop.
+            macro_rules! src_addr {
+                () => {
+                    r[sr].wrapping_add(s.off as i64 as u64)
+                };
+            }
+            macro_rules! dst_addr {
+                () => {
+                    r[d].wrapping_add(s.off as i64 as u64)
+                };
+            }
+            // The K (immediate) and X (register) forms get separate arms, so no arm tests
+            // `code & 0x08` at run time.
             macro_rules! alu64 {
-                ($a:ident, $b:ident, $e:expr) => {{
+                (K, $a:ident, $b:ident, $e:expr) => {{
                     let $a = r[d];
-                    let $b = if s.code & 0x08 != 0 { r[sr] } else { imm as u64 };
+                    let $b = imm as u64;
+                    r[d] = $e;
+                }};
+                (X, $a:ident, $b:ident, $e:expr) => {{
+                    let $a = r[d];
+                    let $b = r[sr];
                     r[d] = $e;
                 }};
             }
             macro_rules! alu32 {
-                ($a:ident, $b:ident, $e:expr) => {{
+                (K, $a:ident, $b:ident, $e:expr) => {{
                     let $a = r[d] as u32;
-                    let $b = if s.code & 0x08 != 0 { r[sr] as u32 } else { imm as u32 };
+                    let $b = imm as u32;
+                    r[d] = u64::from($e);
+                }};
+                (X, $a:ident, $b:ident, $e:expr) => {{
+                    let $a = r[d] as u32;
+                    let $b = r[sr] as u32;
                     r[d] = u64::from($e);
                 }};
             }
             macro_rules! jmp64 {
-                ($a:ident, $b:ident, $e:expr) => {{
+                (K, $a:ident, $b:ident, $e:expr) => {{
                     let $a = r[d];
-                    let $b = if s.code & 0x08 != 0 { r[sr] } else { imm as u64 };
+                    let $b = imm as u64;
+                    if $e {
+                        pc = pc.wrapping_add(s.off as isize as usize);
+                    }
+                }};
+                (X, $a:ident, $b:ident, $e:expr) => {{
+                    let $a = r[d];
+                    let $b = r[sr];
                     if $e {
                         pc = pc.wrapping_add(s.off as isize as usize);
                     }
                 }};
             }
             macro_rules! jmp32 {
-                ($a:ident, $b:ident, $e:expr) => {{
+                (K, $a:ident, $b:ident, $e:expr) => {{
                     let $a = r[d] as u32;
-                    let $b = if s.code & 0x08 != 0 { r[sr] as u32 } else { imm as u32 };
+                    let $b = imm as u32;
+                    if $e {
+                        pc = pc.wrapping_add(s.off as isize as usize);
+                    }
+                }};
+                (X, $a:ident, $b:ident, $e:expr) => {{
+                    let $a = r[d] as u32;
+                    let $b = r[sr] as u32;
                     if $e {
                         pc = pc.wrapping_add(s.off as isize as usize);
                     }
@@ -126,19 +162,31 @@ impl Exec<'_> {
             }
             match s.code {
                 // ALU64
-                0x07 | 0x0f => alu64!(a, b, a.wrapping_add(b)),
-                0x17 | 0x1f => alu64!(a, b, a.wrapping_sub(b)),
-                0x27 | 0x2f => alu64!(a, b, a.wrapping_mul(b)),
-                0x37 | 0x3f if s.off == 0 => alu64!(a, b, a.checked_div(b).unwrap_or(0)),
-                0x37 | 0x3f => alu64!(a, b, sdiv64(a as i64, b as i64) as u64),
-                0x47 | 0x4f => alu64!(a, b, a | b),
-                0x57 | 0x5f => alu64!(a, b, a & b),
-                0x67 | 0x6f => alu64!(a, b, a << (b & 63)),
-                0x77 | 0x7f => alu64!(a, b, a >> (b & 63)),
+                0x07 => alu64!(K, a, b, a.wrapping_add(b)),
+                0x0f => alu64!(X, a, b, a.wrapping_add(b)),
+                0x17 => alu64!(K, a, b, a.wrapping_sub(b)),
+                0x1f => alu64!(X, a, b, a.wrapping_sub(b)),
+                0x27 => alu64!(K, a, b, a.wrapping_mul(b)),
+                0x2f => alu64!(X, a, b, a.wrapping_mul(b)),
+                0x37 if s.off == 0 => alu64!(K, a, b, a.checked_div(b).unwrap_or(0)),
+                0x3f if s.off == 0 => alu64!(X, a, b, a.checked_div(b).unwrap_or(0)),
+                0x37 => alu64!(K, a, b, sdiv64(a as i64, b as i64) as u64),
+                0x3f => alu64!(X, a, b, sdiv64(a as i64, b as i64) as u64),
+                0x47 => alu64!(K, a, b, a | b),
+                0x4f => alu64!(X, a, b, a | b),
+                0x57 => alu64!(K, a, b, a & b),
+                0x5f => alu64!(X, a, b, a & b),
+                0x67 => alu64!(K, a, b, a << (b & 63)),
+                0x6f => alu64!(X, a, b, a << (b & 63)),
+                0x77 => alu64!(K, a, b, a >> (b & 63)),
+                0x7f => alu64!(X, a, b, a >> (b & 63)),
                 0x87 => r[d] = r[d].wrapping_neg(),
-                0x97 | 0x9f if s.off == 0 => alu64!(a, b, a.checked_rem(b).unwrap_or(a)),
-                0x97 | 0x9f => alu64!(a, b, smod64(a as i64, b as i64) as u64),
-                0xa7 | 0xaf => alu64!(a, b, a ^ b),
+                0x97 if s.off == 0 => alu64!(K, a, b, a.checked_rem(b).unwrap_or(a)),
+                0x9f if s.off == 0 => alu64!(X, a, b, a.checked_rem(b).unwrap_or(a)),
+                0x97 => alu64!(K, a, b, smod64(a as i64, b as i64) as u64),
+                0x9f => alu64!(X, a, b, smod64(a as i64, b as i64) as u64),
+                0xa7 => alu64!(K, a, b, a ^ b),
+                0xaf => alu64!(X, a, b, a ^ b),
                 0xb7 => r[d] = imm as u64,
                 0xbf => {
                     r[d] = match s.off {
@@ -148,22 +196,35 @@ impl Exec<'_> {
                         _ => r[sr],
                     }
                 }
-                0xc7 | 0xcf => alu64!(a, b, ((a as i64) >> (b & 63)) as u64),
+                0xc7 => alu64!(K, a, b, ((a as i64) >> (b & 63)) as u64),
+                0xcf => alu64!(X, a, b, ((a as i64) >> (b & 63)) as u64),
                 0xd7 => r[d] = bswap(r[d], imm),
                 // ALU32
-                0x04 | 0x0c => alu32!(a, b, a.wrapping_add(b)),
-                0x14 | 0x1c => alu32!(a, b, a.wrapping_sub(b)),
-                0x24 | 0x2c => alu32!(a, b, a.wrapping_mul(b)),
-                0x34 | 0x3c if s.off == 0 => alu32!(a, b, a.checked_div(b).unwrap_or(0)),
-                0x34 | 0x3c => alu32!(a, b, sdiv32(a as i32, b as i32) as u32),
-                0x44 | 0x4c => alu32!(a, b, a | b),
-                0x54 | 0x5c => alu32!(a, b, a & b),
-                0x64 | 0x6c => alu32!(a, b, a << (b & 31)),
-                0x74 | 0x7c => alu32!(a, b, a >> (b & 31)),
+                0x04 => alu32!(K, a, b, a.wrapping_add(b)),
+                0x0c => alu32!(X, a, b, a.wrapping_add(b)),
+                0x14 => alu32!(K, a, b, a.wrapping_sub(b)),
+                0x1c => alu32!(X, a, b, a.wrapping_sub(b)),
+                0x24 => alu32!(K, a, b, a.wrapping_mul(b)),
+                0x2c => alu32!(X, a, b, a.wrapping_mul(b)),
+                0x34 if s.off == 0 => alu32!(K, a, b, a.checked_div(b).unwrap_or(0)),
+                0x3c if s.off == 0 => alu32!(X, a, b, a.checked_div(b).unwrap_or(0)),
+                0x34 => alu32!(K, a, b, sdiv32(a as i32, b as i32) as u32),
+                0x3c => alu32!(X, a, b, sdiv32(a as i32, b as i32) as u32),
+                0x44 => alu32!(K, a, b, a | b),
+                0x4c => alu32!(X, a, b, a | b),
+                0x54 => alu32!(K, a, b, a & b),
+                0x5c => alu32!(X, a, b, a & b),
+                0x64 => alu32!(K, a, b, a << (b & 31)),
+                0x6c => alu32!(X, a, b, a << (b & 31)),
+                0x74 => alu32!(K, a, b, a >> (b & 31)),
+                0x7c => alu32!(X, a, b, a >> (b & 31)),
                 0x84 => r[d] = u64::from((r[d] as u32).wrapping_neg()),
-                0x94 | 0x9c if s.off == 0 => alu32!(a, b, a.checked_rem(b).unwrap_or(a)),
-                0x94 | 0x9c => alu32!(a, b, smod32(a as i32, b as i32) as u32),
-                0xa4 | 0xac => alu32!(a, b, a ^ b),
+                0x94 if s.off == 0 => alu32!(K, a, b, a.checked_rem(b).unwrap_or(a)),
+                0x9c if s.off == 0 => alu32!(X, a, b, a.checked_rem(b).unwrap_or(a)),
+                0x94 => alu32!(K, a, b, smod32(a as i32, b as i32) as u32),
+                0x9c => alu32!(X, a, b, smod32(a as i32, b as i32) as u32),
+                0xa4 => alu32!(K, a, b, a ^ b),
+                0xac => alu32!(X, a, b, a ^ b),
                 0xb4 => r[d] = u64::from(imm as u32),
                 0xbc => {
                     r[d] = u64::from(match s.off {
@@ -172,7 +233,8 @@ impl Exec<'_> {
                         _ => r[sr] as u32,
                     })
                 }
-                0xc4 | 0xcc => alu32!(a, b, ((a as i32) >> (b & 31)) as u32),
+                0xc4 => alu32!(K, a, b, ((a as i32) >> (b & 31)) as u32),
+                0xcc => alu32!(X, a, b, ((a as i32) >> (b & 31)) as u32),
                 0xd4 => {
                     r[d] = match imm {
                         16 => r[d] & 0xffff,
@@ -183,30 +245,52 @@ impl Exec<'_> {
                 0xdc => r[d] = bswap(r[d], imm),
                 // JMP
                 0x05 => pc = pc.wrapping_add(s.off as isize as usize),
-                0x15 | 0x1d => jmp64!(a, b, a == b),
-                0x25 | 0x2d => jmp64!(a, b, a > b),
-                0x35 | 0x3d => jmp64!(a, b, a >= b),
-                0x45 | 0x4d => jmp64!(a, b, a & b != 0),
-                0x55 | 0x5d => jmp64!(a, b, a != b),
-                0x65 | 0x6d => jmp64!(a, b, (a as i64) > (b as i64)),
-                0x75 | 0x7d => jmp64!(a, b, (a as i64) >= (b as i64)),
-                0xa5 | 0xad => jmp64!(a, b, a < b),
-                0xb5 | 0xbd => jmp64!(a, b, a <= b),
-                0xc5 | 0xcd => jmp64!(a, b, (a as i64) < (b as i64)),
-                0xd5 | 0xdd => jmp64!(a, b, (a as i64) <= (b as i64)),
+                0x15 => jmp64!(K, a, b, a == b),
+                0x1d => jmp64!(X, a, b, a == b),
+                0x25 => jmp64!(K, a, b, a > b),
+                0x2d => jmp64!(X, a, b, a > b),
+                0x35 => jmp64!(K, a, b, a >= b),
+                0x3d => jmp64!(X, a, b, a >= b),
+                0x45 => jmp64!(K, a, b, a & b != 0),
+                0x4d => jmp64!(X, a, b, a & b != 0),
+                0x55 => jmp64!(K, a, b, a != b),
+                0x5d => jmp64!(X, a, b, a != b),
+                0x65 => jmp64!(K, a, b, (a as i64) > (b as i64)),
+                0x6d => jmp64!(X, a, b, (a as i64) > (b as i64)),
+                0x75 => jmp64!(K, a, b, (a as i64) >= (b as i64)),
+                0x7d => jmp64!(X, a, b, (a as i64) >= (b as i64)),
+                0xa5 => jmp64!(K, a, b, a < b),
+                0xad => jmp64!(X, a, b, a < b),
+                0xb5 => jmp64!(K, a, b, a <= b),
+                0xbd => jmp64!(X, a, b, a <= b),
+                0xc5 => jmp64!(K, a, b, (a as i64) < (b as i64)),
+                0xcd => jmp64!(X, a, b, (a as i64) < (b as i64)),
+                0xd5 => jmp64!(K, a, b, (a as i64) <= (b as i64)),
+                0xdd => jmp64!(X, a, b, (a as i64) <= (b as i64)),
                 // JMP32
                 0x06 => pc = pc.wrapping_add(imm as isize as usize),
-                0x16 | 0x1e => jmp32!(a, b, a == b),
-                0x26 | 0x2e => jmp32!(a, b, a > b),
-                0x36 | 0x3e => jmp32!(a, b, a >= b),
-                0x46 | 0x4e => jmp32!(a, b, a & b != 0),
-                0x56 | 0x5e => jmp32!(a, b, a != b),
-                0x66 | 0x6e => jmp32!(a, b, (a as i32) > (b as i32)),
-                0x76 | 0x7e => jmp32!(a, b, (a as i32) >= (b as i32)),
-                0xa6 | 0xae => jmp32!(a, b, a < b),
-                0xb6 | 0xbe => jmp32!(a, b, a <= b),
-                0xc6 | 0xce => jmp32!(a, b, (a as i32) < (b as i32)),
-                0xd6 | 0xde => jmp32!(a, b, (a as i32) <= (b as i32)),
+                0x16 => jmp32!(K, a, b, a == b),
+                0x1e => jmp32!(X, a, b, a == b),
+                0x26 => jmp32!(K, a, b, a > b),
+                0x2e => jmp32!(X, a, b, a > b),
+                0x36 => jmp32!(K, a, b, a >= b),
+                0x3e => jmp32!(X, a, b, a >= b),
+                0x46 => jmp32!(K, a, b, a & b != 0),
+                0x4e => jmp32!(X, a, b, a & b != 0),
+                0x56 => jmp32!(K, a, b, a != b),
+                0x5e => jmp32!(X, a, b, a != b),
+                0x66 => jmp32!(K, a, b, (a as i32) > (b as i32)),
+                0x6e => jmp32!(X, a, b, (a as i32) > (b as i32)),
+                0x76 => jmp32!(K, a, b, (a as i32) >= (b as i32)),
+                0x7e => jmp32!(X, a, b, (a as i32) >= (b as i32)),
+                0xa6 => jmp32!(K, a, b, a < b),
+                0xae => jmp32!(X, a, b, a < b),
+                0xb6 => jmp32!(K, a, b, a <= b),
+                0xbe => jmp32!(X, a, b, a <= b),
+                0xc6 => jmp32!(K, a, b, (a as i32) < (b as i32)),
+                0xce => jmp32!(X, a, b, (a as i32) < (b as i32)),
+                0xd6 => jmp32!(K, a, b, (a as i32) <= (b as i32)),
+                0xde => jmp32!(X, a, b, (a as i32) <= (b as i32)),
                 // Calls and exit
                 0x85 => match s.src {
                     0 => {
@@ -281,23 +365,29 @@ impl Exec<'_> {
                     r[d] = imm as u64;
                     pc += 1;
                 }
-                0x61 => r[d] = mem!(mem.load(addr_src, 4)),
-                0x69 => r[d] = mem!(mem.load(addr_src, 2)),
-                0x71 => r[d] = mem!(mem.load(addr_src, 1)),
-                0x79 => r[d] = mem!(mem.load(addr_src, 8)),
-                0x81 => r[d] = mem!(mem.load(addr_src, 4)) as i32 as i64 as u64,
-                0x89 => r[d] = mem!(mem.load(addr_src, 2)) as i16 as i64 as u64,
-                0x91 => r[d] = mem!(mem.load(addr_src, 1)) as i8 as i64 as u64,
-                0x62 => mem!(mem.store(addr_dst, 4, imm as u64)),
-                0x6a => mem!(mem.store(addr_dst, 2, imm as u64)),
-                0x72 => mem!(mem.store(addr_dst, 1, imm as u64)),
-                0x7a => mem!(mem.store(addr_dst, 8, imm as u64)),
-                0x63 => mem!(mem.store(addr_dst, 4, r[sr])),
-                0x6b => mem!(mem.store(addr_dst, 2, r[sr])),
-                0x73 => mem!(mem.store(addr_dst, 1, r[sr])),
-                0x7b => mem!(mem.store(addr_dst, 8, r[sr])),
-                0xc3 => mem!(atomic(mem, &mut r, addr_dst, 4, imm, sr)),
-                0xdb => mem!(atomic(mem, &mut r, addr_dst, 8, imm, sr)),
+                0x61 => r[d] = mem!(mem.load(src_addr!(), 4)),
+                0x69 => r[d] = mem!(mem.load(src_addr!(), 2)),
+                0x71 => r[d] = mem!(mem.load(src_addr!(), 1)),
+                0x79 => r[d] = mem!(mem.load(src_addr!(), 8)),
+                0x81 => r[d] = mem!(mem.load(src_addr!(), 4)) as i32 as i64 as u64,
+                0x89 => r[d] = mem!(mem.load(src_addr!(), 2)) as i16 as i64 as u64,
+                0x91 => r[d] = mem!(mem.load(src_addr!(), 1)) as i8 as i64 as u64,
+                0x62 => mem!(mem.store(dst_addr!(), 4, imm as u64)),
+                0x6a => mem!(mem.store(dst_addr!(), 2, imm as u64)),
+                0x72 => mem!(mem.store(dst_addr!(), 1, imm as u64)),
+                0x7a => mem!(mem.store(dst_addr!(), 8, imm as u64)),
+                0x63 => mem!(mem.store(dst_addr!(), 4, r[sr])),
+                0x6b => mem!(mem.store(dst_addr!(), 2, r[sr])),
+                0x73 => mem!(mem.store(dst_addr!(), 1, r[sr])),
+                0x7b => mem!(mem.store(dst_addr!(), 8, r[sr])),
+                0xc3 => {
+                    let addr = dst_addr!();
+                    mem!(atomic(mem, &mut r, addr, 4, imm, sr))
+                }
+                0xdb => {
+                    let addr = dst_addr!();
+                    mem!(atomic(mem, &mut r, addr, 8, imm, sr))
+                }
                 // Legacy packet loads: out of bounds ends the program with r0 = 0.
                 0x20 | 0x28 | 0x30 | 0x40 | 0x48 | 0x50 => {
                     let len = match s.code & 0x18 {
