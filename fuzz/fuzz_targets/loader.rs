@@ -13,7 +13,8 @@ fuzz_target!(|data: &[u8]| {
     let opts = LoadOptions { target_btf: TargetBtf::None, ..LoadOptions::default() };
     let Ok(obj) = bpflab_loader::load(data, &opts) else { return };
     let config = Config { insn_budget: 10_000, ..Config::default() };
-    let Ok(mut inst) = Interpreter::new(config, standard_helpers()).instantiate(&obj.collection) else {
+    let Ok(mut inst) = Interpreter::new(config, standard_helpers()).instantiate(&obj.collection)
+    else {
         return;
     };
     for prog in 0..inst.program_count() {

@@ -1,0 +1,679 @@
+//! What compiled code sees at run time: the run state, the region table, and the Rust
+//! functions it calls (helpers, slow memory accesses, faults). Also the way into compiled
+//! code, for runs and for callbacks.
+//!
+//! Compiled code receives a `*mut RunState` and the frame depth. The `#[repr(C)]` head of
+//! [`RunState`] is read and written by compiled code at the offsets in [`off`]; the rest is
+//! only used from Rust, by the `extern "C"` functions below while compiled code waits for them.
+#![allow(unsafe_code)]
+
+use std::any::Any;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::sync::Arc;
+
+use bpflab_vm::ProgType;
+use bpflab_vm::helpers::{Callbacks, HelperCtx, HelperRegistry};
+use bpflab_vm::interp::{Code, MAX_TAIL_CALLS, VmError, VmErrorKind};
+use bpflab_vm::memory::{MAX_FRAMES, RawRegion, RegionId, STACK_SIZE};
+use bpflab_vm::world::World;
+
+use crate::module::Functions;
+
+/// Status a compiled function returns: ran to `exit` (r0..r5 in `regs`).
+pub(crate) const OK: u32 = 0;
+/// Status: faulted; the error is in `RunState::fault`.
+pub(crate) const FAULT: u32 = 1;
+/// Status: a legacy packet load was out of bounds; the run ends with r0 = 0.
+pub(crate) const EXIT_ZERO: u32 = 2;
+/// Status of the helper trampoline only: take the tail call to `RunState::tail_target`.
+pub(crate) const TAIL: u32 = 3;
+
+/// Fault kinds [`raise`] reports.
+pub(crate) const RAISE_CALL_DEPTH: u64 = 0;
+/// A kfunc call (the argument is the BTF id).
+pub(crate) const RAISE_KFUNC: u64 = 1;
+/// A slot that is not an instruction.
+pub(crate) const RAISE_NOT_INSN: u64 = 2;
+/// Execution ran past the last instruction.
+pub(crate) const RAISE_FELL_OFF: u64 = 3;
+
+/// Offset of a region's first byte within its 4 GiB slot (as in `bpflab_vm::memory`).
+pub(crate) const BIAS: u64 = 0x8000_0000;
+
+/// The frame pointer (r10) of frame `depth`.
+pub(crate) fn frame_pointer(depth: usize) -> u64 {
+    RegionId::stack(depth).base() + STACK_SIZE as u64
+}
+
+/// One region as compiled code reads it. The limits are 0 where the inline check must send
+/// every access to Rust (context regions, regions without that permission, the sentinel).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Entry {
+    /// Host address of offset 0.
+    base: u64,
+    /// First accessible offset.
+    lo: u32,
+    /// 7 where accesses must be naturally aligned, else 0.
+    amask: u32,
+    /// Loads in checked mode must end at or below this.
+    rlen: u32,
+    /// Stores and atomics in checked mode must end at or below this.
+    wlen: u32,
+    /// Any access in trusted mode must end at or below this (the buffer, unless context).
+    tlen: u32,
+    /// The region's size (legacy packet loads).
+    len: u32,
+}
+
+/// Byte offsets of [`Entry`] fields, and the entry size as a shift.
+pub(crate) mod entry {
+    /// `log2(size_of::<Entry>())`.
+    pub(crate) const SHIFT: i64 = 5;
+    /// Offset of `base`.
+    pub(crate) const BASE: i32 = 0;
+    /// Offset of `lo`.
+    pub(crate) const LO: i32 = 8;
+    /// Offset of `amask`.
+    pub(crate) const AMASK: i32 = 12;
+    /// Offset of `rlen`.
+    pub(crate) const RLEN: i32 = 16;
+    /// Offset of `wlen`.
+    pub(crate) const WLEN: i32 = 20;
+    /// Offset of `tlen`.
+    pub(crate) const TLEN: i32 = 24;
+    /// Offset of `len`.
+    pub(crate) const LEN: i32 = 28;
+}
+
+const _: () = assert!(std::mem::size_of::<Entry>() == 1 << entry::SHIFT);
+const _: () = assert!(std::mem::offset_of!(Entry, len) == entry::LEN as usize);
+const _: () = assert!(std::mem::offset_of!(Entry, tlen) == entry::TLEN as usize);
+const _: () = assert!(std::mem::offset_of!(Entry, amask) == entry::AMASK as usize);
+
+impl Entry {
+    fn of(r: RawRegion) -> Entry {
+        // Regions are below 2 GiB (MAX_REGION), so sizes fit in 32 bits.
+        let len = r.len as u32;
+        let plain = !r.is_context;
+        Entry {
+            base: r.ptr as u64,
+            lo: r.lo.min(u32::MAX as usize) as u32,
+            amask: if r.strict_align { 7 } else { 0 },
+            rlen: if plain && r.readable { len } else { 0 },
+            wlen: if plain && r.writable { len } else { 0 },
+            tlen: if plain { len } else { 0 },
+            len,
+        }
+    }
+}
+
+/// The state of a run, shared by every compiled function and Rust function it calls. One
+/// lives (boxed, at a stable address) in each instance and is reset for every run.
+#[repr(C)]
+pub(crate) struct RunState {
+    /// Registers passed into and out of compiled functions.
+    pub(crate) regs: [u64; 16],
+    /// Instructions executed so far.
+    pub(crate) count: u64,
+    /// The region table (`nregions + 1` entries, the last one the sentinel).
+    table: *const Entry,
+    /// Index of the sentinel entry (the number of regions).
+    nregions: u64,
+    /// Addresses of compiled functions, by function index.
+    funcs: *const usize,
+    /// Address of each program's entry function (tail calls), by program index.
+    entries: *const usize,
+    /// The program a tail call continues in.
+    tail_target: u64,
+    /// The region legacy packet loads read, or `u64::MAX`.
+    packet: u64,
+    /// A value passed back by a Rust function.
+    tmp: u64,
+    // Below: Rust only.
+    /// The world of the innermost execution (callbacks get their own borrow).
+    world: *mut World,
+    /// The instance's programs and helpers, during a run.
+    shared: *const Shared,
+    /// The instance's compiled functions, during a run.
+    fns: *mut Functions,
+    /// The region table's storage: entry `i` describes region `i` once validated, else is
+    /// zero (every access to the region goes to Rust, which validates it).
+    table_buf: Vec<Entry>,
+    /// Which entries are validated.
+    valid: Vec<bool>,
+    /// The validated entries, for [`RunState::invalidate`].
+    validated: Vec<u32>,
+    fault: Option<VmError>,
+    panic: Option<Box<dyn Any + Send>>,
+    tail_calls: u32,
+    /// Bytes below the frame pointer a new frame zeroes.
+    stack_zero: usize,
+}
+
+/// Offsets of the fields compiled code uses.
+pub(crate) mod off {
+    use super::RunState;
+    use std::mem::offset_of;
+
+    /// `regs[0]`.
+    pub(crate) const REGS: i32 = offset_of!(RunState, regs) as i32;
+    /// `count`.
+    pub(crate) const COUNT: i32 = offset_of!(RunState, count) as i32;
+    /// `table`.
+    pub(crate) const TABLE: i32 = offset_of!(RunState, table) as i32;
+    /// `nregions`.
+    pub(crate) const NREGIONS: i32 = offset_of!(RunState, nregions) as i32;
+    /// `funcs`.
+    pub(crate) const FUNCS: i32 = offset_of!(RunState, funcs) as i32;
+    /// `entries`.
+    pub(crate) const ENTRIES: i32 = offset_of!(RunState, entries) as i32;
+    /// `tail_target`.
+    pub(crate) const TAIL_TARGET: i32 = offset_of!(RunState, tail_target) as i32;
+    /// `packet`.
+    pub(crate) const PACKET: i32 = offset_of!(RunState, packet) as i32;
+    /// `tmp`.
+    pub(crate) const TMP: i32 = offset_of!(RunState, tmp) as i32;
+}
+
+/// What a run needs besides the world: the instance's programs and helpers.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    /// The helper registry.
+    pub(crate) helpers: Arc<HelperRegistry>,
+    /// The lowered code of every program.
+    pub(crate) codes: Vec<Code>,
+    /// The region standing for each program's instructions.
+    pub(crate) code_regions: Vec<RegionId>,
+    /// Each program's type.
+    pub(crate) prog_types: Vec<ProgType>,
+    /// The instruction budget.
+    pub(crate) budget: u64,
+}
+
+impl RunState {
+    /// A run state, to be [`RunState::begin`]-ed before each run.
+    pub(crate) fn new() -> Box<RunState> {
+        let mut st = Box::new(RunState {
+            regs: [0; 16],
+            count: 0,
+            table: std::ptr::null(),
+            nregions: 0,
+            funcs: std::ptr::null(),
+            entries: std::ptr::null(),
+            tail_target: 0,
+            packet: u64::MAX,
+            tmp: 0,
+            world: std::ptr::null_mut(),
+            shared: std::ptr::null(),
+            fns: std::ptr::null_mut(),
+            table_buf: vec![Entry::default()],
+            valid: vec![false],
+            validated: Vec::new(),
+            fault: None,
+            panic: None,
+            tail_calls: 0,
+            stack_zero: STACK_SIZE,
+        });
+        st.table = st.table_buf.as_ptr();
+        st
+    }
+
+    /// Resets the state for a run of `shared`'s programs compiled in `fns`; `packet` is the
+    /// region LD_ABS/LD_IND read. The pointers stay valid while the caller holds both borrows.
+    pub(crate) fn begin(&mut self, shared: &Shared, fns: &mut Functions, packet: Option<RegionId>) {
+        self.count = 0;
+        self.tail_calls = 0;
+        self.fault = None;
+        self.packet = packet.map_or(u64::MAX, |r| u64::from(r.index()));
+        self.stack_zero = fns.stack_zero();
+        self.funcs = fns.funcs().as_ptr();
+        self.entries = fns.entries().as_ptr();
+        self.shared = shared;
+        self.fns = fns;
+        // The world may have changed in any way since the last run.
+        self.invalidate();
+    }
+
+    /// Validates the entries of `regions` ahead of the run (the input, the packet), so that
+    /// compiled code reaches them without a first trip to Rust.
+    pub(crate) fn prepare(&mut self, world: &mut World, regions: &[RegionId]) {
+        self.world = world;
+        self.fit();
+        for &r in regions {
+            self.validate(r.index() as usize);
+        }
+        self.world = std::ptr::null_mut();
+    }
+
+    /// Forgets every validated entry: Rust code ran that may have changed the memory.
+    fn invalidate(&mut self) {
+        for i in self.validated.drain(..) {
+            self.table_buf[i as usize] = Entry::default();
+            self.valid[i as usize] = false;
+        }
+    }
+
+    /// Makes entry `idx` describe region `idx` as the memory holds it now (nothing if there is
+    /// no such region). May move the table.
+    fn validate(&mut self, idx: usize) {
+        // A region added since the table was last sized stays on the slow path until `fit`
+        // covers it where compiled code expects the table to move.
+        if idx + 1 >= self.table_buf.len() {
+            return;
+        }
+        // SAFETY: `world` is set by `enter` (or `prepare`) from a live `&mut World` for the
+        // duration of the execution that calls this, and no other reference to the world is
+        // in use meanwhile (compiled code is suspended in a call to Rust).
+        let world = unsafe { &mut *self.world };
+        // `idx` is below the table's length, itself at most the number of regions plus one.
+        let Some(raw) = world.mem.raw_region(RegionId::from_index(idx as u32)) else { return };
+        self.table_buf[idx] = Entry::of(raw);
+        if !std::mem::replace(&mut self.valid[idx], true) {
+            self.validated.push(idx as u32);
+        }
+    }
+
+    /// Grows the table to cover every region (the last entry stays the all-zero sentinel that
+    /// out-of-range indices clamp to). Moves the table: only called where compiled code reloads
+    /// it afterwards (entering a function, after a helper); slow paths never move it, so
+    /// compiled code may keep entries it loaded across them.
+    fn fit(&mut self) {
+        // SAFETY: as in `validate`.
+        let world = unsafe { &mut *self.world };
+        let n = world.mem.raw_regions().len();
+        if self.table_buf.len() <= n {
+            self.table_buf.resize(n + 1, Entry::default());
+            self.valid.resize(n + 1, false);
+            self.table = self.table_buf.as_ptr();
+            self.nregions = n as u64;
+        }
+    }
+
+    /// Validates the region `addr` falls in.
+    fn validate_addr(&mut self, addr: u64) {
+        if let Some(idx) = (addr >> 32).checked_sub(1) {
+            self.validate(idx as usize);
+        }
+    }
+
+    fn fail(&mut self, pc: u64, kind: VmErrorKind) -> u32 {
+        self.fault = Some(VmError::new(pc as usize, kind));
+        FAULT
+    }
+
+    /// The instance's programs and helpers.
+    fn shared(&self) -> &Shared {
+        // SAFETY: `begin` set `shared` from a reference the caller keeps borrowed for the
+        // whole run, during which only this run state reads it.
+        unsafe { &*self.shared }
+    }
+}
+
+impl std::fmt::Debug for RunState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunState").field("count", &self.count).finish_non_exhaustive()
+    }
+}
+
+/// Zeroes the top `n` bytes of the stack of frame `depth`.
+fn zero_frame(world: &mut World, depth: usize, n: usize) {
+    let stack = world.mem.bytes_mut(RegionId::stack(depth));
+    let from = stack.len().saturating_sub(n);
+    stack[from..].fill(0);
+}
+
+/// A compiled function: `(state, depth) -> status`.
+type CompiledFn = unsafe extern "C" fn(*mut RunState, u64) -> u32;
+
+/// Runs the code of program `prog` from slot `entry` in frame `depth` with r1..r5 = `args`, as
+/// the interpreter's `Exec::run` does: the frame's stack zeroed, r0 and r6..r9 zero.
+pub(crate) fn enter(
+    state: *mut RunState,
+    world: &mut World,
+    prog: usize,
+    entry: usize,
+    args: [u64; 5],
+    depth: usize,
+) -> Result<u64, VmError> {
+    if depth >= MAX_FRAMES {
+        return Err(VmError::new(entry, VmErrorKind::CallDepth { max: MAX_FRAMES }));
+    }
+    let (f, saved) = {
+        // SAFETY: `state` points to the live run state; compiled code is not running (we are
+        // either before the first call or inside a helper it called), so this is the only
+        // reference to it.
+        let st = unsafe { &mut *state };
+        if st.stack_zero > 0 {
+            zero_frame(world, depth, st.stack_zero);
+        }
+        // SAFETY: `fns` points to the instance's function table, borrowed mutably for the
+        // whole run by the caller of `RunState::begin`; only this code uses it during the run.
+        let fns = unsafe { &mut *st.fns };
+        // SAFETY: as in `RunState::shared` (a separate borrow of the same pointer, so that
+        // `st` stays usable).
+        let shared = unsafe { &*st.shared };
+        let first = if entry == 0 { fns.entries().get(prog).copied() } else { None };
+        let f = match first
+            .map_or_else(|| fns.function(&shared.codes, &shared.code_regions, prog, entry), Ok)
+        {
+            Ok(f) => f,
+            Err(_) => {
+                // Cranelift refused code it compiled before for other entries: a JIT bug,
+                // reported as a fault of the callback rather than a panic.
+                let error = bpflab_vm::helpers::HelperError::BadArg {
+                    arg: 0,
+                    reason: "the JIT failed to compile this callback",
+                };
+                return Err(VmError::new(entry, VmErrorKind::Helper { name: "jit", error }));
+            }
+        };
+        st.funcs = fns.funcs().as_ptr();
+        st.entries = fns.entries().as_ptr();
+        let saved = st.world;
+        st.world = world;
+        st.fit();
+        if st.stack_zero > 0 {
+            // The frame's stack, which compiled code reaches through r10 without asking.
+            st.validate(depth);
+        }
+        st.regs = [0; 16];
+        st.regs[1..6].copy_from_slice(&args);
+        st.regs[10] = frame_pointer(depth);
+        (f, saved)
+    };
+    // SAFETY: `f` is the address of a finalized function compiled with the signature
+    // `(state: i64, depth: i64) -> i32` in the host's default calling convention, which is
+    // `extern "C"`; its code memory lives as long as the instance's function table. Compiled
+    // code only touches the run state, the region table and the buffers the table points to,
+    // all valid until it returns (entries are invalidated whenever Rust code that may change them runs).
+    let status = unsafe {
+        let f: CompiledFn = std::mem::transmute::<usize, CompiledFn>(f);
+        f(state, depth as u64)
+    };
+    // SAFETY: compiled code has returned; the run state is ours again.
+    let st = unsafe { &mut *state };
+    st.world = saved;
+    if let Some(p) = st.panic.take() {
+        resume_unwind(p);
+    }
+    match status {
+        OK => Ok(st.regs[0]),
+        EXIT_ZERO => Ok(0),
+        _ => Err(st
+            .fault
+            .take()
+            .unwrap_or_else(|| VmError::new(entry, VmErrorKind::NotAnInstruction))),
+    }
+}
+
+/// Runs BPF code for a helper, in the frame after the calling function's.
+struct JitCallbacks {
+    state: *mut RunState,
+    depth: usize,
+}
+
+impl Callbacks for JitCallbacks {
+    fn call(&mut self, world: &mut World, addr: u64, args: [u64; 5]) -> Result<u64, VmError> {
+        let bad = || VmError::new(0, VmErrorKind::BadCallback { addr });
+        let (region, _, off) = world.mem.resolve(addr).ok_or_else(bad)?;
+        let (prog, pc) = {
+            // SAFETY: the helper that calls us runs inside `helper_call`, which holds no
+            // reference to the run state while the helper runs.
+            let st = unsafe { &*self.state };
+            let shared = st.shared();
+            let prog = shared.code_regions.iter().position(|&r| r == region).ok_or_else(bad)?;
+            let pc = usize::try_from(off)
+                .ok()
+                .filter(|&pc| shared.codes[prog].starts_instruction(pc))
+                .ok_or_else(bad)?;
+            (prog, pc)
+        };
+        // SAFETY: as above; the reference ends before `enter` takes the pointer again.
+        let st = unsafe { &mut *self.state };
+        // The helper calling this callback (maybe between two calls of it) may have changed
+        // the memory in any way: no entry can be trusted.
+        st.invalidate();
+        enter(self.state, world, prog, pc, args, self.depth)
+    }
+}
+
+/// Calls helper `id` with r1..r5 from `regs`; r0 goes to `regs[0]`. Returns [`OK`], [`FAULT`]
+/// or [`TAIL`] (the helper asked for a tail call the limits allow).
+pub(crate) extern "C" fn helper_call(
+    state: *mut RunState,
+    id: u64,
+    prog: u64,
+    pc: u64,
+    depth: u64,
+) -> u32 {
+    let (h, args, prog_type, world) = {
+        // SAFETY: compiled code passes the run state it was given and waits for us.
+        let st = unsafe { &mut *state };
+        let shared = st.shared();
+        let Some(&h) = shared.helpers.get(id as i64) else {
+            return st.fail(pc, VmErrorKind::UnknownHelper { id: id as i64 });
+        };
+        let prog_type = shared.prog_types.get(prog as usize).copied().unwrap_or(ProgType::Unspec);
+        let mut args = [0; 5];
+        args.copy_from_slice(&st.regs[1..6]);
+        (h, args, prog_type, st.world)
+    };
+    let mut calls = JitCallbacks { state, depth: depth as usize + 1 };
+    let (result, tail) = {
+        // SAFETY: `world` comes from the `&mut World` of the innermost `enter`, which does not
+        // use it while compiled code runs; this is the only reference until it is dropped.
+        let world = unsafe { &mut *world };
+        let mut hc = HelperCtx { world, prog_type, calls: &mut calls, tail_call: None };
+        let result = catch_unwind(AssertUnwindSafe(|| (h.func)(&mut hc, args)));
+        (result, hc.tail_call)
+    };
+    // SAFETY: the helper is done; no other reference to the run state is alive.
+    let st = unsafe { &mut *state };
+    // The helper may have changed the memory in any way; the calling functions' stacks are
+    // what compiled code reaches without asking.
+    st.invalidate();
+    st.fit();
+    if st.stack_zero > 0 {
+        for d in 0..=(depth as usize).min(MAX_FRAMES - 1) {
+            st.validate(d);
+        }
+    }
+    match result {
+        Err(panic) => {
+            st.panic = Some(panic);
+            FAULT
+        }
+        Ok(Err(error)) => st.fail(pc, VmErrorKind::Helper { name: h.proto.name, error }),
+        Ok(Ok(v)) => {
+            st.regs[0] = v;
+            match tail {
+                Some(target)
+                    if st.tail_calls < MAX_TAIL_CALLS && target < st.shared().codes.len() =>
+                {
+                    st.tail_calls += 1;
+                    st.tail_target = target as u64;
+                    TAIL
+                }
+                _ => OK,
+            }
+        }
+    }
+}
+
+/// A load the inline check did not allow: the interpreter's `Memory::load` decides (context
+/// fields, or the typed fault). The value goes to `tmp`.
+pub(crate) extern "C" fn mem_load(state: *mut RunState, addr: u64, len: u64, pc: u64) -> u32 {
+    // SAFETY: compiled code passes its run state and waits; `world` is live (see `RunState::validate`).
+    let st = unsafe { &mut *state };
+    // SAFETY: as in `RunState::validate`.
+    let world = unsafe { &mut *st.world };
+    let r = world.mem.load(addr, len as usize);
+    st.validate_addr(addr);
+    match r {
+        Ok(v) => {
+            st.tmp = v;
+            OK
+        }
+        Err(e) => st.fail(pc, VmErrorKind::Memory(e)),
+    }
+}
+
+/// A store the inline check did not allow, through `Memory::store`.
+pub(crate) extern "C" fn mem_store(
+    state: *mut RunState,
+    addr: u64,
+    value: u64,
+    len: u64,
+    pc: u64,
+) -> u32 {
+    // SAFETY: as in `mem_load`.
+    let st = unsafe { &mut *state };
+    // SAFETY: as in `RunState::validate`.
+    let world = unsafe { &mut *st.world };
+    let r = world.mem.store(addr, len as usize, value);
+    st.validate_addr(addr);
+    match r {
+        Ok(()) => OK,
+        Err(e) => st.fail(pc, VmErrorKind::Memory(e)),
+    }
+}
+
+/// An atomic the inline check did not allow, through `Memory::atomic`, with the interpreter's
+/// operation semantics (`src` and `r0` unmasked). The old value goes to `tmp`.
+pub(crate) extern "C" fn mem_atomic(
+    state: *mut RunState,
+    addr: u64,
+    len: u64,
+    op: u64,
+    src: u64,
+    r0: u64,
+    pc: u64,
+) -> u32 {
+    // SAFETY: as in `mem_load`.
+    let st = unsafe { &mut *state };
+    // SAFETY: as in `RunState::validate`.
+    let world = unsafe { &mut *st.world };
+    let mask = if len == 8 { u64::MAX } else { u64::from(u32::MAX) };
+    let (v, expected) = (src & mask, r0 & mask);
+    let f = |old: u64| match op {
+        0x00 | 0x01 => old.wrapping_add(v),
+        0x40 | 0x41 => old | v,
+        0x50 | 0x51 => old & v,
+        0xa0 | 0xa1 => old ^ v,
+        0xe1 => v,
+        _ if old == expected => v,
+        _ => old,
+    };
+    let r = world.mem.atomic(addr, len as usize, f);
+    st.validate_addr(addr);
+    match r {
+        Ok(old) => {
+            st.tmp = old;
+            OK
+        }
+        Err(e) => st.fail(pc, VmErrorKind::Memory(e)),
+    }
+}
+
+/// A legacy packet load the inline check did not allow (the packet's entry not validated
+/// yet, or out of bounds): the big-endian value of `len` bytes at `off` of the packet goes
+/// to `tmp`, or [`EXIT_ZERO`] ends the run when there is no such byte range.
+pub(crate) extern "C" fn ld_abs(state: *mut RunState, off: u64, len: u64) -> u32 {
+    // SAFETY: as in `mem_load`.
+    let st = unsafe { &mut *state };
+    if st.packet == u64::MAX {
+        return EXIT_ZERO;
+    }
+    st.validate(st.packet as usize);
+    // SAFETY: as in `RunState::validate`.
+    let world = unsafe { &*st.world };
+    let packet = RegionId::from_index(st.packet as u32);
+    let value = usize::try_from(off as i64).ok().and_then(|off| {
+        let bytes = world.mem.bytes(packet).get(off..off.checked_add(len as usize)?)?;
+        Some(bytes.iter().fold(0u64, |acc, &b| acc << 8 | u64::from(b)))
+    });
+    match value {
+        Some(v) => {
+            st.tmp = v;
+            OK
+        }
+        None => EXIT_ZERO,
+    }
+}
+
+/// Zeroes the stack of frame `depth` (a bpf-to-bpf call's new frame).
+pub(crate) extern "C" fn zero_stack(state: *mut RunState, depth: u64) -> u32 {
+    // SAFETY: as in `mem_load`.
+    let st = unsafe { &mut *state };
+    // SAFETY: as in `RunState::validate`.
+    let world = unsafe { &mut *st.world };
+    if (depth as usize) < MAX_FRAMES && st.stack_zero > 0 {
+        zero_frame(world, depth as usize, st.stack_zero);
+        // The callee loads the table afresh; the caller reloads it when the call returns.
+        st.fit();
+        st.validate(depth as usize);
+    }
+    OK
+}
+
+/// Records a fault that needs no memory access: see the `RAISE_*` kinds.
+pub(crate) extern "C" fn raise(state: *mut RunState, kind: u64, pc: u64, arg: u64) -> u32 {
+    // SAFETY: as in `mem_load`.
+    let st = unsafe { &mut *state };
+    let kind = match kind {
+        RAISE_CALL_DEPTH => VmErrorKind::CallDepth { max: MAX_FRAMES },
+        RAISE_KFUNC => VmErrorKind::Kfunc { btf_id: arg as i64 },
+        RAISE_FELL_OFF => VmErrorKind::FellOffEnd,
+        _ => VmErrorKind::NotAnInstruction,
+    };
+    st.fail(pc, kind)
+}
+
+/// The address of the variant with budget checks of the function at slot `entry` of program
+/// `prog` (compiling it on first use), or 0 with the fault recorded.
+pub(crate) extern "C" fn checked_variant(state: *mut RunState, prog: u64, entry: u64) -> u64 {
+    // SAFETY: as in `mem_load`.
+    let st = unsafe { &mut *state };
+    // SAFETY: as in `enter`.
+    let fns = unsafe { &mut *st.fns };
+    // SAFETY: as in `RunState::shared`.
+    let shared = unsafe { &*st.shared };
+    match fns.checked_variant(&shared.codes, &shared.code_regions, prog as usize, entry as usize) {
+        Ok(f) => {
+            st.funcs = fns.funcs().as_ptr();
+            f as u64
+        }
+        Err(_) => {
+            let error = bpflab_vm::helpers::HelperError::BadArg {
+                arg: 0,
+                reason: "the JIT failed to compile a function",
+            };
+            st.fail(entry, VmErrorKind::Helper { name: "jit", error });
+            0
+        }
+    }
+}
+
+/// The budget runs out in the segment of program `prog` starting at slot `seg_pc`, at its
+/// `k`-th instruction (0-based): records the fault there.
+pub(crate) extern "C" fn budget_exhausted(
+    state: *mut RunState,
+    prog: u64,
+    seg_pc: u64,
+    k: u64,
+) -> u32 {
+    // SAFETY: as in `mem_load`.
+    let st = unsafe { &mut *state };
+    let mut pc = seg_pc as usize;
+    if let Some(code) = st.shared().codes.get(prog as usize) {
+        for _ in 0..k {
+            pc += 1;
+            while pc < code.len() && !code.starts_instruction(pc) {
+                pc += 1;
+            }
+        }
+    }
+    let budget = st.shared().budget;
+    st.fail(pc as u64, VmErrorKind::BudgetExhausted { budget })
+}
