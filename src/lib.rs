@@ -8,4 +8,5 @@ pub use bpflab_kernel as kernel;
 pub use bpflab_vm as vm;
 
 pub mod input;
+pub mod machine;
 pub mod object;

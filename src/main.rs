@@ -21,6 +21,8 @@ struct Cli {
 enum EngineKind {
     /// The checked interpreter.
     Interp,
+    /// The Cranelift JIT, in checked mode (every access checked, as the interpreter does).
+    Jit,
 }
 
 #[derive(Subcommand, Debug)]
@@ -44,6 +46,9 @@ enum Command {
         /// Print JSON: one object per instruction with its slot, text (and bytes or source).
         #[arg(long)]
         json: bool,
+        /// Show the native code the JIT generates instead (like `bpftool prog dump jited`).
+        #[arg(long, conflicts_with = "json")]
+        jited: bool,
     },
     /// Assemble text into raw bytecode.
     Asm {
@@ -74,7 +79,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Inspect { object, json } => cmd::inspect(&object, json),
-        Command::Disasm { file, prog, json } => cmd::disasm(&file, prog.as_deref(), json),
+        Command::Disasm { file, prog, json, jited } => {
+            cmd::disasm(&file, prog.as_deref(), json, jited)
+        }
         Command::Asm { file, output, json } => cmd::asm(&file, output.as_deref(), json),
         Command::Helpers { json } => cmd::helpers(json),
         Command::Run(args) => cmd::run(&args),

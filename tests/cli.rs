@@ -82,7 +82,7 @@ fn run_errors_name_the_instruction() {
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(
         stderr(&o),
-        "error: instruction 0: read of 8 bytes at offset 512 of stack of frame 0 (size 512) is out of bounds\n"
+        "error: program fault: instruction 0: read of 8 bytes at offset 512 of stack of frame 0 (size 512) is out of bounds\n"
     );
     let o = bpflab(&["run", "--hex", "95 00 00 00 00 00 00"], "");
     assert_eq!(o.status.code(), Some(1));
@@ -124,7 +124,7 @@ fn conformance_plugin_protocol() {
     assert_eq!(stdout(&o), "");
     assert_eq!(
         stderr(&o),
-        "instruction 0: read of 4 bytes at offset 4 of input memory (size 1) is out of bounds\n"
+        "program fault: instruction 0: read of 4 bytes at offset 4 of input memory (size 1) is out of bounds\n"
     );
     // Division by zero is defined by the ISA, not a fault.
     let o = bpflab(
@@ -313,4 +313,45 @@ fn run_object_preloads_and_saves_map_state() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("nope"), "{}", stderr(&o));
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn the_jit_engine_gives_the_same_answers() {
+    let args = [
+        "run",
+        "programs/tests/xdp.bpf.o",
+        "--prog",
+        "xdp_classify",
+        "--pcap",
+        "examples/mixed.pcap",
+        "--dump-maps",
+    ];
+    let interp = bpflab(&args, "");
+    let mut with_jit = args.to_vec();
+    with_jit.extend(["--engine", "jit"]);
+    let jit = bpflab(&with_jit, "");
+    assert!(jit.status.success(), "{}", stderr(&jit));
+    assert_eq!(stdout(&jit), stdout(&interp));
+    // The conformance plugin on the JIT: same r0, same fault.
+    let o = bpflab(
+        &["conformance-plugin", "01  02  03  04  ", "--engine", "jit"],
+        "61 10 00 00 00 00 00 00 95 00 00 00 00 00 00 00",
+    );
+    assert_eq!(stdout(&o), "4030201\n");
+    let o = bpflab(
+        &["conformance-plugin", "01", "--engine", "jit"],
+        "61 10 04 00 00 00 00 00 95 00 00 00 00 00 00 00",
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        stderr(&o),
+        "program fault: instruction 0: read of 4 bytes at offset 4 of input memory (size 1) is out of bounds\n"
+    );
+    // The native code, like bpftool prog dump jited.
+    let o =
+        bpflab(&["disasm", "--jited", "programs/tests/xdp.bpf.o", "--prog", "xdp_ethertype"], "");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.starts_with("xdp_ethertype:\n"), "{text}");
+    assert!(text.contains("pushq %rbp") && text.contains("ret"), "{text}");
 }

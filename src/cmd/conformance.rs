@@ -9,11 +9,12 @@ use std::io::Read;
 use std::process::ExitCode;
 
 use bpflab::input::parse_hex;
+use bpflab::machine::Machine;
 use bpflab_loader::{LoadOptions, TargetBtf};
 use bpflab_vm::engine::RunInput;
 use bpflab_vm::interp::Config;
 use bpflab_vm::isa::decode_bytes;
-use bpflab_vm::{Interpreter, Program};
+use bpflab_vm::{Collection, Program};
 use clap::Args;
 
 use crate::EngineKind;
@@ -60,12 +61,20 @@ fn run_case(args: &PluginArgs) -> Result<u64, Box<dyn std::error::Error>> {
         return run_elf(args, &bytes, mem);
     }
     let insns = decode_bytes(&bytes)?;
-    let EngineKind::Interp = args.engine;
+    let collection = Collection::single(Program::raw("conformance", insns));
+    run_program(args, &collection, 0, std::mem::take(&mut mem))
+}
+
+/// Runs program `prog` of `collection` on the memory with the chosen engine; returns r0.
+fn run_program(
+    args: &PluginArgs,
+    collection: &Collection,
+    prog: usize,
+    mem: Vec<u8>,
+) -> Result<u64, Box<dyn std::error::Error>> {
     let config = Config { insn_budget: args.budget, ..Config::default() };
-    let mut prepared = Interpreter::new(config, bpflab_vm::standard_helpers())
-        .prepare(&Program::raw("conformance", insns))?;
-    let (r0, _) = prepared.run_raw(&mut mem)?;
-    Ok(r0)
+    let mut machine = Machine::load(collection, config, args.engine == EngineKind::Jit)?;
+    Ok(machine.run(prog, &RunInput::data(mem))?.r0)
 }
 
 /// `--elf`: the runner sends an object whose program is `main`, in `.text` (raw mode: r1 =
@@ -85,8 +94,5 @@ fn run_elf(
         .position(|p| p.name == "main")
         .or((obj.collection.programs.len() == 1).then_some(0))
         .ok_or("the object has no program named main")?;
-    let config = Config { insn_budget: args.budget, ..Config::default() };
-    let mut inst =
-        Interpreter::new(config, bpflab_vm::standard_helpers()).instantiate(&obj.collection)?;
-    Ok(inst.run(prog, &RunInput::data(mem))?.r0)
+    run_program(args, &obj.collection, prog, mem)
 }

@@ -226,3 +226,26 @@ pub(crate) fn program_index(obj: &Object, name: &str) -> Result<usize, Box<dyn s
         format!("no program named {name:?}; the object has: {}", names.join(", ")).into()
     })
 }
+
+/// Prints the native code the JIT generates for an object's programs (or raw bytecode), like
+/// `bpftool prog dump jited`.
+pub(crate) fn disasm_jited(path: &Path, prog: Option<&str>) -> CmdResult {
+    let (collection, selected) = if is_elf(path) {
+        let obj = load_object(path)?;
+        let selected: Vec<usize> = match prog {
+            Some(name) => vec![program_index(&obj, name)?],
+            None => (0..obj.collection.programs.len()).collect(),
+        };
+        (obj.collection, selected)
+    } else {
+        let insns = bpflab::input::read_bytecode(path)?;
+        (bpflab_vm::Collection::single(bpflab_vm::Program::raw("raw", insns)), vec![0])
+    };
+    let engine = bpflab_jit::JitEngine::with_mode(bpflab_jit::Mode::Checked)?;
+    let inst = engine.instantiate(&collection)?;
+    let mut text = String::new();
+    for i in selected {
+        text += &format!("{}:\n{}\n", collection.programs[i].name, inst.disassemble(i)?);
+    }
+    Ok(emit(&text)?)
+}

@@ -5,12 +5,13 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use bpflab::input::{parse_hex, read_asm, read_bytecode, read_file, to_hex};
+use bpflab::machine::Machine;
 use bpflab::object::{MapDump, apply_initial_values, dump_maps};
 use bpflab_vm::ctx::verdict_name;
 use bpflab_vm::engine::{ProgType, RunInput, RunOutcome};
-use bpflab_vm::interp::{Config, Instance};
+use bpflab_vm::interp::Config;
 use bpflab_vm::isa::decode_bytes;
-use bpflab_vm::{Interpreter, Program, standard_helpers};
+use bpflab_vm::{Collection, Program};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{Value, json};
@@ -89,7 +90,6 @@ impl RunArgs {
 
 /// Runs a program and prints what it did.
 pub(crate) fn run(args: &RunArgs) -> CmdResult {
-    let EngineKind::Interp = args.engine;
     match &args.object {
         Some(path) => run_object(args, path),
         None => run_raw(args),
@@ -110,10 +110,11 @@ fn run_raw(args: &RunArgs) -> CmdResult {
         _ => Vec::new(),
     };
     let before = mem.clone();
-    let interp = Interpreter::new(args.config(), standard_helpers());
-    let mut prepared = interp.prepare(&Program::raw("cli", insns))?;
-    let (r0, count) = prepared.run_raw(&mut mem)?;
-    let trace = &prepared.world().env.trace;
+    let collection = Collection::single(Program::raw("cli", insns));
+    let mut machine = Machine::load(&collection, args.config(), args.engine == EngineKind::Jit)?;
+    let out = machine.run(0, &RunInput::data(mem))?;
+    let (r0, count, trace) = (out.r0, out.insn_count.unwrap_or(0), &out.trace);
+    mem = out.data.clone();
     if args.json {
         let doc = json!({
             "r0": r0,
@@ -173,15 +174,14 @@ fn run_object(args: &RunArgs, path: &Path) -> CmdResult {
         None => return Err(program_index(&obj, "").map(|_| ()).unwrap_err()),
     };
     let prog_type = obj.collection.programs[prog].prog_type;
-    let interp = Interpreter::new(args.config(), standard_helpers());
-    let mut inst: Instance = interp.instantiate(&obj.collection)?;
-    apply_initial_values(&obj, &mut inst)?;
+    let mut inst = Machine::load(&obj.collection, args.config(), args.engine == EngineKind::Jit)?;
+    apply_initial_values(&obj, inst.loaded())?;
     if let Some(path) = &args.maps {
         let text = String::from_utf8_lossy(&read_file(path)?).into_owned();
-        bpflab_vm::maps::json::import_str(&mut inst.world, &text)
+        bpflab_vm::maps::json::import_str(inst.world_mut(), &text)
             .map_err(|e| format!("{}: {e}", path.display()))?;
     }
-    let before = dump_maps(&obj, &mut inst)?;
+    let before = dump_maps(&obj, inst.loaded())?;
     let cases = cases(args)?;
     let total = cases.len() as u64 * args.repeat.max(1);
     let bar = progress(total);
@@ -207,9 +207,9 @@ fn run_object(args: &RunArgs, path: &Path) -> CmdResult {
     if let Some(path) = &args.out_pcap {
         write_pcap(path, &out_packets)?;
     }
-    let after = dump_maps(&obj, &mut inst)?;
+    let after = dump_maps(&obj, inst.loaded())?;
     if let Some(path) = &args.save_maps {
-        std::fs::write(path, bpflab_vm::maps::json::export_string(&inst.world))
+        std::fs::write(path, bpflab_vm::maps::json::export_string(inst.world_mut()))
             .map_err(|e| format!("{}: {e}", path.display()))?;
     }
     let changes = map_changes(&obj, &before, &after);

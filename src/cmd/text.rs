@@ -18,7 +18,10 @@ fn with_slots(insns: &[Insn]) -> impl Iterator<Item = (usize, &Insn)> {
 }
 
 /// Prints an object's programs, or a bytecode file, as assembly.
-pub(crate) fn disasm(file: &Path, prog: Option<&str>, json: bool) -> CmdResult {
+pub(crate) fn disasm(file: &Path, prog: Option<&str>, json: bool, jited: bool) -> CmdResult {
+    if jited {
+        return super::object::disasm_jited(file, prog);
+    }
     if super::object::is_elf(file) {
         return super::object::disasm_object(file, prog, json);
     }
