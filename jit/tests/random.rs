@@ -50,7 +50,9 @@ fn random_programs_match_the_interpreter() {
     let budget = Duration::from_secs(7);
     let a = run("jit-differential (fixed seed)", FIXED_SEED, oracle, (60, 2000), budget);
     let b = run("jit-differential (random seed)", seed, oracle, (60, 2000), budget);
-    assert!(a + b >= 200);
+    // Each run checks at least 60 cases whatever the machine's speed, and up to 2,000 while its
+    // time budget lasts: the floor is what the test guarantees.
+    assert!(a + b >= 120, "only {} cases were checked", a + b);
 }
 
 /// The same programs under small budgets: the JIT counts per segment, so this checks that it
