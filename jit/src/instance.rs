@@ -173,7 +173,7 @@ impl JitInstance {
         let state: &mut RunState = &mut self.state;
         state.begin(&self.shared, &mut self.fns, packet);
         state.prepare(&mut self.instance.world, regions);
-        let result = runtime::enter(state, &mut self.instance.world, prog, 0, args, 0);
+        let result = runtime::enter(state, &mut self.instance.world, prog, 0, args, 0, false);
         result.map(|r0| (r0, self.state.count))
     }
 }

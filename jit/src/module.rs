@@ -82,12 +82,20 @@ struct Facts {
     /// Some code makes bpf-to-bpf calls and some code calls helpers: a tail call may then
     /// happen in a callee, and program entries must pass r0..r5 back.
     tail_full_exit: bool,
+    /// Some code reaches memory through the region table (anything but stack accesses
+    /// checked at compile time); without, runs need not validate entries ahead.
+    table_access: bool,
 }
 
 impl Facts {
     fn of(codes: &[Code]) -> Facts {
-        let mut facts =
-            Facts { nregs: 11, any_writes_r10: false, stack_zero: 0, tail_full_exit: false };
+        let mut facts = Facts {
+            nregs: 11,
+            any_writes_r10: false,
+            stack_zero: 0,
+            tail_full_exit: false,
+            table_access: false,
+        };
         let (mut calls, mut helpers) = (false, false);
         for code in codes {
             let slots = code.slots();
@@ -104,6 +112,14 @@ impl Facts {
                 };
                 calls |= matches!(class, Class::Local { .. });
                 helpers |= class == Class::Helper;
+                // Conservative: any access not through r10 (an r10 access may still be
+                // out of bounds, but then it goes to Rust, which validates as it must).
+                facts.table_access |= match class {
+                    Class::Load { .. } => s.src & 15 != 10,
+                    Class::Store { .. } | Class::Atomic { .. } => s.dst & 15 != 10,
+                    Class::LdAbs { .. } => true,
+                    _ => false,
+                };
             }
         }
         facts.tail_full_exit = calls && helpers;
@@ -390,6 +406,12 @@ impl Functions {
     /// The shared compiled code.
     pub(crate) fn compiled(&self) -> &Compiled {
         &self.compiled
+    }
+
+    /// Some code reaches memory through the region table.
+    #[inline]
+    pub(crate) fn table_access(&self) -> bool {
+        self.compiled.facts.table_access
     }
 
     /// Bytes below the frame pointer a new frame zeroes.

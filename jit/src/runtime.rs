@@ -144,11 +144,15 @@ pub(crate) struct RunState {
     valid: Vec<bool>,
     /// The validated entries, for [`RunState::invalidate`].
     validated: Vec<u32>,
+    /// Room for [`RunState::revalidate`].
+    scratch: Vec<u32>,
     fault: Option<VmError>,
     panic: Option<Box<dyn Any + Send>>,
     tail_calls: u32,
     /// Bytes below the frame pointer a new frame zeroes.
     stack_zero: usize,
+    /// Some code reaches memory through the region table (else nothing is validated ahead).
+    table_access: bool,
 }
 
 /// Offsets of the fields compiled code uses.
@@ -210,10 +214,12 @@ impl RunState {
             table_buf: vec![Entry::default()],
             valid: vec![false],
             validated: Vec::new(),
+            scratch: Vec::new(),
             fault: None,
             panic: None,
             tail_calls: 0,
             stack_zero: STACK_SIZE,
+            table_access: true,
         });
         st.table = st.table_buf.as_ptr();
         st
@@ -227,6 +233,7 @@ impl RunState {
         self.fault = None;
         self.packet = packet.map_or(u64::MAX, |r| u64::from(r.index()));
         self.stack_zero = fns.stack_zero();
+        self.table_access = fns.table_access();
         self.funcs = fns.funcs().as_ptr();
         self.entries = fns.entries().as_ptr();
         self.shared = shared;
@@ -238,6 +245,9 @@ impl RunState {
     /// Validates the entries of `regions` ahead of the run (the input, the packet), so that
     /// compiled code reaches them without a first trip to Rust.
     pub(crate) fn prepare(&mut self, world: &mut World, regions: &[RegionId]) {
+        if !self.table_access {
+            return;
+        }
         self.world = world;
         self.fit();
         for &r in regions {
@@ -252,6 +262,19 @@ impl RunState {
             self.table_buf[i as usize] = Entry::default();
             self.valid[i as usize] = false;
         }
+    }
+
+    /// Refreshes every validated entry from the memory as it is now (Rust code ran that may
+    /// have changed it): entries of regions that changed or went away are rewritten.
+    fn revalidate(&mut self) {
+        let mut list = std::mem::take(&mut self.scratch);
+        list.clear();
+        list.extend_from_slice(&self.validated);
+        self.invalidate();
+        for &i in &list {
+            self.validate(i as usize);
+        }
+        self.scratch = list;
     }
 
     /// Makes entry `idx` describe region `idx` as the memory holds it now (nothing if there is
@@ -320,7 +343,12 @@ impl std::fmt::Debug for RunState {
 fn zero_frame(world: &mut World, depth: usize, n: usize) {
     let stack = world.mem.bytes_mut(RegionId::stack(depth));
     let from = stack.len().saturating_sub(n);
-    stack[from..].fill(0);
+    if n <= 64 {
+        // Most programs use a few stack slots: a loop beats a call to memset.
+        stack[from..].iter_mut().for_each(|b| *b = 0);
+    } else {
+        stack[from..].fill(0);
+    }
 }
 
 /// A compiled function: `(state, depth) -> status`.
@@ -335,6 +363,7 @@ pub(crate) fn enter(
     entry: usize,
     args: [u64; 5],
     depth: usize,
+    refresh: bool,
 ) -> Result<u64, VmError> {
     if depth >= MAX_FRAMES {
         return Err(VmError::new(entry, VmErrorKind::CallDepth { max: MAX_FRAMES }));
@@ -373,6 +402,9 @@ pub(crate) fn enter(
         let saved = st.world;
         st.world = world;
         st.fit();
+        if refresh {
+            st.revalidate();
+        }
         if st.stack_zero > 0 {
             // The frame's stack, which compiled code reaches through r10 without asking.
             st.validate(depth);
@@ -429,12 +461,9 @@ impl Callbacks for JitCallbacks {
                 .ok_or_else(bad)?;
             (prog, pc)
         };
-        // SAFETY: as above; the reference ends before `enter` takes the pointer again.
-        let st = unsafe { &mut *self.state };
         // The helper calling this callback (maybe between two calls of it) may have changed
-        // the memory in any way: no entry can be trusted.
-        st.invalidate();
-        enter(self.state, world, prog, pc, args, self.depth)
+        // the memory in any way: `enter` refreshes every entry compiled code used.
+        enter(self.state, world, prog, pc, args, self.depth, true)
     }
 }
 
@@ -470,13 +499,19 @@ pub(crate) extern "C" fn helper_call(
     };
     // SAFETY: the helper is done; no other reference to the run state is alive.
     let st = unsafe { &mut *state };
-    // The helper may have changed the memory in any way; the calling functions' stacks are
-    // what compiled code reaches without asking.
-    st.invalidate();
+    // The helper may have changed the memory in any way: refresh what compiled code used, the
+    // calling functions' stacks (reached without asking) and where r0 points (the value a
+    // lookup returned).
     st.fit();
+    st.revalidate();
+    if let (true, Ok(Ok(v))) = (st.table_access, &result) {
+        st.validate_addr(*v);
+    }
     if st.stack_zero > 0 {
         for d in 0..=(depth as usize).min(MAX_FRAMES - 1) {
-            st.validate(d);
+            if !st.valid.get(d).copied().unwrap_or(true) {
+                st.validate(d);
+            }
         }
     }
     match result {

@@ -223,6 +223,7 @@ pub struct RawRegion {
 }
 
 impl Region {
+    #[inline]
     fn raw(&mut self) -> RawRegion {
         RawRegion {
             ptr: self.data.as_mut_ptr(),
@@ -423,6 +424,7 @@ impl Memory {
     }
 
     /// Region `id` as [`Memory::raw_regions`] shows it, if it exists.
+    #[inline]
     pub fn raw_region(&mut self, id: RegionId) -> Option<RawRegion> {
         self.regions.get_mut(id.0 as usize).map(Region::raw)
     }
