@@ -414,6 +414,12 @@ impl Functions {
         self.compiled.facts.table_access
     }
 
+    /// The code was compiled in trusted mode.
+    #[inline]
+    pub(crate) fn trusted(&self) -> bool {
+        self.compiled.mode == Mode::Trusted
+    }
+
     /// Bytes below the frame pointer a new frame zeroes.
     #[inline]
     pub(crate) fn stack_zero(&self) -> usize {

@@ -45,23 +45,30 @@ pub(crate) fn frame_pointer(depth: usize) -> u64 {
     RegionId::stack(depth).base() + STACK_SIZE as u64
 }
 
-/// One region as compiled code reads it. The limits are 0 where the inline check must send
-/// every access to Rust (context regions, regions without that permission, the sentinel).
+/// One region as compiled code reads it, at index `region + 1` of the region table (index 0,
+/// and every index past the regions, is all zero: every access through it goes to Rust).
+///
+/// An access of `n = 1 << k` bytes at virtual address `a` is allowed inline when
+/// `a - start <u lim[k]` (so `a` lies in `[start, start + lim[k])` and the access ends inside
+/// the region's accessible bytes); it then touches host address `a + delta`. Where a kind of
+/// access must always go to Rust (context regions, missing permissions) its limits are 0.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Entry {
-    /// Host address of offset 0.
+    /// Host address minus virtual address, for every byte of the region.
+    delta: u64,
+    /// Virtual address of the first byte accesses may touch (the packet's `data_meta` in
+    /// checked mode, the region's first byte in trusted mode).
+    start: u64,
+    /// Host address of offset 0 (stack frames, legacy packet loads).
     base: u64,
-    /// First accessible offset.
-    lo: u32,
-    /// 7 where accesses must be naturally aligned, else 0.
+    /// Per access size (1, 2, 4, 8 bytes): the number of addresses from `start` a load may
+    /// start at.
+    rlim: [u32; 4],
+    /// The same for stores and atomics.
+    wlim: [u32; 4],
+    /// 7 where checked accesses must be naturally aligned (the stack), else 0.
     amask: u32,
-    /// Loads in checked mode must end at or below this.
-    rlen: u32,
-    /// Stores and atomics in checked mode must end at or below this.
-    wlen: u32,
-    /// Any access in trusted mode must end at or below this (the buffer, unless context).
-    tlen: u32,
     /// The region's size (legacy packet loads).
     len: u32,
 }
@@ -69,41 +76,50 @@ pub(crate) struct Entry {
 /// Byte offsets of [`Entry`] fields, and the entry size as a shift.
 pub(crate) mod entry {
     /// `log2(size_of::<Entry>())`.
-    pub(crate) const SHIFT: i64 = 5;
+    pub(crate) const SHIFT: i64 = 6;
+    /// Offset of `delta`.
+    pub(crate) const DELTA: i32 = 0;
+    /// Offset of `start`.
+    pub(crate) const START: i32 = 8;
     /// Offset of `base`.
-    pub(crate) const BASE: i32 = 0;
-    /// Offset of `lo`.
-    pub(crate) const LO: i32 = 8;
+    pub(crate) const BASE: i32 = 16;
+    /// Offset of `rlim[0]`.
+    pub(crate) const RLIM: i32 = 24;
+    /// Offset of `wlim[0]`.
+    pub(crate) const WLIM: i32 = 40;
     /// Offset of `amask`.
-    pub(crate) const AMASK: i32 = 12;
-    /// Offset of `rlen`.
-    pub(crate) const RLEN: i32 = 16;
-    /// Offset of `wlen`.
-    pub(crate) const WLEN: i32 = 20;
-    /// Offset of `tlen`.
-    pub(crate) const TLEN: i32 = 24;
+    pub(crate) const AMASK: i32 = 56;
     /// Offset of `len`.
-    pub(crate) const LEN: i32 = 28;
+    pub(crate) const LEN: i32 = 60;
 }
 
 const _: () = assert!(std::mem::size_of::<Entry>() == 1 << entry::SHIFT);
-const _: () = assert!(std::mem::offset_of!(Entry, len) == entry::LEN as usize);
-const _: () = assert!(std::mem::offset_of!(Entry, tlen) == entry::TLEN as usize);
+const _: () = assert!(std::mem::offset_of!(Entry, start) == entry::START as usize);
+const _: () = assert!(std::mem::offset_of!(Entry, base) == entry::BASE as usize);
+const _: () = assert!(std::mem::offset_of!(Entry, rlim) == entry::RLIM as usize);
+const _: () = assert!(std::mem::offset_of!(Entry, wlim) == entry::WLIM as usize);
 const _: () = assert!(std::mem::offset_of!(Entry, amask) == entry::AMASK as usize);
+const _: () = assert!(std::mem::offset_of!(Entry, len) == entry::LEN as usize);
 
 impl Entry {
-    fn of(r: RawRegion) -> Entry {
+    /// The entry of region `id` as `r` describes it, for code compiled in checked mode or
+    /// (`trusted`) in trusted mode.
+    fn of(id: RegionId, r: RawRegion, trusted: bool) -> Entry {
         // Regions are below 2 GiB (MAX_REGION), so sizes fit in 32 bits.
-        let len = r.len as u32;
         let plain = !r.is_context;
+        let lo = if trusted { 0 } else { r.lo.min(r.len) };
+        let lims = |ok: bool| {
+            [1, 2, 4, 8].map(|n| if ok { (r.len - lo + 1).saturating_sub(n) as u32 } else { 0 })
+        };
+        let vaddr = id.base();
         Entry {
+            delta: (r.ptr as u64).wrapping_sub(vaddr),
+            start: vaddr + lo as u64,
             base: r.ptr as u64,
-            lo: r.lo.min(u32::MAX as usize) as u32,
-            amask: if r.strict_align { 7 } else { 0 },
-            rlen: if plain && r.readable { len } else { 0 },
-            wlen: if plain && r.writable { len } else { 0 },
-            tlen: if plain { len } else { 0 },
-            len,
+            rlim: lims(plain && (trusted || r.readable)),
+            wlim: lims(plain && (trusted || r.writable)),
+            amask: if r.strict_align && !trusted { 7 } else { 0 },
+            len: r.len as u32,
         }
     }
 }
@@ -116,10 +132,10 @@ pub(crate) struct RunState {
     pub(crate) regs: [u64; 16],
     /// Instructions executed so far.
     pub(crate) count: u64,
-    /// The region table (`nregions + 1` entries, the last one the sentinel).
+    /// The region table: a power of two of entries, entry `i + 1` for region `i`.
     table: *const Entry,
-    /// Index of the sentinel entry (the number of regions).
-    nregions: u64,
+    /// `(entries - 1) << entry::SHIFT`: masks `addr >> (32 - SHIFT)` to an entry's offset.
+    mask: u64,
     /// Addresses of compiled functions, by function index.
     funcs: *const usize,
     /// Address of each program's entry function (tail calls), by program index.
@@ -137,10 +153,10 @@ pub(crate) struct RunState {
     shared: *const Shared,
     /// The instance's compiled functions, during a run.
     fns: *mut Functions,
-    /// The region table's storage: entry `i` describes region `i` once validated, else is
-    /// zero (every access to the region goes to Rust, which validates it).
+    /// The region table's storage: entry `i + 1` describes region `i` once validated, else
+    /// is zero (every access to the region goes to Rust, which validates it).
     table_buf: Vec<Entry>,
-    /// Which entries are validated.
+    /// Which regions' entries are validated, by region index.
     valid: Vec<bool>,
     /// The validated entries, for [`RunState::invalidate`].
     validated: Vec<u32>,
@@ -153,6 +169,8 @@ pub(crate) struct RunState {
     stack_zero: usize,
     /// Some code reaches memory through the region table (else nothing is validated ahead).
     table_access: bool,
+    /// The code was compiled in trusted mode (entries describe trusted accesses).
+    trusted: bool,
 }
 
 /// Offsets of the fields compiled code uses.
@@ -166,8 +184,8 @@ pub(crate) mod off {
     pub(crate) const COUNT: i32 = offset_of!(RunState, count) as i32;
     /// `table`.
     pub(crate) const TABLE: i32 = offset_of!(RunState, table) as i32;
-    /// `nregions`.
-    pub(crate) const NREGIONS: i32 = offset_of!(RunState, nregions) as i32;
+    /// `mask`.
+    pub(crate) const MASK: i32 = offset_of!(RunState, mask) as i32;
     /// `funcs`.
     pub(crate) const FUNCS: i32 = offset_of!(RunState, funcs) as i32;
     /// `entries`.
@@ -202,7 +220,7 @@ impl RunState {
             regs: [0; 16],
             count: 0,
             table: std::ptr::null(),
-            nregions: 0,
+            mask: 0,
             funcs: std::ptr::null(),
             entries: std::ptr::null(),
             tail_target: 0,
@@ -213,6 +231,7 @@ impl RunState {
             fns: std::ptr::null_mut(),
             table_buf: vec![Entry::default()],
             valid: vec![false],
+            trusted: false,
             validated: Vec::new(),
             scratch: Vec::new(),
             fault: None,
@@ -234,6 +253,7 @@ impl RunState {
         self.packet = packet.map_or(u64::MAX, |r| u64::from(r.index()));
         self.stack_zero = fns.stack_zero();
         self.table_access = fns.table_access();
+        self.trusted = fns.trusted();
         self.funcs = fns.funcs().as_ptr();
         self.entries = fns.entries().as_ptr();
         self.shared = shared;
@@ -259,7 +279,7 @@ impl RunState {
     /// Forgets every validated entry: Rust code ran that may have changed the memory.
     fn invalidate(&mut self) {
         for i in self.validated.drain(..) {
-            self.table_buf[i as usize] = Entry::default();
+            self.table_buf[i as usize + 1] = Entry::default();
             self.valid[i as usize] = false;
         }
     }
@@ -291,14 +311,14 @@ impl RunState {
         let world = unsafe { &mut *self.world };
         // `idx` is below the table's length, itself at most the number of regions plus one.
         let Some(raw) = world.mem.raw_region(RegionId::from_index(idx as u32)) else { return };
-        self.table_buf[idx] = Entry::of(raw);
+        self.table_buf[idx + 1] = Entry::of(RegionId::from_index(idx as u32), raw, self.trusted);
         if !std::mem::replace(&mut self.valid[idx], true) {
             self.validated.push(idx as u32);
         }
     }
 
-    /// Grows the table to cover every region (the last entry stays the all-zero sentinel that
-    /// out-of-range indices clamp to). Moves the table: only called where compiled code reloads
+    /// Grows the table to cover every region (to a power of two of entries, entry 0 and those
+    /// past the regions staying all zero, so that masked indices need no clamp). Moves the table: only called where compiled code reloads
     /// it afterwards (entering a function, after a helper); slow paths never move it, so
     /// compiled code may keep entries it loaded across them.
     fn fit(&mut self) {
@@ -306,10 +326,11 @@ impl RunState {
         let world = unsafe { &mut *self.world };
         let n = world.mem.raw_regions().len();
         if self.table_buf.len() <= n {
-            self.table_buf.resize(n + 1, Entry::default());
-            self.valid.resize(n + 1, false);
+            let len = (n + 1).next_power_of_two();
+            self.table_buf.resize(len, Entry::default());
+            self.valid.resize(len, false);
             self.table = self.table_buf.as_ptr();
-            self.nregions = n as u64;
+            self.mask = ((len - 1) as u64) << entry::SHIFT;
         }
     }
 

@@ -147,7 +147,7 @@ pub(crate) fn translate(
     let r: [Variable; 16] = std::array::from_fn(|_| b.declare_var(I64));
     let count = b.declare_var(I64);
     let table = b.declare_var(I64);
-    let nreg = b.declare_var(I64);
+    let mask = b.declare_var(I64);
     let stack = b.declare_var(I64);
     let slots = env.codes[plan.prog].slots();
     let blocks = (0..slots.len())
@@ -175,7 +175,7 @@ pub(crate) fn translate(
         r,
         count,
         table,
-        nreg,
+        mask,
         stack,
         stack_fast,
         blocks,
@@ -273,7 +273,8 @@ struct T<'e, 'f> {
     r: [Variable; 16],
     count: Variable,
     table: Variable,
-    nreg: Variable,
+    /// The region table's index mask (see `runtime::RunState::mask`).
+    mask: Variable,
     stack: Variable,
     stack_fast: bool,
     blocks: Vec<Option<Block>>,
@@ -390,10 +391,12 @@ impl T<'_, '_> {
     fn reload_table(&mut self) {
         let table = self.state_load(off::TABLE);
         self.b.def_var(self.table, table);
-        let n = self.state_load(off::NREGIONS);
-        self.b.def_var(self.nreg, n);
+        let n = self.state_load(off::MASK);
+        self.b.def_var(self.mask, n);
         if self.stack_fast {
-            let e = self.b.ins().ishl_imm_s(self.depth, entry::SHIFT);
+            // Frame `depth`'s stack is region `depth`, at entry `depth + 1`.
+            let e = self.b.ins().iadd_imm_s(self.depth, 1);
+            let e = self.b.ins().ishl_imm_s(e, entry::SHIFT);
             let e = self.b.ins().iadd(table, e);
             let t = table_flags().with_alias_region(Some(self.regions.table));
             let base = self.b.ins().load(I64, t, e, entry::BASE);
@@ -995,44 +998,34 @@ impl T<'_, '_> {
 
     /// The inline check of an access of `len` bytes at `base + off`: branches to a new cold
     /// block (returned) unless the access is allowed inline, else continues with the host
-    /// address of `base` (the access is at that plus `off`). The region and its entry are
-    /// found from `base` alone, so accesses through the same base register share them; an
-    /// access whose `base + off` leaves the base's region fails the bounds check (regions
-    /// are below 2 GiB, the slot's bias is 2 GiB) and goes to Rust with the real address.
+    /// address of `base` (the access is at that plus `off`). The region's entry is found from
+    /// `base` alone (`(base >> 32) & mask`, no clamp: an index past the regions finds a zero
+    /// entry, and a masked index that finds another region's entry fails that entry's range
+    /// check), so accesses through the same base register share it; an access whose
+    /// `base + off` leaves the base's region fails the range check (regions are below 2 GiB,
+    /// the slot's bias is 2 GiB) and goes to Rust with the real address.
     fn check(&mut self, base: Value, off: i16, len: u8, access: Access) -> (Value, Block) {
         let table = self.b.use_var(self.table);
-        let nreg = self.b.use_var(self.nreg);
+        let mask = self.b.use_var(self.mask);
         let t = table_flags().with_alias_region(Some(self.regions.table));
-        let hi = self.b.ins().ushr_imm_s(base, 32);
-        let idx = self.b.ins().iadd_imm_s(hi, -1);
-        let idx = self.b.ins().umin(idx, nreg);
-        let e = self.b.ins().ishl_imm_s(idx, entry::SHIFT);
-        let e = self.b.ins().iadd(table, e);
-        // The base's offset in its region, signed (a pointer may sit before its region).
-        let low = self.b.ins().ireduce(I32, base);
-        let o = self.b.ins().iadd_imm_s(low, -(BIAS as i64));
-        let o = self.b.ins().sextend(I64, o);
-        let at = self.b.ins().iadd_imm_s(o, i64::from(off));
-        let end = self.b.ins().iadd_imm_s(at, i64::from(len));
-        let limit = match (self.env.mode, access) {
-            (Mode::Checked, Access::Read) => entry::RLEN,
-            (Mode::Checked, _) => entry::WLEN,
-            (Mode::Trusted, _) => entry::TLEN,
-        };
-        // In bounds when `lo <= at` and `end <= limit`: both differences non-negative, so
-        // their OR is (all values lie within +-2^34, no wrapping).
-        let lim = self.b.ins().uload32(t, e, limit);
-        let room = self.b.ins().isub(lim, end);
-        let low = if self.env.mode == Mode::Checked {
-            let lo = self.b.ins().uload32(t, e, entry::LO);
-            self.b.ins().isub(at, lo)
-        } else {
-            at
-        };
-        let both = self.b.ins().bor(room, low);
-        let mut bad = self.b.ins().icmp_imm_s(IntCC::SignedLessThan, both, 0);
+        let idx = self.b.ins().ushr_imm_s(base, 32 - entry::SHIFT);
+        let idx = self.b.ins().band(idx, mask);
+        let e = self.b.ins().iadd(table, idx);
+        // In range when `base + off - start <u lim[log2 len]`.
+        let start = self.b.ins().load(I64, t, e, entry::START);
+        let x = self.b.ins().isub(base, start);
+        let x = self.b.ins().iadd_imm_s(x, i64::from(off));
+        let field = match access {
+            Access::Read => entry::RLIM,
+            _ => entry::WLIM,
+        } + 4 * len.trailing_zeros() as i32;
+        let lim = self.b.ins().uload32(t, e, field);
+        let mut bad = self.b.ins().icmp(IntCC::UnsignedGreaterThanOrEqual, x, lim);
         if len > 1 && (access == Access::Atomic || self.env.mode == Mode::Checked) {
-            let mis = self.b.ins().band_imm_s(at, i64::from(len) - 1);
+            // Regions start at an aligned virtual address: the address's alignment is the
+            // offset's.
+            let a = self.b.ins().iadd_imm_s(base, i64::from(off));
+            let mis = self.b.ins().band_imm_s(a, i64::from(len) - 1);
             let mis = if access == Access::Atomic {
                 mis
             } else {
@@ -1047,8 +1040,8 @@ impl T<'_, '_> {
         self.b.set_cold_block(slow);
         self.b.ins().brif(bad, slow, &[], fast, &[]);
         self.b.switch_to_block(fast);
-        let host = self.b.ins().load(I64, t, e, entry::BASE);
-        let host = self.b.ins().iadd(host, o);
+        let delta = self.b.ins().load(I64, t, e, entry::DELTA);
+        let host = self.b.ins().iadd(base, delta);
         (host, slow)
     }
 
@@ -1172,11 +1165,13 @@ impl T<'_, '_> {
             self.iconst(s.imm)
         };
         let table = self.b.use_var(self.table);
-        let nreg = self.b.use_var(self.nreg);
+        let mask = self.b.use_var(self.mask);
+        // The packet region's entry (no packet: `u64::MAX + 1` finds the zero entry 0).
         let p = self.state_load(off::PACKET);
-        let p = self.b.ins().umin(p, nreg);
-        let e = self.b.ins().ishl_imm_s(p, entry::SHIFT);
-        let e = self.b.ins().iadd(table, e);
+        let p = self.b.ins().iadd_imm_s(p, 1);
+        let p = self.b.ins().ishl_imm_s(p, entry::SHIFT);
+        let p = self.b.ins().band(p, mask);
+        let e = self.b.ins().iadd(table, p);
         let size = self.b.ins().uload32(vm_flags(), e, entry::LEN);
         let neg = self.b.ins().icmp_imm_s(IntCC::SignedLessThan, off, 0);
         let end = self.b.ins().iadd_imm_s(off, i64::from(len));
