@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use bpflab_vm::ctx::{self, Target};
-use bpflab_vm::interp::{Instance, VmError, VmErrorKind};
+use bpflab_vm::interp::{Instance, VmError};
 use bpflab_vm::memory::{Perm, RegionId, RegionKind};
 use bpflab_vm::world::World;
 use bpflab_vm::{EngineError, Loaded, ProgType, RunInput, RunOutcome};
@@ -148,7 +148,7 @@ impl JitInstance {
 
     /// Runs program `prog` from its entry with r1..r5 = `args`; `packet` is the region
     /// LD_ABS/LD_IND read. Returns r0 and the instruction count. A `prog` out of range is
-    /// refused as [`VmErrorKind::NotAnInstruction`] at slot 0.
+    /// refused as [`VmErrorKind::NotAnInstruction`](bpflab_vm::interp::VmErrorKind::NotAnInstruction) at slot 0.
     pub fn execute(
         &mut self,
         prog: usize,
@@ -167,13 +167,9 @@ impl JitInstance {
         packet: Option<RegionId>,
         regions: &[RegionId],
     ) -> Result<(u64, u64), VmError> {
-        if prog >= self.shared.codes.len() {
-            return Err(VmError::new(0, VmErrorKind::NotAnInstruction));
-        }
         let state: &mut RunState = &mut self.state;
         state.begin(&self.shared, &mut self.fns, packet);
-        state.prepare(&mut self.instance.world, regions);
-        let result = runtime::enter(state, &mut self.instance.world, prog, 0, args, 0, false);
+        let result = runtime::run(state, &mut self.instance.world, prog, args, regions);
         result.map(|r0| (r0, self.state.count))
     }
 }

@@ -262,21 +262,8 @@ impl RunState {
         self.invalidate();
     }
 
-    /// Validates the entries of `regions` ahead of the run (the input, the packet), so that
-    /// compiled code reaches them without a first trip to Rust.
-    pub(crate) fn prepare(&mut self, world: &mut World, regions: &[RegionId]) {
-        if !self.table_access {
-            return;
-        }
-        self.world = world;
-        self.fit();
-        for &r in regions {
-            self.validate(r.index() as usize);
-        }
-        self.world = std::ptr::null_mut();
-    }
-
     /// Forgets every validated entry: Rust code ran that may have changed the memory.
+    #[inline]
     fn invalidate(&mut self) {
         for i in self.validated.drain(..) {
             self.table_buf[i as usize + 1] = Entry::default();
@@ -299,6 +286,7 @@ impl RunState {
 
     /// Makes entry `idx` describe region `idx` as the memory holds it now (nothing if there is
     /// no such region). May move the table.
+    #[inline]
     fn validate(&mut self, idx: usize) {
         // A region added since the table was last sized stays on the slow path until `fit`
         // covers it where compiled code expects the table to move.
@@ -321,6 +309,7 @@ impl RunState {
     /// past the regions staying all zero, so that masked indices need no clamp). Moves the table: only called where compiled code reloads
     /// it afterwards (entering a function, after a helper); slow paths never move it, so
     /// compiled code may keep entries it loaded across them.
+    #[inline]
     fn fit(&mut self) {
         // SAFETY: as in `validate`.
         let world = unsafe { &mut *self.world };
@@ -374,6 +363,74 @@ fn zero_frame(world: &mut World, depth: usize, n: usize) {
 
 /// A compiled function: `(state, depth) -> status`.
 type CompiledFn = unsafe extern "C" fn(*mut RunState, u64) -> u32;
+
+/// A whole run of program `prog` from its entry in frame 0 with r1..r5 = `args`, after
+/// [`RunState::begin`], as the interpreter's `Exec::run` does (the frame's stack zeroed, r0
+/// and r6..r9 zero); `regions` (the input, the packet) are validated ahead, so that compiled
+/// code reaches them without a first trip to Rust. A `prog` out of range is refused as
+/// [`VmErrorKind::NotAnInstruction`] at slot 0.
+pub(crate) fn run(
+    state: &mut RunState,
+    world: &mut World,
+    prog: usize,
+    args: [u64; 5],
+    regions: &[RegionId],
+) -> Result<u64, VmError> {
+    let f = {
+        // SAFETY: `begin` set `fns` from the instance's function table, which the caller keeps
+        // borrowed for the whole run.
+        let fns = unsafe { &*state.fns };
+        match fns.entries().get(prog) {
+            Some(&f) => f,
+            None => return Err(VmError::new(0, VmErrorKind::NotAnInstruction)),
+        }
+    };
+    if state.stack_zero > 0 {
+        zero_frame(world, 0, state.stack_zero);
+    }
+    state.world = world;
+    if state.table_access || state.stack_zero > 0 {
+        state.fit();
+    }
+    if state.table_access {
+        for &r in regions {
+            state.validate(r.index() as usize);
+        }
+    }
+    if state.stack_zero > 0 {
+        // The frame's stack, which compiled code reaches through r10 without asking.
+        state.validate(0);
+    }
+    state.regs = [0; 16];
+    state.regs[1..6].copy_from_slice(&args);
+    state.regs[10] = frame_pointer(0);
+    let state: *mut RunState = state;
+    // SAFETY: as in `enter`.
+    let status = unsafe {
+        let f: CompiledFn = std::mem::transmute::<usize, CompiledFn>(f);
+        f(state, 0)
+    };
+    // SAFETY: compiled code has returned; the run state is ours again.
+    let st = unsafe { &mut *state };
+    st.world = std::ptr::null_mut();
+    finish(st, status, 0)
+}
+
+/// The result of an execution that returned `status`, entered at slot `entry`.
+#[inline]
+fn finish(st: &mut RunState, status: u32, entry: usize) -> Result<u64, VmError> {
+    if let Some(p) = st.panic.take() {
+        resume_unwind(p);
+    }
+    match status {
+        OK => Ok(st.regs[0]),
+        EXIT_ZERO => Ok(0),
+        _ => Err(st
+            .fault
+            .take()
+            .unwrap_or_else(|| VmError::new(entry, VmErrorKind::NotAnInstruction))),
+    }
+}
 
 /// Runs the code of program `prog` from slot `entry` in frame `depth` with r1..r5 = `args`, as
 /// the interpreter's `Exec::run` does: the frame's stack zeroed, r0 and r6..r9 zero.
@@ -447,17 +504,7 @@ pub(crate) fn enter(
     // SAFETY: compiled code has returned; the run state is ours again.
     let st = unsafe { &mut *state };
     st.world = saved;
-    if let Some(p) = st.panic.take() {
-        resume_unwind(p);
-    }
-    match status {
-        OK => Ok(st.regs[0]),
-        EXIT_ZERO => Ok(0),
-        _ => Err(st
-            .fault
-            .take()
-            .unwrap_or_else(|| VmError::new(entry, VmErrorKind::NotAnInstruction))),
-    }
+    finish(st, status, entry)
 }
 
 /// Runs BPF code for a helper, in the frame after the calling function's.
