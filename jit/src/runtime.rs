@@ -171,6 +171,9 @@ pub(crate) struct RunState {
     table_access: bool,
     /// The code was compiled in trusted mode (entries describe trusted accesses).
     trusted: bool,
+    /// The memory's [`layout`](bpflab_vm::memory::Memory::layout) when the validated entries
+    /// were last brought up to date: while it stays the same they need no refresh.
+    layout: (u64, u64),
 }
 
 /// Offsets of the fields compiled code uses.
@@ -232,6 +235,7 @@ impl RunState {
             table_buf: vec![Entry::default()],
             valid: vec![false],
             trusted: false,
+            layout: (0, 0),
             validated: Vec::new(),
             scratch: Vec::new(),
             fault: None,
@@ -330,6 +334,18 @@ impl RunState {
         }
     }
 
+    /// Brings the validated entries up to date after Rust code that may have changed the
+    /// memory ran (nothing to do when the memory's layout is as it was).
+    fn refresh(&mut self) {
+        // SAFETY: as in `validate`.
+        let now = unsafe { &*self.world }.mem.layout();
+        if now != self.layout {
+            self.fit();
+            self.revalidate();
+            self.layout = now;
+        }
+    }
+
     fn fail(&mut self, pc: u64, kind: VmErrorKind) -> u32 {
         self.fault = Some(VmError::new(pc as usize, kind));
         FAULT
@@ -401,6 +417,8 @@ pub(crate) fn run(
         // The frame's stack, which compiled code reaches through r10 without asking.
         state.validate(0);
     }
+    // SAFETY: as in `RunState::validate`.
+    state.layout = unsafe { &*state.world }.mem.layout();
     state.regs = [0; 16];
     state.regs[1..6].copy_from_slice(&args);
     state.regs[10] = frame_pointer(0);
@@ -479,10 +497,10 @@ pub(crate) fn enter(
         st.entries = fns.entries().as_ptr();
         let saved = st.world;
         st.world = world;
-        st.fit();
         if refresh {
-            st.revalidate();
+            st.refresh();
         }
+        st.fit();
         if st.stack_zero > 0 {
             // The frame's stack, which compiled code reaches through r10 without asking.
             st.validate(depth);
@@ -570,10 +588,12 @@ pub(crate) extern "C" fn helper_call(
     // The helper may have changed the memory in any way: refresh what compiled code used, the
     // calling functions' stacks (reached without asking) and where r0 points (the value a
     // lookup returned).
-    st.fit();
-    st.revalidate();
+    st.refresh();
     if let (true, Ok(Ok(v))) = (st.table_access, &result) {
-        st.validate_addr(*v);
+        let idx = (*v >> 32).wrapping_sub(1) as usize;
+        if !st.valid.get(idx).copied().unwrap_or(true) {
+            st.validate(idx);
+        }
     }
     if st.stack_zero > 0 {
         for d in 0..=(depth as usize).min(MAX_FRAMES - 1) {

@@ -264,17 +264,44 @@ impl RegionId {
     }
 }
 
+/// Source of [`Memory::layout`] identities: every address space gets its own.
+static NEXT_MEMORY_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
 /// An address space: the regions programs can reach, and the context hook.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Memory {
     regions: Vec<Region>,
     /// Regions released by [`Memory::free`], reused by [`Memory::alloc`].
     free: Vec<u32>,
     /// The context region and its access rules, during a run.
     ctx: Option<(RegionId, Box<dyn ContextAccess>)>,
+    /// This address space's identity (unique in the process).
+    id: u64,
+    /// Counts the changes that may change a [`RawRegion`].
+    version: u64,
+}
+
+impl Default for Memory {
+    fn default() -> Memory {
+        Memory {
+            regions: Vec::new(),
+            free: Vec::new(),
+            ctx: None,
+            id: NEXT_MEMORY_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            version: 0,
+        }
+    }
 }
 
 impl Memory {
+    /// The layout of the address space: equal values mean that every [`RawRegion`] is as it
+    /// was (no region added, freed, resized, moved or given other access rules since), in
+    /// this same address space. Lets compiled code keep what it derived from them.
+    #[inline]
+    pub fn layout(&self) -> (u64, u64) {
+        (self.id, self.version)
+    }
+
     /// An empty address space.
     pub fn new() -> Memory {
         Memory::default()
@@ -293,6 +320,7 @@ impl Memory {
             return Err(MemError::TooManyRegions);
         }
         self.regions.push(region);
+        self.version += 1;
         Ok(RegionId(self.regions.len() as u32 - 1))
     }
 
@@ -306,6 +334,7 @@ impl Memory {
         match self.free.pop() {
             Some(i) => {
                 self.regions[i as usize] = Self::region(kind, data, perm)?;
+                self.version += 1;
                 Ok(RegionId(i))
             }
             None => {
@@ -325,6 +354,7 @@ impl Memory {
             r.perm = Perm::None;
             r.data = Vec::new();
             self.free.push(id.0);
+            self.version += 1;
         }
     }
 
@@ -340,6 +370,7 @@ impl Memory {
     pub fn set_lo(&mut self, id: RegionId, lo: usize) {
         if let Some(r) = self.regions.get_mut(id.0 as usize) {
             r.lo = lo;
+            self.version += 1;
         }
     }
 
@@ -414,6 +445,7 @@ impl Memory {
     pub fn truncate(&mut self, id: RegionId) {
         self.regions.truncate(id.0 as usize);
         self.free.retain(|&i| i < id.0);
+        self.version += 1;
     }
 
     /// Every region by index, with its host pointer and access rules, for engines that compile
@@ -434,8 +466,10 @@ impl Memory {
         &self.regions[id.0 as usize].data
     }
 
-    /// The bytes of a region, for refilling between runs.
+    /// The bytes of a region, for refilling between runs (counts as a change of the layout:
+    /// the caller may resize it).
     pub fn bytes_mut(&mut self, id: RegionId) -> &mut Vec<u8> {
+        self.version += 1;
         &mut self.regions[id.0 as usize].data
     }
 
@@ -649,5 +683,39 @@ mod tests {
         assert!(m.slice(r.base() + 8, usize::MAX).is_err());
         assert_eq!(m.slice(r.base() + 8, 8).unwrap(), &[1; 8]);
         assert!(m.slice_mut(r.base() + 9, 8).is_err());
+    }
+
+    #[test]
+    fn layout_changes_exactly_when_a_raw_region_may() {
+        let mut m = Memory::new();
+        let l0 = m.layout();
+        assert_ne!(Memory::new().layout().0, l0.0, "two address spaces share an identity");
+        let r = m.map(RegionKind::Input, vec![0; 16], true).unwrap();
+        let l1 = m.layout();
+        assert_ne!(l1, l0);
+        // Contents and reads do not change the layout.
+        m.store(r.base(), 8, 42).unwrap();
+        m.load(r.base(), 8).unwrap();
+        m.atomic(r.base() + 8, 8, |v| v + 1).unwrap();
+        m.slice_mut(r.base(), 4).unwrap()[0] = 1;
+        let _ = m.raw_region(r);
+        assert_eq!(m.layout(), l1);
+        // Everything that may move, resize, add or drop a region, or change its rules, does.
+        let mut seen = vec![l1];
+        let mut step = |m: &mut Memory| {
+            let l = m.layout();
+            assert!(!seen.contains(&l), "layout {l:?} repeated");
+            seen.push(l);
+        };
+        m.bytes_mut(r).push(0);
+        step(&mut m);
+        m.set_lo(r, 4);
+        step(&mut m);
+        m.free(r);
+        step(&mut m);
+        let a = m.alloc(RegionKind::Input, vec![1; 8], Perm::ReadOnly).unwrap();
+        step(&mut m);
+        m.truncate(a);
+        step(&mut m);
     }
 }
