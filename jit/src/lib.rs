@@ -17,9 +17,12 @@
 //!   through the same path as a run; a callback address no function starts at is compiled on
 //!   first use.
 //! - **Memory.** Addresses are the world's virtual addresses. Compiled code translates them
-//!   through a region table (`runtime::Entry`): `index = (addr >> 32) - 1` (clamped to an
-//!   all-zero sentinel), host address = `base + (addr as u32 - 2^31)`. The region is found
-//!   from the base register, so accesses through the same pointer share one translation.
+//!   through a region table (`runtime::Entry`, a power of two of entries, entry `i + 1` for
+//!   region `i`): the entry is `table[(addr >> 32) & mask]` (no clamp: indices past the
+//!   regions find all-zero entries), an access of `n` bytes is inline when
+//!   `addr - start <u lim[n]` (one compare covers both ends and the access size), and the
+//!   host address is `addr + delta`. The entry is found from the base register, so accesses
+//!   through the same pointer share one translation.
 //!   [`Mode::Checked`] checks every access as the interpreter does (bounds, packet window,
 //!   permission, alignment); [`Mode::Trusted`] only checks what host memory safety needs (the
 //!   access lies inside the region's buffer), as the kernel's JIT trusts its verifier. Context
@@ -28,11 +31,12 @@
 //!   interpreter's. Stack accesses through an unmodified `r10` are checked at compile time,
 //!   and a frame's stack is only zeroed as deep as any code can reach. Atomics are host
 //!   atomic instructions.
-//! - **The region table is validated lazily.** Whenever Rust code that may change memory has
-//!   run (the setup of a run, a helper, between callbacks), every entry is invalidated (its
-//!   limits zeroed, so accesses go to Rust); Rust re-validates an entry when an access to its
-//!   region reaches it, and the input and packet regions up front. A run costs O(regions it
-//!   touches), not O(regions).
+//! - **The region table is validated lazily.** At the start of a run every entry is
+//!   invalidated (its limits zeroed, so accesses go to Rust); Rust re-validates an entry when
+//!   an access to its region reaches it, and the input, packet and stack regions up front.
+//!   After a helper, and between callbacks, the validated entries are refreshed only if the
+//!   memory's layout version (`Memory::layout`) changed. A run costs O(regions it touches),
+//!   not O(regions).
 //! - **Helpers** are called through one `extern "C"` trampoline with a pointer to the run state;
 //!   it builds the interpreter's [`HelperCtx`](bpflab_vm::helpers::HelperCtx).
 //! - **Budget.** Instructions are counted per straight-line segment, not per instruction: a
