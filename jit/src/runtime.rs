@@ -367,7 +367,7 @@ impl std::fmt::Debug for RunState {
 
 /// Zeroes the top `n` bytes of the stack of frame `depth`.
 fn zero_frame(world: &mut World, depth: usize, n: usize) {
-    let stack = world.mem.bytes_mut(RegionId::stack(depth));
+    let stack = world.mem.contents_mut(RegionId::stack(depth));
     let from = stack.len().saturating_sub(n);
     if n <= 64 {
         // Most programs use a few stack slots: a loop beats a call to memset.

@@ -466,6 +466,12 @@ impl Memory {
         &self.regions[id.0 as usize].data
     }
 
+    /// The bytes of a region, to rewrite in place (the region keeps its size and place, so
+    /// the [`layout`](Memory::layout) stays).
+    pub fn contents_mut(&mut self, id: RegionId) -> &mut [u8] {
+        &mut self.regions[id.0 as usize].data
+    }
+
     /// The bytes of a region, for refilling between runs (counts as a change of the layout:
     /// the caller may resize it).
     pub fn bytes_mut(&mut self, id: RegionId) -> &mut Vec<u8> {
@@ -698,6 +704,7 @@ mod tests {
         m.load(r.base(), 8).unwrap();
         m.atomic(r.base() + 8, 8, |v| v + 1).unwrap();
         m.slice_mut(r.base(), 4).unwrap()[0] = 1;
+        m.contents_mut(r).fill(3);
         let _ = m.raw_region(r);
         assert_eq!(m.layout(), l1);
         // Everything that may move, resize, add or drop a region, or change its rules, does.

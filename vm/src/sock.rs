@@ -981,7 +981,7 @@ pub(crate) fn refs(mem: &Memory, id: SockId) -> u32 {
 pub(crate) fn acquire(mem: &mut Memory, id: SockId) {
     let n = refs(mem, id);
     if let Some(shadow) = SockView::read(mem, id).and(id.shadow()) {
-        put32(mem.bytes_mut(shadow), 24, n.saturating_add(1));
+        put32(mem.contents_mut(shadow), 24, n.saturating_add(1));
     }
 }
 
@@ -990,7 +990,7 @@ pub(crate) fn release(mem: &mut Memory, id: SockId) -> bool {
     let n = refs(mem, id);
     match SockView::read(mem, id).and(id.shadow()) {
         Some(shadow) if n > 0 => {
-            put32(mem.bytes_mut(shadow), 24, n - 1);
+            put32(mem.contents_mut(shadow), 24, n - 1);
             true
         }
         _ => false,
@@ -1013,7 +1013,7 @@ impl World {
         self.socks.cookies += 1;
         let mut s = Sock::new(id, proto, local, remote, state);
         s.cookie = self.socks.cookies;
-        let h = self.mem.bytes_mut(shadow);
+        let h = self.mem.contents_mut(shadow);
         h[..8].copy_from_slice(SHADOW_MAGIC);
         h[8..16].copy_from_slice(&s.cookie.to_le_bytes());
         self.socks.socks.insert(id, s);
@@ -1028,9 +1028,9 @@ impl World {
         if SockView::read(&self.mem, id).is_none() {
             return;
         }
-        self.mem.bytes_mut(id.region()).copy_from_slice(&bytes);
+        self.mem.contents_mut(id.region()).copy_from_slice(&bytes);
         if let Some(shadow) = id.shadow() {
-            self.mem.bytes_mut(shadow)[16..24].copy_from_slice(&netns.to_le_bytes());
+            self.mem.contents_mut(shadow)[16..24].copy_from_slice(&netns.to_le_bytes());
         }
     }
 

@@ -91,7 +91,7 @@ fn xdp_adjust_head(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperEr
         return Ok(EINVAL);
     }
     if metalen > 0 {
-        let frame = ctx.world.mem.bytes_mut(x.frame);
+        let frame = ctx.world.mem.contents_mut(x.frame);
         let new_meta = (x.meta as i64 + delta) as usize;
         frame.copy_within(x.meta..x.data, new_meta);
     }

@@ -55,7 +55,7 @@ impl Exec<'_> {
         }
         let mut prog = prog;
         let mut slots = &codes[prog].slots[..];
-        world.mem.bytes_mut(RegionId::stack(base)).fill(0);
+        world.mem.contents_mut(RegionId::stack(base)).fill(0);
         let mut r = [0u64; 16];
         r[1..6].copy_from_slice(&args);
         r[10] = frame_pointer(base);
@@ -341,7 +341,7 @@ impl Exec<'_> {
                             fp: r[10],
                         });
                         let depth = base + frames.len();
-                        world.mem.bytes_mut(RegionId::stack(depth)).fill(0);
+                        world.mem.contents_mut(RegionId::stack(depth)).fill(0);
                         r[10] = frame_pointer(depth);
                         pc = pc.wrapping_add(imm as isize as usize);
                     }

@@ -802,7 +802,7 @@ fn build_tasks(
             let t = node.task;
             let parent = ids[node.parent].0.base();
             let leader = ids[node.leader].0.base();
-            let bytes = mem.bytes_mut(tid);
+            let bytes = mem.contents_mut(tid);
             put(bytes, tl.pid, &node.pid.to_le_bytes());
             put(bytes, tl.tgid, &t.tgid.to_le_bytes());
             put(bytes, tl.real_parent, &parent.to_le_bytes());
@@ -818,7 +818,7 @@ fn build_tasks(
                     put(bytes, f.offset, value);
                 }
             }
-            let cred = mem.bytes_mut(cid);
+            let cred = mem.contents_mut(cid);
             for (off, id) in [
                 (cl.uid, t.uid),
                 (cl.gid, t.gid),

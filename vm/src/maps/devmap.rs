@@ -71,7 +71,7 @@ impl DevMap {
 
     fn store(&mut self, mem: &mut Memory, key: u32, value: &[u8]) -> Result<(), MapError> {
         match self.entries.get(&key) {
-            Some(&id) => mem.bytes_mut(id).copy_from_slice(value),
+            Some(&id) => mem.contents_mut(id).copy_from_slice(value),
             None => {
                 let id = self.values.alloc(mem, value)?;
                 self.entries.insert(key, id);

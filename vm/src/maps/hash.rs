@@ -118,7 +118,7 @@ impl HashMap {
             }
         };
         for &id in &regions {
-            mem.bytes_mut(id).fill(0);
+            mem.contents_mut(id).fill(0);
         }
         self.entries.insert(key.to_vec(), Entry { regions: regions.clone(), used: 0 });
         self.touch(key);
@@ -149,7 +149,7 @@ impl Map for HashMap {
     ) -> Result<(), MapError> {
         check_len("value", self.spec.value_size as usize, value.len())?;
         let (regions, _) = self.upsert(mem, key, flags)?;
-        mem.bytes_mut(regions[(cpu % self.ncpus) as usize]).copy_from_slice(value);
+        mem.contents_mut(regions[(cpu % self.ncpus) as usize]).copy_from_slice(value);
         Ok(())
     }
 
@@ -214,14 +214,14 @@ impl Map for HashMap {
         if !percpu {
             check_len("value", size, value.len())?;
             let (regions, _) = self.upsert(mem, key, flags)?;
-            mem.bytes_mut(regions[0]).copy_from_slice(value);
+            mem.contents_mut(regions[0]).copy_from_slice(value);
             return Ok(());
         }
         let stride = percpu_stride(self.spec.value_size);
         check_len("value", stride * self.ncpus as usize, value.len())?;
         let (regions, _) = self.upsert(mem, key, flags)?;
         for (cpu, &id) in regions.iter().enumerate() {
-            mem.bytes_mut(id).copy_from_slice(&value[cpu * stride..cpu * stride + size]);
+            mem.contents_mut(id).copy_from_slice(&value[cpu * stride..cpu * stride + size]);
         }
         Ok(())
     }

@@ -260,7 +260,7 @@ impl LpmTrie {
                     return Err(MapError::Exists);
                 }
                 match self.node(i).value {
-                    Some(region) => mem.bytes_mut(region).copy_from_slice(value),
+                    Some(region) => mem.contents_mut(region).copy_from_slice(value),
                     None => self.node_mut(i).value = Some(self.values.alloc(mem, value)?),
                 }
             }
