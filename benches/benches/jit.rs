@@ -1,4 +1,4 @@
-//! bpflab's JIT (trusted mode) side by side with bpflab's interpreter, rbpf 0.4's JIT and the
+//! bpflab's JIT (trusted and checked modes) side by side with bpflab's interpreter, rbpf 0.4's JIT and the
 //! kernel's JIT, in the same run, on: the 1,000-iteration ALU loop, the 64-byte packet parse,
 //! one helper call, and an array-map lookup and increment; plus compile time.
 //!
@@ -11,7 +11,8 @@
 //!   its ~22-24 ns per-iteration harness), never wall time over `repeat` (the syscall costs
 //!   tens of ms). Skipped where bpf(2) is unavailable.
 //! - compile: Cranelift compilation of a program (cache off), reported per 100 instruction
-//!   slots, for the ALU loop, the packet parse and a ~1,000-slot generated program; rbpf's
+//!   slots, for the ALU loop, the packet parse and a ~1,000-slot generated program, in both
+//!   modes and at both optimization levels (`speed`, the default, and `fast`); rbpf's
 //!   `jit_compile` alongside.
 #![allow(missing_docs)]
 
@@ -19,7 +20,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use bpflab_benches::{alu_loop, alu_loop_expected, packet_64, packet_parse, packet_parse_expected};
-use bpflab_jit::{JitConfig, JitEngine, JitInstance, Mode};
+use bpflab_jit::{JitConfig, JitEngine, JitInstance, Mode, OptLevel};
 use bpflab_kernel::{KernelMap, KernelProgram};
 use bpflab_vm::asm::assemble;
 use bpflab_vm::isa::{Insn, MemSize, Reg, encode_bytes};
@@ -160,6 +161,7 @@ fn engines(c: &mut Criterion) {
     for bench in benches() {
         let col = collection(bench.raw.clone(), bench.maps.clone());
         let mut jit_inst = jit(Mode::Trusted).instantiate(&col).expect("compiles");
+        let mut checked_inst = jit(Mode::Checked).instantiate(&col).expect("compiles");
         let mut interp =
             Interpreter::default().instantiate(&col).expect("the interpreter loads it");
         let mut data = Vec::with_capacity(bench.input.len());
@@ -167,6 +169,8 @@ fn engines(c: &mut Criterion) {
         let got = run_jit(&mut jit_inst, &mut data, &input);
         let want = run_interp(&mut interp, &mut data, &input);
         assert_eq!(got, want, "{}: JIT and interpreter disagree", bench.name);
+        let got = run_jit(&mut checked_inst, &mut data, &input);
+        assert_eq!(got, want, "{}: checked JIT and interpreter disagree", bench.name);
         if let Some(e) = bench.expected {
             assert_eq!(got, e, "{}: wrong r0", bench.name);
         }
@@ -174,6 +178,9 @@ fn engines(c: &mut Criterion) {
         let mut group = c.benchmark_group(bench.name);
         group.bench_function("bpflab_jit", |b| {
             b.iter(|| black_box(run_jit(&mut jit_inst, black_box(&mut data), &input)));
+        });
+        group.bench_function("bpflab_jit_checked", |b| {
+            b.iter(|| black_box(run_jit(&mut checked_inst, black_box(&mut data), &input)));
         });
         group.bench_function("bpflab_interp", |b| {
             b.iter(|| black_box(run_interp(&mut interp, black_box(&mut data), &input)));
@@ -245,15 +252,20 @@ fn compile(c: &mut Criterion) {
     for (name, insns) in programs {
         let slots: usize = insns.iter().map(Insn::slots).sum();
         let per = |d: Duration| d.mul_f64(100.0 / slots as f64);
-        for mode in [Mode::Trusted, Mode::Checked] {
+        for (mode, opt) in [
+            (Mode::Trusted, OptLevel::Speed),
+            (Mode::Checked, OptLevel::Speed),
+            (Mode::Trusted, OptLevel::Fast),
+            (Mode::Checked, OptLevel::Fast),
+        ] {
             let engine = JitEngine::new(
-                JitConfig { mode, cache: false, ..JitConfig::default() },
+                JitConfig { mode, opt, cache: false, ..JitConfig::default() },
                 bpflab_vm::standard_helpers(),
             )
             .expect("cranelift");
             let col = collection(insns.clone(), vec![]);
             let id = BenchmarkId::new(
-                format!("bpflab_jit_{mode:?}").to_lowercase(),
+                format!("bpflab_jit_{mode:?}_{opt:?}").to_lowercase(),
                 format!("{name}_{slots}"),
             );
             group.bench_function(id, |b| {
