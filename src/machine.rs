@@ -1,7 +1,7 @@
 //! One loaded collection on the engine the user chose: the interpreter or the JIT (checked
 //! mode). Both expose the same world (maps, environment) for the CLI's map state options.
 
-use bpflab_jit::{JitConfig, JitEngine, JitInstance, Mode};
+use bpflab_jit::{CompileStats, JitConfig, JitEngine, JitInstance, Mode};
 use bpflab_vm::engine::{EngineError, Loaded, RunInput, RunOutcome};
 use bpflab_vm::interp::{Config, Instance};
 use bpflab_vm::world::World;
@@ -54,6 +54,15 @@ impl Machine {
         match self {
             Machine::Interp(i) => i.as_mut(),
             Machine::Jit(j) => j.as_mut(),
+        }
+    }
+
+    /// Size and time of the JIT's compilation (`None` on the interpreter, which compiles
+    /// nothing).
+    pub fn compile_stats(&self) -> Option<CompileStats> {
+        match self {
+            Machine::Interp(_) => None,
+            Machine::Jit(j) => Some(j.compile_stats()),
         }
     }
 }

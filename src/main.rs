@@ -70,6 +70,13 @@ enum Command {
     },
     /// Run raw bytecode with r1 = the memory and r2 = its length; print r0.
     Run(Box<cmd::RunArgs>),
+    /// Time a program's runs on the interpreter, the JIT or both.
+    ///
+    /// Reports the mean, median and minimum time per run, the instructions per run, the last
+    /// run's r0 and the JIT's compile time. Takes `run`'s program and input options. The
+    /// inputs run in turn, and map state carries over from run to run, warm-up runs included
+    /// (like the kernel's test-run `repeat`).
+    Bench(Box<cmd::BenchArgs>),
     /// Act as a bpf_conformance plugin: program hex on stdin, memory hex as the first
     /// argument, r0 in hex on stdout.
     ConformancePlugin(cmd::PluginArgs),
@@ -85,6 +92,7 @@ fn main() -> ExitCode {
         Command::Asm { file, output, json } => cmd::asm(&file, output.as_deref(), json),
         Command::Helpers { json } => cmd::helpers(json),
         Command::Run(args) => cmd::run(&args),
+        Command::Bench(args) => cmd::bench(&args),
         Command::ConformancePlugin(args) => return cmd::conformance_plugin(&args),
     };
     match result {

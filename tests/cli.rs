@@ -355,3 +355,157 @@ fn the_jit_engine_gives_the_same_answers() {
     assert!(text.starts_with("xdp_ethertype:\n"), "{text}");
     assert!(text.contains("pushq %rbp") && text.contains("ret"), "{text}");
 }
+
+/// `bench --json` on `engine` (and the extra arguments); panics unless it succeeds.
+fn bench_json(engine: &str, args: &[&str]) -> serde_json::Value {
+    let mut all = vec!["bench"];
+    all.extend(args);
+    all.extend(["--engine", engine, "--json"]);
+    let o = bpflab(&all, "");
+    assert!(o.status.success(), "{:?}: {}", all, stderr(&o));
+    serde_json::from_slice(&o.stdout).expect("json")
+}
+
+#[test]
+fn bench_runs_the_requested_iterations_with_the_answers_of_run() {
+    let packet = "programs/tests/packets/ipv4_udp.bin";
+    let hex: String = std::fs::read(packet).unwrap().iter().map(|b| format!("{b:02x}")).collect();
+    for (obj, prog, want_r0) in [
+        ("programs/tests/xdp.bpf.o", "xdp_classify", 3),
+        ("programs/tests/calls.bpf.o", "calls_xdp", 194),
+    ] {
+        let o = bpflab(&["run", obj, "--prog", prog, "--packet", &hex, "--json"], "");
+        assert!(o.status.success(), "{}", stderr(&o));
+        let run: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(run["runs"][0]["r0"], want_r0);
+        let count = run["runs"][0]["insn_count"].as_u64().unwrap();
+        assert!(count > 10, "{count}");
+        // --packet-file reads the same frame as --packet with its hex.
+        let o = bpflab(&["run", obj, "--prog", prog, "--packet-file", packet, "--json"], "");
+        let from_file: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(from_file["runs"][0]["insn_count"], count);
+        assert_eq!(from_file["runs"][0]["packet"], run["runs"][0]["packet"]);
+        assert_eq!(from_file["runs"][0]["input"], packet);
+        for engine in ["interp", "jit"] {
+            let doc = bench_json(
+                engine,
+                &[obj, "--prog", prog, "--packet-file", packet, "--iters", "200"],
+            );
+            assert_eq!(doc["engine"], engine);
+            assert_eq!(doc["program"], prog);
+            assert_eq!(doc["inputs"], 1);
+            assert_eq!(doc["iterations"], 200);
+            assert_eq!(doc["r0"], want_r0, "{engine}");
+            assert_eq!(doc["r0_hex"], format!("{want_r0:#x}"));
+            assert_eq!(doc["insns_per_run"].as_f64(), Some(count as f64), "{engine}");
+            let (mean, median, min) = (
+                doc["mean_ns"].as_f64().unwrap(),
+                doc["median_ns"].as_f64().unwrap(),
+                doc["min_ns"].as_f64().unwrap(),
+            );
+            assert!(min > 0.0 && min <= median && min <= mean, "{doc}");
+            let total = doc["total_ns"].as_f64().unwrap();
+            assert!((mean * 200.0 - total).abs() <= 1.0, "{doc}");
+            let per_insn = doc["ns_per_insn"].as_f64().unwrap();
+            assert!((per_insn * count as f64 - mean).abs() < 1e-6 * mean, "{doc}");
+            let batches = doc["batches"].as_u64().unwrap();
+            assert!((1..=200).contains(&batches), "{doc}");
+            assert!(doc["warmup_runs"].as_u64().unwrap() >= 1, "{doc}");
+            if engine == "jit" {
+                assert!(doc["compile"]["functions"].as_u64().unwrap() >= 1, "{doc}");
+                assert!(doc["compile"]["code_bytes"].as_u64().unwrap() > 0, "{doc}");
+                assert!(doc["compile"]["ns"].as_u64().unwrap() > 0, "{doc}");
+            } else {
+                assert!(doc["compile"].is_null(), "{doc}");
+            }
+        }
+    }
+}
+
+#[test]
+fn bench_keeps_map_state_across_runs_and_compares_engines() {
+    // globals_rw returns XDP_PASS only while its globals hold their initial values: the
+    // first run of a load passes, every later one drops.
+    let args = ["programs/tests/globals.bpf.o", "--prog", "globals_rw", "--packet-file"];
+    let packet = "programs/tests/packets/ipv4_tcp_syn.bin";
+    let o = bpflab(&["run", args[0], "--prog", "globals_rw", "--packet-file", packet], "");
+    assert!(stdout(&o).contains(": XDP_PASS (2)"), "{}", stdout(&o));
+    let mut all = args.to_vec();
+    all.extend([packet, "--iters", "50"]);
+    let doc = bench_json("both", &all);
+    assert_eq!(doc["program"], "globals_rw");
+    for engine in ["interp", "jit"] {
+        assert_eq!(doc[engine]["engine"], engine);
+        assert_eq!(doc[engine]["iterations"], 50);
+        assert_eq!(doc[engine]["r0"], 1, "{engine}: state carried over from earlier runs");
+    }
+    assert_eq!(doc["interp"]["insns_per_run"], doc["jit"]["insns_per_run"]);
+    let ratio =
+        doc["interp"]["mean_ns"].as_f64().unwrap() / doc["jit"]["mean_ns"].as_f64().unwrap();
+    assert!((doc["speedup"].as_f64().unwrap() - ratio).abs() < 1e-9 * ratio, "{doc}");
+    // The text report: one block per engine, then the ratio.
+    let mut text_args = vec!["bench"];
+    text_args.extend(&all);
+    text_args.extend(["--engine", "both"]);
+    let o = bpflab(&text_args, "");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.starts_with("globals_rw on interp: 50 runs in "), "{text}");
+    assert!(text.contains("\nglobals_rw on jit: 50 runs in "), "{text}");
+    assert!(text.contains("  r0 = 0x1 (1) on the last run\n"), "{text}");
+    assert!(text.contains("  compile: "), "{text}");
+    assert!(text.contains("\njit / interp: the JIT is "), "{text}");
+}
+
+#[test]
+fn bench_raw_programs_refuses_bad_arguments_and_reports_faults() {
+    // r0 = 42; exit
+    let prog = "b7 00 00 00 2a 00 00 00 95 00 00 00 00 00 00 00";
+    let o = bpflab(&["bench", "--hex", prog, "--iters", "100"], "");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.starts_with("cli on interp: 100 runs in "), "{text}");
+    assert!(text.contains("(1 input, "), "{text}");
+    assert!(text.contains("  instructions per run: 2.0 ("), "{text}");
+    assert!(text.contains("  r0 = 0x2a (42) on the last run\n"), "{text}");
+    let doc = bench_json(
+        "jit",
+        &[
+            "--asm",
+            "examples/parse.s",
+            "--mem-file",
+            "examples/tcp_syn_port80.bin",
+            "--iters",
+            "10",
+        ],
+    );
+    assert_eq!((doc["r0"].as_u64(), doc["insns_per_run"].as_f64()), (Some(2), Some(30.0)));
+    // --time: batches until the time is up.
+    let doc = bench_json("interp", &["--hex", prog, "--time", "0.05"]);
+    assert!(doc["iterations"].as_u64().unwrap() >= 100, "{doc}");
+    assert!(doc["batches"].as_u64().unwrap() >= 10, "{doc}");
+    assert!(doc["total_ns"].as_f64().unwrap() >= 40e6, "{doc}");
+    assert_eq!(doc["r0"], 42);
+    let o = bpflab(&["bench", "--hex", prog, "--engine", "rbpf"], "");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("invalid value 'rbpf' for '--engine <ENGINE>'"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("[possible values: interp, jit, both]"), "{}", stderr(&o));
+    let o = bpflab(&["bench", "--hex", prog, "--iters", "0"], "");
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let o = bpflab(&["bench", "--hex", prog, "--time", "-1"], "");
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let o = bpflab(&["bench", "--hex", prog, "--iters", "5", "--time", "1"], "");
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    // r0 = *(u64 *)(r10 + 0): one past the stack. Exit 1 with run's message, no report.
+    let fault = "79 a0 00 00 00 00 00 00 95 00 00 00 00 00 00 00";
+    for engine in ["interp", "jit", "both"] {
+        let o = bpflab(&["bench", "--hex", fault, "--iters", "10", "--engine", engine], "");
+        assert_eq!(o.status.code(), Some(1), "{engine}");
+        assert_eq!(stdout(&o), "", "{engine}");
+        assert_eq!(
+            stderr(&o),
+            "error: program fault: instruction 0: read of 8 bytes at offset 512 of stack of frame 0 (size 512) is out of bounds\n",
+            "{engine}"
+        );
+    }
+}

@@ -14,6 +14,9 @@ use bpflab_vm::spec::{MapSpec, MapType};
 use bpflab_vm::{Collection, Program, RunInput};
 use proptest::prelude::*;
 
+/// Programs checked.
+const CASES: u32 = 2000;
+
 fn reg() -> impl Strategy<Value = Reg> {
     (0u8..=10).prop_map(|n| Reg::new(n).expect("register"))
 }
@@ -118,12 +121,11 @@ fn program() -> impl Strategy<Value = Vec<Insn>> {
 fn arbitrary_programs_checked_exact_trusted_safe() {
     let oracle = common::oracle();
     let stats = std::cell::Cell::new((0u32, 0u32));
-    common::run_cases(
+    let checked = common::run_cases(
         "arbitrary programs",
         0xa5a5,
         program(),
-        (100, 3000),
-        std::time::Duration::from_secs(7),
+        CASES,
         |insns| bpflab_testgen::listing(insns),
         |insns| {
             let collection = Collection {
@@ -147,7 +149,9 @@ fn arbitrary_programs_checked_exact_trusted_safe() {
             Ok(())
         },
     );
+    assert_eq!(checked, common::expected_cases(CASES));
     let (ok, faulted) = stats.get();
     println!("arbitrary programs: {ok} completed, {faulted} faulted");
+    assert_eq!(ok + faulted, checked);
     assert!(ok > 0 && faulted > 0);
 }

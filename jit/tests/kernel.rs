@@ -2,7 +2,8 @@
 //! `bpflab-testgen` must leave the same 64-bit r0 in the kernel (read back through an array
 //! map) and in the checked and trusted JIT; and XDP programs must return the same verdict and
 //! output packet through the kernel engine. Skipped where bpf(2) is unavailable.
-//! The random part is time-boxed like the other property tests (`BPFLAB_JIT_CASES=N`).
+//! The random part checks a fixed number of programs like the other property tests
+//! (`BPFLAB_JIT_CASES=N` changes it).
 
 mod common;
 
@@ -14,6 +15,8 @@ use std::cell::Cell;
 
 const PACKET: [u8; 64] = [0x5a; 64];
 const SENTINEL: u64 = 0x5eed_5eed_5eed_5eed;
+/// Random programs loaded into the kernel and both JIT modes.
+const CASES: u32 = 1000;
 
 fn kernel_r0(p: &GenProgram, map: &KernelMap) -> Result<Option<u64>, String> {
     map.set_u64(0, SENTINEL).map_err(|e| e.to_string())?;
@@ -39,8 +42,7 @@ fn random_programs_match_the_kernel() {
         "jit vs kernel",
         0x4b4b,
         program(),
-        (100, 1000),
-        std::time::Duration::from_secs(6),
+        CASES,
         |p| listing(&p.for_interpreter()),
         |p| {
             let Some(want) = kernel_r0(p, &map)? else {
@@ -63,6 +65,7 @@ fn random_programs_match_the_kernel() {
             Ok(())
         },
     );
+    assert_eq!(checked, common::expected_cases(CASES));
     println!(
         "jit vs kernel: {} of {checked} programs compared, {} refused",
         compared.get(),

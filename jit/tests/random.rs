@@ -1,14 +1,14 @@
 //! Random valid programs from `bpflab-testgen` on the interpreter, the checked JIT and the
 //! trusted JIT (the generator only makes programs the kernel verifier accepts), compared
-//! exactly: r0, memory, instruction count. One run with a fixed seed and one with a fresh
-//! seed (printed on failure), then the same programs under small budgets. Each run is
-//! time-boxed (see `common::run_cases`); `BPFLAB_JIT_CASES=N` checks exactly N cases per run
-//! and `BPFLAB_JIT_SEED=S` replaces the fresh seed to reproduce a failure.
+//! exactly: r0, memory, instruction count. 2,000 programs from a fixed seed and 2,000 from a
+//! fresh seed (printed, and on failure too), then the same programs under small budgets and
+//! with fast code generation. Each run checks a fixed number of cases (see
+//! `common::run_cases`); `BPFLAB_JIT_CASES=N` checks N cases per run instead, and
+//! `BPFLAB_JIT_SEED=S` replaces the fresh seed to reproduce a failure.
 
 mod common;
 
 use std::hash::BuildHasher;
-use std::time::Duration;
 
 use bpflab_jit::OptLevel;
 use bpflab_jit::oracle::{Case, Oracle};
@@ -18,6 +18,13 @@ use bpflab_vm::{Collection, Program, RunInput, standard_helpers};
 
 const FIXED_SEED: u64 = 0x6a69_745f_6469_6666;
 
+/// Cases of each of the two main runs (fixed seed, fresh seed).
+const CASES: u32 = 2000;
+/// Cases per budget of `random_programs_under_small_budgets`.
+const BUDGET_CASES: u32 = 200;
+/// Cases of `random_programs_match_with_fast_codegen`.
+const FAST_CASES: u32 = 500;
+
 fn case_of(p: &GenProgram) -> Case {
     let c = Collection {
         programs: vec![Program::raw("gen", p.for_interpreter())],
@@ -26,16 +33,18 @@ fn case_of(p: &GenProgram) -> Case {
     Case::single(c, RunInput::data(vec![0x5a; 64]))
 }
 
-fn run(label: &str, seed: u64, oracle: &Oracle, cases: (u32, u32), budget: Duration) -> u32 {
-    common::run_cases(
+/// Checks `cases` programs from `seed` and asserts that all of them were checked.
+fn run(label: &str, seed: u64, oracle: &Oracle, cases: u32) -> u32 {
+    let checked = common::run_cases(
         label,
         seed,
         program(),
         cases,
-        budget,
         |p| listing(&p.for_interpreter()),
         |p| oracle.check(&case_of(p), true).map(|_| ()).map_err(|e| e.to_string()),
-    )
+    );
+    assert_eq!(checked, common::expected_cases(cases), "{label}: cases checked");
+    checked
 }
 
 #[test]
@@ -47,12 +56,9 @@ fn random_programs_match_the_interpreter() {
             v.trim().strip_prefix("0x").map_or(v.parse().ok(), |h| u64::from_str_radix(h, 16).ok())
         })
         .unwrap_or_else(|| std::collections::hash_map::RandomState::new().hash_one(0u8));
-    let budget = Duration::from_secs(7);
-    let a = run("jit-differential (fixed seed)", FIXED_SEED, oracle, (60, 2000), budget);
-    let b = run("jit-differential (random seed)", seed, oracle, (60, 2000), budget);
-    // Each run checks at least 60 cases whatever the machine's speed, and up to 2,000 while its
-    // time budget lasts: the floor is what the test guarantees.
-    assert!(a + b >= 120, "only {} cases were checked", a + b);
+    let a = run("jit-differential (fixed seed)", FIXED_SEED, oracle, CASES);
+    let b = run("jit-differential (random seed)", seed, oracle, CASES);
+    assert_eq!(a + b, 2 * common::expected_cases(CASES), "programs checked in all");
 }
 
 /// The same programs under small budgets: the JIT counts per segment, so this checks that it
@@ -64,7 +70,7 @@ fn random_programs_under_small_budgets() {
             Oracle::new(Config { insn_budget: budget, ..Config::default() }, standard_helpers())
                 .expect("cranelift");
         let label = format!("jit-differential (budget {budget})");
-        run(&label, FIXED_SEED ^ budget, &oracle, (20, 300), Duration::from_secs(1));
+        run(&label, FIXED_SEED ^ budget, &oracle, BUDGET_CASES);
     }
 }
 
@@ -74,11 +80,5 @@ fn random_programs_under_small_budgets() {
 fn random_programs_match_with_fast_codegen() {
     let oracle =
         Oracle::with_opt(Config::default(), standard_helpers(), OptLevel::Fast).expect("cranelift");
-    run(
-        "jit-differential (fast codegen)",
-        FIXED_SEED ^ 0xfa57,
-        &oracle,
-        (30, 1000),
-        Duration::from_secs(3),
-    );
+    run("jit-differential (fast codegen)", FIXED_SEED ^ 0xfa57, &oracle, FAST_CASES);
 }

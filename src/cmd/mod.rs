@@ -1,11 +1,13 @@
 //! The subcommands.
 
+mod bench;
 mod conformance;
 mod helpers;
 mod object;
 mod run;
 mod text;
 
+pub(crate) use bench::{BenchArgs, bench};
 pub(crate) use conformance::{PluginArgs, conformance_plugin};
 pub(crate) use helpers::helpers;
 pub(crate) use object::inspect;

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use bpflab::input::{parse_hex, read_asm, read_bytecode, read_file, to_hex};
 use bpflab::machine::Machine;
 use bpflab::object::{MapDump, apply_initial_values, dump_maps};
+use bpflab_loader::Object;
 use bpflab_vm::ctx::verdict_name;
 use bpflab_vm::engine::{ProgType, RunInput, RunOutcome};
 use bpflab_vm::interp::Config;
@@ -20,10 +21,11 @@ use super::object::{load_object, program_index};
 use super::{CmdResult, emit};
 use crate::EngineKind;
 
-/// Arguments of `bpflab run`.
+/// What to run and on what, shared by `run` and `bench`: an object's program with packets, a
+/// pcap or a context; or raw bytecode with r1 = memory, r2 = its length.
 #[derive(Args, Debug)]
 #[command(group(clap::ArgGroup::new("program").required(true).args(["object", "raw", "hex", "asm"])))]
-pub(crate) struct RunArgs {
+pub(crate) struct Target {
     /// An eBPF object file built by clang (`clang -O2 -g -target bpf`).
     object: Option<PathBuf>,
     /// The program of the object to run (optional when it has only one).
@@ -32,27 +34,18 @@ pub(crate) struct RunArgs {
     /// A packet as hex bytes (for packet programs: XDP, TC, socket filter, cgroup_skb).
     #[arg(long, value_name = "HEX", requires = "object")]
     packet: Vec<String>,
-    /// Packets from a pcap file, each run once (or `--repeat` times).
+    /// A packet read from a binary file (one frame, as in `programs/tests/packets/`).
+    #[arg(long, value_name = "FILE", requires = "object")]
+    packet_file: Vec<PathBuf>,
+    /// Packets from a pcap file.
     #[arg(long, value_name = "FILE", requires = "object")]
     pcap: Option<PathBuf>,
-    /// Write the output packets of the runs that did not drop them to this pcap file.
-    #[arg(long, value_name = "FILE", requires = "pcap")]
-    out_pcap: Option<PathBuf>,
     /// The context structure's bytes (as BPF_PROG_TEST_RUN's ctx_in), read from a file.
     #[arg(long, value_name = "FILE", requires = "object")]
     ctx: Option<PathBuf>,
     /// Preload maps from a JSON state file (as `--save-maps` or `bpflab_vm::maps::json` write it).
     #[arg(long, value_name = "FILE", requires = "object")]
     maps: Option<PathBuf>,
-    /// Write every map's state after the runs to a JSON file.
-    #[arg(long, value_name = "FILE", requires = "object")]
-    save_maps: Option<PathBuf>,
-    /// Show the map entries the runs changed.
-    #[arg(long, requires = "object")]
-    dump_maps: bool,
-    /// Run each input this many times (map state carries over between runs).
-    #[arg(long, default_value_t = 1)]
-    repeat: u64,
     /// Number of simulated CPUs (per-CPU maps hold one value per CPU).
     #[arg(long, default_value_t = 1)]
     cpus: u32,
@@ -74,6 +67,32 @@ pub(crate) struct RunArgs {
     /// Instruction budget; the run stops with an error past it.
     #[arg(long, default_value_t = Config::default().insn_budget)]
     budget: u64,
+}
+
+impl Target {
+    /// The interpreter limits the arguments set (shared by both engines).
+    fn config(&self) -> Config {
+        Config { insn_budget: self.budget, ncpus: self.cpus.max(1), ..Config::default() }
+    }
+}
+
+/// Arguments of `bpflab run`.
+#[derive(Args, Debug)]
+pub(crate) struct RunArgs {
+    #[command(flatten)]
+    target: Target,
+    /// Write the output packets of the runs that did not drop them to this pcap file.
+    #[arg(long, value_name = "FILE", requires = "pcap")]
+    out_pcap: Option<PathBuf>,
+    /// Write every map's state after the runs to a JSON file.
+    #[arg(long, value_name = "FILE", requires = "object")]
+    save_maps: Option<PathBuf>,
+    /// Show the map entries the runs changed.
+    #[arg(long, requires = "object")]
+    dump_maps: bool,
+    /// Run each input this many times (map state carries over between runs).
+    #[arg(long, default_value_t = 1)]
+    repeat: u64,
     /// Engine to run on.
     #[arg(long, value_enum, default_value_t = EngineKind::Interp)]
     engine: EngineKind,
@@ -82,45 +101,105 @@ pub(crate) struct RunArgs {
     json: bool,
 }
 
-impl RunArgs {
-    fn config(&self) -> Config {
-        Config { insn_budget: self.budget, ncpus: self.cpus.max(1), ..Config::default() }
+/// Where the program comes from: an object file, or raw bytecode with its memory.
+pub(crate) enum Source {
+    /// A loaded object file.
+    Object(Box<Object>),
+    /// Raw bytecode (a one-program collection) and the memory r1 points to.
+    Raw(Collection, Vec<u8>),
+}
+
+/// A program ready to load on an engine: its source, its index there and its inputs.
+pub(crate) struct Prepared {
+    /// The object or raw program.
+    pub(crate) source: Source,
+    /// The program's index in the collection.
+    pub(crate) prog: usize,
+    /// The inputs to run it on (one empty input when the arguments name none).
+    pub(crate) cases: Vec<Case>,
+}
+
+impl Prepared {
+    /// Reads the program and the inputs `target` names.
+    pub(crate) fn new(target: &Target) -> Result<Prepared, Box<dyn std::error::Error>> {
+        let Some(path) = &target.object else {
+            let insns = match (&target.raw, &target.hex, &target.asm) {
+                (Some(path), _, _) => read_bytecode(path)?,
+                (_, Some(hex), _) => decode_bytes(&parse_hex(hex)?)?,
+                (_, _, Some(path)) => read_asm(path)?,
+                _ => unreachable!("clap requires one program source"),
+            };
+            let mem = match (&target.mem, &target.mem_file) {
+                (Some(hex), _) => parse_hex(hex)?,
+                (_, Some(path)) => read_file(path)?,
+                _ => Vec::new(),
+            };
+            let cases = vec![Case { label: "run".into(), input: RunInput::data(mem.clone()) }];
+            let collection = Collection::single(Program::raw("cli", insns));
+            return Ok(Prepared { source: Source::Raw(collection, mem), prog: 0, cases });
+        };
+        let obj = load_object(path)?;
+        let prog = match &target.prog {
+            Some(name) => program_index(&obj, name)?,
+            None if obj.collection.programs.len() == 1 => 0,
+            None => return Err(program_index(&obj, "").map(|_| ()).unwrap_err()),
+        };
+        Ok(Prepared { source: Source::Object(Box::new(obj)), prog, cases: cases(target)? })
+    }
+
+    /// The collection the program belongs to.
+    pub(crate) fn collection(&self) -> &Collection {
+        match &self.source {
+            Source::Object(obj) => &obj.collection,
+            Source::Raw(collection, _) => collection,
+        }
+    }
+
+    /// The program's name.
+    pub(crate) fn name(&self) -> &str {
+        &self.collection().programs[self.prog].name
+    }
+
+    /// Loads the collection on the interpreter (or the JIT when `jit` is set) with what
+    /// libbpf writes at load time and the map state of `--maps`.
+    pub(crate) fn load(
+        &self,
+        target: &Target,
+        jit: bool,
+    ) -> Result<Machine, Box<dyn std::error::Error>> {
+        let mut machine = Machine::load(self.collection(), target.config(), jit)?;
+        if let Source::Object(obj) = &self.source {
+            apply_initial_values(obj, machine.loaded())?;
+        }
+        if let Some(path) = &target.maps {
+            let text = String::from_utf8_lossy(&read_file(path)?).into_owned();
+            bpflab_vm::maps::json::import_str(machine.world_mut(), &text)
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+        }
+        Ok(machine)
     }
 }
 
 /// Runs a program and prints what it did.
 pub(crate) fn run(args: &RunArgs) -> CmdResult {
-    match &args.object {
-        Some(path) => run_object(args, path),
-        None => run_raw(args),
+    let prepared = Prepared::new(&args.target)?;
+    let mut machine = prepared.load(&args.target, args.engine == EngineKind::Jit)?;
+    match &prepared.source {
+        Source::Object(obj) => run_object(args, obj, &prepared, &mut machine),
+        Source::Raw(_, mem) => run_raw(args, mem, &prepared, &mut machine),
     }
 }
 
 /// Raw mode: r1 = memory, r2 = its length; prints r0, the count and the memory afterwards.
-fn run_raw(args: &RunArgs) -> CmdResult {
-    let insns = match (&args.raw, &args.hex, &args.asm) {
-        (Some(path), _, _) => read_bytecode(path)?,
-        (_, Some(hex), _) => decode_bytes(&parse_hex(hex)?)?,
-        (_, _, Some(path)) => read_asm(path)?,
-        _ => unreachable!("clap requires one program source"),
-    };
-    let mut mem = match (&args.mem, &args.mem_file) {
-        (Some(hex), _) => parse_hex(hex)?,
-        (_, Some(path)) => read_file(path)?,
-        _ => Vec::new(),
-    };
-    let before = mem.clone();
-    let collection = Collection::single(Program::raw("cli", insns));
-    let mut machine = Machine::load(&collection, args.config(), args.engine == EngineKind::Jit)?;
-    let out = machine.run(0, &RunInput::data(mem))?;
-    let (r0, count, trace) = (out.r0, out.insn_count.unwrap_or(0), &out.trace);
-    mem = out.data.clone();
+fn run_raw(args: &RunArgs, before: &[u8], prepared: &Prepared, machine: &mut Machine) -> CmdResult {
+    let out = machine.run(prepared.prog, &prepared.cases[0].input)?;
+    let (r0, count, trace, mem) = (out.r0, out.insn_count.unwrap_or(0), &out.trace, &out.data);
     if args.json {
         let doc = json!({
             "r0": r0,
             "r0_hex": format!("{r0:#x}"),
             "insn_count": count,
-            "memory": to_hex(&mem),
+            "memory": to_hex(mem),
             "trace": trace,
         });
         return Ok(emit(&(serde_json::to_string_pretty(&doc)? + "\n"))?);
@@ -130,20 +209,22 @@ fn run_raw(args: &RunArgs) -> CmdResult {
         text += &format!("trace: {}\n", line.trim_end_matches('\n'));
     }
     text += &format!("r0 = {r0:#x} ({})\ninstructions: {count}\n", r0 as i64);
-    if mem != before {
-        text += &format!("memory: {}\n", to_hex(&mem));
+    if mem.as_slice() != before {
+        text += &format!("memory: {}\n", to_hex(mem));
     }
     Ok(emit(&text)?)
 }
 
-/// One input of an object run.
-struct Case {
-    label: String,
-    input: RunInput,
+/// One input of a run: a packet, a pcap's packet, or just a context.
+pub(crate) struct Case {
+    /// How reports name the input.
+    pub(crate) label: String,
+    /// The input itself.
+    pub(crate) input: RunInput,
 }
 
 /// The inputs the arguments name: packets, a pcap, or just a context.
-fn cases(args: &RunArgs) -> Result<Vec<Case>, Box<dyn std::error::Error>> {
+fn cases(args: &Target) -> Result<Vec<Case>, Box<dyn std::error::Error>> {
     let ctx = args.ctx.as_deref().map(read_file).transpose()?;
     let with = |label: String, data: Vec<u8>| {
         let mut input = RunInput::data(data);
@@ -153,6 +234,9 @@ fn cases(args: &RunArgs) -> Result<Vec<Case>, Box<dyn std::error::Error>> {
     let mut out = Vec::new();
     for (i, hex) in args.packet.iter().enumerate() {
         out.push(with(format!("packet {}", i + 1), parse_hex(hex)?));
+    }
+    for path in &args.packet_file {
+        out.push(with(path.display().to_string(), read_file(path)?));
     }
     if let Some(path) = &args.pcap {
         for (i, data) in read_pcap(path)?.into_iter().enumerate() {
@@ -166,29 +250,17 @@ fn cases(args: &RunArgs) -> Result<Vec<Case>, Box<dyn std::error::Error>> {
 }
 
 /// Runs an object's program on every input and reports verdicts, packets, trace and maps.
-fn run_object(args: &RunArgs, path: &Path) -> CmdResult {
-    let obj = load_object(path)?;
-    let prog = match &args.prog {
-        Some(name) => program_index(&obj, name)?,
-        None if obj.collection.programs.len() == 1 => 0,
-        None => return Err(program_index(&obj, "").map(|_| ()).unwrap_err()),
-    };
+fn run_object(args: &RunArgs, obj: &Object, prepared: &Prepared, inst: &mut Machine) -> CmdResult {
+    let prog = prepared.prog;
     let prog_type = obj.collection.programs[prog].prog_type;
-    let mut inst = Machine::load(&obj.collection, args.config(), args.engine == EngineKind::Jit)?;
-    apply_initial_values(&obj, inst.loaded())?;
-    if let Some(path) = &args.maps {
-        let text = String::from_utf8_lossy(&read_file(path)?).into_owned();
-        bpflab_vm::maps::json::import_str(inst.world_mut(), &text)
-            .map_err(|e| format!("{}: {e}", path.display()))?;
-    }
-    let before = dump_maps(&obj, inst.loaded())?;
-    let cases = cases(args)?;
+    let before = dump_maps(obj, inst.loaded())?;
+    let cases = &prepared.cases;
     let total = cases.len() as u64 * args.repeat.max(1);
     let bar = progress(total);
     let started = Instant::now();
     let mut reports = Vec::new();
     let mut out_packets = Vec::new();
-    for case in &cases {
+    for case in cases {
         let mut last = None;
         for _ in 0..args.repeat.max(1) {
             last = Some(inst.run(prog, &case.input)?);
@@ -207,12 +279,12 @@ fn run_object(args: &RunArgs, path: &Path) -> CmdResult {
     if let Some(path) = &args.out_pcap {
         write_pcap(path, &out_packets)?;
     }
-    let after = dump_maps(&obj, inst.loaded())?;
+    let after = dump_maps(obj, inst.loaded())?;
     if let Some(path) = &args.save_maps {
         std::fs::write(path, bpflab_vm::maps::json::export_string(inst.world_mut()))
             .map_err(|e| format!("{}: {e}", path.display()))?;
     }
-    let changes = map_changes(&obj, &before, &after);
+    let changes = map_changes(obj, &before, &after);
     if args.json {
         let runs: Vec<Value> = reports
             .iter()
@@ -283,7 +355,7 @@ fn passes(prog_type: ProgType, r0: u64) -> bool {
 }
 
 /// The map entries that differ between two dumps, as JSON objects.
-fn map_changes(obj: &bpflab_loader::Object, before: &[MapDump], after: &[MapDump]) -> Vec<Value> {
+fn map_changes(obj: &Object, before: &[MapDump], after: &[MapDump]) -> Vec<Value> {
     let mut out = Vec::new();
     for (i, (b, a)) in before.iter().zip(after).enumerate() {
         let name = &obj.collection.maps[i].name;

@@ -51,29 +51,27 @@ pub(crate) fn forced_cases() -> Option<u32> {
     std::env::var("BPFLAB_JIT_CASES").ok().and_then(|v| v.trim().parse().ok())
 }
 
-/// Checks up to `max` cases of `strategy` (deterministic from `seed`), stopping early, after
-/// at least `min`, once `budget` has passed: a debug build of Cranelift compiles about ten
-/// times slower than an optimized one (`[profile.dev.package."*"] opt-level = 3`), and the
-/// suite must stay quick either way. `BPFLAB_JIT_CASES=N` checks exactly N cases. Panics on
-/// the first failure (after shrinking) with `show` of the minimal case. Returns the number of
-/// cases checked.
+/// Checks exactly `cases` cases of `strategy` (deterministic from `seed`), or the count
+/// `BPFLAB_JIT_CASES=N` sets. The workspace compiles Cranelift and the other dependencies
+/// optimized even in debug builds (`[profile.dev.package."*"]` in the root `Cargo.toml`), so a
+/// case takes milliseconds and the count is fixed rather than time-boxed. Panics on the first
+/// failure (after shrinking) with `show` of the minimal case. Returns the number of cases
+/// checked, which callers assert.
 pub(crate) fn run_cases<S: proptest::strategy::Strategy>(
     label: &str,
     seed: u64,
     strategy: S,
-    (min, max): (u32, u32),
-    budget: std::time::Duration,
+    cases: u32,
     show: impl Fn(&S::Value) -> String,
     check: impl Fn(&S::Value) -> Result<(), String>,
 ) -> u32 {
     use proptest::test_runner::{
         Config, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner,
     };
-    let forced = forced_cases();
     let mut seed_bytes = [0u8; 32];
     seed_bytes[..8].copy_from_slice(&seed.to_le_bytes());
     let config = Config {
-        cases: forced.unwrap_or(max),
+        cases: forced_cases().unwrap_or(cases),
         failure_persistence: None,
         max_shrink_iters: 500,
         ..Config::default()
@@ -84,10 +82,6 @@ pub(crate) fn run_cases<S: proptest::strategy::Strategy>(
     let done = std::cell::Cell::new(0u32);
     let failed = std::cell::Cell::new(false);
     let result = runner.run(&strategy, |v| {
-        let out_of_time = forced.is_none() && done.get() >= min && start.elapsed() > budget;
-        if out_of_time && !failed.get() {
-            return Ok(());
-        }
         let r = check(&v);
         if r.is_err() {
             failed.set(true);
@@ -109,4 +103,9 @@ pub(crate) fn run_cases<S: proptest::strategy::Strategy>(
         start.elapsed().as_secs_f64()
     );
     done.get()
+}
+
+/// The number of cases [`run_cases`] checks when asked for `cases`.
+pub(crate) fn expected_cases(cases: u32) -> u32 {
+    forced_cases().unwrap_or(cases)
 }
