@@ -178,21 +178,6 @@ impl Map for BloomFilter {
         &self.spec
     }
 
-    fn lookup(&mut self, _: &mut Memory, _: &[u8], _: u32) -> Result<Option<u64>, MapError> {
-        Err(self.unsupported())
-    }
-
-    fn update(
-        &mut self,
-        _: &mut Memory,
-        _: &[u8],
-        _: &[u8],
-        _: u64,
-        _: u32,
-    ) -> Result<(), MapError> {
-        Err(self.unsupported())
-    }
-
     fn delete(&mut self, _: &mut Memory, _: &[u8]) -> Result<(), MapError> {
         Err(self.unsupported())
     }

@@ -59,22 +59,6 @@ impl Map for CpuMap {
         &self.spec
     }
 
-    /// Programs can only redirect to a cpumap (the verifier refuses lookups).
-    fn lookup(&mut self, _: &mut Memory, _: &[u8], _: u32) -> Result<Option<u64>, MapError> {
-        Err(MapError::NotSupported { map_type: "cpumap" })
-    }
-
-    fn update(
-        &mut self,
-        _: &mut Memory,
-        _: &[u8],
-        _: &[u8],
-        _: u64,
-        _: u32,
-    ) -> Result<(), MapError> {
-        Err(MapError::NotSupported { map_type: "cpumap" })
-    }
-
     fn delete(&mut self, _: &mut Memory, key: &[u8]) -> Result<(), MapError> {
         let cpu = index_key(key)?;
         if cpu >= self.spec.max_entries {

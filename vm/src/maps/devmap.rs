@@ -101,18 +101,6 @@ impl Map for DevMap {
         Ok(self.entries.get(&key).map(|id| id.base()))
     }
 
-    /// Programs cannot update device maps (the verifier refuses it).
-    fn update(
-        &mut self,
-        _: &mut Memory,
-        _: &[u8],
-        _: &[u8],
-        _: u64,
-        _: u32,
-    ) -> Result<(), MapError> {
-        Err(MapError::NotSupported { map_type: self.spec.map_type.name() })
-    }
-
     fn delete(&mut self, _: &mut Memory, key: &[u8]) -> Result<(), MapError> {
         let key = index_key(key)?;
         if self.hash {

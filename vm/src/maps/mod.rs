@@ -130,19 +130,30 @@ pub trait Map: fmt::Debug {
     /// The specification the map was created from.
     fn spec(&self) -> &MapSpec;
 
-    /// Program side: the address of the value for `key` on `cpu`, if present.
-    fn lookup(&mut self, mem: &mut Memory, key: &[u8], cpu: u32) -> Result<Option<u64>, MapError>;
+    /// Program side: the address of the value for `key` on `cpu`, if present (not supported
+    /// unless the map type implements it).
+    fn lookup(
+        &mut self,
+        _mem: &mut Memory,
+        _key: &[u8],
+        _cpu: u32,
+    ) -> Result<Option<u64>, MapError> {
+        Err(self.unsupported())
+    }
 
     /// Program side: creates or updates `key` with `value` on `cpu` (per-CPU maps: every CPU's
-    /// slot for a new element is zeroed first, as the kernel does).
+    /// slot for a new element is zeroed first, as the kernel does; not supported unless the
+    /// map type implements it).
     fn update(
         &mut self,
-        mem: &mut Memory,
-        key: &[u8],
-        value: &[u8],
-        flags: u64,
-        cpu: u32,
-    ) -> Result<(), MapError>;
+        _mem: &mut Memory,
+        _key: &[u8],
+        _value: &[u8],
+        _flags: u64,
+        _cpu: u32,
+    ) -> Result<(), MapError> {
+        Err(self.unsupported())
+    }
 
     /// Deletes `key`.
     fn delete(&mut self, mem: &mut Memory, key: &[u8]) -> Result<(), MapError>;

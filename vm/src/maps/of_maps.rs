@@ -186,18 +186,6 @@ impl Map for OfMaps {
         Ok(self.entries.get(key).map(|&(_, h)| h))
     }
 
-    /// Programs cannot update maps of maps (the verifier only allows lookups).
-    fn update(
-        &mut self,
-        _: &mut Memory,
-        _: &[u8],
-        _: &[u8],
-        _: u64,
-        _: u32,
-    ) -> Result<(), MapError> {
-        Err(MapError::NotSupported { map_type: self.spec.map_type.name() })
-    }
-
     fn delete(&mut self, _: &mut Memory, key: &[u8]) -> Result<(), MapError> {
         check_len("key", self.spec.key_size as usize, key.len())?;
         if !self.hash && index_key(key)? >= self.spec.max_entries {

@@ -122,21 +122,6 @@ impl Map for PerfEventArray {
         &self.spec
     }
 
-    fn lookup(&mut self, _: &mut Memory, _: &[u8], _: u32) -> Result<Option<u64>, MapError> {
-        Err(MapError::NotSupported { map_type: "perf_event_array" })
-    }
-
-    fn update(
-        &mut self,
-        _: &mut Memory,
-        _: &[u8],
-        _: &[u8],
-        _: u64,
-        _: u32,
-    ) -> Result<(), MapError> {
-        Err(MapError::NotSupported { map_type: "perf_event_array" })
-    }
-
     /// `fd_array_map_delete_elem`: closes the entry.
     fn delete(&mut self, _: &mut Memory, key: &[u8]) -> Result<(), MapError> {
         let idx = index_key(key)?;

@@ -50,21 +50,6 @@ impl Map for ProgArray {
         &self.spec
     }
 
-    fn lookup(&mut self, _: &mut Memory, _: &[u8], _: u32) -> Result<Option<u64>, MapError> {
-        Err(MapError::NotSupported { map_type: "prog_array" })
-    }
-
-    fn update(
-        &mut self,
-        _: &mut Memory,
-        _: &[u8],
-        _: &[u8],
-        _: u64,
-        _: u32,
-    ) -> Result<(), MapError> {
-        Err(MapError::NotSupported { map_type: "prog_array" })
-    }
-
     fn delete(&mut self, _: &mut Memory, key: &[u8]) -> Result<(), MapError> {
         let idx = index_key(key)?;
         if idx >= self.spec.max_entries {

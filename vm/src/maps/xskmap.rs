@@ -59,17 +59,6 @@ impl Map for XskMap {
         Ok(self.socks.get(&idx).map(|(_, r)| r.base()))
     }
 
-    fn update(
-        &mut self,
-        _: &mut Memory,
-        _: &[u8],
-        _: &[u8],
-        _: u64,
-        _: u32,
-    ) -> Result<(), MapError> {
-        Err(MapError::NotSupported { map_type: "xskmap" })
-    }
-
     fn delete(&mut self, _: &mut Memory, key: &[u8]) -> Result<(), MapError> {
         let idx = index_key(key)?;
         if idx >= self.spec.max_entries {
