@@ -10,6 +10,32 @@ use crate::spec::MapSpec;
 /// A map element as the user-side API returns it: key bytes and value bytes.
 pub type Entry = (Vec<u8>, Vec<u8>);
 
+/// One map element that changed between [`World::begin_changes`] and
+/// [`World::take_changes`]: user-side values (all CPUs for per-CPU maps) before and after.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MapChange {
+    /// The map's index.
+    pub map: usize,
+    /// The element's key.
+    pub key: Vec<u8>,
+    /// The value before (`None`: the element did not exist).
+    pub old: Option<Vec<u8>>,
+    /// The value after (`None`: the element was deleted).
+    pub new: Option<Vec<u8>>,
+}
+
+/// How the changes of one map are found while a change window is open.
+#[derive(Debug)]
+enum ChangeLog {
+    /// The map records the elements it hands out or changes itself.
+    Journal,
+    /// The map records nothing and has not been touched yet in this window.
+    Untouched,
+    /// The map records nothing: its contents when it was first touched in this window
+    /// (`None`: user space cannot list it).
+    Snapshot(Option<Vec<Entry>>),
+}
+
 /// A map could not be created.
 #[derive(Debug, thiserror::Error)]
 #[error("map {name:?}: {error}")]
@@ -36,6 +62,8 @@ pub struct World {
     pub socks: crate::sock::SockTable,
     /// The simulated kernel: current task, kernel objects, user memory, FIB (see [`crate::kobj`]).
     pub kernel: crate::kobj::Kernel,
+    /// Per map, how its changes are found while a change window is open.
+    changes: Option<Vec<ChangeLog>>,
 }
 
 impl World {
@@ -66,7 +94,77 @@ impl World {
             ncpus,
             socks: crate::sock::SockTable::default(),
             kernel: crate::kobj::Kernel::default(),
+            changes: None,
         })
+    }
+
+    /// Opens a change window: from now until [`World::take_changes`], the world records
+    /// which map elements programs (or user space) touch. Maps that record their own changes
+    /// (arrays, hashes) cost one entry per element touched; other maps are copied in full
+    /// the first time they are touched. Reopening drops what the open window recorded.
+    pub fn begin_changes(&mut self) {
+        let mem = &self.mem;
+        let logs = self
+            .maps
+            .iter_mut()
+            .map(|m| if m.begin_changes(mem) { ChangeLog::Journal } else { ChangeLog::Untouched })
+            .collect();
+        self.changes = Some(logs);
+    }
+
+    /// Closes the change window: every element whose value differs from when the window
+    /// opened (created, changed or deleted), by map then key. Linear in the elements touched
+    /// (plus the size of the maps that record nothing themselves and were touched). Empty
+    /// when no window is open.
+    pub fn take_changes(&mut self) -> Vec<MapChange> {
+        let Some(logs) = self.changes.take() else { return Vec::new() };
+        let mut out = Vec::new();
+        for (idx, log) in logs.into_iter().enumerate() {
+            let map = &mut self.maps[idx];
+            match log {
+                ChangeLog::Untouched | ChangeLog::Snapshot(None) => {}
+                ChangeLog::Journal => {
+                    for (key, old) in map.take_changes() {
+                        let new = map.read(&self.mem, &key).ok().flatten();
+                        if new != old {
+                            out.push(MapChange { map: idx, key, old, new });
+                        }
+                    }
+                }
+                ChangeLog::Snapshot(Some(before)) => {
+                    let Ok(after) = self.entries(idx) else { continue };
+                    let before: std::collections::BTreeMap<Vec<u8>, Vec<u8>> =
+                        before.into_iter().collect();
+                    let mut after: std::collections::BTreeMap<Vec<u8>, Vec<u8>> =
+                        after.into_iter().collect();
+                    for (key, old) in before {
+                        let new = after.remove(&key);
+                        if new.as_ref() != Some(&old) {
+                            out.push(MapChange { map: idx, key, old: Some(old), new });
+                        }
+                    }
+                    for (key, new) in after {
+                        out.push(MapChange { map: idx, key, old: None, new: Some(new) });
+                    }
+                }
+            }
+        }
+        out.sort_by(|a, b| (a.map, &a.key).cmp(&(b.map, &b.key)));
+        out
+    }
+
+    /// Before map `idx` is handed out mutably in a change window: copies a map that records
+    /// nothing itself the first time.
+    #[inline]
+    fn note_touch(&mut self, idx: usize) {
+        let untouched =
+            matches!(self.changes.as_ref().and_then(|l| l.get(idx)), Some(ChangeLog::Untouched));
+        if untouched {
+            let snapshot = self.entries(idx).ok();
+            if let Some(log) = self.changes.as_mut().and_then(|l| l.get_mut(idx)) {
+                *log = ChangeLog::Snapshot(snapshot);
+            }
+        }
     }
 
     /// The address a program holds for map `idx` (what `LD_IMM64 map` loads).
@@ -98,6 +196,9 @@ impl World {
 
     /// Map `idx` and the memory, mutably, for operations that touch both.
     pub fn map_mut(&mut self, idx: usize) -> Option<(&mut dyn Map, &mut Memory)> {
+        if self.changes.is_some() {
+            self.note_touch(idx);
+        }
         let map = self.maps.get_mut(idx)?;
         Some((map.as_mut(), &mut self.mem))
     }

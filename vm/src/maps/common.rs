@@ -2,6 +2,8 @@
 //! a pool of value regions that keeps deleted elements' memory valid (a pointer a program
 //! still holds stays readable, as under the kernel's RCU).
 
+use std::collections::BTreeMap;
+
 use super::{MapError, check_len};
 use crate::memory::{Memory, Perm, RegionId, RegionKind};
 
@@ -104,5 +106,42 @@ impl ValueStore {
     /// Gives a region back; its bytes stay readable until it is reused.
     pub(crate) fn release(&mut self, id: RegionId) {
         self.spare.push(id);
+    }
+}
+
+/// The elements of a map changed in a window (from [`super::Map::begin_changes`] to
+/// [`super::Map::take_changes`]): each key with its user-side value before its first change in
+/// the window (`None`: the key was absent). Costs one entry per element touched.
+#[derive(Debug, Default)]
+pub(crate) struct Journal {
+    on: bool,
+    old: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+}
+
+impl Journal {
+    /// Opens a window (dropping anything recorded before).
+    pub(crate) fn begin(&mut self) {
+        self.on = true;
+        self.old.clear();
+    }
+
+    /// Whether `key`'s old value must be recorded now (a window is open and `key` has not
+    /// been recorded in it).
+    #[inline]
+    pub(crate) fn wants(&self, key: &[u8]) -> bool {
+        self.on && !self.old.contains_key(key)
+    }
+
+    /// Records `key`'s value before its first change in the window.
+    pub(crate) fn record(&mut self, key: &[u8], old: Option<Vec<u8>>) {
+        if self.on {
+            self.old.entry(key.to_vec()).or_insert(old);
+        }
+    }
+
+    /// Closes the window: the keys recorded, sorted, with their values before.
+    pub(crate) fn take(&mut self) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
+        self.on = false;
+        std::mem::take(&mut self.old).into_iter().collect()
     }
 }

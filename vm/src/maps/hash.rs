@@ -4,10 +4,12 @@
 //! LRU maps evict the least recently used element when full; the kernel's LRU is approximate
 //! (per-CPU lists), so which element goes can differ from it when several are equally old.
 //! Deleted elements' memory is kept for reuse, like the kernel's preallocated elements, so a
-//! pointer a program still holds stays valid memory.
+//! pointer a program still holds stays valid memory. Nothing is set aside for `max_entries`:
+//! the map grows as elements are inserted.
 
 use std::collections::BTreeMap;
 
+use super::common::Journal;
 use super::{BPF_EXIST, BPF_F_LOCK, BPF_NOEXIST, Map, MapError, check_len, percpu_stride};
 use crate::memory::{Memory, Perm, RegionId, RegionKind};
 use crate::spec::{MapSpec, MapType};
@@ -32,6 +34,8 @@ pub struct HashMap {
     clock: u64,
     /// Regions of deleted elements, reused by later inserts.
     spare: Vec<Vec<RegionId>>,
+    /// The elements changed since [`Map::begin_changes`], with their values before.
+    journal: Journal,
 }
 
 impl HashMap {
@@ -46,6 +50,15 @@ impl HashMap {
             recency: BTreeMap::new(),
             clock: 0,
             spare: Vec::new(),
+            journal: Journal::default(),
+        }
+    }
+
+    /// Records `key`'s value before its first change in the journal's window.
+    fn note(&mut self, mem: &Memory, key: &[u8]) {
+        if self.journal.wants(key) {
+            let old = self.read(mem, key).ok().flatten();
+            self.journal.record(key, old);
         }
     }
 
@@ -93,6 +106,7 @@ impl HashMap {
             (false, BPF_EXIST) => return Err(MapError::NotFound),
             _ => {}
         }
+        self.note(mem, key);
         if exists {
             self.touch(key);
             return Ok((self.entries[key].regions.clone(), false));
@@ -102,6 +116,7 @@ impl HashMap {
                 return Err(MapError::Full);
             }
             let Some((_, victim)) = self.recency.pop_first() else { return Err(MapError::Full) };
+            self.note(mem, &victim);
             if let Some(e) = self.entries.remove(&victim) {
                 self.spare.push(e.regions);
             }
@@ -131,10 +146,12 @@ impl Map for HashMap {
         &self.spec
     }
 
-    fn lookup(&mut self, _mem: &mut Memory, key: &[u8], cpu: u32) -> Result<Option<u64>, MapError> {
+    fn lookup(&mut self, mem: &mut Memory, key: &[u8], cpu: u32) -> Result<Option<u64>, MapError> {
         check_len("key", self.spec.key_size as usize, key.len())?;
         let Some(e) = self.entries.get(key) else { return Ok(None) };
         let id = e.regions[(cpu % self.ncpus) as usize];
+        // The program may write through the pointer: the element may change.
+        self.note(mem, key);
         self.touch(key);
         Ok(Some(id.base()))
     }
@@ -153,8 +170,9 @@ impl Map for HashMap {
         Ok(())
     }
 
-    fn delete(&mut self, _mem: &mut Memory, key: &[u8]) -> Result<(), MapError> {
+    fn delete(&mut self, mem: &mut Memory, key: &[u8]) -> Result<(), MapError> {
         check_len("key", self.spec.key_size as usize, key.len())?;
+        self.note(mem, key);
         let e = self.entries.remove(key).ok_or(MapError::NotFound)?;
         if self.lru {
             self.recency.remove(&e.used);
@@ -224,6 +242,15 @@ impl Map for HashMap {
             mem.contents_mut(id).copy_from_slice(&value[cpu * stride..cpu * stride + size]);
         }
         Ok(())
+    }
+
+    fn begin_changes(&mut self, _mem: &Memory) -> bool {
+        self.journal.begin();
+        true
+    }
+
+    fn take_changes(&mut self) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
+        self.journal.take()
     }
 
     fn as_any(&self) -> &dyn std::any::Any {

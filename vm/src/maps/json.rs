@@ -16,15 +16,17 @@
 //! }}
 //! ```
 //!
-//! Per-CPU values are a list with one value per CPU; queues and stacks list their values
+//! Arrays list every element, except those of more than 65,536 elements
+//! ([`super::DENSE_ARRAY_SLOTS`]), which list only the elements written or handed to a program
+//! (the others are zero). Per-CPU values are a list with one value per CPU; queues and stacks list their values
 //! oldest first; a ring buffer lists the records a consumer would read, in order. Importing
 //! replaces each named map's contents (maps the document does not name are left alone).
 
 use serde_json::{Map as JsonMap, Value, json};
 
 use super::{
-    BPF_ANY, BloomFilter, CpuMap, DevMap, MapError, OfMaps, PerfEventArray, ProgArray, QueueStack,
-    RingBuf, XskMap, percpu_stride, set_inner_map,
+    ArrayMap, BPF_ANY, BloomFilter, CpuMap, DENSE_ARRAY_SLOTS, DevMap, MapError, OfMaps,
+    PerfEventArray, ProgArray, QueueStack, RingBuf, XskMap, percpu_stride, set_inner_map,
 };
 use crate::spec::MapType;
 use crate::world::World;
@@ -189,6 +191,13 @@ fn export_contents(
             d.devices(&world.mem).map(|(i, _)| i.to_le_bytes().to_vec()).collect()
         } else if let Some(c) = any.downcast_ref::<CpuMap>() {
             c.queues().map(|(i, _)| i.to_le_bytes().to_vec()).collect()
+        } else if let Some(a) = any
+            .downcast_ref::<ArrayMap>()
+            .filter(|_| u64::from(spec.max_entries) > DENSE_ARRAY_SLOTS)
+        {
+            // Large arrays list the elements touched; the others are zero (and importing
+            // leaves unlisted array elements alone).
+            a.touched_indices().into_iter().map(|i| i.to_le_bytes().to_vec()).collect()
         } else {
             world.keys(idx)?
         };

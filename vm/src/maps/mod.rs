@@ -23,7 +23,7 @@ mod ringbuf;
 mod sockmap;
 mod xskmap;
 
-pub use array::{ArrayMap, MAX_ARRAY_SLOTS};
+pub use array::{ArrayMap, DENSE_ARRAY_SLOTS, PCPU_MIN_UNIT_SIZE};
 pub use bloom::BloomFilter;
 pub use cpumap::{CpuMap, NR_CPUS};
 pub use devmap::DevMap;
@@ -58,6 +58,9 @@ pub enum MapError {
     /// `-E2BIG`: the map is full, or an index is past `max_entries`.
     #[error("map is full or index out of range (E2BIG)")]
     Full,
+    /// `-E2BIG`: the map cannot be created this large (a per-CPU value past 32 KiB).
+    #[error("map too large (E2BIG): {0}")]
+    TooBig(&'static str),
     /// `-EINVAL`: bad flags, sizes or arguments.
     #[error("invalid argument (EINVAL): {0}")]
     Invalid(&'static str),
@@ -109,7 +112,7 @@ impl MapError {
         -match self {
             MapError::NotFound => 2,
             MapError::Exists => 17,
-            MapError::Full => 7,
+            MapError::Full | MapError::TooBig(_) => 7,
             MapError::Invalid(_) | MapError::Size { .. } => 22,
             MapError::NoMem | MapError::Memory(_) => 12,
             MapError::NotSupported { .. } => 95,
@@ -186,6 +189,19 @@ pub trait Map: fmt::Debug {
     /// Queue/stack/bloom filter: the next value without removing it (bloom: membership test).
     fn peek(&self, _mem: &Memory, _value: &[u8]) -> Result<Vec<u8>, MapError> {
         Err(self.unsupported())
+    }
+
+    /// Starts recording which elements change until [`Map::take_changes`] (program-side
+    /// lookups count as changes, as a program may write through the pointer). Returns false
+    /// when this map type does not record changes (the world then compares full snapshots).
+    fn begin_changes(&mut self, _mem: &Memory) -> bool {
+        false
+    }
+
+    /// Stops recording: the keys that may have changed since [`Map::begin_changes`], sorted,
+    /// each with its user-side value before (`None`: absent). Unchanged keys may be included.
+    fn take_changes(&mut self) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
+        Vec::new()
     }
 
     /// The error for an operation this map type does not support.
