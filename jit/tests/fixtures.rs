@@ -70,6 +70,9 @@ fn map_init(obj: &Object) -> Vec<(usize, Vec<u8>, Vec<u8>)> {
     out
 }
 
+/// The fixture whose maps are too large to list in full.
+const HUGE_MAPS: &str = "huge_maps.bpf.o";
+
 #[test]
 fn every_fixture_program_matches_the_interpreter() {
     let dir = fixtures_dir();
@@ -85,6 +88,11 @@ fn every_fixture_program_matches_the_interpreter() {
     let (mut programs, mut skipped) = (0, Vec::new());
     let (mut ok, mut faults, mut errors) = (0, 0, 0);
     for path in objects {
+        // Its 33,554,944-entry maps cannot be compared by listing every element: it has its
+        // own interpreter/JIT/kernel comparison of the elements touched (tests/huge_maps.rs).
+        if path.ends_with(HUGE_MAPS) {
+            continue;
+        }
         let bytes = std::fs::read(&path).expect("readable fixture");
         let obj = match load(&bytes, &LoadOptions::for_path(&path)) {
             Ok(obj) => obj,

@@ -6,18 +6,19 @@ use std::time::{Duration, Instant};
 
 use bpflab::input::{parse_hex, read_asm, read_bytecode, read_file, to_hex};
 use bpflab::machine::Machine;
-use bpflab::object::{MapDump, apply_initial_values, dump_maps};
+use bpflab::object::{apply_initial_values, dumpable};
 use bpflab_loader::Object;
 use bpflab_vm::ctx::verdict_name;
 use bpflab_vm::engine::{ProgType, RunInput, RunOutcome};
 use bpflab_vm::interp::Config;
 use bpflab_vm::isa::decode_bytes;
+use bpflab_vm::world::MapChange;
 use bpflab_vm::{Collection, Program};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{Value, json};
 
-use super::object::{load_object, program_index};
+use super::object::{LoadArgs, load_object, program_index};
 use super::{CmdResult, emit};
 use crate::EngineKind;
 
@@ -67,6 +68,8 @@ pub(crate) struct Target {
     /// Instruction budget; the run stops with an error past it.
     #[arg(long, default_value_t = Config::default().insn_budget)]
     budget: u64,
+    #[command(flatten)]
+    load: LoadArgs,
 }
 
 impl Target {
@@ -87,7 +90,9 @@ pub(crate) struct RunArgs {
     /// Write every map's state after the runs to a JSON file.
     #[arg(long, value_name = "FILE", requires = "object")]
     save_maps: Option<PathBuf>,
-    /// Show the map entries the runs changed.
+    /// Show the map entries the runs changed: created, changed or deleted (array elements
+    /// are all present; those never written read as zero, and only the ones whose value
+    /// changed are listed).
     #[arg(long, requires = "object")]
     dump_maps: bool,
     /// Run each input this many times (map state carries over between runs).
@@ -123,6 +128,9 @@ impl Prepared {
     /// Reads the program and the inputs `target` names.
     pub(crate) fn new(target: &Target) -> Result<Prepared, Box<dyn std::error::Error>> {
         let Some(path) = &target.object else {
+            if target.load.prog_type.is_some() || !target.load.map_size.is_empty() {
+                return Err("--prog-type and --map-size apply to object files".into());
+            }
             let insns = match (&target.raw, &target.hex, &target.asm) {
                 (Some(path), _, _) => read_bytecode(path)?,
                 (_, Some(hex), _) => decode_bytes(&parse_hex(hex)?)?,
@@ -138,12 +146,13 @@ impl Prepared {
             let collection = Collection::single(Program::raw("cli", insns));
             return Ok(Prepared { source: Source::Raw(collection, mem), prog: 0, cases });
         };
-        let obj = load_object(path)?;
+        let obj = load_object(path, &target.load, target.prog.as_deref())?;
         let prog = match &target.prog {
             Some(name) => program_index(&obj, name)?,
             None if obj.collection.programs.len() == 1 => 0,
             None => return Err(program_index(&obj, "").map(|_| ()).unwrap_err()),
         };
+        obj.check_runnable(prog).map_err(|e| format!("{}: {e}", path.display()))?;
         Ok(Prepared { source: Source::Object(Box::new(obj)), prog, cases: cases(target)? })
     }
 
@@ -253,7 +262,9 @@ fn cases(args: &Target) -> Result<Vec<Case>, Box<dyn std::error::Error>> {
 fn run_object(args: &RunArgs, obj: &Object, prepared: &Prepared, inst: &mut Machine) -> CmdResult {
     let prog = prepared.prog;
     let prog_type = obj.collection.programs[prog].prog_type;
-    let before = dump_maps(obj, inst.loaded())?;
+    // The world records the elements the runs touch: the diff costs what they touch, not
+    // the maps' sizes.
+    inst.world_mut().begin_changes();
     let cases = &prepared.cases;
     let total = cases.len() as u64 * args.repeat.max(1);
     let bar = progress(total);
@@ -279,12 +290,11 @@ fn run_object(args: &RunArgs, obj: &Object, prepared: &Prepared, inst: &mut Mach
     if let Some(path) = &args.out_pcap {
         write_pcap(path, &out_packets)?;
     }
-    let after = dump_maps(obj, inst.loaded())?;
+    let changes = map_changes(obj, inst.world_mut().take_changes());
     if let Some(path) = &args.save_maps {
         std::fs::write(path, bpflab_vm::maps::json::export_string(inst.world_mut()))
             .map_err(|e| format!("{}: {e}", path.display()))?;
     }
-    let changes = map_changes(obj, &before, &after);
     if args.json {
         let runs: Vec<Value> = reports
             .iter()
@@ -354,24 +364,23 @@ fn passes(prog_type: ProgType, r0: u64) -> bool {
     )
 }
 
-/// The map entries that differ between two dumps, as JSON objects.
-fn map_changes(obj: &Object, before: &[MapDump], after: &[MapDump]) -> Vec<Value> {
-    let mut out = Vec::new();
-    for (i, (b, a)) in before.iter().zip(after).enumerate() {
-        let name = &obj.collection.maps[i].name;
-        for (k, v) in a {
-            let was = b.iter().find(|(bk, _)| bk == k).map(|(_, bv)| bv);
-            if was != Some(v) {
-                out.push(json!({ "map": name, "key": to_hex(k), "value": to_hex(v), "was": was.map(|w| to_hex(w)) }));
-            }
-        }
-        for (k, v) in b {
-            if !a.iter().any(|(ak, _)| ak == k) {
-                out.push(json!({ "map": name, "key": to_hex(k), "value": null, "was": to_hex(v) }));
-            }
-        }
-    }
-    out
+/// The map changes of a run as JSON objects (`map`, `key`, `value`, `was`; `value` null for
+/// a deleted element, `was` null for a new one), by map then key. Maps user space cannot list
+/// (queues, stacks, ring buffers, perf event arrays, xsk maps) are left out.
+fn map_changes(obj: &Object, changes: Vec<MapChange>) -> Vec<Value> {
+    let maps = &obj.collection.maps;
+    changes
+        .into_iter()
+        .filter(|c| maps.get(c.map).is_some_and(|m| dumpable(m.map_type)))
+        .map(|c| {
+            json!({
+                "map": maps[c.map].name,
+                "key": to_hex(&c.key),
+                "value": c.new.as_deref().map(to_hex),
+                "was": c.old.as_deref().map(to_hex),
+            })
+        })
+        .collect()
 }
 
 /// A progress bar that stays hidden until the runs have taken a second.
