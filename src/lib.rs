@@ -10,3 +10,4 @@ pub use bpflab_vm as vm;
 pub mod input;
 pub mod machine;
 pub mod object;
+pub mod profile;

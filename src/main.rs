@@ -68,6 +68,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Ask the running kernel what it supports.
+    #[command(subcommand)]
+    Kernel(KernelCommand),
     /// Run raw bytecode with r1 = the memory and r2 = its length; print r0.
     Run(Box<cmd::RunArgs>),
     /// Time a program's runs on the interpreter, the JIT or both.
@@ -82,6 +85,19 @@ enum Command {
     ConformancePlugin(cmd::PluginArgs),
 }
 
+/// `bpflab kernel ...`.
+#[derive(Subcommand, Debug)]
+enum KernelCommand {
+    /// Probe the running kernel as `bpftool feature probe` does: program and map types,
+    /// helpers per program type, BPF_PROG_TEST_RUN, kprobe/fentry attachment, kernel config.
+    /// `--json` prints the kernel profile `--kernel-profile FILE` reads.
+    Features {
+        /// Print JSON (a kernel profile).
+        #[arg(long)]
+        json: bool,
+    },
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -91,6 +107,7 @@ fn main() -> ExitCode {
         }
         Command::Asm { file, output, json } => cmd::asm(&file, output.as_deref(), json),
         Command::Helpers { json } => cmd::helpers(json),
+        Command::Kernel(KernelCommand::Features { json }) => cmd::kernel_features(json),
         Command::Run(args) => cmd::run(&args),
         Command::Bench(args) => cmd::bench(&args),
         Command::ConformancePlugin(args) => return cmd::conformance_plugin(&args),

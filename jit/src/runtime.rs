@@ -570,6 +570,10 @@ pub(crate) extern "C" fn helper_call(
             return st.fail(pc, VmErrorKind::UnknownHelper { id: id as i64 });
         };
         let prog_type = shared.prog_types.get(prog as usize).copied().unwrap_or(ProgType::Unspec);
+        // The same program-type check as the interpreter's (prototype and kernel profile).
+        if let Err(error) = shared.helpers.check(&h, prog_type) {
+            return st.fail(pc, VmErrorKind::Helper { name: h.proto.name, error });
+        }
         let mut args = [0; 5];
         args.copy_from_slice(&st.regs[1..6]);
         (h, args, prog_type, st.world)

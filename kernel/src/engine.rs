@@ -20,7 +20,8 @@ pub struct KernelLoaded {
     maps: Vec<KernelMap>,
     /// Inner-map templates, kept alive for the map-in-map maps that reference them.
     _inner: Vec<KernelMap>,
-    programs: Vec<KernelProgram>,
+    /// Programs in collection order; `None` for those left out at load.
+    programs: Vec<Option<KernelProgram>>,
 }
 
 impl KernelEngine {
@@ -28,6 +29,17 @@ impl KernelEngine {
     /// collection's BTF (if any) is loaded first; unlike libbpf, which then carries on without
     /// BTF, a refusal is an error ([`KernelError::BtfRejected`] with the kernel's log).
     pub fn load_collection(&self, collection: &Collection) -> Result<KernelLoaded, KernelError> {
+        self.load_collection_except(collection, &[])
+    }
+
+    /// Like [`KernelEngine::load_collection`], leaving out the programs whose indices are in
+    /// `skip` (those a kernel lacks features for): they keep their index, and running them
+    /// is an [`EngineError::Unsupported`] error.
+    pub fn load_collection_except(
+        &self,
+        collection: &Collection,
+        skip: &[usize],
+    ) -> Result<KernelLoaded, KernelError> {
         let btf = collection.btf.as_deref().map(KernelBtf::load).transpose()?;
         let mut maps = Vec::with_capacity(collection.maps.len());
         let mut inner = Vec::new();
@@ -42,7 +54,11 @@ impl KernelEngine {
             maps.push(KernelMap::from_spec_with_btf(spec, template, btf.as_ref())?);
         }
         let mut programs = Vec::with_capacity(collection.programs.len());
-        for p in &collection.programs {
+        for (i, p) in collection.programs.iter().enumerate() {
+            if skip.contains(&i) {
+                programs.push(None);
+                continue;
+            }
             if p.prog_type == ProgType::Unspec {
                 return Err(KernelError::Unsupported {
                     what: format!(
@@ -52,6 +68,14 @@ impl KernelEngine {
                 });
             }
             let insns = with_map_fds(&p.insns, &maps)?;
+            // Trampoline programs name their target by its kernel BTF id (libbpf's
+            // `libbpf_find_vmlinux_btf_id`: LSM hooks are `bpf_lsm_<hook>`).
+            let attach_btf_id = match (p.prog_type, p.attach_to.as_deref()) {
+                (ProgType::Tracing | ProgType::Lsm, Some(target)) => {
+                    crate::features::attach_btf_id(p.prog_type, p.expected_attach_type, target)
+                }
+                _ => None,
+            };
             let opts = ProgLoadOptions {
                 name: &p.name,
                 expected_attach_type: p.expected_attach_type,
@@ -59,13 +83,15 @@ impl KernelEngine {
                 btf: btf.as_ref(),
                 func_info: &p.func_info,
                 line_info: &p.line_info,
+                attach_btf_id,
+                ..ProgLoadOptions::default()
             };
-            programs.push(KernelProgram::load_with_options(
+            programs.push(Some(KernelProgram::load_with_options(
                 p.prog_type,
                 &insns,
                 &p.license,
                 &opts,
-            )?);
+            )?));
         }
         Ok(KernelLoaded { btf, maps, _inner: inner, programs })
     }
@@ -117,9 +143,14 @@ impl KernelLoaded {
         &self.maps
     }
 
-    /// The loaded programs, in collection order.
-    pub fn programs(&self) -> &[KernelProgram] {
-        &self.programs
+    /// The number of programs, loaded or left out.
+    pub fn program_count(&self) -> usize {
+        self.programs.len()
+    }
+
+    /// Program `idx`, if it was loaded.
+    pub fn program(&self, idx: usize) -> Option<&KernelProgram> {
+        self.programs.get(idx).and_then(Option::as_ref)
     }
 
     fn map(&self, map: usize) -> Result<&KernelMap, EngineError> {
@@ -141,7 +172,7 @@ impl KernelLoaded {
         }
         let idx = u32::from_ne_bytes([value[0], value[1], value[2], value[3]]) as usize;
         let fd = if map.map_type() == MapType::ProgArray {
-            self.programs.get(idx).map(KernelProgram::raw_fd)
+            self.program(idx).map(KernelProgram::raw_fd)
         } else {
             self.maps.get(idx).map(KernelMap::fd)
         };
@@ -155,9 +186,12 @@ impl KernelLoaded {
 
 impl Loaded for KernelLoaded {
     fn run(&mut self, prog: usize, input: &RunInput) -> Result<RunOutcome, EngineError> {
-        let p = self.programs.get(prog).ok_or_else(|| EngineError::Unsupported {
+        let p = self.program(prog).ok_or_else(|| EngineError::Unsupported {
             engine: "kernel",
-            what: format!("program index {prog}"),
+            what: match self.programs.get(prog) {
+                Some(None) => format!("program index {prog}, left out at load"),
+                _ => format!("program index {prog}"),
+            },
         })?;
         let run = p.test_run(&input.data, input.ctx.as_deref(), 1).map_err(backend)?;
         let mut outcome = RunOutcome::default();

@@ -11,6 +11,7 @@ use bpflab_vm::engine::KernelLineInfo;
 use bpflab_vm::isa::{AluOp, Insn, Operand, Reg, Width, encode_bytes};
 use bpflab_vm::{EngineError, ProgType};
 
+pub mod features;
 mod sys;
 
 use sys::{FuncInfoRec, LineInfoRec, MapHandle, OBJ_NAME_LEN, SysError};
@@ -468,6 +469,10 @@ pub struct ProgLoadOptions<'a> {
     pub func_info: &'a [(u32, u32)],
     /// `bpf_line_info` records.
     pub line_info: &'a [KernelLineInfo],
+    /// The attach target's kernel BTF id (fentry/fexit, LSM), where the type needs one.
+    pub attach_btf_id: Option<u32>,
+    /// `kern_version`.
+    pub kern_version: u32,
 }
 
 impl Default for ProgLoadOptions<'_> {
@@ -479,6 +484,8 @@ impl Default for ProgLoadOptions<'_> {
             btf: None,
             func_info: &[],
             line_info: &[],
+            attach_btf_id: None,
+            kern_version: 0,
         }
     }
 }
@@ -570,6 +577,8 @@ impl KernelProgram {
                 func_info: &func_info,
                 line_info: &line_info,
             }),
+            attach_btf_id: opts.attach_btf_id.unwrap_or(0),
+            kern_version: opts.kern_version,
         };
         let fd = load_with_log(
             "BPF_PROG_LOAD",

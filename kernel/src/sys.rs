@@ -438,6 +438,10 @@ pub(crate) struct ProgParams<'a> {
     pub(crate) license: &'a CStr,
     pub(crate) name: [u8; OBJ_NAME_LEN],
     pub(crate) btf: Option<ProgBtf<'a>>,
+    /// `attach_btf_id`: the kernel BTF id of the attach target (tracing programs).
+    pub(crate) attach_btf_id: u32,
+    /// `kern_version` (kprobe programs of old kernels checked it).
+    pub(crate) kern_version: u32,
 }
 
 /// BPF_PROG_LOAD of `p.insns`, with the verifier log written to `log` at `log_level` when
@@ -457,6 +461,8 @@ pub(crate) fn prog_load(
         insns: ptr(p.insns.as_ptr()),
         license: ptr(p.license.as_ptr().cast()),
         prog_name: p.name,
+        attach_btf_id: p.attach_btf_id,
+        kern_version: p.kern_version,
         ..ProgLoadAttr::default()
     };
     if let Some(btf) = p.btf {

@@ -6,9 +6,12 @@
 
 use std::path::{Path, PathBuf};
 
+use bpflab_kernel::features::features;
 use bpflab_kernel::{KernelBtf, KernelEngine, KernelError, KernelMap, possible_cpus, probe};
 use bpflab_loader::{LoadOptions, Object};
+use bpflab_vm::ProgType;
 use bpflab_vm::isa::{AluOp, Insn, Operand, Reg, Width};
+use bpflab_vm::profile::{KernelProfile, Missing};
 use bpflab_vm::{Collection, MapType};
 
 /// True if the kernel can be used; otherwise prints the one `SKIP:` line.
@@ -26,34 +29,53 @@ fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../programs/tests")
 }
 
+/// The sizes user space gives maps a fixture leaves unsized (`bpf_map__set_max_entries`).
+const MAP_SIZES: &[(&str, &str, u32)] =
+    &[("user_sized_maps.bpf.o", "len_counts", 64), ("user_sized_maps.bpf.o", "slots", 16)];
+
+/// Loads an object as libbpf would for this kernel: `__kconfig` externs read its configuration.
 fn load_object(path: &Path) -> Object {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
-    bpflab_loader::load(&bytes, &LoadOptions::for_path(path))
-        .unwrap_or_else(|e| panic!("load {}: {e}", path.display()))
+    let mut opts = LoadOptions::for_path(path);
+    let file = path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+    for (fixture, name, size) in MAP_SIZES {
+        if *fixture == file {
+            opts.map_sizes.insert(name.to_string(), *size);
+        }
+    }
+    if let Ok(f) = features() {
+        opts.kconfig = f.kconfig.clone();
+        opts.kernel_version = Some(f.version_code);
+    }
+    bpflab_loader::load(&bytes, &opts).unwrap_or_else(|e| panic!("load {}: {e}", path.display()))
 }
 
 fn fixture(name: &str) -> Object {
     load_object(&fixtures().join(name))
 }
 
-/// Objects the kernel refuses here whatever the loader does: fentry/fexit and LSM programs
-/// need an attach target's BTF id (and, for LSM, an LSM-enabled kernel).
-const REFUSED: &[&str] = &["fentry.bpf.o", "lsm.bpf.o"];
 /// Left out: libbpf >= 1.0 refuses legacy `SEC("maps")` definitions when opening the object.
 const LEGACY: &str = "legacy_maps.bpf.o";
 
-#[test]
-fn every_fixture_object_loads_with_its_btf() {
-    if !kernel_available() {
-        return;
-    }
+/// What loading every fixture on a kernel with `features` did.
+#[derive(Debug, Default)]
+struct FixtureLoads {
+    /// Objects that loaded (with the programs the kernel has features for).
+    loaded: Vec<String>,
+    /// One `SKIP:` line per program left out: the object, the program, what the kernel lacks.
+    skipped: Vec<String>,
+}
+
+/// Loads every fixture object into the kernel, leaving out the programs `features` says the
+/// kernel cannot load (and printing one `SKIP:` line for each); every other program must load.
+fn load_every_fixture(features: &KernelProfile) -> FixtureLoads {
     let mut paths: Vec<PathBuf> = std::fs::read_dir(fixtures())
         .expect("programs/tests")
         .map(|e| e.expect("entry").path())
         .filter(|p| p.to_string_lossy().ends_with(".bpf.o"))
         .collect();
     paths.sort();
-    let mut loaded = Vec::new();
+    let mut out = FixtureLoads::default();
     for path in &paths {
         let file = path.file_name().unwrap().to_string_lossy().into_owned();
         if file == LEGACY {
@@ -61,23 +83,94 @@ fn every_fixture_object_loads_with_its_btf() {
         }
         let obj = load_object(path);
         assert!(obj.collection.btf.is_some(), "{file}: no BTF");
-        match KernelEngine.load_collection(&obj.collection) {
-            Ok(k) => {
-                assert!(!REFUSED.contains(&file.as_str()), "{file} loads: update REFUSED");
-                assert!(k.btf().is_some(), "{file}: BTF not kept");
-                assert_eq!(k.programs().len(), obj.collection.programs.len(), "{file}");
-                assert_eq!(k.maps().len(), obj.collection.maps.len(), "{file}");
-                loaded.push(file);
+        let maps_missing: Vec<String> = features
+            .missing_for_load(&obj.collection)
+            .into_iter()
+            .filter(|m| matches!(m, Missing::MapType(_)))
+            .map(|m| m.to_string())
+            .collect();
+        if !maps_missing.is_empty() {
+            let line = format!("SKIP: {file}: kernel lacks {}", maps_missing.join(", "));
+            println!("{line}");
+            out.skipped.push(line);
+            continue;
+        }
+        let mut skip = Vec::new();
+        for (i, p) in obj.collection.programs.iter().enumerate() {
+            if p.prog_type == ProgType::Unspec {
+                // A section libbpf does not know: libbpf loads it only once the user sets its
+                // type (bpf_program__set_type); nothing the kernel lacks.
+                println!("{file} {}: no program type (section {:?}); left out", p.name, p.section);
+                skip.push(i);
+                continue;
             }
-            Err(e) if REFUSED.contains(&file.as_str()) => println!("{file}: refused: {e}"),
-            Err(e) => panic!("{file}: not loadable: {e}"),
+            let missing = features.missing_for_program(&obj.collection, i);
+            if !missing.is_empty() {
+                let what: Vec<String> = missing.iter().map(ToString::to_string).collect();
+                let line = format!("SKIP: {file} {}: kernel lacks {}", p.name, what.join(", "));
+                println!("{line}");
+                out.skipped.push(line);
+                skip.push(i);
+            }
+        }
+        if skip.len() == obj.collection.programs.len() {
+            continue;
+        }
+        match KernelEngine.load_collection_except(&obj.collection, &skip) {
+            Ok(k) => {
+                assert!(k.btf().is_some(), "{file}: BTF not kept");
+                assert_eq!(k.program_count(), obj.collection.programs.len(), "{file}");
+                for i in 0..obj.collection.programs.len() {
+                    assert_eq!(k.program(i).is_some(), !skip.contains(&i), "{file} program {i}");
+                }
+                assert_eq!(k.maps().len(), obj.collection.maps.len(), "{file}");
+                out.loaded.push(file);
+            }
+            Err(e) => panic!("{file}: not loadable, though the kernel has its features: {e}"),
         }
     }
-    println!("loaded: {loaded:?}");
-    for needed in ["callbacks.bpf.o", "helpers_misc.bpf.o", "calls.bpf.o", "events.bpf.o"] {
-        assert!(loaded.iter().any(|f| f == needed), "{needed} did not load");
+    out
+}
+
+#[test]
+fn every_fixture_object_loads_with_its_btf() {
+    if !kernel_available() {
+        return;
     }
-    assert_eq!(loaded.len(), paths.len() - REFUSED.len() - 1, "loaded {loaded:?}");
+    let features = features().expect("probed");
+    let loads = load_every_fixture(features);
+    println!("loaded: {:?}", loads.loaded);
+    for needed in ["callbacks.bpf.o", "helpers_misc.bpf.o", "calls.bpf.o", "events.bpf.o"] {
+        assert!(loads.loaded.iter().any(|f| f == needed), "{needed} did not load");
+    }
+}
+
+/// On a kernel that refuses `bpf_xdp_adjust_meta` in XDP programs (as one 6.18 machine does),
+/// only the program calling it is left out, with one `SKIP:` line; the rest of `xdp.bpf.o`
+/// and every other object still load. The kernel here is made to look like that one.
+#[test]
+fn a_kernel_without_xdp_adjust_meta_skips_only_that_program() {
+    if !kernel_available() {
+        return;
+    }
+    let mut poorer = features().expect("probed").clone();
+    let xdp = poorer.helpers.entry(ProgType::Xdp).or_default();
+    if !xdp.remove(&54) {
+        println!(
+            "SKIP: simulated missing helper: kernel lacks helper bpf_xdp_adjust_meta#54 already"
+        );
+    }
+    let loads = load_every_fixture(&poorer);
+    let meta: Vec<&String> = loads.skipped.iter().filter(|l| l.contains("xdp.bpf.o")).collect();
+    assert_eq!(
+        meta,
+        ["SKIP: xdp.bpf.o xdp_meta: kernel lacks helper bpf_xdp_adjust_meta#54 in xdp programs"],
+        "{:?}",
+        loads.skipped
+    );
+    assert!(loads.loaded.iter().any(|f| f == "xdp.bpf.o"), "the other XDP programs load");
+    let full = load_every_fixture(features().expect("probed"));
+    assert_eq!(loads.loaded, full.loaded, "every object that loads on the full kernel loads");
 }
 
 /// callbacks.bpf.o: bpf_loop and bpf_for_each_map_elem callbacks need BTF func_info.

@@ -3,6 +3,7 @@
 mod bench;
 mod conformance;
 mod helpers;
+mod kernel;
 mod object;
 mod run;
 mod text;
@@ -10,6 +11,7 @@ mod text;
 pub(crate) use bench::{BenchArgs, bench};
 pub(crate) use conformance::{PluginArgs, conformance_plugin};
 pub(crate) use helpers::helpers;
+pub(crate) use kernel::features as kernel_features;
 pub(crate) use object::inspect;
 pub(crate) use run::{RunArgs, run};
 pub(crate) use text::{asm, disasm};

@@ -8,7 +8,7 @@ use crate::isa::Insn;
 use crate::spec::Collection;
 
 /// The kernel's program types (`enum bpf_prog_type`), with their numeric ids.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum ProgType {
     /// No context: raw mode, r1 points to the input memory and r2 holds its length.
@@ -125,6 +125,51 @@ impl ProgType {
     /// The program type with this kernel id.
     pub fn from_id(id: u32) -> Option<ProgType> {
         ProgType::ALL.iter().copied().find(|t| t.id() == id)
+    }
+
+    /// The name libbpf prints for the type (`libbpf_bpf_prog_type_str`: `socket_filter`,
+    /// `sched_cls`, `xdp`, ...), also what bpftool and `--prog-type` use.
+    pub const fn name(self) -> &'static str {
+        match self {
+            ProgType::Unspec => "unspec",
+            ProgType::SocketFilter => "socket_filter",
+            ProgType::Kprobe => "kprobe",
+            ProgType::SchedCls => "sched_cls",
+            ProgType::SchedAct => "sched_act",
+            ProgType::Tracepoint => "tracepoint",
+            ProgType::Xdp => "xdp",
+            ProgType::PerfEvent => "perf_event",
+            ProgType::CgroupSkb => "cgroup_skb",
+            ProgType::CgroupSock => "cgroup_sock",
+            ProgType::LwtIn => "lwt_in",
+            ProgType::LwtOut => "lwt_out",
+            ProgType::LwtXmit => "lwt_xmit",
+            ProgType::SockOps => "sock_ops",
+            ProgType::SkSkb => "sk_skb",
+            ProgType::CgroupDevice => "cgroup_device",
+            ProgType::SkMsg => "sk_msg",
+            ProgType::RawTracepoint => "raw_tracepoint",
+            ProgType::CgroupSockAddr => "cgroup_sock_addr",
+            ProgType::LwtSeg6local => "lwt_seg6local",
+            ProgType::LircMode2 => "lirc_mode2",
+            ProgType::SkReuseport => "sk_reuseport",
+            ProgType::FlowDissector => "flow_dissector",
+            ProgType::CgroupSysctl => "cgroup_sysctl",
+            ProgType::RawTracepointWritable => "raw_tracepoint_writable",
+            ProgType::CgroupSockopt => "cgroup_sockopt",
+            ProgType::Tracing => "tracing",
+            ProgType::StructOps => "struct_ops",
+            ProgType::Ext => "ext",
+            ProgType::Lsm => "lsm",
+            ProgType::SkLookup => "sk_lookup",
+            ProgType::Syscall => "syscall",
+            ProgType::Netfilter => "netfilter",
+        }
+    }
+
+    /// The program type libbpf names `name` ([`ProgType::name`]).
+    pub fn from_name(name: &str) -> Option<ProgType> {
+        ProgType::ALL.iter().copied().find(|t| t.name() == name)
     }
 }
 

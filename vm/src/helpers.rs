@@ -140,6 +140,15 @@ pub enum HelperError {
         /// The calling program's type.
         prog_type: ProgType,
     },
+    /// The kernel profile in use lacks the helper for this program type (the prototype
+    /// allows it; that kernel's verifier refuses the program).
+    #[error("not available to {} programs on kernel {kernel}", prog_type.name())]
+    NotInKernel {
+        /// The calling program's type.
+        prog_type: ProgType,
+        /// The kernel profile (source and release).
+        kernel: String,
+    },
     /// A pointer argument does not point to enough accessible memory.
     #[error("argument {arg}: {error}")]
     BadMemoryArg {
@@ -236,6 +245,10 @@ impl fmt::Debug for Helper {
 #[derive(Clone, Debug, Default)]
 pub struct HelperRegistry {
     by_id: Vec<Option<Helper>>,
+    /// Per helper id, the program types (bit = type id) a kernel profile removes.
+    removed: Vec<u64>,
+    /// The kernel the removals come from (its profile's source and release).
+    kernel: Option<String>,
 }
 
 /// Largest helper id accepted by [`HelperRegistry::register`] (kernel ids are below 256).
@@ -281,6 +294,46 @@ impl HelperRegistry {
     /// Every registered helper, by id.
     pub fn iter(&self) -> impl Iterator<Item = &Helper> {
         self.by_id.iter().flatten()
+    }
+
+    /// The registry as `profile`'s kernel has it: helpers the profile does not list for a
+    /// probed program type are refused to that type (as that kernel's verifier refuses them).
+    pub fn with_profile(mut self, profile: &crate::profile::KernelProfile) -> HelperRegistry {
+        self.removed = vec![0; self.by_id.len()];
+        for h in self.by_id.iter().flatten() {
+            for t in ProgType::ALL {
+                if *t != ProgType::Unspec
+                    && h.proto.prog_types.contains(*t)
+                    && !profile.helper_available(*t, h.proto.id)
+                {
+                    self.removed[h.proto.id as usize] |= 1 << t.id();
+                }
+            }
+        }
+        self.kernel = Some(format!("{} ({})", profile.source, profile.release));
+        self
+    }
+
+    /// Whether a program of `prog_type` may call `helper` here: its prototype allows it
+    /// ([`Helper::allowed`]) and the kernel profile has not removed it.
+    #[inline]
+    pub fn allowed(&self, helper: &Helper, prog_type: ProgType) -> bool {
+        self.check(helper, prog_type).is_ok()
+    }
+
+    /// [`HelperRegistry::allowed`] as the error an engine reports for a refused call; every
+    /// engine calls this before [`Helper::func`].
+    #[inline]
+    pub fn check(&self, helper: &Helper, prog_type: ProgType) -> Result<(), HelperError> {
+        helper.check(prog_type)?;
+        let removed = self.removed.get(helper.proto.id as usize).copied().unwrap_or(0);
+        if removed & (1 << prog_type.id()) != 0 {
+            return Err(HelperError::NotInKernel {
+                prog_type,
+                kernel: self.kernel.clone().unwrap_or_default(),
+            });
+        }
+        Ok(())
     }
 }
 

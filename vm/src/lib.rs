@@ -14,6 +14,7 @@ pub mod isa;
 pub mod kobj;
 pub mod maps;
 pub mod memory;
+pub mod profile;
 pub mod sock;
 pub mod spec;
 pub mod world;

@@ -299,7 +299,7 @@ impl Exec<'_> {
                         };
                         // The one check of the helper's program types (the verifier's refusal).
                         let prog_type = self.prog_types[prog];
-                        if let Err(error) = h.check(prog_type) {
+                        if let Err(error) = helpers.check(h, prog_type) {
                             fault!(VmErrorKind::Helper { name: h.proto.name, error });
                         }
                         self.count = count;
