@@ -23,12 +23,10 @@ pub(crate) enum Class {
     Ja { target: usize },
     /// A conditional jump to slot `target`, else the next slot.
     Cond { target: usize },
-    /// A helper call.
+    /// A helper or kfunc call (both go through the helper trampoline).
     Helper,
     /// A bpf-to-bpf call of the function at slot `target`.
     Local { target: usize },
-    /// A kfunc call (any other call kind): always a fault.
-    Kfunc,
     /// `exit`.
     Exit,
     /// The sentinel past the last instruction: falling off the end.
@@ -66,9 +64,9 @@ pub(crate) fn classify(slots: &[Slot], pc: usize) -> Class {
             jump(i64::from(s.off), |target| Class::Cond { target })
         }
         0x85 => match s.src {
-            0 => Class::Helper,
             1 => jump(s.imm, |target| Class::Local { target }),
-            _ => Class::Kfunc,
+            // Helpers, and kfuncs (the trampoline looks them up by BTF id).
+            _ => Class::Helper,
         },
         0x95 => Class::Exit,
         0x18 => Class::LdImm64,
@@ -114,7 +112,7 @@ pub(crate) fn fallthrough(class: Class, pc: usize) -> Option<usize> {
         | Class::Cond { .. }
         | Class::Helper
         | Class::Local { .. } => Some(pc + 1),
-        Class::Ja { .. } | Class::Kfunc | Class::Exit | Class::FellOff | Class::NotInsn => None,
+        Class::Ja { .. } | Class::Exit | Class::FellOff | Class::NotInsn => None,
     }
 }
 

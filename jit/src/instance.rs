@@ -37,6 +37,7 @@ impl JitInstance {
         let targets: Vec<Target> = (0..n).filter_map(|p| instance.target(p)).collect();
         let shared = Shared {
             helpers: Arc::clone(instance.helpers()),
+            kfuncs: Arc::clone(instance.kfuncs()),
             codes: instance.codes().to_vec(),
             code_regions: (0..n).filter_map(|p| instance.code_region(p)).collect(),
             prog_types: targets.iter().map(|t| t.prog_type).collect(),

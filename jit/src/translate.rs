@@ -222,7 +222,7 @@ fn reads(slots: &[Slot], plan: &Plan, full_exit: bool) -> [bool; 16] {
             Class::Cond { .. } => (d | if x { sr } else { 0 }, 0),
             Class::Helper | Class::Local { .. } => (ALL, 0),
             Class::Exit => (if full_exit { 0x3f } else { 1 } | 0xf800, 0),
-            Class::Ja { .. } | Class::Kfunc | Class::FellOff | Class::NotInsn => (0, 0),
+            Class::Ja { .. } | Class::FellOff | Class::NotInsn => (0, 0),
         }
     };
     let n = slots.len();
@@ -648,7 +648,6 @@ impl T<'_, '_> {
             }
             Class::Helper => self.helper(pc, s),
             Class::Local { target } => self.local_call(pc, target),
-            Class::Kfunc => self.raise(runtime::RAISE_KFUNC, pc, s.imm),
             Class::Exit => self.exit(),
             Class::FellOff => self.raise(runtime::RAISE_FELL_OFF, pc, 0),
             Class::NotInsn => self.raise(runtime::RAISE_NOT_INSN, pc, 0),
@@ -1231,7 +1230,12 @@ impl T<'_, '_> {
             self.state_store(v, off::REGS + 8 * i32::from(i));
         }
         self.store_count();
-        let id = self.iconst(s.imm);
+        // A kfunc call passes its BTF id with the kfunc bit set.
+        let id = match s.src {
+            0 => s.imm,
+            _ => (runtime::KFUNC_CALL | u64::from(s.imm as u32)) as i64,
+        };
+        let id = self.iconst(id);
         let prog = self.iconst(self.plan.prog as i64);
         let pcv = self.iconst(pc as i64);
         let st = self.call(

@@ -74,7 +74,7 @@ fn collection() -> Collection {
             globals,
         ],
         programs: vec![Program::raw("count", insns).with_type(ProgType::Xdp)],
-        btf: None,
+        ..Collection::default()
     }
 }
 

@@ -174,6 +174,16 @@ pub fn load(bytes: &[u8], opts: &LoadOptions) -> Result<Object, LoadError> {
     let kfunc = |name: &str| target.kfunc_id(name);
     let (targets, relocations) = reloc::apply(&elf, &mut code, &mut maps, &kfunc)?;
 
+    // Each kfunc's name, which engines look kfuncs up by (the calls carry only BTF ids).
+    let mut kfuncs: Vec<bpflab_vm::spec::KfuncRef> = Vec::new();
+    for r in &relocations {
+        if let RelocationKind::Kfunc { btf_id } = r.kind
+            && !kfuncs.iter().any(|k| k.btf_id == btf_id)
+        {
+            kfuncs.push(bpflab_vm::spec::KfuncRef { btf_id, name: r.symbol.clone() });
+        }
+    }
+
     let mut programs = Vec::new();
     let mut infos = Vec::new();
     let mut total_slots = 0usize;
@@ -238,7 +248,7 @@ pub fn load(bytes: &[u8], opts: &LoadOptions) -> Result<Object, LoadError> {
     }
 
     Ok(Object {
-        collection: Collection { maps: maps.specs, programs, btf: btf_bytes },
+        collection: Collection { maps: maps.specs, programs, btf: btf_bytes, kfuncs },
         license,
         kernel_version,
         btf,

@@ -248,12 +248,25 @@ pub struct Collection {
     /// The object's BTF as `BPF_BTF_LOAD` takes it (fixed up like libbpf's), which the
     /// programs' func/line info and the maps' BTF type ids refer to.
     pub btf: Option<Vec<u8>>,
+    /// The kernel functions the programs call (`call` with the kfunc source), by the BTF id
+    /// their instructions carry: the loader records each one's name, which engines look
+    /// kfuncs up by.
+    pub kfuncs: Vec<KfuncRef>,
+}
+
+/// A kernel function (kfunc) a program calls, as the loader resolved it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct KfuncRef {
+    /// The BTF id in the target BTF, which the call instruction's immediate holds.
+    pub btf_id: u32,
+    /// The function's name (`bpf_dynptr_from_skb`, ...).
+    pub name: String,
 }
 
 impl Collection {
     /// A collection of one program and no maps.
     pub fn single(program: Program) -> Collection {
-        Collection { maps: Vec::new(), programs: vec![program], btf: None }
+        Collection { programs: vec![program], ..Collection::default() }
     }
 
     /// The program with this name.

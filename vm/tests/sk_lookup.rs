@@ -35,7 +35,7 @@ fn setup(src: &str) -> Instance {
     let prog = Program::raw("l", assemble(src).expect("assemble")).with_type(ProgType::SkLookup);
     let maps = vec![MapSpec::new("socks", MapType::Sockmap, 4, 8, 2)];
     Interpreter::default()
-        .instantiate(&Collection { maps, programs: vec![prog], btf: None })
+        .instantiate(&Collection { maps, programs: vec![prog], ..Collection::default() })
         .expect("load")
 }
 

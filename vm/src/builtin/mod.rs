@@ -41,4 +41,5 @@ pub(crate) const FAMILIES: &[&[Helper]] = &[
     snprintf::HELPERS,
     spinlock::HELPERS,
     tailcall::HELPERS,
+    crate::kfunc::dynptr::HELPERS,
 ];

@@ -11,6 +11,7 @@ use crate::ctx::{self, Target};
 use crate::engine::{Engine, EngineError, Loaded, ProgType, Program, RunInput, RunOutcome};
 use crate::helpers::{HelperError, HelperRegistry};
 use crate::isa::PseudoSrc;
+use crate::kfunc::KfuncTable;
 use crate::memory::{MemError, Perm, RegionId, RegionKind};
 use crate::spec::Collection;
 use crate::world::{World, WorldError};
@@ -121,11 +122,28 @@ pub enum VmErrorKind {
         /// What it refused.
         error: HelperError,
     },
-    /// A call to a kernel function; bpflab cannot run kfuncs.
-    #[error("kfunc call (btf id {btf_id}) is not supported")]
+    /// A call to a kernel function by a BTF id the program's object does not name (a raw
+    /// program's `call kfunc N`): bpflab looks kfuncs up by name.
+    #[error("kfunc call (btf id {btf_id}) is not supported: no kfunc name is known for it")]
     Kfunc {
         /// The kfunc's BTF id.
         btf_id: i64,
+    },
+    /// A call to a kfunc the program's object names, which bpflab does not implement.
+    #[error("kfunc {name} (btf id {btf_id}) is not implemented")]
+    UnknownKfunc {
+        /// The kfunc's name.
+        name: String,
+        /// Its BTF id.
+        btf_id: i64,
+    },
+    /// A kfunc refused its arguments or the program's type.
+    #[error("kfunc {name}: {error}")]
+    KfuncFailed {
+        /// The kfunc's name.
+        name: &'static str,
+        /// What it refused.
+        error: HelperError,
     },
     /// A callback address does not point to the start of an instruction.
     #[error("callback address {addr:#x} is not a function")]
@@ -213,6 +231,7 @@ impl Interpreter {
             code_regions,
             config: self.config,
             helpers: Arc::clone(&self.helpers),
+            kfuncs: Arc::new(KfuncTable::resolve(&collection.kfuncs)),
         })
     }
 
@@ -245,6 +264,7 @@ pub struct Instance {
     code_regions: Vec<RegionId>,
     config: Config,
     helpers: Arc<HelperRegistry>,
+    kfuncs: Arc<KfuncTable>,
 }
 
 impl Instance {
@@ -272,6 +292,11 @@ impl Instance {
     /// The helper registry the programs call into.
     pub fn helpers(&self) -> &Arc<HelperRegistry> {
         &self.helpers
+    }
+
+    /// The kfuncs the programs call, by BTF id.
+    pub fn kfuncs(&self) -> &Arc<KfuncTable> {
+        &self.kfuncs
     }
 
     /// The limits the instance was prepared with.
@@ -351,6 +376,7 @@ impl Instance {
             code_regions: &self.code_regions,
             prog_types: &self.prog_types,
             helpers: &self.helpers,
+            kfuncs: &self.kfuncs,
             config: &self.config,
             count: 0,
             depth: 0,
