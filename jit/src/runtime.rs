@@ -14,6 +14,7 @@ use std::sync::Arc;
 use bpflab_vm::ProgType;
 use bpflab_vm::helpers::{Callbacks, HelperCtx, HelperRegistry};
 use bpflab_vm::interp::{Code, MAX_TAIL_CALLS, VmError, VmErrorKind};
+use bpflab_vm::kfunc::KfuncTable;
 use bpflab_vm::memory::{MAX_FRAMES, RawRegion, RegionId, STACK_SIZE};
 use bpflab_vm::world::World;
 
@@ -30,12 +31,13 @@ pub(crate) const TAIL: u32 = 3;
 
 /// Fault kinds [`raise`] reports.
 pub(crate) const RAISE_CALL_DEPTH: u64 = 0;
-/// A kfunc call (the argument is the BTF id).
-pub(crate) const RAISE_KFUNC: u64 = 1;
 /// A slot that is not an instruction.
 pub(crate) const RAISE_NOT_INSN: u64 = 2;
 /// Execution ran past the last instruction.
 pub(crate) const RAISE_FELL_OFF: u64 = 3;
+
+/// Set in the id [`helper_call`] gets for a kfunc call (the low 32 bits hold the BTF id).
+pub(crate) const KFUNC_CALL: u64 = 1 << 40;
 
 /// Offset of a region's first byte within its 4 GiB slot (as in `bpflab_vm::memory`).
 pub(crate) const BIAS: u64 = 0x8000_0000;
@@ -206,6 +208,8 @@ pub(crate) mod off {
 pub(crate) struct Shared {
     /// The helper registry.
     pub(crate) helpers: Arc<HelperRegistry>,
+    /// The kfuncs the programs call, by BTF id.
+    pub(crate) kfuncs: Arc<KfuncTable>,
     /// The lowered code of every program.
     pub(crate) codes: Vec<Code>,
     /// The region standing for each program's instructions.
@@ -553,8 +557,17 @@ impl Callbacks for JitCallbacks {
     }
 }
 
-/// Calls helper `id` with r1..r5 from `regs`; r0 goes to `regs[0]`. Returns [`OK`], [`FAULT`]
-/// or [`TAIL`] (the helper asked for a tail call the limits allow).
+/// What [`helper_call`] calls.
+enum Callee {
+    /// A helper.
+    Helper(bpflab_vm::helpers::Helper),
+    /// A kfunc, by BTF id.
+    Kfunc(Arc<KfuncTable>, i64),
+}
+
+/// Calls helper `id` (a kfunc's BTF id with [`KFUNC_CALL`] set) with r1..r5 from `regs`; r0
+/// goes to `regs[0]`. Returns [`OK`], [`FAULT`] or [`TAIL`] (the helper asked for a tail call
+/// the limits allow).
 pub(crate) extern "C" fn helper_call(
     state: *mut RunState,
     id: u64,
@@ -566,14 +579,20 @@ pub(crate) extern "C" fn helper_call(
         // SAFETY: compiled code passes the run state it was given and waits for us.
         let st = unsafe { &mut *state };
         let shared = st.shared();
-        let Some(&h) = shared.helpers.get(id as i64) else {
-            return st.fail(pc, VmErrorKind::UnknownHelper { id: id as i64 });
-        };
         let prog_type = shared.prog_types.get(prog as usize).copied().unwrap_or(ProgType::Unspec);
-        // The same program-type check as the interpreter's (prototype and kernel profile).
-        if let Err(error) = shared.helpers.check(&h, prog_type) {
-            return st.fail(pc, VmErrorKind::Helper { name: h.proto.name, error });
-        }
+        let h = if id & KFUNC_CALL != 0 {
+            // The kfunc table checks program types itself.
+            Callee::Kfunc(Arc::clone(&shared.kfuncs), i64::from(id as u32))
+        } else {
+            let Some(&h) = shared.helpers.get(id as i64) else {
+                return st.fail(pc, VmErrorKind::UnknownHelper { id: id as i64 });
+            };
+            // The same program-type check as the interpreter's (prototype and kernel profile).
+            if let Err(error) = shared.helpers.check(&h, prog_type) {
+                return st.fail(pc, VmErrorKind::Helper { name: h.proto.name, error });
+            }
+            Callee::Helper(h)
+        };
         let mut args = [0; 5];
         args.copy_from_slice(&st.regs[1..6]);
         (h, args, prog_type, st.world)
@@ -584,7 +603,11 @@ pub(crate) extern "C" fn helper_call(
         // use it while compiled code runs; this is the only reference until it is dropped.
         let world = unsafe { &mut *world };
         let mut hc = HelperCtx { world, prog_type, calls: &mut calls, tail_call: None };
-        let result = catch_unwind(AssertUnwindSafe(|| (h.func)(&mut hc, args)));
+        let result = catch_unwind(AssertUnwindSafe(|| match &h {
+            Callee::Helper(h) => (h.func)(&mut hc, args)
+                .map_err(|error| VmErrorKind::Helper { name: h.proto.name, error }),
+            Callee::Kfunc(table, btf_id) => table.call(*btf_id, &mut hc, args),
+        }));
         (result, hc.tail_call)
     };
     // SAFETY: the helper is done; no other reference to the run state is alive.
@@ -611,7 +634,7 @@ pub(crate) extern "C" fn helper_call(
             st.panic = Some(panic);
             FAULT
         }
-        Ok(Err(error)) => st.fail(pc, VmErrorKind::Helper { name: h.proto.name, error }),
+        Ok(Err(kind)) => st.fail(pc, kind),
         Ok(Ok(v)) => {
             st.regs[0] = v;
             match tail {
@@ -745,12 +768,11 @@ pub(crate) extern "C" fn zero_stack(state: *mut RunState, depth: u64) -> u32 {
 }
 
 /// Records a fault that needs no memory access: see the `RAISE_*` kinds.
-pub(crate) extern "C" fn raise(state: *mut RunState, kind: u64, pc: u64, arg: u64) -> u32 {
+pub(crate) extern "C" fn raise(state: *mut RunState, kind: u64, pc: u64, _arg: u64) -> u32 {
     // SAFETY: as in `mem_load`.
     let st = unsafe { &mut *state };
     let kind = match kind {
         RAISE_CALL_DEPTH => VmErrorKind::CallDepth { max: MAX_FRAMES },
-        RAISE_KFUNC => VmErrorKind::Kfunc { btf_id: arg as i64 },
         RAISE_FELL_OFF => VmErrorKind::FellOffEnd,
         _ => VmErrorKind::NotAnInstruction,
     };

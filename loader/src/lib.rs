@@ -184,6 +184,16 @@ pub fn load(bytes: &[u8], opts: &LoadOptions) -> Result<Object, LoadError> {
         }
     }
 
+    // Each kfunc's name, which engines look kfuncs up by (the calls carry only BTF ids).
+    let mut kfuncs: Vec<bpflab_vm::spec::KfuncRef> = Vec::new();
+    for r in &relocations {
+        if let RelocationKind::Kfunc { btf_id } = r.kind
+            && !kfuncs.iter().any(|k| k.btf_id == btf_id)
+        {
+            kfuncs.push(bpflab_vm::spec::KfuncRef { btf_id, name: r.symbol.clone() });
+        }
+    }
+
     let mut programs = Vec::new();
     let mut infos = Vec::new();
     let mut total_slots = 0usize;

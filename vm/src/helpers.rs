@@ -53,6 +53,8 @@ pub enum ArgType {
     PtrToAllocMem,
     /// A pointer to a 64-bit integer the helper writes (ARG_PTR_TO_LONG).
     PtrToLong,
+    /// A pointer to a `struct bpf_dynptr` on the stack (ARG_PTR_TO_DYNPTR).
+    PtrToDynptr,
 }
 
 /// What a helper returns, as the kernel's `enum bpf_return_type` states it.

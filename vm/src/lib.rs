@@ -11,6 +11,7 @@ pub mod helper_names;
 pub mod helpers;
 pub mod interp;
 pub mod isa;
+pub mod kfunc;
 pub mod kobj;
 pub mod maps;
 pub mod memory;

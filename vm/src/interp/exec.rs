@@ -4,6 +4,7 @@ use super::lower::{Code, SENTINEL};
 use super::{Config, MAX_TAIL_CALLS, VmError, VmErrorKind};
 use crate::engine::ProgType;
 use crate::helpers::{Callbacks, HelperCtx, HelperRegistry};
+use crate::kfunc::KfuncTable;
 use crate::memory::{MAX_FRAMES, MemError, Memory, RegionId, STACK_SIZE};
 use crate::world::World;
 
@@ -27,6 +28,7 @@ pub(crate) struct Exec<'a> {
     pub(crate) code_regions: &'a [RegionId],
     pub(crate) prog_types: &'a [ProgType],
     pub(crate) helpers: &'a HelperRegistry,
+    pub(crate) kfuncs: &'a KfuncTable,
     pub(crate) config: &'a Config,
     /// Instructions executed so far, callbacks included.
     pub(crate) count: u64,
@@ -345,7 +347,25 @@ impl Exec<'_> {
                         r[10] = frame_pointer(depth);
                         pc = pc.wrapping_add(imm as isize as usize);
                     }
-                    _ => fault!(VmErrorKind::Kfunc { btf_id: imm }),
+                    _ => {
+                        let kfuncs = self.kfuncs;
+                        let prog_type = self.prog_types[prog];
+                        self.count = count;
+                        self.depth = base + frames.len() + 1;
+                        let mut hc = HelperCtx {
+                            world: &mut *world,
+                            prog_type,
+                            calls: &mut *self,
+                            tail_call: None,
+                        };
+                        let res = kfuncs.call(imm, &mut hc, [r[1], r[2], r[3], r[4], r[5]]);
+                        self.depth = base;
+                        count = self.count;
+                        match res {
+                            Ok(v) => r[0] = v,
+                            Err(kind) => fault!(kind),
+                        }
+                    }
                 },
                 0x95 => match frames.pop() {
                     None => {

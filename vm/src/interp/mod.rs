@@ -12,6 +12,7 @@ use crate::engine::{Engine, EngineError, Loaded, ProgType, Program, RunInput, Ru
 use crate::helpers::{HelperError, HelperRegistry};
 use crate::isa::PseudoSrc;
 use crate::kfunc::KfuncTable;
+use crate::kfunc::KfuncTable;
 use crate::memory::{MemError, Perm, RegionId, RegionKind};
 use crate::spec::Collection;
 use crate::world::{World, WorldError};
@@ -128,6 +129,22 @@ pub enum VmErrorKind {
     Kfunc {
         /// The kfunc's BTF id.
         btf_id: i64,
+    },
+    /// A call to a kfunc the program's object names, which bpflab does not implement.
+    #[error("kfunc {name} (btf id {btf_id}) is not implemented")]
+    UnknownKfunc {
+        /// The kfunc's name.
+        name: String,
+        /// Its BTF id.
+        btf_id: i64,
+    },
+    /// A kfunc refused its arguments or the program's type.
+    #[error("kfunc {name}: {error}")]
+    KfuncFailed {
+        /// The kfunc's name.
+        name: &'static str,
+        /// What it refused.
+        error: HelperError,
     },
     /// A call to a kfunc the program's object names, which bpflab does not implement.
     #[error("kfunc {name} (btf id {btf_id}) is not implemented")]
@@ -292,6 +309,11 @@ impl Instance {
     /// The helper registry the programs call into.
     pub fn helpers(&self) -> &Arc<HelperRegistry> {
         &self.helpers
+    }
+
+    /// The kfuncs the programs call, by BTF id.
+    pub fn kfuncs(&self) -> &Arc<KfuncTable> {
+        &self.kfuncs
     }
 
     /// The kfuncs the programs call, by BTF id.
