@@ -9,8 +9,7 @@ use bpflab_loader::{LoadOptions, Object};
 use bpflab_vm::asm::assemble;
 use bpflab_vm::spec::KfuncRef;
 use bpflab_vm::{
-    Collection, Engine, EngineError, Interpreter, Loaded, ProgType, Program, RunInput,
-    VmErrorKind,
+    Collection, Engine, EngineError, Interpreter, Loaded, ProgType, Program, RunInput, VmErrorKind,
 };
 
 fn fixture(name: &str) -> Vec<u8> {
@@ -160,7 +159,10 @@ fn unknown_kfunc_faults_with_its_name() {
     let c = with_kfuncs("r1 = 0\ncall kfunc 5\nexit", ProgType::Xdp, &[(5, "bpf_cpumask_create")]);
     for engine in engines() {
         let kind = fault(engine.as_ref(), &c, RunInput::data(vec![0; 64]));
-        assert_eq!(kind, VmErrorKind::UnknownKfunc { name: "bpf_cpumask_create".into(), btf_id: 5 });
+        assert_eq!(
+            kind,
+            VmErrorKind::UnknownKfunc { name: "bpf_cpumask_create".into(), btf_id: 5 }
+        );
         assert_eq!(kind.to_string(), "kfunc bpf_cpumask_create (btf id 5) is not implemented");
     }
     // A raw program's id with no name: the old fault, naming the id.

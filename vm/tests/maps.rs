@@ -17,7 +17,8 @@ fn v(x: u64) -> Vec<u8> {
 
 fn instance(maps: Vec<MapSpec>, src: &str, ncpus: u32) -> Instance {
     let insns = assemble(src).unwrap_or_else(|e| panic!("{e}"));
-    let collection = Collection { maps, programs: vec![Program::raw("p", insns)], ..Collection::default() };
+    let collection =
+        Collection { maps, programs: vec![Program::raw("p", insns)], ..Collection::default() };
     let config = Config { ncpus, ..Config::default() };
     Interpreter::new(config, standard_helpers()).instantiate(&collection).expect("instantiate")
 }
