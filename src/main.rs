@@ -34,6 +34,8 @@ enum Command {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        load: cmd::LoadArgs,
     },
     /// Print a program as assembly text (kernel / bpftool syntax): an object's programs with
     /// their source lines, or raw bytecode.
@@ -49,6 +51,8 @@ enum Command {
         /// Show the native code the JIT generates instead (like `bpftool prog dump jited`).
         #[arg(long, conflicts_with = "json")]
         jited: bool,
+        #[command(flatten)]
+        load: cmd::LoadArgs,
     },
     /// Assemble text into raw bytecode.
     Asm {
@@ -101,9 +105,9 @@ enum KernelCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Inspect { object, json } => cmd::inspect(&object, json),
-        Command::Disasm { file, prog, json, jited } => {
-            cmd::disasm(&file, prog.as_deref(), json, jited)
+        Command::Inspect { object, json, load } => cmd::inspect(&object, json, &load),
+        Command::Disasm { file, prog, json, jited, load } => {
+            cmd::disasm(&file, prog.as_deref(), json, jited, &load)
         }
         Command::Asm { file, output, json } => cmd::asm(&file, output.as_deref(), json),
         Command::Helpers { json } => cmd::helpers(json),

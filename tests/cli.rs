@@ -141,7 +141,7 @@ fn inspect_lists_programs_maps_and_relocations() {
     let text = stdout(&o);
     assert!(
         text.contains(
-            "  xdp_classify             xdp                          Xdp                 138    138"
+            "  xdp_classify             xdp                          xdp                 138    138"
         ),
         "{text}"
     );
@@ -165,7 +165,7 @@ fn disasm_object_interleaves_source_lines() {
     let o = bpflab(&["disasm", "programs/tests/xdp.bpf.o", "--prog", "xdp_classify"], "");
     assert!(o.status.success(), "{}", stderr(&o));
     let text = stdout(&o);
-    assert!(text.starts_with("xdp_classify (xdp, Xdp):\n; void *data_end = (void *)(long)ctx->data_end; [xdp.bpf.c:67]\n    0: r3 = *(u32 *)(r1 + 4)\n"), "{text}");
+    assert!(text.starts_with("xdp_classify (xdp, xdp):\n; void *data_end = (void *)(long)ctx->data_end; [xdp.bpf.c:67]\n    0: r3 = *(u32 *)(r1 + 4)\n"), "{text}");
     assert!(text.contains("    9: r1 = map[idx:0] ll\n   11: call 1\n"), "{text}");
     let o = bpflab(&["disasm", "programs/tests/xdp.bpf.o", "--prog", "nope"], "");
     assert_eq!(o.status.code(), Some(1));

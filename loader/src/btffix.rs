@@ -24,6 +24,7 @@ use goblin::elf::sym::STT_OBJECT;
 use crate::code::TEXT;
 use crate::elf::ElfObject;
 use crate::error::LoadError;
+use crate::externs::Externs;
 
 /// libbpf's `KSYMS_SEC`.
 const KSYMS: &str = ".ksyms";
@@ -158,9 +159,11 @@ pub(crate) fn for_kernel(
     data: &[u8],
     btf: &Btf,
     elf: &ElfObject<'_>,
+    externs: &Externs,
 ) -> Result<Vec<u8>, LoadError> {
     let mut blob = Blob::new(data, btf)?;
     ksyms(&mut blob, btf)?;
+    kconfig(&mut blob, btf, externs)?;
     for (id, ty) in btf.types() {
         if let BtfType::Datasec(d) = ty {
             let name = btf.string_at(d.name_off).map_err(|e| {
@@ -218,6 +221,26 @@ fn ksyms(blob: &mut Blob, btf: &Btf) -> Result<(), LoadError> {
         off += 4;
     }
     blob.set(sec_id, 8, off);
+    Ok(())
+}
+
+/// The `.kconfig` part of `bpf_object__collect_externs`: the DATASEC takes the size of the
+/// `.kconfig` map, each VAR its offset there and global (allocated) linkage.
+fn kconfig(blob: &mut Blob, btf: &Btf, externs: &Externs) -> Result<(), LoadError> {
+    let Some((sec_id, sec)) = btf.datasec(KCONFIG) else { return Ok(()) };
+    for (i, vsi) in sec.vars.iter().enumerate() {
+        let ext = externs.kconfig.iter().find(|k| k.var_id == vsi.type_id).ok_or_else(|| {
+            let name = btf.type_name(vsi.type_id).unwrap_or_default();
+            fixup_err(
+                format!("DATASEC '{KCONFIG}' entry #{i}"),
+                format!("no extern symbol for VAR '{name}'"),
+            )
+        })?;
+        blob.set(vsi.type_id, TYPE_HEADER, linkage::GLOBAL);
+        blob.set(sec_id, TYPE_HEADER + VAR_SECINFO * i + 4, ext.offset);
+        blob.set(sec_id, TYPE_HEADER + VAR_SECINFO * i + 8, ext.size);
+    }
+    blob.set(sec_id, 8, externs.kconfig_size);
     Ok(())
 }
 
@@ -321,7 +344,8 @@ mod tests {
         let elf = crate::elf::parse(bytes).unwrap();
         let data = elf.section_by_name(".BTF").unwrap().data;
         let raw = Btf::parse(data).unwrap();
-        let out = for_kernel(data, &raw, &elf).unwrap();
+        let externs = crate::externs::collect(&elf, Some(&raw)).unwrap();
+        let out = for_kernel(data, &raw, &elf, &externs).unwrap();
         (raw, Btf::parse(&out).unwrap())
     }
 

@@ -82,13 +82,17 @@ pub(crate) fn collect(elf: &ElfObject<'_>) -> Result<Code, LoadError> {
         if !section.is_code() || section.size == 0 {
             continue;
         }
+        // A section name libbpf does not know still holds programs: their type stays unknown
+        // (BPF_PROG_TYPE_UNSPEC) until the user sets one, as with `bpf_program__set_type`.
         let kind = if section.name == TEXT {
             None
         } else {
-            Some(secdef::classify(&section.name).ok_or_else(|| LoadError::UnknownSection {
-                name: section.name.clone(),
-                section: section.as_ref(),
-            })?)
+            Some(secdef::classify(&section.name).unwrap_or(SectionKind {
+                def: &secdef::UNKNOWN_DEF,
+                prog_type: bpflab_vm::ProgType::Unspec,
+                expected_attach_type: None,
+                attach_to: None,
+            }))
         };
         let slots = RawInsn::parse_all(section.data).map_err(|error| LoadError::Decode {
             section: section.as_ref(),

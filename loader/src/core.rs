@@ -64,6 +64,18 @@ impl<'o> LazyTarget<'o> {
         }
     }
 
+    /// The BTF id of the type named `name` of kind `kind` in the target BTF (a `__ksym`
+    /// variable or function).
+    pub(crate) fn find(&self, name: &str, kind: BtfKind) -> Result<u32, String> {
+        let btf = self.get().map_err(|e| e.to_string())?.ok_or("no target BTF was given")?;
+        btf.find_by_name(name, kind).ok_or_else(|| "not found in the target BTF".into())
+    }
+
+    /// Whether the target is the running kernel (whose `/proc/kallsyms` then names addresses).
+    pub(crate) fn is_running(&self) -> bool {
+        *self.spec == TargetBtf::Running
+    }
+
     /// The BTF id of kernel function `name`, for a kfunc call.
     pub(crate) fn kfunc_id(&self, name: &str) -> Result<u32, String> {
         let btf = self.get().map_err(|e| e.to_string())?.ok_or("no target BTF was given")?;

@@ -107,14 +107,6 @@ pub enum LoadError {
         /// What is wrong.
         reason: String,
     },
-    /// An executable section whose name is no known program type.
-    #[error("{section}: unknown program section name '{name}' (see libbpf's SEC() names)")]
-    UnknownSection {
-        /// The section's name.
-        name: String,
-        /// The section.
-        section: SectionRef,
-    },
     /// A `static` function in a program section (libbpf refuses these too).
     #[error("{section}: program '{name}' is static; programs must be global functions")]
     StaticProgram {
@@ -202,6 +194,59 @@ pub enum LoadError {
         name: String,
         /// Why it could not be resolved.
         reason: String,
+    },
+    /// A kernel configuration file that cannot be read or parsed.
+    #[error("kernel configuration {path}: {reason}")]
+    Kconfig {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An extern (`__kconfig`, `__ksym`) that cannot be described or given a value.
+    #[error("extern '{name}': {reason}")]
+    BadExtern {
+        /// The extern's name.
+        name: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A map whose size user space sets (`max_entries` 0 in the object, as kernel samples
+    /// leave it) was not given one, and the kernel needs one.
+    #[error(
+        "map '{name}' ({map_type}) has max_entries 0: user space sizes it before loading; give its size with --map-size {name}=N (LoadOptions::map_sizes, libbpf's bpf_map__set_max_entries)"
+    )]
+    MapNeedsSize {
+        /// The map's name.
+        name: String,
+        /// Its type's name.
+        map_type: &'static str,
+    },
+    /// A map size was given for a map the object does not have.
+    #[error("no map named '{name}' to size; the object's maps are: {}", maps.join(", "))]
+    UnknownMap {
+        /// The name given.
+        name: String,
+        /// The maps there are.
+        maps: Vec<String>,
+    },
+    /// A program type was given for a program the object does not have.
+    #[error("no program named '{name}'; the object's programs are: {}", programs.join(", "))]
+    UnknownProgram {
+        /// The name given.
+        name: String,
+        /// The programs there are.
+        programs: Vec<String>,
+    },
+    /// A program in a section libbpf does not know was asked to run before it got a type.
+    #[error(
+        "program '{name}' in section '{section}' has no program type libbpf knows; pass --prog-type TYPE (LoadOptions::prog_types, libbpf's bpf_program__set_type)"
+    )]
+    UntypedProgram {
+        /// The program's name.
+        name: String,
+        /// Its ELF section.
+        section: String,
     },
     /// The object asks for more memory than the loader accepts (a linked program past the
     /// kernel's 1M-instruction limit, huge global data ...).

@@ -21,11 +21,13 @@ mod code;
 mod core;
 mod elf;
 mod error;
+mod externs;
 mod link;
 mod maps;
 mod reloc;
 pub mod secdef;
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use bpflab_btf::{Btf, BtfExt};
@@ -35,13 +37,22 @@ use bpflab_vm::{Collection, ProgType, Program};
 pub use crate::btfext::{FuncTable, LineTable, SourceLine};
 pub use crate::core::{CoreInfo, POISON_HELPER};
 pub use crate::error::{LoadError, SectionRef};
+pub use crate::externs::{
+    KconfigError, KconfigExtern, KconfigType, kernel_version_of_release, parse_kconfig,
+    read_kconfig_file, system_kconfig,
+};
 pub use crate::maps::{
-    BPF_F_MMAPABLE, BPF_F_RDONLY_PROG, MapInfo, MapInitValue, internal_map_name,
+    BPF_F_MMAPABLE, BPF_F_RDONLY_PROG, MapInfo, MapInitValue, internal_map_name, ringbuf_size,
+    size_may_be_zero,
 };
 pub use crate::reloc::{
-    R_BPF_64_32, R_BPF_64_64, R_BPF_64_ABS32, R_BPF_64_ABS64, RelocationInfo, RelocationKind,
+    KsymValue, POISON_KFUNC_CALL, R_BPF_64_32, R_BPF_64_64, R_BPF_64_ABS32, R_BPF_64_ABS64,
+    RelocationInfo, RelocationKind,
 };
-pub use crate::secdef::{BPF_F_SLEEPABLE, BPF_F_XDP_HAS_FRAGS};
+pub use crate::secdef::{
+    BPF_F_SLEEPABLE, BPF_F_XDP_HAS_FRAGS, ProgTypeChoice, UnknownProgType, parse_prog_type,
+    prog_type_name,
+};
 
 /// The most instruction slots one linked program may have (the kernel's `BPF_COMPLEXITY_LIMIT_INSNS`).
 pub const MAX_PROGRAM_SLOTS: usize = 1_000_000;
@@ -72,6 +83,24 @@ pub struct LoadOptions {
     /// mode), as tools that register `.text` as a program section do (bpf_conformance's ELF
     /// mode). libbpf's default, and bpflab's, is that `.text` holds subprograms only.
     pub text_programs: bool,
+    /// Program types set by the user, by program name (libbpf's `bpf_program__set_type`):
+    /// what programs in sections libbpf does not know need before they can run, or a
+    /// different type for any program. See [`secdef::parse_prog_type`].
+    pub prog_types: BTreeMap<String, ProgTypeChoice>,
+    /// Map sizes set by user space, by map name (libbpf's `bpf_map__set_max_entries`): what
+    /// maps with `max_entries` 0 in the object need.
+    pub map_sizes: BTreeMap<String, u32>,
+    /// Load even when a map that needs a size has none (`max_entries` 0), as `bpflab inspect`
+    /// does to show the object as it is; engines then refuse to create that map.
+    pub allow_unsized_maps: bool,
+    /// The kernel configuration `__kconfig` externs read (`CONFIG_HZ` → `250`, `CONFIG_BPF`
+    /// → `y`, as a `.config` spells the values; see [`parse_kconfig`]). A `LINUX_*` entry
+    /// overrides libbpf's own value for that extern. When empty, `CONFIG_*` externs read the
+    /// running system's configuration as libbpf does ([`system_kconfig`]).
+    pub kconfig: BTreeMap<String, String>,
+    /// The `LINUX_KERNEL_VERSION` kconfig externs read (`KERNEL_VERSION(a,b,c)`); the running
+    /// kernel's when `None`, as libbpf does.
+    pub kernel_version: Option<u32>,
 }
 
 impl Default for LoadOptions {
@@ -80,6 +109,11 @@ impl Default for LoadOptions {
             object_name: "obj".into(),
             target_btf: TargetBtf::Running,
             text_programs: false,
+            prog_types: BTreeMap::new(),
+            map_sizes: BTreeMap::new(),
+            allow_unsized_maps: false,
+            kconfig: BTreeMap::new(),
+            kernel_version: None,
         }
     }
 }
@@ -113,6 +147,8 @@ pub struct Object {
     pub relocations: Vec<RelocationInfo>,
     /// Every CO-RE relocation the loader applied.
     pub core_relocations: Vec<CoreInfo>,
+    /// The `__kconfig` externs, in their `.kconfig` map's layout, with the values they got.
+    pub kconfig: Vec<KconfigExtern>,
 }
 
 /// Where a program came from and how it was linked.
@@ -132,6 +168,10 @@ pub struct ProgramInfo {
     pub line_info: LineTable,
     /// Function starts by slot of the linked program (the program's, then subprograms').
     pub func_info: FuncTable,
+    /// Whether the program has a type: its section name is one libbpf knows, or the user set
+    /// one ([`LoadOptions::prog_types`], [`Object::set_prog_type`]). Programs without one
+    /// have [`ProgType::Unspec`] and must not run (see [`Object::check_runnable`]).
+    pub type_known: bool,
 }
 
 /// Loads an eBPF ELF object.
@@ -142,11 +182,13 @@ pub fn load(bytes: &[u8], opts: &LoadOptions) -> Result<Object, LoadError> {
 
     // Like libbpf, everything after opening (maps, CO-RE, func/line info) sees the BTF with
     // its DATASECs and externs fixed up.
+    let mut externs = externs::Externs::default();
     let (btf_bytes, btf) = match elf.section_by_name(".BTF") {
         Some(s) => {
             let raw = Btf::parse(s.data)
                 .map_err(|error| LoadError::Btf { section: ".BTF".into(), error })?;
-            let bytes = btffix::for_kernel(s.data, &raw, &elf)?;
+            externs = externs::collect(&elf, Some(&raw))?;
+            let bytes = btffix::for_kernel(s.data, &raw, &elf, &externs)?;
             let fixed = Btf::parse(&bytes).map_err(|error| LoadError::Btf {
                 section: ".BTF (fixed up for the kernel)".into(),
                 error,
@@ -165,6 +207,16 @@ pub fn load(bytes: &[u8], opts: &LoadOptions) -> Result<Object, LoadError> {
     };
 
     let mut maps = maps::collect(&elf, btf.as_ref(), &opts.object_name)?;
+    let kconfig_map = if externs.kconfig.is_empty() {
+        None
+    } else {
+        let data = externs::kconfig_data(&mut externs, &opts.kconfig, opts.kernel_version)?;
+        Some(maps::kconfig_map(&mut maps, &opts.object_name, data, externs.kconfig_datasec)?)
+    };
+    maps::set_sizes(&mut maps, &opts.map_sizes)?;
+    if !opts.allow_unsized_maps {
+        maps::check_sizes(&maps)?;
+    }
     let mut code = code::collect(&elf)?;
     let target = core::LazyTarget::new(&opts.target_btf);
     let core_relocations = match (&btf, &ext) {
@@ -172,17 +224,10 @@ pub fn load(bytes: &[u8], opts: &LoadOptions) -> Result<Object, LoadError> {
         _ => Vec::new(),
     };
     let kfunc = |name: &str| target.kfunc_id(name);
-    let (targets, relocations) = reloc::apply(&elf, &mut code, &mut maps, &kfunc)?;
-
-    // Each kfunc's name, which engines look kfuncs up by (the calls carry only BTF ids).
-    let mut kfuncs: Vec<bpflab_vm::spec::KfuncRef> = Vec::new();
-    for r in &relocations {
-        if let RelocationKind::Kfunc { btf_id } = r.kind
-            && !kfuncs.iter().any(|k| k.btf_id == btf_id)
-        {
-            kfuncs.push(bpflab_vm::spec::KfuncRef { btf_id, name: r.symbol.clone() });
-        }
-    }
+    let ksym = |k: &externs::KsymExtern| resolve_ksym(&target, k);
+    let extern_refs =
+        reloc::ExternRefs { externs: &externs, kconfig_map, ksym: &ksym, kfunc: &kfunc };
+    let (targets, relocations) = reloc::apply(&elf, &mut code, &mut maps, &extern_refs)?;
 
     // Each kfunc's name, which engines look kfuncs up by (the calls carry only BTF ids).
     let mut kfuncs: Vec<bpflab_vm::spec::KfuncRef> = Vec::new();
@@ -253,11 +298,12 @@ pub fn load(bytes: &[u8], opts: &LoadOptions) -> Result<Object, LoadError> {
                 subprograms,
                 line_info: btf_info.lines,
                 func_info: btf_info.funcs,
+                type_known: !std::ptr::eq(kind.def, &secdef::UNKNOWN_DEF),
             });
         }
     }
 
-    Ok(Object {
+    let mut object = Object {
         collection: Collection { maps: maps.specs, programs, btf: btf_bytes, kfuncs },
         license,
         kernel_version,
@@ -266,7 +312,80 @@ pub fn load(bytes: &[u8], opts: &LoadOptions) -> Result<Object, LoadError> {
         maps: maps.infos,
         relocations,
         core_relocations,
-    })
+        kconfig: externs.kconfig,
+    };
+    for (name, choice) in &opts.prog_types {
+        object.set_prog_type(name, choice)?;
+    }
+    Ok(object)
+}
+
+impl Object {
+    /// Sets program `name`'s type (libbpf's `bpf_program__set_type`; a choice parsed from a
+    /// section name also sets the expected attach type, target and load flags that section
+    /// implies). Like libbpf, the section's own attach details are dropped with its type.
+    pub fn set_prog_type(&mut self, name: &str, choice: &ProgTypeChoice) -> Result<(), LoadError> {
+        let index = self.program_index(name)?;
+        let program = &mut self.collection.programs[index];
+        program.prog_type = choice.prog_type;
+        program.expected_attach_type = choice.expected_attach_type;
+        program.attach_to = choice.attach_to.clone();
+        program.flags = choice.flags;
+        self.programs[index].type_known = true;
+        Ok(())
+    }
+
+    /// The index of program `name` in the collection, or an error listing the programs.
+    pub fn program_index(&self, name: &str) -> Result<usize, LoadError> {
+        self.collection.programs.iter().position(|p| p.name == name).ok_or_else(|| {
+            LoadError::UnknownProgram {
+                name: name.to_owned(),
+                programs: self.collection.programs.iter().map(|p| p.name.clone()).collect(),
+            }
+        })
+    }
+
+    /// Whether program `index` may run: a program in a section libbpf does not know has no
+    /// type until one is set, and running it is an error (libbpf refuses to load it with
+    /// "missing BPF prog type"), not raw mode.
+    pub fn check_runnable(&self, index: usize) -> Result<(), LoadError> {
+        match (self.programs.get(index), self.collection.programs.get(index)) {
+            (Some(info), Some(_)) if info.type_known => Ok(()),
+            (Some(info), Some(p)) => Err(LoadError::UntypedProgram {
+                name: p.name.clone(),
+                section: info.section.clone(),
+            }),
+            _ => Err(LoadError::UnknownProgram {
+                name: format!("#{index}"),
+                programs: self.collection.programs.iter().map(|p| p.name.clone()).collect(),
+            }),
+        }
+    }
+}
+
+/// Resolves a `__ksym` extern like libbpf's `bpf_object__resolve_externs`: a typed variable or
+/// a function (an address taken, `bpf_ksym_exists`) by BTF id in the target BTF; a typeless
+/// variable by address in the running kernel's `/proc/kallsyms`; a weak one the target lacks
+/// is [`KsymValue::Missing`].
+fn resolve_ksym(
+    target: &core::LazyTarget<'_>,
+    k: &externs::KsymExtern,
+) -> Result<KsymValue, String> {
+    let found = if k.is_func || k.type_id != 0 {
+        target.find(&k.name, externs::target_kind(k)).map(KsymValue::BtfId)
+    } else if target.is_running() {
+        externs::kallsyms_address(&k.name)
+            .filter(|&a| a != 0)
+            .map(KsymValue::Address)
+            .ok_or_else(|| "not in /proc/kallsyms (or its addresses are hidden)".to_owned())
+    } else {
+        Err("typeless ksyms resolve through the running kernel's /proc/kallsyms only".to_owned())
+    };
+    match found {
+        Ok(v) => Ok(v),
+        Err(_) if k.weak => Ok(KsymValue::Missing),
+        Err(e) => Err(e),
+    }
 }
 
 /// Names the section and byte offset of a slot of a linked program.

@@ -80,7 +80,8 @@ pub(crate) struct BtfMapRange {
 }
 
 impl Maps {
-    fn push(&mut self, spec: MapSpec, info: MapInfo) -> Result<usize, LoadError> {
+    /// Adds a map; its name must be new.
+    pub(crate) fn push(&mut self, spec: MapSpec, info: MapInfo) -> Result<usize, LoadError> {
         if self.specs.iter().any(|m| m.name == spec.name) {
             return Err(LoadError::Duplicate { what: "map", name: spec.name });
         }
@@ -291,14 +292,33 @@ fn btf_err(error: bpflab_btf::BtfError) -> LoadError {
     LoadError::Btf { section: ".BTF".into(), error }
 }
 
-/// `__uint(name, N)`: a pointer to an array of N elements.
+/// `__uint(name, N)`: a pointer to an array of N elements; or `__ulong(name, N)`: an enum
+/// with the single value N (libbpf's `get_map_field_int`: a value that fits in 32 bits).
 fn uint_field(btf: &Btf, map: &str, field: &str, type_id: u32) -> Result<u32, LoadError> {
+    let v = long_field(btf, map, field, type_id)?;
+    u32::try_from(v).map_err(|_| bad(map, format!("attr '{field}': value {v} is too large")))
+}
+
+/// libbpf's `get_map_field_long`: `__uint(name, N)` (pointer to an array of N elements) or
+/// `__ulong(name, N)` (an enum or enum64 whose one enumerator is N, as arena maps'
+/// `map_extra` is written).
+fn long_field(btf: &Btf, map: &str, field: &str, type_id: u32) -> Result<u64, LoadError> {
     let (_, ty) = btf.resolve_mods(type_id).map_err(btf_err)?;
-    let BtfType::Ptr { type_id: target } = ty else {
-        return Err(bad(map, format!("attr '{field}': expected PTR, got {}", ty.kind())));
+    let target = match ty {
+        BtfType::Ptr { type_id: target } => *target,
+        BtfType::Enum(e) | BtfType::Enum64(e) => {
+            return match e.values.as_slice() {
+                [one] => Ok(one.value as u64),
+                v => Err(bad(map, format!("attr '{field}': enum has {} values, not 1", v.len()))),
+            };
+        }
+        _ => {
+            let kind = ty.kind();
+            return Err(bad(map, format!("attr '{field}': expected PTR or ENUM, got {kind}")));
+        }
     };
-    match btf.type_by_id(*target).map_err(btf_err)? {
-        BtfType::Array(a) => Ok(a.nelems),
+    match btf.type_by_id(target).map_err(btf_err)? {
+        BtfType::Array(a) => Ok(u64::from(a.nelems)),
         other => Err(bad(map, format!("attr '{field}': expected ARRAY, got {}", other.kind()))),
     }
 }
@@ -343,7 +363,7 @@ fn parse_def(
             "max_entries" => out.max_entries = uint_field(btf, name, field, m.type_id)?,
             "map_flags" => out.flags = uint_field(btf, name, field, m.type_id)?,
             "numa_node" => out.numa_node = uint_field(btf, name, field, m.type_id)?,
-            "map_extra" => out.map_extra = uint_field(btf, name, field, m.type_id)?.into(),
+            "map_extra" => out.map_extra = long_field(btf, name, field, m.type_id)?,
             "key_size" => {
                 let v = uint_field(btf, name, field, m.type_id)?;
                 set_size(name, "key", &mut out.key_size, v)?;
@@ -515,9 +535,122 @@ fn btf_maps(
     Ok(())
 }
 
+/// The internal `.kconfig` map libbpf makes for kconfig externs
+/// (`bpf_object__init_kconfig_map`): an array of one read-only entry, frozen after its values
+/// are written, described by the `.kconfig` DATASEC.
+pub(crate) fn kconfig_map(
+    maps: &mut Maps,
+    object_name: &str,
+    data: Vec<u8>,
+    datasec: Option<u32>,
+) -> Result<usize, LoadError> {
+    let name = internal_map_name(object_name, crate::externs::KCONFIG_SEC);
+    let size = data.len() as u32;
+    let mut spec = MapSpec::new(name.clone(), MapType::Array, 4, size, 1);
+    spec.flags = BPF_F_RDONLY_PROG;
+    if datasec.is_some() {
+        // Every variable of the DATASEC is global (libbpf's map_is_mmapable).
+        spec.flags |= BPF_F_MMAPABLE;
+    }
+    spec.btf_value_type_id = datasec;
+    spec.data = Some((DataSection::Rodata, data));
+    let info = MapInfo {
+        name,
+        section: crate::externs::KCONFIG_SEC.into(),
+        section_offset: 0,
+        numa_node: 0,
+        map_extra: 0,
+        initial_values: Vec::new(),
+    };
+    maps.push(spec, info)
+}
+
+/// The kernel's page size, which ring buffer sizes are multiples of.
+const PAGE_SIZE: u32 = 4096;
+
+/// libbpf's `adjust_ringbuf_sz`: the smallest power-of-two multiple of the page size that is
+/// at least `size` (0 stays 0, so the kernel's error shows).
+pub fn ringbuf_size(size: u32) -> u32 {
+    if size == 0 {
+        return 0;
+    }
+    if size.is_multiple_of(PAGE_SIZE) && (size / PAGE_SIZE).is_power_of_two() {
+        return size;
+    }
+    let mut mul: u32 = 1;
+    while let Some(total) = mul.checked_mul(PAGE_SIZE) {
+        if total > size {
+            return total;
+        }
+        mul = match mul.checked_mul(2) {
+            Some(m) => m,
+            None => break,
+        };
+    }
+    size
+}
+
+/// Applies the user's map sizes (libbpf's `bpf_map__set_max_entries`, which also rounds ring
+/// buffer sizes up to a power-of-two number of pages).
+pub(crate) fn set_sizes(
+    maps: &mut Maps,
+    sizes: &std::collections::BTreeMap<String, u32>,
+) -> Result<(), LoadError> {
+    for (name, &size) in sizes {
+        let Some(spec) = maps.specs.iter_mut().find(|m| &m.name == name) else {
+            return Err(LoadError::UnknownMap {
+                name: name.clone(),
+                maps: maps.specs.iter().map(|m| m.name.clone()).collect(),
+            });
+        };
+        spec.max_entries = match spec.map_type {
+            MapType::Ringbuf | MapType::UserRingbuf => ringbuf_size(size),
+            _ => size,
+        };
+    }
+    Ok(())
+}
+
+/// Whether the kernel creates a map of this type with `max_entries` 0: local and cgroup
+/// storage must have 0, and libbpf sizes perf event arrays to the possible CPUs (engines do
+/// it when they create one).
+pub fn size_may_be_zero(map_type: MapType) -> bool {
+    matches!(
+        map_type,
+        MapType::PerfEventArray
+            | MapType::CgroupStorage
+            | MapType::PercpuCgroupStorage
+            | MapType::SkStorage
+            | MapType::InodeStorage
+            | MapType::TaskStorage
+            | MapType::CgrpStorage
+    )
+}
+
+/// The first map still sized 0 whose type needs a size, as a [`LoadError::MapNeedsSize`].
+pub(crate) fn check_sizes(maps: &Maps) -> Result<(), LoadError> {
+    match maps.specs.iter().find(|m| m.max_entries == 0 && !size_may_be_zero(m.map_type)) {
+        Some(m) => {
+            Err(LoadError::MapNeedsSize { name: m.name.clone(), map_type: m.map_type.name() })
+        }
+        None => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::internal_map_name;
+
+    #[test]
+    fn ringbuf_sizes_like_libbpf() {
+        use super::ringbuf_size;
+        assert_eq!(ringbuf_size(0), 0);
+        assert_eq!(ringbuf_size(4096), 4096);
+        assert_eq!(ringbuf_size(16384), 16384);
+        assert_eq!(ringbuf_size(1), 4096);
+        assert_eq!(ringbuf_size(4097), 8192);
+        assert_eq!(ringbuf_size(12288), 16384);
+    }
 
     #[test]
     fn names_like_libbpf() {

@@ -15,6 +15,7 @@ use goblin::elf::section_header as sh;
 use crate::code::Code;
 use crate::elf::{ElfObject, Rel, RelSection, Symbol};
 use crate::error::LoadError;
+use crate::externs::{Externs, KsymExtern};
 use crate::maps::{BTF_MAPS, LEGACY_MAPS, MapInitValue, Maps};
 
 /// `R_BPF_64_64`: a 64-bit immediate load (LD_IMM64).
@@ -76,6 +77,12 @@ pub enum RelocationKind {
         /// The BTF id.
         btf_id: u32,
     },
+    /// A `__ksym` extern: a kernel variable (or a kfunc's address) by BTF id, a typeless
+    /// symbol's address, or a weak extern the kernel lacks.
+    Ksym {
+        /// What it resolved to.
+        value: KsymValue,
+    },
     /// An initial value of a prog array or map of maps (in `.maps`).
     MapInit {
         /// Index into the collection's maps.
@@ -83,6 +90,35 @@ pub enum RelocationKind {
         /// The array slot.
         slot: u32,
     },
+}
+
+/// What a `__ksym` extern resolved to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KsymValue {
+    /// Its BTF id in the target BTF: the LD_IMM64 becomes `BPF_PSEUDO_BTF_ID` (typed ksyms).
+    BtfId(u32),
+    /// Its address (typeless ksyms, from `/proc/kallsyms`): a plain 64-bit immediate.
+    Address(u64),
+    /// A weak extern the target lacks: the LD_IMM64 loads 0 and a call becomes libbpf's
+    /// poisoned `call` ([`POISON_KFUNC_CALL`] + index), which faults only if it runs.
+    Missing,
+}
+
+/// libbpf's `POISON_CALL_KFUNC_BASE`: the helper id a call to a missing weak kfunc gets (plus
+/// the extern's index).
+pub const POISON_KFUNC_CALL: i32 = 2002000000;
+
+/// How the relocations resolve externs: the object's externs, the `.kconfig` map, and a
+/// resolver for `__ksym` variables.
+pub(crate) struct ExternRefs<'r> {
+    /// The object's externs.
+    pub(crate) externs: &'r Externs,
+    /// Index of the `.kconfig` map, when the object has kconfig externs.
+    pub(crate) kconfig_map: Option<usize>,
+    /// Resolves a `__ksym` extern (an `Err` names why a strong one cannot be).
+    pub(crate) ksym: &'r dyn Fn(&KsymExtern) -> Result<KsymValue, String>,
+    /// Resolves kfunc calls by name.
+    pub(crate) kfunc: &'r KfuncResolver<'r>,
 }
 
 /// Where a call or function address in a code section points.
@@ -105,14 +141,14 @@ pub(crate) fn apply(
     elf: &ElfObject<'_>,
     code: &mut Code,
     maps: &mut Maps,
-    kfunc: &KfuncResolver<'_>,
+    externs: &ExternRefs<'_>,
 ) -> Result<(CallTargets, Vec<RelocationInfo>), LoadError> {
     let mut targets = CallTargets::new();
     let mut infos = Vec::new();
     for table in &elf.relocations {
         if code.get(table.target).is_some() {
             for rel in &table.rels {
-                let info = code_reloc(elf, code, maps, table, rel, kfunc, &mut targets)?;
+                let info = code_reloc(elf, code, maps, table, rel, externs, &mut targets)?;
                 infos.push(info);
             }
         } else if elf.sections.get(table.target).is_some_and(|s| s.name == BTF_MAPS) {
@@ -154,7 +190,7 @@ fn code_reloc(
     maps: &Maps,
     table: &RelSection,
     rel: &Rel,
-    kfunc: &KfuncResolver<'_>,
+    externs: &ExternRefs<'_>,
     targets: &mut CallTargets,
 ) -> Result<RelocationInfo, LoadError> {
     let bad = |reason: String| LoadError::BadRelocation {
@@ -195,12 +231,27 @@ fn code_reloc(
             if insn.src != 1 && insn.src != 2 {
                 return Err(bad(format!("call to extern '{name}' is a helper call")));
             }
-            let btf_id = kfunc(&name).map_err(|reason| LoadError::UnresolvedExtern {
-                section: elf.section_ref(table.target),
-                offset: rel.offset,
-                name: name.clone(),
-                reason,
-            })?;
+            let btf_id = match (externs.kfunc)(&name) {
+                Ok(id) => id,
+                // libbpf's poison_kfunc_call: a weak kfunc the kernel lacks may be called only
+                // on a path `bpf_ksym_exists()` rules out.
+                Err(_) if sym.bind == goblin::elf::sym::STB_WEAK => {
+                    let index = externs.externs.ksyms.keys().position(|k| *k == name);
+                    let s = code.get_mut(table.target).ok_or_else(|| bad("no code".into()))?;
+                    s.slots[slot].src = 0;
+                    s.slots[slot].off = 0;
+                    s.slots[slot].imm = POISON_KFUNC_CALL.saturating_add(index.unwrap_or(0) as i32);
+                    return Ok(info(RelocationKind::Ksym { value: KsymValue::Missing }));
+                }
+                Err(reason) => {
+                    return Err(LoadError::UnresolvedExtern {
+                        section: elf.section_ref(table.target),
+                        offset: rel.offset,
+                        name: name.clone(),
+                        reason,
+                    });
+                }
+            };
             let s = code.get_mut(table.target).ok_or_else(|| bad("no code".into()))?;
             s.slots[slot].src = 2;
             s.slots[slot].imm = btf_id as i32;
@@ -236,12 +287,7 @@ fn code_reloc(
         return Err(bad("LD_IMM64 is missing its second slot".into()));
     }
     if sym.is_undefined() {
-        return Err(LoadError::UnresolvedExtern {
-            section: elf.section_ref(table.target),
-            offset: rel.offset,
-            name,
-            reason: "ksym and kconfig externs are not supported".into(),
-        });
+        return extern_ld64(elf, code, table, rel, slot, externs, &name).map(info);
     }
     if sym.shndx >= sh::SHN_LORESERVE as usize {
         return Err(bad(format!("'{name}' is in special section {:#x}", sym.shndx)));
@@ -289,6 +335,47 @@ fn code_reloc(
     Err(bad(format!(
         "'{name}' is in section '{sym_section}', which holds no map, global data or code"
     )))
+}
+
+/// A LD_IMM64 of an extern (libbpf's `RELO_EXTERN_LD64`): a kconfig extern becomes a
+/// `map_idx_value` into the `.kconfig` map at the extern's offset; a ksym a BTF id
+/// (`BPF_PSEUDO_BTF_ID`) or an address.
+fn extern_ld64(
+    elf: &ElfObject<'_>,
+    code: &mut Code,
+    table: &RelSection,
+    rel: &Rel,
+    slot: usize,
+    externs: &ExternRefs<'_>,
+    name: &str,
+) -> Result<RelocationKind, LoadError> {
+    let fail = |reason: String| LoadError::UnresolvedExtern {
+        section: elf.section_ref(table.target),
+        offset: rel.offset,
+        name: name.to_owned(),
+        reason,
+    };
+    let s = code.get_mut(table.target).ok_or_else(|| fail("not a code section".into()))?;
+    if let Some(k) = externs.externs.kconfig(name) {
+        let map = externs.kconfig_map.ok_or_else(|| fail("no .kconfig map".into()))?;
+        s.slots[slot].src = PseudoSrc::MapIdxValue.code();
+        s.slots[slot].imm = map as i32;
+        s.slots[slot + 1].imm = k.offset as i32;
+        return Ok(RelocationKind::MapValue { map, offset: k.offset });
+    }
+    let Some(k) = externs.externs.ksyms.get(name) else {
+        return Err(fail("no BTF describes it as a __kconfig or __ksym extern".into()));
+    };
+    let value = (externs.ksym)(k).map_err(fail)?;
+    let (src, lo, hi) = match value {
+        KsymValue::BtfId(id) => (PseudoSrc::BtfId.code(), id as i32, 0),
+        KsymValue::Address(a) => (PseudoSrc::Imm.code(), a as u32 as i32, (a >> 32) as u32 as i32),
+        KsymValue::Missing => (PseudoSrc::Imm.code(), 0, 0),
+    };
+    s.slots[slot].src = src;
+    s.slots[slot].imm = lo;
+    s.slots[slot + 1].imm = hi;
+    Ok(RelocationKind::Ksym { value })
 }
 
 /// One relocation in `.maps`: an initial value of a prog array or a map of maps (libbpf's

@@ -148,6 +148,19 @@ pub static TEXT_DEF: SecDef = SecDef {
     xdp_frags: false,
 };
 
+/// The entry of programs in sections libbpf has no definition for (`SEC("xdp_pass")`): libbpf
+/// leaves their type `BPF_PROG_TYPE_UNSPEC` until the user sets one
+/// (`bpf_program__set_type`, `--prog-type`), and refuses to load them until then.
+pub static UNKNOWN_DEF: SecDef = SecDef {
+    pattern: "",
+    matching: Match::Exact,
+    prog_type: ProgType::Unspec,
+    expected_attach_type: None,
+    sleepable: false,
+    attach_btf: false,
+    xdp_frags: false,
+};
+
 /// One row of libbpf's `section_defs[]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SecDef {
@@ -375,6 +388,106 @@ pub fn classify(name: &str) -> Option<SectionKind> {
     })
 }
 
+/// libbpf's `prog_type_name[]` (`libbpf_bpf_prog_type_str`): the kernel's program type names,
+/// by [`ProgType`] id.
+const PROG_TYPE_NAMES: &[(ProgType, &str)] = &[
+    (P::Unspec, "unspec"),
+    (P::SocketFilter, "socket_filter"),
+    (P::Kprobe, "kprobe"),
+    (P::SchedCls, "sched_cls"),
+    (P::SchedAct, "sched_act"),
+    (P::Tracepoint, "tracepoint"),
+    (P::Xdp, "xdp"),
+    (P::PerfEvent, "perf_event"),
+    (P::CgroupSkb, "cgroup_skb"),
+    (P::CgroupSock, "cgroup_sock"),
+    (P::LwtIn, "lwt_in"),
+    (P::LwtOut, "lwt_out"),
+    (P::LwtXmit, "lwt_xmit"),
+    (P::SockOps, "sock_ops"),
+    (P::SkSkb, "sk_skb"),
+    (P::CgroupDevice, "cgroup_device"),
+    (P::SkMsg, "sk_msg"),
+    (P::RawTracepoint, "raw_tracepoint"),
+    (P::CgroupSockAddr, "cgroup_sock_addr"),
+    (P::LwtSeg6local, "lwt_seg6local"),
+    (P::LircMode2, "lirc_mode2"),
+    (P::SkReuseport, "sk_reuseport"),
+    (P::FlowDissector, "flow_dissector"),
+    (P::CgroupSysctl, "cgroup_sysctl"),
+    (P::RawTracepointWritable, "raw_tracepoint_writable"),
+    (P::CgroupSockopt, "cgroup_sockopt"),
+    (P::Tracing, "tracing"),
+    (P::StructOps, "struct_ops"),
+    (P::Ext, "ext"),
+    (P::Lsm, "lsm"),
+    (P::SkLookup, "sk_lookup"),
+    (P::Syscall, "syscall"),
+    (P::Netfilter, "netfilter"),
+];
+
+/// The kernel's name of a program type as libbpf prints it (`libbpf_bpf_prog_type_str`):
+/// `xdp`, `sched_cls`, `socket_filter`, ...
+pub fn prog_type_name(prog_type: ProgType) -> &'static str {
+    PROG_TYPE_NAMES.iter().find(|(t, _)| *t == prog_type).map_or("unknown", |(_, n)| n)
+}
+
+/// A program type the user asked for (`--prog-type`, [`crate::LoadOptions::prog_types`]): what
+/// `bpf_program__set_type` (and, for section names, `bpf_program__set_expected_attach_type`)
+/// would set.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProgTypeChoice {
+    /// The program type.
+    pub prog_type: ProgType,
+    /// The expected attach type (from a section name that implies one).
+    pub expected_attach_type: Option<u32>,
+    /// The attach target (from a section name with one, `kprobe/tcp_connect`).
+    pub attach_to: Option<String>,
+    /// `BPF_PROG_LOAD` flags the section name implies (`BPF_F_SLEEPABLE`, ...).
+    pub flags: u32,
+}
+
+/// Why a `--prog-type` value names no program type.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unknown program type {text:?}: give a kernel program type name ({}) or a libbpf section name (tc, classifier, xdp, socket, kprobe/FUNC, ...)",
+    prog_type_names().join(", ")
+)]
+pub struct UnknownProgType {
+    /// What was given.
+    pub text: String,
+}
+
+/// Every program type name [`parse_prog_type`] accepts (all but `unspec`).
+pub fn prog_type_names() -> Vec<&'static str> {
+    PROG_TYPE_NAMES.iter().filter(|(t, _)| *t != P::Unspec).map(|(_, n)| *n).collect()
+}
+
+/// Parses a program type as a user gives it: a kernel type name as libbpf prints it
+/// (`sched_cls`, `xdp`, `socket_filter`, ...), or else a libbpf section name (`tc`,
+/// `classifier`, `tc/ingress`, `kprobe/tcp_connect`, ...), which also gives the expected attach
+/// type, the attach target and the load flags of that section.
+pub fn parse_prog_type(text: &str) -> Result<ProgTypeChoice, UnknownProgType> {
+    let text = text.trim();
+    if let Some((t, _)) = PROG_TYPE_NAMES.iter().find(|(t, n)| *n == text && *t != P::Unspec) {
+        return Ok(ProgTypeChoice {
+            prog_type: *t,
+            expected_attach_type: None,
+            attach_to: None,
+            flags: 0,
+        });
+    }
+    match classify(text) {
+        Some(kind) => Ok(ProgTypeChoice {
+            prog_type: kind.prog_type,
+            expected_attach_type: kind.expected_attach_type,
+            attach_to: kind.attach_to,
+            flags: kind.def.prog_flags(),
+        }),
+        None => Err(UnknownProgType { text: text.to_owned() }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -397,6 +510,33 @@ mod tests {
         assert!(classify("kprobex").is_none());
         assert!(classify("xdp/foo").is_none());
         assert!(classify("kprobe").unwrap().attach_to.is_none());
+    }
+
+    #[test]
+    fn prog_type_names_and_section_names_parse() {
+        for &t in ProgType::ALL {
+            assert_ne!(prog_type_name(t), "unknown", "{t:?} has no name");
+        }
+        assert_eq!(prog_type_name(ProgType::SchedCls), "sched_cls");
+        assert_eq!(prog_type_name(ProgType::SocketFilter), "socket_filter");
+        let t = parse_prog_type("sched_cls").unwrap();
+        assert_eq!((t.prog_type, t.expected_attach_type), (ProgType::SchedCls, None));
+        assert_eq!(parse_prog_type("xdp").unwrap().prog_type, ProgType::Xdp);
+        // `xdp` is a type name first: no expected attach type (bpf_program__set_type only).
+        assert_eq!(parse_prog_type("xdp").unwrap().expected_attach_type, None);
+        let t = parse_prog_type("tc/ingress").unwrap();
+        assert_eq!(t.prog_type, ProgType::SchedCls);
+        assert_eq!(t.expected_attach_type, Some(attach::TCX_INGRESS));
+        assert_eq!(parse_prog_type("classifier").unwrap().prog_type, ProgType::SchedCls);
+        assert_eq!(parse_prog_type("socket").unwrap().prog_type, ProgType::SocketFilter);
+        let t = parse_prog_type("kprobe/tcp_connect").unwrap();
+        assert_eq!((t.prog_type, t.attach_to.as_deref()), (ProgType::Kprobe, Some("tcp_connect")));
+        assert_eq!(parse_prog_type("xdp.frags").unwrap().flags, BPF_F_XDP_HAS_FRAGS);
+        let e = parse_prog_type("xdp_pass").unwrap_err();
+        assert_eq!(e.text, "xdp_pass");
+        let msg = e.to_string();
+        assert!(msg.contains("sched_cls, sched_act") && msg.contains("netfilter"), "{msg}");
+        assert!(parse_prog_type("unspec").is_err());
     }
 
     #[test]

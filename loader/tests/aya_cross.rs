@@ -53,14 +53,19 @@ fn cross_check(path: &std::path::Path) -> bool {
     let bytes = std::fs::read(path).unwrap();
     let Ok(mut aya) = aya_obj::Object::parse(&bytes) else { return false };
     let name = path.display().to_string();
-    let opts = bpflab_loader::LoadOptions::for_path(path);
+    let opts = common::load_options(path);
     let ours =
         load(&bytes, &opts).unwrap_or_else(|e| panic!("{name}: aya parses it, we fail: {e}"));
-    // aya-obj 0.3 cannot link kfunc (extern __ksym) calls.
-    if ours
-        .relocations
-        .iter()
-        .any(|r| matches!(r.kind, bpflab_loader::RelocationKind::Kfunc { .. }))
+    // aya-obj 0.3 cannot link kfunc (extern __ksym) calls, and makes no `.kconfig` map for
+    // kconfig externs.
+    if !ours.kconfig.is_empty()
+        || ours.relocations.iter().any(|r| {
+            matches!(
+                r.kind,
+                bpflab_loader::RelocationKind::Kfunc { .. }
+                    | bpflab_loader::RelocationKind::Ksym { .. }
+            )
+        })
     {
         return false;
     }

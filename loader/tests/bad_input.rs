@@ -75,14 +75,45 @@ fn relocation_symbol_index_out_of_range() {
 }
 
 #[test]
-fn unknown_program_section() {
-    match load(&common::bytes("unknown_section.bpf.o"), &opts()) {
-        Err(LoadError::UnknownSection { name, section }) => {
-            assert_eq!(name, "bpflab_bogus/thing");
-            assert_eq!(section.name, name);
-        }
-        other => panic!("expected UnknownSection, got {other:?}"),
+fn unknown_program_section_loads_untyped() {
+    // libbpf opens the object and leaves the program's type unset (BPF_PROG_TYPE_UNSPEC).
+    let mut obj = load(&common::bytes("unknown_section.bpf.o"), &opts()).expect("loads");
+    assert_eq!(obj.collection.programs.len(), 1);
+    let p = &obj.collection.programs[0];
+    assert_eq!((p.name.as_str(), p.section.as_str()), ("bogus", "bpflab_bogus/thing"));
+    assert_eq!(p.prog_type, bpflab_vm::ProgType::Unspec);
+    assert!(!obj.programs[0].type_known);
+    match obj.check_runnable(0) {
+        Err(e @ LoadError::UntypedProgram { .. }) => assert_eq!(
+            e.to_string(),
+            "program 'bogus' in section 'bpflab_bogus/thing' has no program type libbpf knows; \
+             pass --prog-type TYPE (LoadOptions::prog_types, libbpf's bpf_program__set_type)"
+        ),
+        other => panic!("expected UntypedProgram, got {other:?}"),
     }
+    let choice = bpflab_loader::parse_prog_type("tc/ingress").unwrap();
+    obj.set_prog_type("bogus", &choice).unwrap();
+    assert!(obj.check_runnable(0).is_ok());
+    let p = &obj.collection.programs[0];
+    assert_eq!(p.prog_type, bpflab_vm::ProgType::SchedCls);
+    assert_eq!(p.expected_attach_type, Some(bpflab_loader::secdef::attach::TCX_INGRESS));
+    match obj.set_prog_type("nope", &choice) {
+        Err(LoadError::UnknownProgram { name, programs }) => {
+            assert_eq!((name.as_str(), programs), ("nope", vec!["bogus".to_owned()]));
+        }
+        other => panic!("expected UnknownProgram, got {other:?}"),
+    }
+    // The same through the options, before anything runs.
+    let mut o = opts();
+    o.prog_types.insert("bogus".into(), bpflab_loader::parse_prog_type("xdp").unwrap());
+    let obj = load(&common::bytes("unknown_section.bpf.o"), &o).unwrap();
+    assert_eq!(obj.collection.programs[0].prog_type, bpflab_vm::ProgType::Xdp);
+    assert!(obj.programs[0].type_known);
+    o.prog_types.insert("other".into(), bpflab_loader::parse_prog_type("xdp").unwrap());
+    assert!(matches!(
+        load(&common::bytes("unknown_section.bpf.o"), &o),
+        Err(LoadError::UnknownProgram { .. })
+    ));
 }
 
 #[test]

@@ -26,7 +26,7 @@ fn load_path(path: &Path) -> Object {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
     // CO-RE needs the running kernel's BTF; without it, objects with CO-RE are skipped.
     let target = if common::have_vmlinux_btf() { TargetBtf::Running } else { TargetBtf::None };
-    let opts = LoadOptions { target_btf: target, ..LoadOptions::for_path(path) };
+    let opts = LoadOptions { target_btf: target, ..common::load_options(path) };
     load(&bytes, &opts).unwrap_or_else(|e| panic!("load {}: {e}", path.display()))
 }
 

@@ -121,10 +121,7 @@ fn agrees_with_llvm_objdump() {
             return;
         };
         let target = if common::have_vmlinux_btf() { TargetBtf::Running } else { TargetBtf::None };
-        let opts = bpflab_loader::LoadOptions {
-            target_btf: target,
-            ..bpflab_loader::LoadOptions::for_path(&path)
-        };
+        let opts = bpflab_loader::LoadOptions { target_btf: target, ..common::load_options(&path) };
         let Ok(obj) = load(&std::fs::read(&path).unwrap(), &opts) else {
             assert!(!common::have_vmlinux_btf(), "{}: load failed", path.display());
             continue;

@@ -12,7 +12,7 @@ pub(crate) use bench::{BenchArgs, bench};
 pub(crate) use conformance::{PluginArgs, conformance_plugin};
 pub(crate) use helpers::helpers;
 pub(crate) use kernel::features as kernel_features;
-pub(crate) use object::inspect;
+pub(crate) use object::{LoadArgs, inspect};
 pub(crate) use run::{RunArgs, run};
 pub(crate) use text::{asm, disasm};
 

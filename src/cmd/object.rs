@@ -2,21 +2,123 @@
 //! as assembly with their source lines.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use bpflab::input::read_file;
-use bpflab_loader::{LoadOptions, Object, RelocationKind};
+use bpflab_loader::{KsymValue, LoadOptions, Object, RelocationKind, parse_prog_type};
 use bpflab_vm::asm::disassemble_line;
 use bpflab_vm::isa::Insn;
+use clap::Args;
 use serde_json::{Value, json};
 
 use super::{CmdResult, emit};
 
-/// Loads an object file, naming it after the file as libbpf does.
-pub(crate) fn load_object(path: &Path) -> Result<Object, Box<dyn std::error::Error>> {
+/// What user space sets on an object before loading it (libbpf's `bpf_program__set_type`,
+/// `bpf_map__set_max_entries`, the kernel configuration kconfig externs read); shared by every
+/// command that loads an object.
+#[derive(Args, Debug, Default, Clone)]
+pub(crate) struct LoadArgs {
+    /// The program type of the program run (`--prog`), or else of every program whose section
+    /// name libbpf does not know: a kernel type name as libbpf prints it (`xdp`, `sched_cls`,
+    /// `socket_filter`, `kprobe`, ...) or a libbpf section name (`tc`, `classifier`,
+    /// `tc/ingress`, `kprobe/FUNC`, ...).
+    #[arg(long, value_name = "TYPE")]
+    pub(crate) prog_type: Option<String>,
+    /// The size (max_entries) of a map user space sizes (max_entries 0 in the object);
+    /// repeatable.
+    #[arg(long, value_name = "NAME=N")]
+    pub(crate) map_size: Vec<String>,
+    /// The kernel configuration `__kconfig` externs read (`.config` format, or gzip like
+    /// /proc/config.gz). Default: /boot/config-$(uname -r), else /proc/config.gz, as libbpf.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) kconfig: Option<PathBuf>,
+}
+
+/// Parses `--map-size NAME=N` (N decimal or 0x hex).
+fn map_size(text: &str) -> Result<(String, u32), String> {
+    let bad = || format!("--map-size {text:?}: expected NAME=N (N a number of entries)");
+    let (name, n) = text.rsplit_once('=').ok_or_else(bad)?;
+    let n = n.trim();
+    let size = match n.strip_prefix("0x").or_else(|| n.strip_prefix("0X")) {
+        Some(hex) => u32::from_str_radix(hex, 16),
+        None => n.parse(),
+    };
+    match (name.trim(), size) {
+        ("", _) | (_, Err(_)) => Err(bad()),
+        (name, Ok(size)) => Ok((name.to_owned(), size)),
+    }
+}
+
+impl LoadArgs {
+    /// The loader options these arguments give for the object at `path`.
+    pub(crate) fn options(&self, path: &Path) -> Result<LoadOptions, Box<dyn std::error::Error>> {
+        let mut opts = LoadOptions::for_path(path);
+        for text in &self.map_size {
+            let (name, size) = map_size(text)?;
+            opts.map_sizes.insert(name, size);
+        }
+        if let Some(file) = &self.kconfig {
+            opts.kconfig = bpflab_loader::read_kconfig_file(file)?;
+        }
+        Ok(opts)
+    }
+
+    /// Applies `--prog-type` to program `prog`, or without one to every program whose type is
+    /// unknown (to the only program when all are typed).
+    fn apply_prog_type(
+        &self,
+        obj: &mut Object,
+        prog: Option<&str>,
+    ) -> Result<(), Box<dyn std::error::Error>> {
+        let Some(text) = &self.prog_type else { return Ok(()) };
+        let choice = parse_prog_type(text)?;
+        let names: Vec<String> = match prog {
+            Some(name) => vec![name.to_owned()],
+            None => {
+                let untyped: Vec<String> =
+                    obj.programs.iter().filter(|p| !p.type_known).map(|p| p.name.clone()).collect();
+                match (untyped.is_empty(), obj.programs.len()) {
+                    (false, _) => untyped,
+                    (true, 1) => vec![obj.programs[0].name.clone()],
+                    (true, _) => {
+                        return Err("--prog-type: every program has a type already; \
+                                    choose the one to change with --prog NAME"
+                            .into());
+                    }
+                }
+            }
+        };
+        for name in names {
+            obj.set_prog_type(&name, &choice)?;
+        }
+        Ok(())
+    }
+}
+
+/// Loads an object file, naming it after the file as libbpf does, with what the user set:
+/// map sizes, the kernel configuration, and the type of program `prog` (see [`LoadArgs`]).
+pub(crate) fn load_object(
+    path: &Path,
+    args: &LoadArgs,
+    prog: Option<&str>,
+) -> Result<Object, Box<dyn std::error::Error>> {
+    load_with(path, args, prog, false)
+}
+
+/// [`load_object`], optionally keeping maps that need a size but have none (for `inspect`).
+fn load_with(
+    path: &Path,
+    args: &LoadArgs,
+    prog: Option<&str>,
+    allow_unsized_maps: bool,
+) -> Result<Object, Box<dyn std::error::Error>> {
     let bytes = read_file(path)?;
-    bpflab_loader::load(&bytes, &LoadOptions::for_path(path))
-        .map_err(|e| format!("{}: {e}", path.display()).into())
+    let mut opts = args.options(path)?;
+    opts.allow_unsized_maps = allow_unsized_maps;
+    let with_path = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
+    let mut obj = bpflab_loader::load(&bytes, &opts).map_err(|e| with_path(&e))?;
+    args.apply_prog_type(&mut obj, prog).map_err(|e| with_path(&e))?;
+    Ok(obj)
 }
 
 /// True when the file starts with the ELF magic.
@@ -37,7 +139,22 @@ fn reloc_kind(kind: &RelocationKind) -> &'static str {
         RelocationKind::FuncAddr { .. } => "func_addr",
         RelocationKind::Kfunc { .. } => "kfunc",
         RelocationKind::MapInit { .. } => "map_init",
+        RelocationKind::Ksym { .. } => "ksym",
     }
+}
+
+/// A program's type as `inspect` and `disasm` show it: libbpf's name (`xdp`, `sched_cls`),
+/// or `unknown` for a program in a section libbpf does not know that has no type set.
+fn type_label(prog_type: bpflab_vm::ProgType, known: bool) -> &'static str {
+    if known { bpflab_loader::prog_type_name(prog_type) } else { "unknown" }
+}
+
+/// The kconfig externs as JSON: name, offset, size and value (`null`: unset, zero).
+fn kconfig_json(obj: &Object) -> Vec<Value> {
+    obj.kconfig
+        .iter()
+        .map(|k| json!({ "name": k.name, "offset": k.offset, "size": k.size, "weak": k.weak, "value": k.value }))
+        .collect()
 }
 
 /// The object as JSON: programs, maps, globals, relocations, BTF summary.
@@ -51,7 +168,8 @@ fn object_json(path: &Path, obj: &Object) -> Value {
             json!({
                 "name": p.name,
                 "section": info.section,
-                "type": format!("{:?}", p.prog_type),
+                "type": type_label(p.prog_type, info.type_known),
+                "type_known": info.type_known,
                 "type_id": p.prog_type.id(),
                 "expected_attach_type": p.expected_attach_type,
                 "attach_to": p.attach_to,
@@ -106,13 +224,27 @@ fn object_json(path: &Path, obj: &Object) -> Value {
         "maps": maps,
         "relocations": relocations,
         "core_relocations": core,
+        "kconfig": kconfig_json(obj),
+        "ksyms": obj.relocations.iter().filter_map(|r| match r.kind {
+            RelocationKind::Ksym { value } => Some(json!({ "name": r.symbol, "value": ksym_text(value) })),
+            _ => None,
+        }).collect::<Vec<_>>(),
         "btf": obj.btf.as_ref().map(|b| json!({ "types": b.len() })),
     })
 }
 
+/// What a ksym resolved to, as text.
+fn ksym_text(value: KsymValue) -> String {
+    match value {
+        KsymValue::BtfId(id) => format!("btf id {id}"),
+        KsymValue::Address(a) => format!("address {a:#x}"),
+        KsymValue::Missing => "missing (weak)".to_owned(),
+    }
+}
+
 /// Prints what an object holds.
-pub(crate) fn inspect(path: &Path, json: bool) -> CmdResult {
-    let obj = load_object(path)?;
+pub(crate) fn inspect(path: &Path, json: bool, args: &LoadArgs) -> CmdResult {
+    let obj = load_with(path, args, None, true)?;
     if json {
         return Ok(emit(&(serde_json::to_string_pretty(&object_json(path, &obj))? + "\n"))?);
     }
@@ -130,7 +262,7 @@ pub(crate) fn inspect(path: &Path, json: bool) -> CmdResult {
             "  {:<24} {:<28} {:<16} {:>6} {:>6}  {}\n",
             p.name,
             info.section,
-            format!("{:?}", p.prog_type),
+            type_label(p.prog_type, info.type_known),
             info.insn_count,
             p.slot_count(),
             info.subprograms.join(", ")
@@ -153,6 +285,22 @@ pub(crate) fn inspect(path: &Path, json: bool) -> CmdResult {
             info.section
         );
     }
+    if !obj.kconfig.is_empty() {
+        out += "\nkconfig externs:\n";
+        for k in &obj.kconfig {
+            let value = k.value.as_deref().unwrap_or("(unset: 0)");
+            out +=
+                &format!("  {:<32} offset {:>3} size {:>3}  {value}\n", k.name, k.offset, k.size);
+        }
+    }
+    let untyped: Vec<&str> =
+        obj.programs.iter().filter(|p| !p.type_known).map(|p| p.name.as_str()).collect();
+    if !untyped.is_empty() {
+        out += &format!(
+            "\nprograms of unknown type (sections libbpf does not know): {}; run them with --prog-type TYPE\n",
+            untyped.join(", ")
+        );
+    }
     let mut kinds: BTreeMap<&str, usize> = BTreeMap::new();
     for r in &obj.relocations {
         *kinds.entry(reloc_kind(&r.kind)).or_default() += 1;
@@ -172,8 +320,13 @@ pub(crate) fn inspect(path: &Path, json: bool) -> CmdResult {
 }
 
 /// Prints the programs of an object (or one of them) with source lines interleaved.
-pub(crate) fn disasm_object(path: &Path, prog: Option<&str>, json: bool) -> CmdResult {
-    let obj = load_object(path)?;
+pub(crate) fn disasm_object(
+    path: &Path,
+    prog: Option<&str>,
+    json: bool,
+    args: &LoadArgs,
+) -> CmdResult {
+    let obj = load_with(path, args, prog, true)?;
     let selected: Vec<usize> = match prog {
         Some(name) => vec![program_index(&obj, name)?],
         None => (0..obj.collection.programs.len()).collect(),
@@ -186,7 +339,12 @@ pub(crate) fn disasm_object(path: &Path, prog: Option<&str>, json: bool) -> CmdR
         let lines: BTreeMap<usize, _> = info.line_info.iter().map(|(s, l)| (*s, l)).collect();
         let funcs: BTreeMap<usize, &String> = info.func_info.iter().map(|(s, f)| (*s, f)).collect();
         let mut rows = Vec::new();
-        text += &format!("{} ({}, {:?}):\n", p.name, info.section, p.prog_type);
+        text += &format!(
+            "{} ({}, {}):\n",
+            p.name,
+            info.section,
+            type_label(p.prog_type, info.type_known)
+        );
         let mut slot = 0;
         let mut last_line = None;
         for insn in &p.insns {
@@ -229,9 +387,9 @@ pub(crate) fn program_index(obj: &Object, name: &str) -> Result<usize, Box<dyn s
 
 /// Prints the native code the JIT generates for an object's programs (or raw bytecode), like
 /// `bpftool prog dump jited`.
-pub(crate) fn disasm_jited(path: &Path, prog: Option<&str>) -> CmdResult {
+pub(crate) fn disasm_jited(path: &Path, prog: Option<&str>, args: &LoadArgs) -> CmdResult {
     let (collection, selected) = if is_elf(path) {
-        let obj = load_object(path)?;
+        let obj = load_object(path, args, prog)?;
         let selected: Vec<usize> = match prog {
             Some(name) => vec![program_index(&obj, name)?],
             None => (0..obj.collection.programs.len()).collect(),

@@ -18,12 +18,18 @@ fn with_slots(insns: &[Insn]) -> impl Iterator<Item = (usize, &Insn)> {
 }
 
 /// Prints an object's programs, or a bytecode file, as assembly.
-pub(crate) fn disasm(file: &Path, prog: Option<&str>, json: bool, jited: bool) -> CmdResult {
+pub(crate) fn disasm(
+    file: &Path,
+    prog: Option<&str>,
+    json: bool,
+    jited: bool,
+    load: &super::LoadArgs,
+) -> CmdResult {
     if jited {
-        return super::object::disasm_jited(file, prog);
+        return super::object::disasm_jited(file, prog, load);
     }
     if super::object::is_elf(file) {
-        return super::object::disasm_object(file, prog, json);
+        return super::object::disasm_object(file, prog, json, load);
     }
     if prog.is_some() {
         return Err(format!(

@@ -47,6 +47,24 @@ pub fn cross_check_objects() -> Vec<PathBuf> {
     out
 }
 
+/// The options an object of the cross checks needs: its user-sized maps kept unsized, and the
+/// kernel configuration its kconfig externs read (what user space would set before loading).
+pub fn load_options(path: &Path) -> LoadOptions {
+    let mut opts = LoadOptions::for_path(path);
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    match name {
+        // Compared as the object defines them (max_entries 0), as `bpflab inspect` shows them.
+        "user_sized_maps.bpf.o" => opts.allow_unsized_maps = true,
+        "externs.bpf.o" => {
+            opts.kconfig = bpflab_loader::parse_kconfig("CONFIG_HZ=250\nCONFIG_BPF_SYSCALL=y\n")
+                .expect("kconfig");
+            opts.kernel_version = Some(0x061200);
+        }
+        _ => {}
+    }
+    opts
+}
+
 /// Whether this machine has the running kernel's BTF.
 pub fn have_vmlinux_btf() -> bool {
     Path::new("/sys/kernel/btf/vmlinux").exists()
