@@ -79,4 +79,10 @@ fn bpflab_helpers_prints_the_matrix() {
     assert_eq!(clone_redirect["name"], "bpf_clone_redirect");
     assert_eq!(clone_redirect["implemented"], false);
     assert!(clone_redirect["prog_types"].is_null());
+    assert!(
+        clone_redirect["reason"].as_str().is_some_and(|r| r.contains("xmit path")),
+        "{clone_redirect}"
+    );
+    assert!(lookup["reason"].is_null());
+    assert!(helpers[21]["reason"].is_null(), "{}", helpers[21]); // bpf_perf_event_read
 }

@@ -7,7 +7,8 @@ use serde_json::{Value, json};
 
 use super::{CmdResult, emit};
 
-/// One helper as JSON: the prototype fields are null for helpers bpflab does not implement;
+/// One helper as JSON: the prototype fields are null for helpers bpflab does not implement,
+/// whose `reason` says why where known (null otherwise);
 /// `prog_types` lists every type when `all_prog_types` (raw-mode `Unspec` programs, which have
 /// no kernel counterpart, may call every implemented helper and are never listed).
 fn row_json(r: &MatrixRow) -> Value {
@@ -20,6 +21,7 @@ fn row_json(r: &MatrixRow) -> Value {
         "gpl_only": r.gpl_only,
         "args": r.args.map(|a| a.iter().map(|a| format!("{a:?}")).collect::<Vec<_>>()),
         "ret": r.ret.map(|t| format!("{t:?}")),
+        "reason": r.reason,
     })
 }
 

@@ -213,6 +213,8 @@ pub const KERNEL_HELPER_NAMES: &[&str] = &[
     "bpf_tcp_raw_check_syncookie_ipv6",
     "bpf_ktime_get_tai_ns",
     "bpf_user_ringbuf_drain",
+    "bpf_cgrp_storage_get",
+    "bpf_cgrp_storage_delete",
 ];
 
 /// The kernel's name of helper `id`, if the uapi header defines it.

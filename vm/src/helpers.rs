@@ -133,6 +133,12 @@ impl HelperProto {
 /// Why a helper call failed in a way that stops the program (not an errno return).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum HelperError {
+    /// The call needs something bpflab does not simulate (named).
+    #[error("unsupported: {what}")]
+    Unsupported {
+        /// The missing feature.
+        what: &'static str,
+    },
     /// A callback the helper ran faulted.
     #[error("in callback: {0}")]
     Callback(Box<VmError>),
@@ -151,6 +157,10 @@ pub enum HelperError {
         /// The kernel profile (source and release).
         kernel: String,
     },
+    /// The helper is GPL-only and the program's license is not GPL-compatible (the kernel's
+    /// verifier refuses the program with the same words).
+    #[error("cannot call GPL-restricted function from non-GPL compatible program")]
+    GplOnly,
     /// A pointer argument does not point to enough accessible memory.
     #[error("argument {arg}: {error}")]
     BadMemoryArg {
@@ -235,6 +245,28 @@ impl Helper {
     pub fn check(&self, prog_type: ProgType) -> Result<(), HelperError> {
         if self.allowed(prog_type) { Ok(()) } else { Err(HelperError::NotAllowed { prog_type }) }
     }
+
+    /// [`HelperError::GplOnly`] when the helper is GPL-only and the calling program's license
+    /// is not GPL-compatible ([`license_is_gpl_compatible`]), as the kernel's verifier checks
+    /// right after the program type.
+    #[inline]
+    pub fn check_license(&self, gpl_compatible: bool) -> Result<(), HelperError> {
+        if self.proto.gpl_only && !gpl_compatible { Err(HelperError::GplOnly) } else { Ok(()) }
+    }
+}
+
+/// Whether a program with this license string may call GPL-only helpers: the licenses the
+/// kernel's `license_is_gpl_compatible()` (include/linux/license.h) accepts, compared exactly.
+pub fn license_is_gpl_compatible(license: &str) -> bool {
+    matches!(
+        license,
+        "GPL"
+            | "GPL v2"
+            | "GPL and additional rights"
+            | "Dual BSD/GPL"
+            | "Dual MIT/GPL"
+            | "Dual MPL/GPL"
+    )
 }
 
 impl fmt::Debug for Helper {
@@ -365,6 +397,9 @@ pub struct MatrixRow {
     pub args: Option<&'static [ArgType]>,
     /// What r0 holds after the call.
     pub ret: Option<RetType>,
+    /// Why bpflab does not implement it, for the helpers whose reason is known (every
+    /// networking helper it lacks); `None` for implemented helpers.
+    pub reason: Option<&'static str>,
 }
 
 /// Every helper id the kernel's uapi header defines ([`KERNEL_HELPER_NAMES`]), plus any other
@@ -391,6 +426,11 @@ pub fn support_matrix(registry: &HelperRegistry) -> Vec<MatrixRow> {
                 gpl_only: proto.map(|p| p.gpl_only),
                 args: proto.map(|p| p.args),
                 ret: proto.map(|p| p.ret),
+                reason: if helper.is_some() {
+                    None
+                } else {
+                    kernel_name.and_then(crate::builtin::missing::reason)
+                },
             }
         })
         .collect()
@@ -424,7 +464,8 @@ pub fn support_matrix_markdown(rows: &[MatrixRow]) -> String {
          tp_btf, `bpf_get_func_arg`/`_ret`/`_arg_cnt` only with a trampoline.\n\
          - **GPL**: only GPL-compatible programs may call it.\n\
          - **Arguments** and **returns**: the prototype's argument and return types \
-         (`bpflab_vm::helpers::ArgType`, `RetType`: the kernel's `ARG_*` and `RET_*`).\n\n",
+         (`bpflab_vm::helpers::ArgType`, `RetType`: the kernel's `ARG_*` and `RET_*`).\n\
+         - **Why not**: for a networking helper bpflab does not implement, why.\n\n",
         implemented.len()
     );
     out += "## Helpers each program type may call\n\n| program type | implemented helpers |\n|---|---:|\n";
@@ -434,8 +475,8 @@ pub fn support_matrix_markdown(rows: &[MatrixRow]) -> String {
     }
     let _ = writeln!(out, "| `Unspec` (raw mode) | {} |", implemented.len());
     out += "\n## Helpers\n\n\
-            | id | helper | status | program types | GPL | arguments | returns |\n\
-            |---:|---|---|---|---|---|---|\n";
+            | id | helper | status | program types | GPL | arguments | returns | why not |\n\
+            |---:|---|---|---|---|---|---|---|\n";
     for r in rows {
         let types = match r.prog_types {
             None => String::new(),
@@ -451,7 +492,7 @@ pub fn support_matrix_markdown(rows: &[MatrixRow]) -> String {
         });
         let _ = writeln!(
             out,
-            "| {} | `{}` | {} | {} | {} | {} | {} |",
+            "| {} | `{}` | {} | {} | {} | {} | {} | {} |",
             r.id,
             r.name,
             match r.status {
@@ -466,6 +507,7 @@ pub fn support_matrix_markdown(rows: &[MatrixRow]) -> String {
             },
             args,
             r.ret.map_or(String::new(), |t| format!("{t:?}")),
+            r.reason.unwrap_or(""),
         );
     }
     out
@@ -541,6 +583,7 @@ mod tests {
                     assert_eq!(row.gpl_only, Some(h.proto.gpl_only));
                     assert_eq!(row.args, Some(h.proto.args));
                     assert_eq!(row.ret, Some(h.proto.ret));
+                    assert_eq!(row.reason, None, "{}", row.name);
                 }
                 None => {
                     assert_eq!(row.status, Support::NotImplemented, "{}", row.name);
@@ -548,6 +591,7 @@ mod tests {
                         (row.prog_types, row.gpl_only, row.args, row.ret),
                         (None, None, None, None)
                     );
+                    assert_eq!(row.reason, crate::builtin::missing::reason(row.name));
                 }
             }
         }
@@ -579,16 +623,63 @@ mod tests {
     }
 
     #[test]
+    fn reasons_name_kernel_helpers_bpflab_lacks() {
+        let r = HelperRegistry::standard();
+        let rows = support_matrix(&r);
+        for (i, (name, reason)) in crate::builtin::missing::NOT_IMPLEMENTED.iter().enumerate() {
+            let row = rows.iter().find(|row| row.name == *name);
+            let row = row.unwrap_or_else(|| panic!("{name}: not a kernel helper"));
+            assert_eq!(
+                row.status,
+                Support::NotImplemented,
+                "{name} is implemented: drop its reason"
+            );
+            assert_eq!(row.reason, Some(*reason));
+            assert!(!reason.is_empty() && !reason.contains('|'), "{name}: {reason:?}");
+            if let Some((prev, _)) =
+                i.checked_sub(1).map(|j| crate::builtin::missing::NOT_IMPLEMENTED[j])
+            {
+                let id = |n: &str| crate::helper_names::helper_id(n).expect("id");
+                assert!(id(prev) < id(name), "{name} listed after {prev}");
+            }
+        }
+        let with_reason = rows.iter().filter(|row| row.reason.is_some()).count();
+        assert_eq!(with_reason, crate::builtin::missing::NOT_IMPLEMENTED.len());
+    }
+
+    #[test]
+    fn gpl_only_helpers_refuse_other_licenses() {
+        let r = HelperRegistry::standard();
+        let printk = *r.get(6).expect("bpf_trace_printk");
+        assert!(printk.proto.gpl_only);
+        assert_eq!(printk.check_license(false), Err(HelperError::GplOnly));
+        assert_eq!(printk.check_license(true), Ok(()));
+        let adjust_head = *r.get(44).expect("bpf_xdp_adjust_head");
+        assert!(!adjust_head.proto.gpl_only);
+        assert_eq!(adjust_head.check_license(false), Ok(()));
+        assert_eq!(
+            HelperError::GplOnly.to_string(),
+            "cannot call GPL-restricted function from non-GPL compatible program"
+        );
+        assert!(license_is_gpl_compatible("Dual MIT/GPL"));
+        assert!(!license_is_gpl_compatible("Proprietary"));
+    }
+
+    #[test]
     fn markdown_has_one_row_per_helper() {
         let rows = support_matrix(&HelperRegistry::standard());
         let md = support_matrix_markdown(&rows);
         assert!(md.starts_with("# Helper support matrix\n"));
         assert!(md.contains(REGENERATE));
-        assert!(md.contains("| 1 | `bpf_map_lookup_elem` | implemented | all | no | ConstMapPtr, PtrToMapKey | PtrToMapValueOrNull |\n"));
-        assert!(md.contains("| 13 | `bpf_clone_redirect` | not implemented |  |  |  |  |\n"));
-        assert!(md.contains("| 44 | `bpf_xdp_adjust_head` | implemented | Xdp | no | PtrToCtx, Anything | Integer |\n"));
+        assert!(md.contains("| 1 | `bpf_map_lookup_elem` | implemented | all | no | ConstMapPtr, PtrToMapKey | PtrToMapValueOrNull |  |\n"));
         assert!(md.contains(
-            "| 14 | `bpf_get_current_pid_tgid` | implemented | all | no | none | Integer |\n"
+            "| 13 | `bpf_clone_redirect` | not implemented |  |  |  |  | transmits a clone of the \
+             skb through another device's xmit path, which bpflab does not simulate |\n"
+        ));
+        assert!(md.contains("| 22 | `bpf_perf_event_read` | not implemented |  |  |  |  |  |\n"));
+        assert!(md.contains("| 44 | `bpf_xdp_adjust_head` | implemented | Xdp | no | PtrToCtx, Anything | Integer |  |\n"));
+        assert!(md.contains(
+            "| 14 | `bpf_get_current_pid_tgid` | implemented | all | no | none | Integer |  |\n"
         ));
         for r in &rows {
             assert_eq!(

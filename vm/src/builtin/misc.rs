@@ -48,10 +48,10 @@ const COARSE_TYPES: &[ProgType] = &[
     SkLookup,
 ];
 
-const KTIME_GET_NS: HelperProto = proto(5, "bpf_ktime_get_ns", true, Allowed::All);
+const KTIME_GET_NS: HelperProto = proto(5, "bpf_ktime_get_ns", false, Allowed::All);
 const GET_PRANDOM_U32: HelperProto = proto(7, "bpf_get_prandom_u32", false, Allowed::All);
 const GET_SMP_PROCESSOR_ID: HelperProto = proto(8, "bpf_get_smp_processor_id", false, Allowed::All);
-const KTIME_GET_BOOT_NS: HelperProto = proto(125, "bpf_ktime_get_boot_ns", true, Allowed::All);
+const KTIME_GET_BOOT_NS: HelperProto = proto(125, "bpf_ktime_get_boot_ns", false, Allowed::All);
 const KTIME_GET_COARSE_NS: HelperProto =
     proto(160, "bpf_ktime_get_coarse_ns", false, Allowed::Only(COARSE_TYPES));
 

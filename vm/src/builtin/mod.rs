@@ -8,6 +8,8 @@ mod csum;
 mod fib;
 pub(crate) mod maps;
 mod misc;
+pub(crate) mod missing;
+mod net;
 mod percpu;
 mod perf;
 mod redirect_map;
@@ -30,6 +32,7 @@ pub(crate) const FAMILIES: &[&[Helper]] = &[
     tracing::HELPERS,
     fib::HELPERS,
     xdp::HELPERS,
+    net::HELPERS,
     skb::HELPERS,
     sk_lookup::HELPERS,
     sock::HELPERS,

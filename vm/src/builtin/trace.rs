@@ -31,13 +31,8 @@ const TRACE_PRINTK: HelperProto = HelperProto {
     id: 6,
     name: "bpf_trace_printk",
     ret: RetType::Integer,
-    args: &[
-        ArgType::PtrToMem,
-        ArgType::ConstSize,
-        ArgType::Anything,
-        ArgType::Anything,
-        ArgType::Anything,
-    ],
+    // The kernel's prototype types the format only: r3..r5 are the unchecked values.
+    args: &[ArgType::PtrToMem, ArgType::ConstSize],
     gpl_only: true,
     prog_types: Allowed::All,
 };

@@ -126,7 +126,7 @@ const GET_FUNC_ARG: HelperProto = proto(
     "bpf_get_func_arg",
     RetType::Integer,
     &[ArgType::PtrToCtx, ArgType::Anything, ArgType::PtrToLong],
-    true,
+    false,
     TRAMPOLINE_TYPES,
 );
 const GET_FUNC_RET: HelperProto = proto(
@@ -134,7 +134,7 @@ const GET_FUNC_RET: HelperProto = proto(
     "bpf_get_func_ret",
     RetType::Integer,
     &[ArgType::PtrToCtx, ArgType::PtrToLong],
-    true,
+    false,
     TRAMPOLINE_TYPES,
 );
 const GET_FUNC_ARG_CNT: HelperProto = proto(
@@ -142,7 +142,7 @@ const GET_FUNC_ARG_CNT: HelperProto = proto(
     "bpf_get_func_arg_cnt",
     RetType::Integer,
     &[ArgType::PtrToCtx],
-    true,
+    false,
     TRAMPOLINE_TYPES,
 );
 

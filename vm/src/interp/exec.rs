@@ -27,6 +27,8 @@ pub(crate) struct Exec<'a> {
     pub(crate) codes: &'a [Code],
     pub(crate) code_regions: &'a [RegionId],
     pub(crate) prog_types: &'a [ProgType],
+    /// Per program, whether its license is GPL-compatible (for GPL-only helpers).
+    pub(crate) gpl_compatible: &'a [bool],
     pub(crate) helpers: &'a HelperRegistry,
     pub(crate) kfuncs: &'a KfuncTable,
     pub(crate) config: &'a Config,
@@ -299,9 +301,13 @@ impl Exec<'_> {
                         let Some(h) = helpers.get(imm) else {
                             fault!(VmErrorKind::UnknownHelper { id: imm });
                         };
-                        // The one check of the helper's program types (the verifier's refusal).
+                        // The one check of the helper's program types and license (the
+                        // verifier's refusals).
                         let prog_type = self.prog_types[prog];
-                        if let Err(error) = helpers.check(h, prog_type) {
+                        let gpl = self.gpl_compatible.get(prog).copied().unwrap_or(true);
+                        if let Err(error) =
+                            helpers.check(h, prog_type).and_then(|()| h.check_license(gpl))
+                        {
                             fault!(VmErrorKind::Helper { name: h.proto.name, error });
                         }
                         self.count = count;

@@ -12,7 +12,6 @@ use crate::engine::{Engine, EngineError, Loaded, ProgType, Program, RunInput, Ru
 use crate::helpers::{HelperError, HelperRegistry};
 use crate::isa::PseudoSrc;
 use crate::kfunc::KfuncTable;
-use crate::kfunc::KfuncTable;
 use crate::memory::{MemError, Perm, RegionId, RegionKind};
 use crate::spec::Collection;
 use crate::world::{World, WorldError};
@@ -146,22 +145,6 @@ pub enum VmErrorKind {
         /// What it refused.
         error: HelperError,
     },
-    /// A call to a kfunc the program's object names, which bpflab does not implement.
-    #[error("kfunc {name} (btf id {btf_id}) is not implemented")]
-    UnknownKfunc {
-        /// The kfunc's name.
-        name: String,
-        /// Its BTF id.
-        btf_id: i64,
-    },
-    /// A kfunc refused its arguments or the program's type.
-    #[error("kfunc {name}: {error}")]
-    KfuncFailed {
-        /// The kfunc's name.
-        name: &'static str,
-        /// What it refused.
-        error: HelperError,
-    },
     /// A callback address does not point to the start of an instruction.
     #[error("callback address {addr:#x} is not a function")]
     BadCallback {
@@ -244,6 +227,11 @@ impl Interpreter {
             codes,
             names: collection.programs.iter().map(|p| p.name.clone()).collect(),
             prog_types: collection.programs.iter().map(|p| p.prog_type).collect(),
+            gpl_compatible: collection
+                .programs
+                .iter()
+                .map(|p| crate::helpers::license_is_gpl_compatible(&p.license))
+                .collect(),
             targets: collection.programs.iter().map(Target::of).collect(),
             code_regions,
             config: self.config,
@@ -277,6 +265,8 @@ pub struct Instance {
     codes: Vec<Code>,
     names: Vec<String>,
     prog_types: Vec<ProgType>,
+    /// Per program, whether its license lets it call GPL-only helpers.
+    gpl_compatible: Vec<bool>,
     targets: Vec<Target>,
     code_regions: Vec<RegionId>,
     config: Config,
@@ -309,11 +299,6 @@ impl Instance {
     /// The helper registry the programs call into.
     pub fn helpers(&self) -> &Arc<HelperRegistry> {
         &self.helpers
-    }
-
-    /// The kfuncs the programs call, by BTF id.
-    pub fn kfuncs(&self) -> &Arc<KfuncTable> {
-        &self.kfuncs
     }
 
     /// The kfuncs the programs call, by BTF id.
@@ -397,6 +382,7 @@ impl Instance {
             codes: &self.codes,
             code_regions: &self.code_regions,
             prog_types: &self.prog_types,
+            gpl_compatible: &self.gpl_compatible,
             helpers: &self.helpers,
             kfuncs: &self.kfuncs,
             config: &self.config,

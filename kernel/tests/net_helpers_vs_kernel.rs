@@ -1,0 +1,281 @@
+//! programs/tests/net_helpers.bpf.o against the running kernel: every program runs on crafted
+//! frames with `BPF_PROG_TEST_RUN` and in the interpreter, and both must give the same return
+//! value and the same output frame byte for byte. The syncookie program looks up real sockets
+//! of this process (a TCP listener and an established connection on 127.0.0.1), mirrored in
+//! the interpreter's simulated socket table. A program the kernel refuses for lack of a
+//! helper is skipped with `SKIP: <program>: kernel lacks <helper>`. Also: a program calling a
+//! GPL-only helper is refused by both with a non-GPL-compatible license.
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+
+use bpflab_kernel::{KernelError, KernelProgram, probe};
+use bpflab_loader::{LoadOptions, Object};
+use bpflab_vm::engine::EngineError;
+use bpflab_vm::helpers::HelperError;
+use bpflab_vm::{Collection, Interpreter, RunInput, VmErrorKind};
+
+fn object() -> Object {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../programs/tests/net_helpers.bpf.o");
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    bpflab_loader::load(&bytes, &LoadOptions::for_path(&path))
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn inet_csum(data: &[u8]) -> u16 {
+    let mut sum: u32 = data.chunks(2).map(|c| u32::from(u16::from_be_bytes([c[0], c[1]]))).sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+/// Ethernet + IPv4 (TOS `tos`) + a 20-byte TCP header with `flags`, `src` -> `dst`, plus
+/// `pad` payload bytes.
+fn tcp4(tos: u8, flags: u8, src: SocketAddr, dst: SocketAddr, pad: usize) -> Vec<u8> {
+    let ip = |a: SocketAddr| match a.ip() {
+        std::net::IpAddr::V4(v4) => v4.octets(),
+        std::net::IpAddr::V6(_) => panic!("IPv4 only"),
+    };
+    let mut p = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00];
+    let total = (40 + pad) as u16;
+    let mut h = vec![0x45, tos, 0, 0, 0x12, 0x34, 0x40, 0, 64, 6, 0, 0];
+    h[2..4].copy_from_slice(&total.to_be_bytes());
+    h.extend_from_slice(&ip(src));
+    h.extend_from_slice(&ip(dst));
+    let c = inet_csum(&h);
+    h[10..12].copy_from_slice(&c.to_be_bytes());
+    p.extend_from_slice(&h);
+    p.extend_from_slice(&src.port().to_be_bytes());
+    p.extend_from_slice(&dst.port().to_be_bytes());
+    p.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0, 0x50, flags, 0xfa, 0xf0, 0, 0, 0, 0]);
+    p.extend((0..pad).map(|i| i as u8));
+    p
+}
+
+fn sa(s: &str) -> SocketAddr {
+    s.parse().expect("address")
+}
+
+fn plain(tos: u8) -> Vec<u8> {
+    tcp4(tos, 0x02, sa("10.0.0.1:40000"), sa("10.1.2.3:80"), 26)
+}
+
+/// Ethernet + IPv6 (traffic class `tc`) + 8 bytes of UDP.
+fn ip6(tc: u8) -> Vec<u8> {
+    let mut p = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x86, 0xdd];
+    p.extend_from_slice(&[0x60 | (tc >> 4), tc << 4, 0, 0, 0, 8, 17, 64]);
+    p.extend_from_slice(&[0xfd; 32]);
+    p.extend_from_slice(&[0x30, 0x39, 0, 53, 0, 8, 0, 0]);
+    p
+}
+
+fn arp() -> Vec<u8> {
+    let mut p = vec![0xff; 6];
+    p.extend_from_slice(&[2, 0, 0, 0, 0, 1, 0x08, 0x06]);
+    p.extend_from_slice(&[0, 1, 8, 0, 6, 4, 0, 1, 2, 0, 0, 0, 0, 1, 10, 0, 0, 1]);
+    p.extend_from_slice(&[0; 6]);
+    p.extend_from_slice(&[10, 0, 0, 2]);
+    p.resize(60, 0);
+    p
+}
+
+/// The sockets of this process the syncookie cases look up, and their simulated twins.
+struct Sockets {
+    _listener: TcpListener,
+    _client: TcpStream,
+    listen: SocketAddr,
+    client: SocketAddr,
+}
+
+fn sockets() -> Sockets {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("listen on 127.0.0.1");
+    let listen = listener.local_addr().expect("listener address");
+    let client = TcpStream::connect(listen).expect("connect");
+    let client_addr = client.local_addr().expect("client address");
+    Sockets { _listener: listener, _client: client, listen, client: client_addr }
+}
+
+struct Case {
+    prog: &'static str,
+    what: String,
+    data: Vec<u8>,
+}
+
+fn cases(s: &Sockets) -> Vec<Case> {
+    let mut out = Vec::new();
+    let mut add = |prog: &'static str, what: &str, data: Vec<u8>| {
+        out.push(Case { prog, what: what.to_string(), data });
+    };
+    for (what, data) in [
+        ("tcp4 80 bytes", plain(0)),
+        ("tcp4 54 bytes", tcp4(0, 2, sa("10.0.0.1:1"), sa("10.0.0.2:2"), 0)),
+        ("tcp4 1500 bytes", tcp4(0, 2, sa("10.0.0.1:1"), sa("10.0.0.2:2"), 1446)),
+        ("ipv6", ip6(0)),
+        ("arp", arp()),
+    ] {
+        for prog in ["xdp_bytes", "xdp_mtu", "tc_mtu", "tc_meta", "tc_neigh", "tc_peer"] {
+            add(prog, what, data.clone());
+        }
+    }
+    for prog in ["tc_neigh_nh", "tc_neigh_bad", "tc_peer_bad"] {
+        add(prog, "tcp4", plain(0));
+    }
+    for (what, data) in [
+        ("not-ECT", plain(0x10)),
+        ("ECT(1)", plain(0x11)),
+        ("ECT(0)", plain(0xfe)),
+        ("CE", plain(0x03)),
+        ("ipv6 not-ECT", ip6(0xb8)),
+        ("ipv6 ECT(0)", ip6(0x02)),
+        ("ipv6 CE", ip6(0x03)),
+        ("arp", arp()),
+        ("ipv4 header cut", plain(0x02)[..30].to_vec()),
+    ] {
+        add("tc_ecn", what, data);
+    }
+    let peer = sa("127.0.0.1:40000");
+    for (what, data) in [
+        ("SYN to the listener", tcp4(0, 0x02, peer, s.listen, 0)),
+        ("ACK to the listener", tcp4(0, 0x10, peer, s.listen, 0)),
+        ("SYN+ACK to the listener", tcp4(0, 0x12, peer, s.listen, 0)),
+        ("RST to the listener", tcp4(0, 0x04, peer, s.listen, 0)),
+        ("SYN to the established socket", tcp4(0, 0x02, s.client, s.listen, 0)),
+        ("ACK to the established socket", tcp4(0, 0x10, s.client, s.listen, 0)),
+        ("SYN to port 1 (no socket)", tcp4(0, 0x02, peer, sa("127.0.0.1:1"), 0)),
+        ("short frame", plain(0)[..40].to_vec()),
+    ] {
+        add("tc_syncookie", what, data);
+    }
+    out
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Ran {
+    /// Return value and output frame.
+    Ok { r0: u32, data: Vec<u8> },
+    /// The test run refused the frame.
+    BadInput,
+}
+
+fn interp(obj: &Object, idx: usize, data: &[u8], s: &Sockets) -> Result<Ran, String> {
+    let mut inst =
+        Interpreter::default().instantiate(&obj.collection).map_err(|e| e.to_string())?;
+    inst.world.tcp_listen(s.listen).map_err(|e| e.to_string())?;
+    inst.world.tcp_connect(s.client, s.listen).map_err(|e| e.to_string())?;
+    match inst.run(idx, &RunInput::data(data.to_vec())) {
+        Ok(out) => Ok(Ran::Ok { r0: out.r0 as u32, data: out.data }),
+        Err(EngineError::Context(_)) => Ok(Ran::BadInput),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// The helper a verifier log says the kernel does not offer, if that is why it refused.
+fn missing_helper(log: &str) -> Option<String> {
+    let line = log.lines().find(|l| {
+        l.contains("unknown func") || l.contains("program of this type cannot use helper")
+    })?;
+    Some(line.trim().to_string())
+}
+
+#[test]
+fn net_helpers_match_the_kernel() {
+    if let Err(e) = probe() {
+        println!("SKIP: net_helpers: bpf(2) unavailable: {e}");
+        return;
+    }
+    let obj = object();
+    let socks = sockets();
+    let programs = &obj.collection.programs;
+    let mut loaded: Vec<Option<KernelProgram>> = Vec::new();
+    for p in programs {
+        match KernelProgram::load(p.prog_type, &p.insns, &p.license) {
+            Ok(k) => loaded.push(Some(k)),
+            Err(KernelError::Rejected { log }) => match missing_helper(&log) {
+                Some(why) => {
+                    println!("SKIP: {}: kernel lacks {why}", p.name);
+                    loaded.push(None);
+                }
+                None => panic!("{}: the kernel refused it:\n{log}", p.name),
+            },
+            Err(e) => panic!("{}: {e}", p.name),
+        }
+    }
+    let (mut compared, mut skipped, mut diffs) = (0, 0, Vec::new());
+    let all = cases(&socks);
+    let total = all.len();
+    assert_eq!(total, 50);
+    for case in all {
+        let idx = programs.iter().position(|p| p.name == case.prog).expect("program in object");
+        let Some(k) = &loaded[idx] else {
+            skipped += 1;
+            continue;
+        };
+        let kernel = match k.test_run(&case.data, None, 1) {
+            Ok(run) => Ran::Ok { r0: run.retval, data: run.data_out },
+            Err(e) if e.errno().is_some() => Ran::BadInput,
+            Err(e) => panic!("{} on {}: test run: {e}", case.prog, case.what),
+        };
+        let ours = interp(&obj, idx, &case.data, &socks);
+        compared += 1;
+        if std::env::var_os("BPFLAB_SHOW").is_some() {
+            println!("{} on {}: {:?}", case.prog, case.what, kernel);
+        }
+        if ours.as_ref() != Ok(&kernel) {
+            diffs.push(format!(
+                "{} on {}:\n    kernel: {kernel:?}\n    bpflab: {ours:?}",
+                case.prog, case.what
+            ));
+        }
+    }
+    println!("net_helpers: {compared} cases compared with the kernel, {skipped} skipped");
+    assert!(diffs.is_empty(), "{} case(s) differ:\n{}", diffs.len(), diffs.join("\n"));
+    assert_eq!(compared + skipped, total, "every case ran or was skipped");
+}
+
+#[test]
+fn gpl_only_helpers_refuse_proprietary_programs_like_the_kernel() {
+    if let Err(e) = probe() {
+        println!("SKIP: net_helpers gpl: bpf(2) unavailable: {e}");
+        return;
+    }
+    let obj = object();
+    let p = obj.collection.programs.iter().find(|p| p.name == "tc_mtu").expect("tc_mtu").clone();
+    let data = plain(0);
+    for (license, gpl) in
+        [("Proprietary", false), ("MIT", false), ("Dual MIT/GPL", true), ("GPL", true)]
+    {
+        let kernel = KernelProgram::load(p.prog_type, &p.insns, license);
+        let mut ours = p.clone();
+        ours.license = license.to_string();
+        let mut inst =
+            Interpreter::default().instantiate(&Collection::single(ours)).expect("instantiate");
+        let run = inst.run(0, &RunInput::data(data.clone()));
+        if gpl {
+            let k = kernel.unwrap_or_else(|e| panic!("{license}: {e}"));
+            let k = k.test_run(&data, None, 1).expect("test run");
+            let run = run.unwrap_or_else(|e| panic!("{license}: {e}"));
+            assert_eq!((run.r0 as u32, run.data), (k.retval, k.data_out), "{license}");
+            continue;
+        }
+        match kernel {
+            Err(KernelError::Rejected { log }) => assert!(
+                log.contains("cannot call GPL-restricted function from non-GPL compatible program"),
+                "{license}: {log}"
+            ),
+            other => panic!("{license}: the kernel loaded it: {:?}", other.map(|_| ())),
+        }
+        match run {
+            Err(EngineError::Fault(f)) => {
+                assert!(
+                    matches!(
+                        f.kind(),
+                        VmErrorKind::Helper { name: "bpf_check_mtu", error: HelperError::GplOnly }
+                    ),
+                    "{license}: {f}"
+                );
+            }
+            other => panic!("{license}: bpflab ran it: {other:?}"),
+        }
+    }
+}

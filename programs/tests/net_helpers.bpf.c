@@ -1,0 +1,205 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * net_helpers.bpf.c - networking helpers real XDP and tc programs call, each program
+ * writing its helper results into the frame (from byte 14, as little-endian s32 values) or
+ * its return value, so that BPF_PROG_TEST_RUN's output frame and retval show them all
+ * (kernel/tests/net_helpers_vs_kernel.rs compares them with bpflab byte for byte).
+ *
+ *   xdp_bytes     bpf_xdp_load_bytes/bpf_xdp_store_bytes swap the MAC addresses; res =
+ *                 [load dst, load src, bpf_xdp_get_buff_len, load 4 bytes at len - 2
+ *                 (-EINVAL), store 4 bytes at len - 1 (-EINVAL)]; XDP_TX.
+ *   xdp_mtu       bpf_check_mtu on the packet's device (loopback): res = [ret, mtu] for
+ *                 the packet, for an L3 length of 65536 + 1, for ifindex 0x7ffffff0
+ *                 (-ENODEV), with BPF_MTU_CHK_SEGS (-EINVAL in XDP); then the frame length.
+ *   tc_mtu        the same in tc, where BPF_MTU_CHK_SEGS alone is allowed and with a length
+ *                 difference is -EINVAL, and an unknown flag is -EINVAL; TC_ACT_OK.
+ *   tc_ecn        returns bpf_skb_ecn_set_ce(skb) (1 marked or already CE, 0 otherwise);
+ *                 the output frame shows the CE mark and the IPv4 checksum update.
+ *   tc_neigh      returns bpf_redirect_neigh(1, NULL, 0, 0) (TC_ACT_REDIRECT).
+ *   tc_neigh_nh   bpf_redirect_neigh(1, &nh, sizeof(nh), 0) with an IPv4 next hop.
+ *   tc_neigh_bad  bpf_redirect_neigh with flags 1 (TC_ACT_SHOT).
+ *   tc_peer       returns bpf_redirect_peer(1, 0) (TC_ACT_REDIRECT).
+ *   tc_peer_bad   bpf_redirect_peer(1, 1) (TC_ACT_SHOT).
+ *   tc_syncookie  looks up the TCP socket of the IPv4 frame's 4-tuple (bpf_skc_lookup_tcp);
+ *                 100 for a short frame, 101 when there is none, else returns
+ *                 (u16)bpf_tcp_gen_syncookie | bpf_tcp_check_syncookie << 16.
+ *   tc_meta       res = [bpf_skb_get_tunnel_key, nonzero bytes left in the key,
+ *                 bpf_skb_get_tunnel_opt, nonzero bytes left, bpf_skb_get_xfrm_state,
+ *                 nonzero bytes left, bpf_get_route_realm, bpf_get_cgroup_classid].
+ */
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/pkt_cls.h>
+#include <linux/tcp.h>
+#include <bpf/bpf_helpers.h>
+
+char LICENSE[] SEC("license") = "GPL";
+
+SEC("xdp")
+int xdp_bytes(struct xdp_md *ctx)
+{
+	__u8 dst[6], src[6];
+	__s32 res[5];
+	__u32 tmp = 0;
+	__u64 len = bpf_xdp_get_buff_len(ctx);
+
+	res[0] = bpf_xdp_load_bytes(ctx, 0, dst, sizeof(dst));
+	res[1] = bpf_xdp_load_bytes(ctx, 6, src, sizeof(src));
+	bpf_xdp_store_bytes(ctx, 0, src, sizeof(src));
+	bpf_xdp_store_bytes(ctx, 6, dst, sizeof(dst));
+	res[2] = len;
+	res[3] = bpf_xdp_load_bytes(ctx, (__u32)len - 2, &tmp, sizeof(tmp));
+	res[4] = bpf_xdp_store_bytes(ctx, (__u32)len - 1, &tmp, sizeof(tmp));
+	bpf_xdp_store_bytes(ctx, 14, res, sizeof(res));
+	return XDP_TX;
+}
+
+SEC("xdp")
+int xdp_mtu(struct xdp_md *ctx)
+{
+	__s32 res[9];
+	__u32 mtu = 0;
+
+	res[0] = bpf_check_mtu(ctx, 0, &mtu, 0, 0);
+	res[1] = mtu;
+	mtu = 65536;
+	res[2] = bpf_check_mtu(ctx, 0, &mtu, 1, 0);
+	res[3] = mtu;
+	mtu = 0;
+	res[4] = bpf_check_mtu(ctx, 0x7ffffff0, &mtu, 0, 0);
+	res[5] = mtu;
+	mtu = 0;
+	res[6] = bpf_check_mtu(ctx, 0, &mtu, 0, BPF_MTU_CHK_SEGS);
+	res[7] = mtu;
+	res[8] = bpf_xdp_get_buff_len(ctx);
+	bpf_xdp_store_bytes(ctx, 14, res, sizeof(res));
+	return XDP_PASS;
+}
+
+SEC("tc")
+int tc_mtu(struct __sk_buff *skb)
+{
+	__s32 res[12];
+	__u32 mtu = 0;
+
+	res[0] = bpf_check_mtu(skb, 0, &mtu, 0, 0);
+	res[1] = mtu;
+	mtu = 65536;
+	res[2] = bpf_check_mtu(skb, 0, &mtu, 1, 0);
+	res[3] = mtu;
+	mtu = 0;
+	res[4] = bpf_check_mtu(skb, 0x7ffffff0, &mtu, 0, 0);
+	res[5] = mtu;
+	mtu = 0;
+	res[6] = bpf_check_mtu(skb, 0, &mtu, 0, BPF_MTU_CHK_SEGS);
+	res[7] = mtu;
+	mtu = 0;
+	res[8] = bpf_check_mtu(skb, 0, &mtu, 4, BPF_MTU_CHK_SEGS);
+	res[9] = mtu;
+	mtu = 0;
+	res[10] = bpf_check_mtu(skb, 0, &mtu, 0, 2);
+	res[11] = skb->len;
+	bpf_skb_store_bytes(skb, 14, res, sizeof(res), 0);
+	return TC_ACT_OK;
+}
+
+SEC("tc")
+int tc_ecn(struct __sk_buff *skb)
+{
+	return bpf_skb_ecn_set_ce(skb);
+}
+
+SEC("tc")
+int tc_neigh(struct __sk_buff *skb)
+{
+	return bpf_redirect_neigh(1, NULL, 0, 0);
+}
+
+SEC("tc")
+int tc_neigh_nh(struct __sk_buff *skb)
+{
+	struct bpf_redir_neigh nh = {
+		.nh_family = 2, /* AF_INET */
+		.ipv4_nh = 0x0100007f,
+	};
+
+	return bpf_redirect_neigh(1, &nh, sizeof(nh), 0);
+}
+
+SEC("tc")
+int tc_neigh_bad(struct __sk_buff *skb)
+{
+	return bpf_redirect_neigh(1, NULL, 0, 1);
+}
+
+SEC("tc")
+int tc_peer(struct __sk_buff *skb)
+{
+	return bpf_redirect_peer(1, 0);
+}
+
+SEC("tc")
+int tc_peer_bad(struct __sk_buff *skb)
+{
+	return bpf_redirect_peer(1, 1);
+}
+
+SEC("tc")
+int tc_syncookie(struct __sk_buff *skb)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	struct iphdr *iph = data + sizeof(struct ethhdr);
+	struct tcphdr *th = data + sizeof(struct ethhdr) + sizeof(struct iphdr);
+	struct bpf_sock_tuple t = {};
+	struct bpf_sock *sk;
+	__s32 gen, check;
+
+	if ((void *)(th + 1) > data_end)
+		return 100;
+	t.ipv4.saddr = iph->saddr;
+	t.ipv4.daddr = iph->daddr;
+	t.ipv4.sport = th->source;
+	t.ipv4.dport = th->dest;
+	sk = bpf_skc_lookup_tcp(skb, &t, sizeof(t.ipv4), BPF_F_CURRENT_NETNS, 0);
+	if (!sk)
+		return 101;
+	gen = bpf_tcp_gen_syncookie(sk, iph, sizeof(*iph), th, sizeof(*th));
+	check = bpf_tcp_check_syncookie(sk, iph, sizeof(*iph), th, sizeof(*th));
+	bpf_sk_release(sk);
+	return ((__u32)gen & 0xffff) | ((__u32)check << 16);
+}
+
+static __always_inline __s32 nonzero(const __u8 *buf, int len)
+{
+	__s32 n = 0;
+
+	for (int i = 0; i < len; i++)
+		n += buf[i] != 0;
+	return n;
+}
+
+SEC("tc")
+int tc_meta(struct __sk_buff *skb)
+{
+	struct bpf_tunnel_key key;
+	struct bpf_xfrm_state xs;
+	__u8 opt[16];
+	__s32 res[8];
+
+	__builtin_memset(&key, 0xff, sizeof(key));
+	__builtin_memset(&xs, 0xff, sizeof(xs));
+	__builtin_memset(opt, 0xff, sizeof(opt));
+	res[0] = bpf_skb_get_tunnel_key(skb, &key, sizeof(key), 0);
+	res[1] = nonzero((const __u8 *)&key, sizeof(key));
+	res[2] = bpf_skb_get_tunnel_opt(skb, opt, sizeof(opt));
+	res[3] = nonzero(opt, sizeof(opt));
+	res[4] = bpf_skb_get_xfrm_state(skb, 0, &xs, sizeof(xs), 0);
+	res[5] = nonzero((const __u8 *)&xs, sizeof(xs));
+	res[6] = bpf_get_route_realm(skb);
+	res[7] = bpf_get_cgroup_classid(skb);
+	bpf_skb_store_bytes(skb, 14, res, sizeof(res), 0);
+	return TC_ACT_OK;
+}

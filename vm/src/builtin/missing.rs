@@ -1,0 +1,131 @@
+//! Why bpflab does not implement the networking helpers it lacks: one reason per helper,
+//! shown in the support matrix (`bpflab helpers`, docs/HELPERS.md, the JSON `reason` field).
+//! Every kernel helper whose prototype lives in net/ and that bpflab does not implement has a
+//! reason here; a helper that gets implemented must leave the table (both are tested).
+
+/// `(helper, reason)`, in helper id order.
+pub(crate) const NOT_IMPLEMENTED: &[(&str, &str)] = &[
+    (
+        "bpf_clone_redirect",
+        "transmits a clone of the skb through another device's xmit path, which bpflab does \
+         not simulate",
+    ),
+    (
+        "bpf_skb_set_tunnel_key",
+        "needs a collect_md tunnel device: the key becomes a metadata dst the device's xmit \
+         path consumes",
+    ),
+    ("bpf_skb_set_tunnel_opt", "needs a collect_md tunnel device (see bpf_skb_set_tunnel_key)"),
+    (
+        "bpf_skb_under_cgroup",
+        "needs a BPF_MAP_TYPE_CGROUP_ARRAY of cgroup fds and the cgroup v2 hierarchy of the \
+         skb's socket",
+    ),
+    ("bpf_bind", "binds a real socket of a cgroup/connect program; sockets are simulated"),
+    ("bpf_lwt_push_encap", "needs a lightweight-tunnel route (lwt_in/lwt_xmit attach)"),
+    ("bpf_lwt_seg6_store_bytes", "needs an SRv6 seg6local route and its segment routing header"),
+    ("bpf_lwt_seg6_adjust_srh", "needs an SRv6 seg6local route and its segment routing header"),
+    ("bpf_lwt_seg6_action", "needs SRv6 seg6local actions and the routing tables they use"),
+    (
+        "bpf_skb_cgroup_id",
+        "the test run's socket belongs to the calling process's cgroup v2: its id depends on \
+         the host",
+    ),
+    (
+        "bpf_sk_select_reuseport",
+        "needs SO_REUSEPORT socket groups (sk_reuseport programs and reuseport arrays)",
+    ),
+    (
+        "bpf_skb_ancestor_cgroup_id",
+        "the test run's socket belongs to the calling process's cgroup v2: its ancestry \
+         depends on the host",
+    ),
+    (
+        "bpf_sk_fullsock",
+        "not implemented yet: needs socket pointers of every flavour (request, timewait) the \
+         simulated sockets do not distinguish",
+    ),
+    (
+        "bpf_tcp_sock",
+        "not implemented yet: needs the struct bpf_tcp_sock view of simulated sockets",
+    ),
+    (
+        "bpf_get_listener_sock",
+        "not implemented yet: needs request sockets (TCP_NEW_SYN_RECV) to map to their listener",
+    ),
+    (
+        "bpf_skb_output",
+        "a tracing-program (BTF skb pointer) variant of bpf_perf_event_output; tracing programs \
+         get no skb",
+    ),
+    (
+        "bpf_tcp_send_ack",
+        "sends a real ACK from a TCP congestion-control struct_ops socket; sockets are simulated",
+    ),
+    (
+        "bpf_xdp_output",
+        "the tracing-program (BTF xdp_buff pointer) variant of bpf_perf_event_output; XDP \
+         programs themselves call bpf_perf_event_output",
+    ),
+    ("bpf_sk_cgroup_id", "a socket's cgroup v2 id depends on the host's cgroup hierarchy"),
+    (
+        "bpf_sk_ancestor_cgroup_id",
+        "a socket's cgroup v2 ancestry depends on the host's cgroup hierarchy",
+    ),
+    ("bpf_skc_to_tcp6_sock", "needs BTF-typed kernel socket objects (struct tcp6_sock)"),
+    ("bpf_skc_to_tcp_sock", "needs BTF-typed kernel socket objects (struct tcp_sock)"),
+    (
+        "bpf_skc_to_tcp_timewait_sock",
+        "needs BTF-typed kernel socket objects (struct tcp_timewait_sock)",
+    ),
+    (
+        "bpf_skc_to_tcp_request_sock",
+        "needs BTF-typed kernel socket objects (struct tcp_request_sock)",
+    ),
+    ("bpf_skc_to_udp6_sock", "needs BTF-typed kernel socket objects (struct udp6_sock)"),
+    (
+        "bpf_load_hdr_opt",
+        "needs the TCP header-option callbacks of sock_ops programs (BPF_SOCK_OPS_*_HDR_OPT_CB)",
+    ),
+    (
+        "bpf_store_hdr_opt",
+        "needs the TCP header-option callbacks of sock_ops programs (BPF_SOCK_OPS_*_HDR_OPT_CB)",
+    ),
+    (
+        "bpf_reserve_hdr_opt",
+        "needs the TCP header-option callbacks of sock_ops programs (BPF_SOCK_OPS_*_HDR_OPT_CB)",
+    ),
+    (
+        "bpf_skb_cgroup_classid",
+        "reads the net_cls class id of the skb's socket cgroup, which depends on the host",
+    ),
+    ("bpf_sock_from_file", "needs BTF-typed struct file objects of tracing programs"),
+    ("bpf_skc_to_unix_sock", "needs BTF-typed kernel socket objects (struct unix_sock)"),
+    (
+        "bpf_skb_set_tstamp",
+        "not implemented yet: needs the skb's delivery-time type (tstamp_type) rules of tc \
+         programs",
+    ),
+    ("bpf_skc_to_mptcp_sock", "needs BTF-typed kernel socket objects (struct mptcp_sock)"),
+    (
+        "bpf_tcp_raw_gen_syncookie_ipv4",
+        "the cookie is keyed by the kernel's per-boot secret, so its value cannot be reproduced",
+    ),
+    (
+        "bpf_tcp_raw_gen_syncookie_ipv6",
+        "the cookie is keyed by the kernel's per-boot secret, so its value cannot be reproduced",
+    ),
+    (
+        "bpf_tcp_raw_check_syncookie_ipv4",
+        "checks cookies keyed by the kernel's per-boot secret, which cannot be reproduced",
+    ),
+    (
+        "bpf_tcp_raw_check_syncookie_ipv6",
+        "checks cookies keyed by the kernel's per-boot secret, which cannot be reproduced",
+    ),
+];
+
+/// Why bpflab does not implement helper `name`, if the table says.
+pub(crate) fn reason(name: &str) -> Option<&'static str> {
+    NOT_IMPLEMENTED.iter().find(|(n, _)| *n == name).map(|(_, r)| *r)
+}

@@ -1,0 +1,521 @@
+//! Networking helpers real XDP and tc programs call beyond packet editing: XDP byte access
+//! (`bpf_xdp_load_bytes`/`_store_bytes`), MTU checks against the simulated devices
+//! (`bpf_check_mtu`), neighbour and peer redirects, ECN marking, SYN cookies on simulated
+//! listeners, and the route realm and net_cls class id of a test run's skb (net/core/filter.c).
+
+use crate::ctx::XdpCtx;
+use crate::ctx::skb::{ETH_P_IP, ETH_P_IPV6, SkbCtx};
+use crate::engine::ProgType;
+use crate::env::{Redirect, RedirectTarget};
+use crate::helpers::{Allowed, ArgType, Helper, HelperCtx, HelperError, HelperProto, RetType};
+use crate::kobj::fib::NetDevice;
+use crate::sock::{SockView, TcpState};
+
+/// The helpers of this family.
+pub(super) const HELPERS: &[Helper] = &[
+    Helper { proto: GET_CGROUP_CLASSID, func: get_cgroup_classid },
+    Helper { proto: SKB_GET_TUNNEL_KEY, func: skb_get_tunnel_key },
+    Helper { proto: GET_ROUTE_REALM, func: get_route_realm },
+    Helper { proto: SKB_GET_TUNNEL_OPT, func: skb_get_tunnel_opt },
+    Helper { proto: SKB_GET_XFRM_STATE, func: skb_get_xfrm_state },
+    Helper { proto: SKB_ECN_SET_CE, func: skb_ecn_set_ce },
+    Helper { proto: TCP_CHECK_SYNCOOKIE, func: tcp_check_syncookie },
+    Helper { proto: TCP_GEN_SYNCOOKIE, func: tcp_gen_syncookie },
+    Helper { proto: JIFFIES64, func: jiffies64 },
+    Helper { proto: REDIRECT_NEIGH, func: redirect_neigh },
+    Helper { proto: REDIRECT_PEER, func: redirect_peer },
+    Helper { proto: CHECK_MTU, func: check_mtu },
+    Helper { proto: XDP_LOAD_BYTES, func: xdp_load_bytes },
+    Helper { proto: XDP_STORE_BYTES, func: xdp_store_bytes },
+];
+
+use ArgType::{Anything, ConstSize, ConstSizeOrZero, PtrToCtx, PtrToMem, PtrToMemOrNull};
+use ProgType::{CgroupSkb, LwtIn, LwtOut, LwtSeg6local, LwtXmit, SchedAct, SchedCls, Xdp};
+
+const fn proto(
+    id: u32,
+    name: &'static str,
+    args: &'static [ArgType],
+    gpl_only: bool,
+    prog_types: Allowed,
+) -> HelperProto {
+    HelperProto { id, name, ret: RetType::Integer, args, gpl_only, prog_types }
+}
+
+/// `tc_cls_act_func_proto` only.
+const TC: Allowed = Allowed::Only(&[SchedCls, SchedAct]);
+/// `tc_cls_act_func_proto` and `xdp_func_proto`.
+const TC_XDP: Allowed = Allowed::Only(&[SchedCls, SchedAct, Xdp]);
+/// `tc_cls_act_func_proto` and `lwt_out_func_proto` (which lwt_in, lwt_xmit and seg6local
+/// fall back to).
+const TC_LWT: Allowed = Allowed::Only(&[SchedCls, SchedAct, LwtIn, LwtOut, LwtXmit, LwtSeg6local]);
+/// The syncookie helpers' arguments: socket, IP header and its length, TCP header and its
+/// length.
+const SYNCOOKIE_ARGS: &[ArgType] =
+    &[ArgType::PtrToSocket, PtrToMem, ConstSize, PtrToMem, ConstSize];
+
+const GET_CGROUP_CLASSID: HelperProto =
+    proto(17, "bpf_get_cgroup_classid", &[PtrToCtx], false, TC_LWT);
+/// `tc_cls_act_func_proto` and `lwt_xmit_func_proto`.
+const TC_LWT_XMIT: Allowed = Allowed::Only(&[SchedCls, SchedAct, LwtXmit]);
+const SKB_GET_TUNNEL_KEY: HelperProto = proto(
+    20,
+    "bpf_skb_get_tunnel_key",
+    &[PtrToCtx, ArgType::PtrToUninitMem, ConstSize, Anything],
+    false,
+    TC_LWT_XMIT,
+);
+const SKB_GET_TUNNEL_OPT: HelperProto = proto(
+    29,
+    "bpf_skb_get_tunnel_opt",
+    &[PtrToCtx, ArgType::PtrToUninitMem, ConstSize],
+    false,
+    TC_LWT_XMIT,
+);
+const SKB_GET_XFRM_STATE: HelperProto = proto(
+    66,
+    "bpf_skb_get_xfrm_state",
+    &[PtrToCtx, Anything, ArgType::PtrToUninitMem, ConstSize, Anything],
+    false,
+    TC,
+);
+const GET_ROUTE_REALM: HelperProto = proto(24, "bpf_get_route_realm", &[PtrToCtx], false, TC_LWT);
+const SKB_ECN_SET_CE: HelperProto = proto(
+    97,
+    "bpf_skb_ecn_set_ce",
+    &[PtrToCtx],
+    false,
+    Allowed::Only(&[SchedCls, SchedAct, CgroupSkb]),
+);
+const TCP_CHECK_SYNCOOKIE: HelperProto =
+    proto(100, "bpf_tcp_check_syncookie", SYNCOOKIE_ARGS, true, TC_XDP);
+const TCP_GEN_SYNCOOKIE: HelperProto =
+    proto(110, "bpf_tcp_gen_syncookie", SYNCOOKIE_ARGS, true, TC_XDP);
+/// In `bpf_base_func_proto` (for programs loaded with CAP_BPF, as bpflab's are) and the
+/// tracing types' switches.
+const JIFFIES64: HelperProto = proto(118, "bpf_jiffies64", &[], false, Allowed::All);
+const REDIRECT_NEIGH: HelperProto = proto(
+    152,
+    "bpf_redirect_neigh",
+    &[Anything, PtrToMemOrNull, ConstSizeOrZero, Anything],
+    false,
+    TC,
+);
+const REDIRECT_PEER: HelperProto =
+    proto(155, "bpf_redirect_peer", &[Anything, Anything], false, TC);
+const CHECK_MTU: HelperProto = proto(
+    163,
+    "bpf_check_mtu",
+    &[PtrToCtx, Anything, ArgType::PtrToLong, Anything, Anything],
+    true,
+    TC_XDP,
+);
+const XDP_LOAD_BYTES: HelperProto = proto(
+    189,
+    "bpf_xdp_load_bytes",
+    &[PtrToCtx, Anything, ArgType::PtrToUninitMem, ConstSize],
+    false,
+    Allowed::Only(&[Xdp]),
+);
+const XDP_STORE_BYTES: HelperProto = proto(
+    190,
+    "bpf_xdp_store_bytes",
+    &[PtrToCtx, Anything, PtrToMem, ConstSize],
+    false,
+    Allowed::Only(&[Xdp]),
+);
+
+const EFAULT: u64 = -14i64 as u64;
+const EINVAL: u64 = -22i64 as u64;
+const ENOENT: u64 = -2i64 as u64;
+const ENODEV: u64 = -19i64 as u64;
+const EPROTONOSUPPORT: u64 = -93i64 as u64;
+/// `TC_ACT_SHOT`.
+const TC_ACT_SHOT: u64 = 2;
+/// `TC_ACT_REDIRECT`.
+const TC_ACT_REDIRECT: u64 = 7;
+/// `BPF_MTU_CHK_SEGS`.
+const MTU_CHK_SEGS: u64 = 1;
+/// `BPF_MTU_CHK_RET_FRAG_NEEDED`.
+const MTU_CHK_RET_FRAG_NEEDED: u64 = 1;
+/// `BPF_MTU_CHK_RET_SEGS_TOOBIG`.
+const MTU_CHK_RET_SEGS_TOOBIG: u64 = 2;
+/// The ifindex of the loopback device a test run's packets come from.
+const LOOPBACK: u32 = 1;
+/// `sizeof(struct bpf_redir_neigh)`.
+const REDIR_NEIGH_SIZE: u32 = 20;
+
+/// The running program's skb.
+fn skb_ref<'c>(ctx: &'c HelperCtx<'_>) -> Result<&'c SkbCtx, HelperError> {
+    ctx.world
+        .mem
+        .context()
+        .and_then(|c| c.as_any().downcast_ref::<SkbCtx>())
+        .ok_or(HelperError::BadArg { arg: 1, reason: "not an __sk_buff context" })
+}
+
+/// The running program's XDP context.
+fn xdp_ref<'c>(ctx: &'c HelperCtx<'_>) -> Result<&'c XdpCtx, HelperError> {
+    ctx.world
+        .mem
+        .context()
+        .and_then(|c| c.as_any().downcast_ref::<XdpCtx>())
+        .ok_or(HelperError::BadArg { arg: 1, reason: "not an XDP context" })
+}
+
+/// `bpf_get_cgroup_classid(skb)`: the calling task's net_cls class id (`task_get_classid`;
+/// a test run is not in softirq). bpflab's tasks are in the root net_cls cgroup: 0.
+fn get_cgroup_classid(ctx: &mut HelperCtx<'_>, _: [u64; 5]) -> Result<u64, HelperError> {
+    skb_ref(ctx)?;
+    Ok(0)
+}
+
+/// `bpf_get_route_realm(skb)`: the realm of the skb's route (`dst->tclassid`); a test run's
+/// skb has no route attached, so 0.
+fn get_route_realm(ctx: &mut HelperCtx<'_>, _: [u64; 5]) -> Result<u64, HelperError> {
+    skb_ref(ctx)?;
+    Ok(0)
+}
+
+/// Zeroes the `ARG_PTR_TO_UNINIT_MEM` output `arg` (`len` bytes at `addr`) and returns
+/// `errno`: the `err_clear` path of the skb metadata getters.
+fn clear_out(
+    ctx: &mut HelperCtx<'_>,
+    arg: u8,
+    addr: u64,
+    len: u64,
+    errno: u64,
+) -> Result<u64, HelperError> {
+    skb_ref(ctx)?;
+    let len = usize::try_from(len)
+        .ok()
+        .filter(|&n| n > 0)
+        .ok_or(HelperError::BadArg { arg: arg + 1, reason: "size must be greater than 0" })?;
+    ctx.world
+        .mem
+        .slice_mut(addr, len)
+        .map_err(|error| HelperError::BadMemoryArg { arg, error })?
+        .fill(0);
+    Ok(errno)
+}
+
+/// `bpf_skb_get_tunnel_key(skb, key, size, flags)`: a test run's skb carries no tunnel
+/// metadata (`skb_tunnel_info()` is NULL: no collect_md tunnel device received it and
+/// `bpf_skb_set_tunnel_key` is not simulated), so the key is zeroed and the result is
+/// `-EINVAL`.
+fn skb_get_tunnel_key(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
+    clear_out(ctx, 2, a[1], a[2], EINVAL)
+}
+
+/// `bpf_skb_get_tunnel_opt(skb, opt, size)`: no tunnel metadata, so no options: the buffer
+/// is zeroed and the result is `-ENOENT`.
+fn skb_get_tunnel_opt(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
+    clear_out(ctx, 2, a[1], a[2], ENOENT)
+}
+
+/// `bpf_skb_get_xfrm_state(skb, index, state, size, flags)`: a test run's skb has no IPsec
+/// security path, so the state is zeroed and the result is `-EINVAL`.
+fn skb_get_xfrm_state(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
+    clear_out(ctx, 3, a[2], a[3], EINVAL)
+}
+
+/// `bpf_skb_ecn_set_ce(skb)`: marks an ECN-capable IPv4 or IPv6 packet Congestion
+/// Experienced (`INET_ECN_set_ce`): 1 when the packet is (now) CE, 0 when it is not
+/// ECN-capable, not IP, or its header is cut short. IPv4 gets its header checksum updated
+/// incrementally (`IP_ECN_set_ce`).
+fn skb_ecn_set_ce(ctx: &mut HelperCtx<'_>, _: [u64; 5]) -> Result<u64, HelperError> {
+    let skb = skb_ref(ctx)?;
+    let (packet, data_off, protocol, nh) =
+        (skb.packet, skb.data_off(), skb.protocol, skb.network_header);
+    let hdr_len = match protocol {
+        ETH_P_IP => 20,
+        ETH_P_IPV6 => 40,
+        _ => return Ok(0),
+    };
+    let pkt = ctx.world.mem.bytes_mut(packet);
+    // skb_headlen() and the network header's room up to the tail.
+    if pkt.len() < hdr_len {
+        return Ok(0);
+    }
+    let Some(at) = nh.checked_sub(data_off).filter(|at| at + hdr_len <= pkt.len()) else {
+        return Ok(0);
+    };
+    let h = &mut pkt[at..at + hdr_len];
+    if protocol == ETH_P_IP {
+        // ecn + 1: Not-ECT 01, ECT(1) 10, ECT(0) 11, CE 00.
+        let ecn = (u32::from(h[1]) + 1) & 3;
+        if ecn & 2 == 0 {
+            return Ok(u64::from(ecn == 0));
+        }
+        // check += htons(0xfffb + ecn), one's complement (csum16_add).
+        let check = u16::from_be_bytes([h[10], h[11]]);
+        let add = 0xfffb_u32 + ecn;
+        let sum = u32::from(check) + (add & 0xffff);
+        let sum = (sum & 0xffff) + (sum >> 16);
+        h[10..12].copy_from_slice(&(sum as u16).to_be_bytes());
+        h[1] |= 3;
+        return Ok(1);
+    }
+    // IPv6: the traffic class straddles bytes 0 and 1; its ECN bits are bits 4-5 of byte 1.
+    if (h[1] >> 4) & 3 == 0 {
+        return Ok(0);
+    }
+    h[1] |= 3 << 4;
+    Ok(1)
+}
+
+/// The checks the syncookie helpers share before looking at the packet: the listener (a TCP
+/// socket in `TCP_LISTEN`) and the TCP header's length; `Err(errno)` when they fail.
+fn syncookie_listener(
+    ctx: &HelperCtx<'_>,
+    a: &[u64; 5],
+) -> Result<Result<SockView, u64>, HelperError> {
+    let Some(sk) = SockView::at(&ctx.world.mem, a[0]) else {
+        return Err(HelperError::BadArg { arg: 1, reason: "not a socket pointer" });
+    };
+    if a[4] < 20 {
+        return Ok(Err(EINVAL));
+    }
+    Ok(Ok(sk))
+}
+
+fn is_listener(sk: &SockView) -> bool {
+    sk.is_tcp() && sk.state() == TcpState::Listen as u32
+}
+
+/// `bpf_tcp_gen_syncookie(sk, iph, iph_len, th, th_len)`. The simulated network namespace
+/// has `net.ipv4.tcp_syncookies = 1` (the kernel's default) and its listeners' SYN queues
+/// are never full, so the kernel would not issue a cookie (`tcp_get_syncookie_mss` gives 0):
+/// every valid call returns `-ENOENT`, after the kernel's argument checks in its order.
+fn tcp_gen_syncookie(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
+    let sk = match syncookie_listener(ctx, &a)? {
+        Ok(sk) => sk,
+        Err(e) => return Ok(e),
+    };
+    let (iph_len, th_len) = (a[2], a[4]);
+    let iph = ctx.arg_bytes(2, a[1], iph_len)?;
+    let th = ctx.arg_bytes(4, a[3], th_len)?;
+    if th_len != u64::from(th[12] >> 4) * 4 {
+        return Ok(EINVAL);
+    }
+    if !is_listener(&sk) {
+        return Ok(EINVAL);
+    }
+    let flags = th[13];
+    let (fin, syn, rst, ack) = (flags & 1 != 0, flags & 2 != 0, flags & 4 != 0, flags & 0x10 != 0);
+    if !syn || ack || fin || rst {
+        return Ok(EINVAL);
+    }
+    if iph_len < 20 {
+        return Ok(EINVAL);
+    }
+    match iph[0] >> 4 {
+        4 => {}
+        6 if iph_len < 40 || sk.family() != AF_INET6 => return Ok(EINVAL),
+        6 => {}
+        _ => return Ok(EPROTONOSUPPORT),
+    }
+    Ok(ENOENT)
+}
+
+/// `AF_INET6`.
+const AF_INET6: u16 = 10;
+
+/// `bpf_tcp_check_syncookie(sk, iph, iph_len, th, th_len)`: with no cookie ever issued
+/// (see [`tcp_gen_syncookie`]) the listener has no recent SYN queue overflow, so a valid
+/// ACK gets `-ENOENT`, after the kernel's argument checks in its order.
+fn tcp_check_syncookie(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
+    let sk = match syncookie_listener(ctx, &a)? {
+        Ok(sk) => sk,
+        Err(e) => return Ok(e),
+    };
+    let th = ctx.arg_bytes(4, a[3], a[4])?;
+    ctx.arg_bytes(2, a[1], a[2])?;
+    if !is_listener(&sk) {
+        return Ok(EINVAL);
+    }
+    let flags = th[13];
+    let (syn, rst, ack) = (flags & 2 != 0, flags & 4 != 0, flags & 0x10 != 0);
+    if !ack || rst || syn {
+        return Ok(ENOENT);
+    }
+    if a[2] < 20 {
+        return Ok(EINVAL);
+    }
+    // tcp_synq_no_recent_overflow(): no cookie was sent, so none can be valid.
+    Ok(ENOENT)
+}
+
+/// `INITIAL_JIFFIES` for HZ = 250 (`(unsigned int)(-300 * HZ)`).
+const INITIAL_JIFFIES: u64 = (-300i32 * 250) as u32 as u64;
+/// Nanoseconds per jiffy at HZ = 250 (the Debian kernels' `CONFIG_HZ`).
+const NS_PER_JIFFY: u64 = 4_000_000;
+
+/// `bpf_jiffies64()`: the simulated clock (nanoseconds since boot) in jiffies of HZ = 250,
+/// counted from `INITIAL_JIFFIES` as the kernel's `jiffies_64` is.
+fn jiffies64(ctx: &mut HelperCtx<'_>, _: [u64; 5]) -> Result<u64, HelperError> {
+    Ok(INITIAL_JIFFIES.wrapping_add(ctx.world.env.read_clock() / NS_PER_JIFFY))
+}
+
+/// Records a redirect to device `ifindex` made by `helper` with `flags`.
+fn set_redirect(ctx: &mut HelperCtx<'_>, helper: &'static str, ifindex: u32, flags: u64) {
+    ctx.world.env.redirect = Some(Redirect {
+        helper,
+        map: None,
+        key: Vec::new(),
+        flags,
+        target: RedirectTarget::Ifindex(ifindex),
+    });
+}
+
+/// `bpf_redirect_neigh(ifindex, params, plen, flags)`: `TC_ACT_REDIRECT` with the redirect
+/// recorded (its neighbour resolution happens after the program, outside a test run), or
+/// `TC_ACT_SHOT` for flags or a `params` shorter than `struct bpf_redir_neigh`.
+fn redirect_neigh(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
+    let (ifindex, plen, flags) = (a[0] as u32, a[2] as u32, a[3]);
+    if plen != 0 {
+        ctx.arg_bytes(2, a[1], u64::from(plen))?;
+    }
+    if (plen != 0 && plen < REDIR_NEIGH_SIZE) || flags != 0 {
+        return Ok(TC_ACT_SHOT);
+    }
+    set_redirect(ctx, "bpf_redirect_neigh", ifindex, flags);
+    Ok(TC_ACT_REDIRECT)
+}
+
+/// `bpf_redirect_peer(ifindex, flags)`: `TC_ACT_REDIRECT` with the redirect recorded, or
+/// `TC_ACT_SHOT` for any flag.
+fn redirect_peer(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
+    let (ifindex, flags) = (a[0] as u32, a[1]);
+    if flags != 0 {
+        return Ok(TC_ACT_SHOT);
+    }
+    set_redirect(ctx, "bpf_redirect_peer", ifindex, flags);
+    Ok(TC_ACT_REDIRECT)
+}
+
+/// `__dev_via_ifindex()`: the packet's device for ifindex 0, else the device with that index.
+fn device(ctx: &HelperCtx<'_>, own: u32, ifindex: u32) -> Option<NetDevice> {
+    let want = if ifindex == 0 { own } else { ifindex };
+    ctx.world.kernel.fib.device(want).cloned()
+}
+
+/// `bpf_check_mtu(ctx, ifindex, *mtu_len, len_diff, flags)` (`bpf_skb_check_mtu` and
+/// `bpf_xdp_check_mtu`): whether the packet, or an L3 length of `*mtu_len` when nonzero,
+/// grown by `len_diff`, fits the device's MTU plus its link-layer header; writes the MTU to
+/// `*mtu_len`. The packet's own device is the loopback one (the XDP context's ingress device
+/// when set).
+fn check_mtu(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
+    let (ifindex, len_diff, flags) = (a[1] as u32, a[3] as i32, a[4]);
+    let mtu_in = ctx.arg_bytes(3, a[2], 4)?;
+    let mtu_in = u32::from_le_bytes([mtu_in[0], mtu_in[1], mtu_in[2], mtu_in[3]]);
+    let xdp = ctx.prog_type == Xdp;
+    let (own, pkt_len, gso) = if xdp {
+        let x = xdp_ref(ctx)?;
+        let own = if x.ingress_ifindex == 0 { LOOPBACK } else { x.ingress_ifindex };
+        (own, (x.data_end(&ctx.world.mem) - x.data) as i64, false)
+    } else {
+        let skb = skb_ref(ctx)?;
+        (LOOPBACK, ctx.world.mem.bytes(skb.packet).len() as i64, skb.is_gso())
+    };
+    if xdp && flags != 0 {
+        return Ok(EINVAL);
+    }
+    if flags & !MTU_CHK_SEGS != 0 || (flags & MTU_CHK_SEGS != 0 && (len_diff != 0 || mtu_in != 0)) {
+        return Ok(EINVAL);
+    }
+    let Some(dev) = device(ctx, own, ifindex) else {
+        return Ok(ENODEV);
+    };
+    let mtu = dev.mtu as i32;
+    let hard_header = dev.hard_header_len as i32;
+    let dev_len = i64::from(mtu) + i64::from(hard_header);
+    let len = if mtu_in != 0 { i64::from(mtu_in as i32) + i64::from(hard_header) } else { pkt_len };
+    // int arithmetic as in the kernel.
+    let len = i64::from((len as i32).wrapping_add(len_diff));
+    let mut ret = if len <= dev_len { 0 } else { MTU_CHK_RET_FRAG_NEEDED };
+    if ret != 0 && gso {
+        // A GSO skb may be re-segmented; with BPF_MTU_CHK_SEGS the segments are checked, and
+        // a test run's GSO skb has no transport header set.
+        ret = 0;
+        if flags & MTU_CHK_SEGS != 0 {
+            let skb = skb_ref(ctx)?;
+            let Some(th) = skb.transport_header else {
+                return Ok(EINVAL);
+            };
+            // skb_gso_validate_network_len(): a test run's GSO skb has no gso_type, so its
+            // segments are gso_size bytes past the transport header.
+            let seg = i64::from(skb.gso_size) + th as i64 - skb.network_header as i64;
+            if seg > i64::from(mtu) {
+                ret = MTU_CHK_RET_SEGS_TOOBIG;
+            }
+        }
+    }
+    let out = ctx
+        .world
+        .mem
+        .slice_mut(a[2], 4)
+        .map_err(|error| HelperError::BadMemoryArg { arg: 3, error })?;
+    out.copy_from_slice(&(mtu as u32).to_le_bytes());
+    Ok(ret)
+}
+
+/// `bpf_xdp_pointer()`'s checks: `Err(errno)`, or the frame offset of `offset`.
+fn xdp_range(
+    ctx: &HelperCtx<'_>,
+    offset: u32,
+    len: u32,
+) -> Result<Result<usize, u64>, HelperError> {
+    let x = xdp_ref(ctx)?;
+    if offset > 0xffff || len > 0xffff {
+        return Ok(Err(EFAULT));
+    }
+    let size = (x.data_end(&ctx.world.mem) - x.data) as u64;
+    if u64::from(offset) + u64::from(len) > size {
+        return Ok(Err(EINVAL));
+    }
+    Ok(Ok(x.data + offset as usize))
+}
+
+/// `bpf_xdp_load_bytes(ctx, offset, buf, len)`: copies `len` packet bytes from `offset` (of
+/// `data`) to `buf`; `-EFAULT` for an offset or length above 0xffff, `-EINVAL` past the end
+/// (the buffer is then left as it was). bpflab's frames have no fragments.
+fn xdp_load_bytes(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
+    let len = a[3] as u32;
+    if len == 0 {
+        return Err(HelperError::BadArg { arg: 4, reason: "size must be greater than 0" });
+    }
+    ctx.world
+        .mem
+        .slice_mut(a[2], len as usize)
+        .map_err(|error| HelperError::BadMemoryArg { arg: 3, error })?;
+    let at = match xdp_range(ctx, a[1] as u32, len)? {
+        Ok(at) => at,
+        Err(e) => return Ok(e),
+    };
+    let frame = xdp_ref(ctx)?.frame;
+    let bytes = ctx.world.mem.bytes(frame)[at..at + len as usize].to_vec();
+    ctx.world
+        .mem
+        .slice_mut(a[2], len as usize)
+        .map_err(|error| HelperError::BadMemoryArg { arg: 3, error })?
+        .copy_from_slice(&bytes);
+    Ok(0)
+}
+
+/// `bpf_xdp_store_bytes(ctx, offset, buf, len)`: copies `len` bytes of `buf` into the packet
+/// at `offset`, with [`xdp_load_bytes`]'s errors.
+fn xdp_store_bytes(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
+    let len = a[3] as u32;
+    if len == 0 {
+        return Err(HelperError::BadArg { arg: 4, reason: "size must be greater than 0" });
+    }
+    let from = ctx.arg_bytes(3, a[2], u64::from(len))?;
+    let at = match xdp_range(ctx, a[1] as u32, len)? {
+        Ok(at) => at,
+        Err(e) => return Ok(e),
+    };
+    let frame = xdp_ref(ctx)?.frame;
+    ctx.world.mem.contents_mut(frame)[at..at + len as usize].copy_from_slice(&from);
+    Ok(0)
+}

@@ -1,0 +1,459 @@
+//! The networking helpers of vm/src/builtin/net.rs with exact results (bpf_xdp_load_bytes,
+//! bpf_xdp_store_bytes, bpf_check_mtu, bpf_redirect_neigh/_peer, bpf_skb_ecn_set_ce, the
+//! syncookie helpers, bpf_jiffies64, bpf_get_route_realm, bpf_get_cgroup_classid), and the
+//! GPL-only check of helper calls. The same programs run against the kernel in
+//! kernel/tests/net_helpers_vs_kernel.rs.
+
+use std::net::SocketAddr;
+
+use bpflab_vm::asm::assemble;
+use bpflab_vm::engine::{EngineError, ProgType, RunInput, RunOutcome};
+use bpflab_vm::env::RedirectTarget;
+use bpflab_vm::helpers::{HelperError, license_is_gpl_compatible};
+use bpflab_vm::interp::Instance;
+use bpflab_vm::kobj::fib::NetDevice;
+use bpflab_vm::{Collection, Interpreter, Program, VmErrorKind};
+
+use ProgType::{CgroupSkb, SchedCls, Xdp};
+
+fn instance_with(t: ProgType, license: &str, src: &str) -> Instance {
+    let insns = assemble(src).unwrap_or_else(|e| panic!("{e}\n{src}"));
+    let mut p = Program::raw("t", insns).with_type(t);
+    p.license = license.into();
+    Interpreter::default().instantiate(&Collection::single(p)).expect("instantiate")
+}
+
+fn instance(t: ProgType, src: &str) -> Instance {
+    instance_with(t, "GPL", src)
+}
+
+fn run_on(inst: &mut Instance, pkt: &[u8]) -> RunOutcome {
+    inst.run(0, &RunInput::data(pkt.to_vec())).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn run(t: ProgType, src: &str, pkt: &[u8]) -> RunOutcome {
+    run_on(&mut instance(t, src), pkt)
+}
+
+fn r0(t: ProgType, src: &str, pkt: &[u8]) -> i64 {
+    run(t, src, pkt).r0 as i64
+}
+
+const EFAULT: i64 = -14;
+const EINVAL: i64 = -22;
+const ENOENT: i64 = -2;
+const ENODEV: i64 = -19;
+
+/// Ethernet + IPv4 (TOS `tos`, checksum filled in) + TCP with `flags`, 10.0.0.1:40000 ->
+/// 10.1.2.3:80 (54 bytes).
+fn tcp4(tos: u8, flags: u8) -> Vec<u8> {
+    let mut p = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00];
+    let mut ip = vec![0x45, tos, 0, 40, 0x12, 0x34, 0x40, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 1, 2, 3];
+    let c = inet_csum(&ip);
+    ip[10..12].copy_from_slice(&c.to_be_bytes());
+    p.extend_from_slice(&ip);
+    p.extend_from_slice(&[
+        0x9c, 0x40, 0, 80, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, flags, 0xfa, 0xf0, 0, 0, 0, 0,
+    ]);
+    p
+}
+
+/// Ethernet + IPv6 with traffic class `tc` + 8 payload bytes.
+fn ip6(tc: u8) -> Vec<u8> {
+    let mut p = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x86, 0xdd];
+    p.extend_from_slice(&[0x60 | (tc >> 4), (tc << 4) | 0x1, 0x23, 0x45, 0, 8, 17, 64]);
+    p.extend_from_slice(&[0xfd; 32]);
+    p.extend_from_slice(&[0; 8]);
+    p
+}
+
+fn inet_csum(data: &[u8]) -> u16 {
+    let mut sum: u32 = data.chunks(2).map(|c| u32::from(u16::from_be_bytes([c[0], c[1]]))).sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+#[test]
+fn xdp_load_bytes_copies_or_leaves_the_buffer() {
+    // *(u64 *)(r10 - 8) = -1; r0 = bpf_xdp_load_bytes(ctx, OFF, r10 - 8, LEN);
+    // return r0 == 0 ? *(u64 *)(r10 - 8) : r0 << 32 | low word of the buffer
+    let prog = |off: i64, len: u32| {
+        format!(
+            "r2 = -1
+             *(u64 *)(r10 - 8) = r2
+             r2 = {off} ll
+             r3 = r10
+             r3 += -8
+             r4 = {len}
+             call bpf_xdp_load_bytes
+             if r0 != 0 goto err
+             r0 = *(u64 *)(r10 - 8)
+             exit
+         err:
+             r0 <<= 32
+             r1 = *(u32 *)(r10 - 8)
+             r0 |= r1
+             exit"
+        )
+    };
+    let pkt: Vec<u8> = (0u8..60).collect();
+    assert_eq!(run(Xdp, &prog(10, 4), &pkt).r0, 0xffff_ffff_0d0c_0b0a);
+    assert_eq!(run(Xdp, &prog(52, 8), &pkt).r0, 0x3b3a_3938_3736_3534);
+    // Past the end: -EINVAL, the buffer keeps its bytes.
+    assert_eq!(run(Xdp, &prog(53, 8), &pkt).r0, ((EINVAL as u64) << 32) | 0xffff_ffff);
+    // An offset above 0xffff: -EFAULT.
+    assert_eq!(run(Xdp, &prog(0x10000, 1), &pkt).r0, ((EFAULT as u64) << 32) | 0xffff_ffff);
+    // Only XDP programs may call it.
+    let e = instance(SchedCls, &prog(0, 4)).run(0, &RunInput::data(pkt.clone())).unwrap_err();
+    match e {
+        EngineError::Fault(f) => assert!(
+            matches!(
+                f.kind(),
+                VmErrorKind::Helper {
+                    name: "bpf_xdp_load_bytes",
+                    error: HelperError::NotAllowed { prog_type: SchedCls }
+                }
+            ),
+            "{f}"
+        ),
+        other => panic!("{other}"),
+    }
+}
+
+#[test]
+fn xdp_store_bytes_writes_the_packet() {
+    let prog = |off: i64| {
+        format!(
+            "r2 = 0x4433 ll
+             *(u64 *)(r10 - 8) = r2
+             r2 = {off}
+             r3 = r10
+             r3 += -8
+             r4 = 2
+             call bpf_xdp_store_bytes
+             exit"
+        )
+    };
+    let pkt: Vec<u8> = (0u8..60).collect();
+    let out = run(Xdp, &prog(1), &pkt);
+    assert_eq!(out.r0, 0);
+    let mut want = pkt.clone();
+    want[1..3].copy_from_slice(&[0x33, 0x44]);
+    assert_eq!(out.data, want);
+    let out = run(Xdp, &prog(59), &pkt);
+    assert_eq!((out.r0 as i64, out.data), (EINVAL, pkt));
+}
+
+#[test]
+fn xdp_get_buff_len_is_the_frame_length() {
+    assert_eq!(r0(Xdp, "call bpf_xdp_get_buff_len\nexit", &[0; 77]), 77);
+}
+
+/// `*(u32 *)(r10 - 4) = MTU_IN; r0 = bpf_check_mtu(ctx, IFINDEX, r10 - 4, DIFF, FLAGS);
+/// return r0 << 32 | *(u32 *)(r10 - 4)`.
+fn check_mtu(ifindex: u32, mtu_in: u32, diff: i32, flags: u64) -> String {
+    format!(
+        "r2 = {mtu_in}
+         *(u32 *)(r10 - 4) = r2
+         r2 = {ifindex}
+         r3 = r10
+         r3 += -4
+         r4 = {diff}
+         r5 = {flags}
+         call bpf_check_mtu
+         r0 <<= 32
+         r1 = *(u32 *)(r10 - 4)
+         r0 |= r1
+         exit"
+    )
+}
+
+fn with_eth0(t: ProgType, src: &str) -> Instance {
+    let mut inst = instance(t, src);
+    inst.world.kernel.fib.devices.push(NetDevice::new(2, "eth0", [2, 0, 0, 0, 0, 9]));
+    inst
+}
+
+fn split(r0: u64) -> (i64, u32) {
+    ((r0 as i64) >> 32, r0 as u32)
+}
+
+#[test]
+fn check_mtu_against_the_devices() {
+    let pkt = tcp4(0, 2);
+    for t in [Xdp, SchedCls] {
+        // The packet's own device (loopback, MTU 65536).
+        assert_eq!(split(run(t, &check_mtu(0, 0, 0, 0), &pkt).r0), (0, 65536), "{t:?}");
+        // An L3 length given: 65536 + 14 fits, one more does not.
+        assert_eq!(split(run(t, &check_mtu(0, 65536, 0, 0), &pkt).r0), (0, 65536), "{t:?}");
+        assert_eq!(split(run(t, &check_mtu(0, 65536, 1, 0), &pkt).r0), (1, 65536), "{t:?}");
+        // eth0, MTU 1500: 54 + 1460 = 1514 fits, 1515 does not.
+        let mut fits = with_eth0(t, &check_mtu(2, 0, 1460, 0));
+        assert_eq!(split(run_on(&mut fits, &pkt).r0), (0, 1500), "{t:?}");
+        let mut big = with_eth0(t, &check_mtu(2, 0, 1461, 0));
+        assert_eq!(split(run_on(&mut big, &pkt).r0), (1, 1500), "{t:?}");
+        // Shrinking below the packet passes.
+        let mut small = with_eth0(t, &check_mtu(2, 1600, -100, 0));
+        assert_eq!(split(run_on(&mut small, &pkt).r0), (0, 1500), "{t:?}");
+        // No such device: -ENODEV, the MTU argument untouched.
+        assert_eq!(split(run(t, &check_mtu(99, 7, 0, 0), &pkt).r0), (ENODEV, 7), "{t:?}");
+    }
+    // XDP takes no flags; tc takes BPF_MTU_CHK_SEGS alone, without a length.
+    assert_eq!(split(run(Xdp, &check_mtu(0, 0, 0, 1), &pkt).r0), (EINVAL, 0));
+    assert_eq!(split(run(SchedCls, &check_mtu(0, 0, 0, 1), &pkt).r0), (0, 65536));
+    assert_eq!(split(run(SchedCls, &check_mtu(0, 0, 4, 1), &pkt).r0), (EINVAL, 0));
+    assert_eq!(split(run(SchedCls, &check_mtu(0, 0, 0, 2), &pkt).r0), (EINVAL, 0));
+}
+
+#[test]
+fn redirect_neigh_and_peer_record_the_device() {
+    let neigh = |plen: u32, flags: u64| {
+        format!(
+            "r1 = 5
+             r2 = r10
+             r2 += -24
+             r3 = {plen}
+             r4 = {flags}
+             *(u64 *)(r10 - 24) = 0
+             *(u64 *)(r10 - 16) = 0
+             *(u64 *)(r10 - 8) = 0
+             call bpf_redirect_neigh
+             exit"
+        )
+    };
+    let pkt = tcp4(0, 2);
+    for plen in [0, 20, 24] {
+        let out = run(SchedCls, &neigh(plen, 0), &pkt);
+        assert_eq!(out.r0, 7, "plen {plen}");
+        let r = out.redirect.expect("redirect");
+        assert_eq!((r.helper, r.target), ("bpf_redirect_neigh", RedirectTarget::Ifindex(5)));
+    }
+    for (plen, flags) in [(8, 0), (0, 1)] {
+        let out = run(SchedCls, &neigh(plen, flags), &pkt);
+        assert_eq!((out.r0, out.redirect), (2, None), "plen {plen} flags {flags}");
+    }
+    let peer = |flags: u64| format!("r1 = 6\nr2 = {flags}\ncall bpf_redirect_peer\nexit");
+    let out = run(SchedCls, &peer(0), &pkt);
+    assert_eq!(out.r0, 7);
+    let r = out.redirect.expect("redirect");
+    assert_eq!((r.helper, r.target), ("bpf_redirect_peer", RedirectTarget::Ifindex(6)));
+    assert_eq!(run(SchedCls, &peer(1), &pkt).r0, 2);
+}
+
+#[test]
+fn ecn_set_ce_marks_capable_packets() {
+    let prog = "call bpf_skb_ecn_set_ce\nexit";
+    // Not-ECT: 0, unchanged.
+    let pkt = tcp4(0x10, 2);
+    let out = run(SchedCls, prog, &pkt);
+    assert_eq!((out.r0, &out.data), (0, &pkt));
+    // ECT(0), ECT(1): marked CE with a valid header checksum; CE stays CE.
+    for tos in [0x12, 0x11, 0x13] {
+        let out = run(SchedCls, prog, &tcp4(tos, 2));
+        assert_eq!(out.r0, 1, "tos {tos:#x}");
+        assert_eq!(out.data[15], tos | 3, "tos {tos:#x}");
+        assert_eq!(inet_csum(&out.data[14..34]), 0, "tos {tos:#x}: checksum");
+        let mut want = tcp4(tos | 3, 2);
+        want[24..26].copy_from_slice(&out.data[24..26]);
+        assert_eq!(out.data, want);
+    }
+    // cgroup_skb programs too (their skb starts at the network header).
+    let out = run(CgroupSkb, prog, &tcp4(0x02, 2));
+    assert_eq!((out.r0, out.data[15]), (1, 0x03));
+    // IPv6: ECN bits in the traffic class.
+    let out = run(SchedCls, prog, &ip6(0x01));
+    assert_eq!(out.r0, 1);
+    let mut want = ip6(0x03);
+    want[15] = out.data[15];
+    assert_eq!(out.data, want);
+    assert_eq!(out.data[14..16], [0x60, 0x31]);
+    assert_eq!(run(SchedCls, prog, &ip6(0xb8)).r0, 0);
+    // Not IP: 0.
+    let mut arp = tcp4(0x02, 2);
+    arp[12..14].copy_from_slice(&[0x08, 0x06]);
+    assert_eq!(run(SchedCls, prog, &arp).r0, 0);
+}
+
+/// A tc program looking up the TCP socket of the packet's 4-tuple (skc_lookup) and calling
+/// HELPER(sk, iph, IPH_LEN, th, TH_LEN) on it; 12345 when there is no socket.
+fn syncookie(helper: &str, iph_len: u32, th_len: u32) -> String {
+    format!(
+        "r6 = r1
+         r7 = *(u32 *)(r6 + 76)
+         r1 = *(u32 *)(r7 + 26)
+         *(u32 *)(r10 - 16) = r1
+         r1 = *(u32 *)(r7 + 30)
+         *(u32 *)(r10 - 12) = r1
+         r1 = *(u32 *)(r7 + 34)
+         *(u32 *)(r10 - 8) = r1
+         r1 = r6
+         r2 = r10
+         r2 += -16
+         r3 = 12
+         r4 = -1
+         r5 = 0
+         call bpf_skc_lookup_tcp
+         if r0 == 0 goto none
+         r8 = r0
+         r1 = r0
+         r2 = r7
+         r2 += 14
+         r3 = {iph_len}
+         r4 = r7
+         r4 += 34
+         r5 = {th_len}
+         call {helper}
+         r9 = r0
+         r1 = r8
+         call bpf_sk_release
+         r0 = r9
+         exit
+     none:
+         r0 = 12345
+         exit"
+    )
+}
+
+fn sa(s: &str) -> SocketAddr {
+    s.parse().expect("address")
+}
+
+#[test]
+fn syncookies_on_simulated_sockets() {
+    let generate = "bpf_tcp_gen_syncookie";
+    let check = "bpf_tcp_check_syncookie";
+    let on_listener = |src: &str, pkt: &[u8]| {
+        let mut inst = instance(SchedCls, src);
+        inst.world.tcp_listen(sa("10.1.2.3:80")).expect("listen");
+        run_on(&mut inst, pkt).r0 as i64
+    };
+    let syn = tcp4(0, 0x02);
+    let ack = tcp4(0, 0x10);
+    // No socket: the program's own path.
+    assert_eq!(r0(SchedCls, &syncookie(generate, 20, 20), &syn), 12345);
+    // A listener, tcp_syncookies = 1 and no SYN flood: no cookie (-ENOENT).
+    assert_eq!(on_listener(&syncookie(generate, 20, 20), &syn), ENOENT);
+    // Bad header lengths and flags: -EINVAL.
+    let mut long_syn = syn.clone();
+    long_syn.extend_from_slice(&[1, 1, 1, 0]);
+    assert_eq!(on_listener(&syncookie(generate, 20, 24), &long_syn), EINVAL);
+    assert_eq!(on_listener(&syncookie(generate, 8, 20), &syn), EINVAL);
+    assert_eq!(on_listener(&syncookie(generate, 20, 20), &ack), EINVAL);
+    assert_eq!(on_listener(&syncookie(generate, 20, 20), &tcp4(0, 0x12)), EINVAL);
+    // check: no cookie was ever sent, so an ACK is -ENOENT; a SYN too; short TCP header -EINVAL.
+    assert_eq!(on_listener(&syncookie(check, 20, 20), &ack), ENOENT);
+    assert_eq!(on_listener(&syncookie(check, 20, 20), &syn), ENOENT);
+    assert_eq!(on_listener(&syncookie(check, 20, 16), &ack), EINVAL);
+    assert_eq!(on_listener(&syncookie(check, 8, 20), &ack), EINVAL);
+    // An established socket is not a listener: -EINVAL for both.
+    for (helper, pkt) in [(generate, &syn), (check, &ack)] {
+        let mut inst = instance(SchedCls, &syncookie(helper, 20, 20));
+        inst.world.tcp_connect(sa("10.0.0.1:40000"), sa("10.1.2.3:80")).expect("connect");
+        assert_eq!(run_on(&mut inst, pkt).r0 as i64, EINVAL, "{helper}");
+    }
+}
+
+#[test]
+fn jiffies_route_realm_and_classid() {
+    let out = run(
+        SchedCls,
+        "call bpf_jiffies64\nr6 = r0\ncall bpf_jiffies64\nr0 -= r6\nexit",
+        &tcp4(0, 2),
+    );
+    assert!(out.r0 < 10, "jiffies went back or jumped: {}", out.r0 as i64);
+    let j = r0(Xdp, "call bpf_jiffies64\nexit", &tcp4(0, 2)) as u64;
+    // INITIAL_JIFFIES for HZ = 250, plus the simulated uptime (under an hour).
+    assert!((4_294_892_296..4_294_892_296 + 250 * 3600).contains(&j), "{j}");
+    assert_eq!(r0(SchedCls, "call bpf_get_route_realm\nexit", &tcp4(0, 2)), 0);
+    assert_eq!(r0(SchedCls, "r0 = 5\ncall bpf_get_cgroup_classid\nexit", &tcp4(0, 2)), 0);
+}
+
+#[test]
+fn gpl_only_helpers_need_a_gpl_compatible_license() {
+    for l in [
+        "GPL",
+        "GPL v2",
+        "GPL and additional rights",
+        "Dual BSD/GPL",
+        "Dual MIT/GPL",
+        "Dual MPL/GPL",
+    ] {
+        assert!(license_is_gpl_compatible(l), "{l}");
+    }
+    for l in ["Proprietary", "MIT", "BSD", "gpl", "GPL ", "", "Dual MIT/GPL\0"] {
+        assert!(!license_is_gpl_compatible(l), "{l:?}");
+    }
+    // bpf_check_mtu is GPL-only; bpf_ktime_get_ns and bpf_redirect_peer are not.
+    let src = check_mtu(0, 0, 0, 0);
+    let pkt = tcp4(0, 2);
+    let e =
+        instance_with(Xdp, "Proprietary", &src).run(0, &RunInput::data(pkt.clone())).unwrap_err();
+    match e {
+        EngineError::Fault(f) => {
+            assert!(
+                matches!(
+                    f.kind(),
+                    VmErrorKind::Helper { name: "bpf_check_mtu", error: HelperError::GplOnly }
+                ),
+                "{f}"
+            );
+            assert!(
+                f.to_string().contains(
+                    "cannot call GPL-restricted function from non-GPL compatible program"
+                ),
+                "{f}"
+            );
+        }
+        other => panic!("{other}"),
+    }
+    let ok = instance_with(Xdp, "Dual MIT/GPL", &src).run(0, &RunInput::data(pkt.clone()));
+    assert_eq!(split(ok.expect("dual-licensed").r0), (0, 65536));
+    let free = "call bpf_ktime_get_ns\nr0 = 3\nexit";
+    assert_eq!(
+        instance_with(Xdp, "Proprietary", free)
+            .run(0, &RunInput::data(pkt.clone()))
+            .expect("ktime")
+            .r0,
+        3
+    );
+    let peer = "r1 = 1\nr2 = 0\ncall bpf_redirect_peer\nexit";
+    assert_eq!(
+        instance_with(SchedCls, "MIT", peer).run(0, &RunInput::data(pkt)).expect("peer").r0,
+        7
+    );
+}
+
+#[test]
+fn tunnel_and_xfrm_getters_clear_their_output() {
+    // Fill 40 bytes with 0xff, call the getter, return r0 << 32 | (number of nonzero bytes).
+    let prog = |call: &str| {
+        format!(
+            "r6 = r1
+             r2 = -1
+             *(u64 *)(r10 - 40) = r2
+             *(u64 *)(r10 - 32) = r2
+             *(u64 *)(r10 - 24) = r2
+             *(u64 *)(r10 - 16) = r2
+             *(u64 *)(r10 - 8) = r2
+             r1 = r6
+             {call}
+             r0 <<= 32
+             r1 = *(u64 *)(r10 - 40)
+             r0 |= r1
+             r1 = *(u64 *)(r10 - 32)
+             r0 |= r1
+             r1 = *(u64 *)(r10 - 8)
+             r0 |= r1
+             exit"
+        )
+    };
+    let key = "r2 = r10\nr2 += -40\nr3 = 40\nr4 = 0\ncall bpf_skb_get_tunnel_key";
+    let opt = "r2 = r10\nr2 += -40\nr3 = 40\ncall bpf_skb_get_tunnel_opt";
+    let xfrm = "r2 = 0\nr3 = r10\nr3 += -40\nr4 = 40\nr5 = 0\ncall bpf_skb_get_xfrm_state";
+    let pkt = tcp4(0, 2);
+    assert_eq!(run(SchedCls, &prog(key), &pkt).r0, (EINVAL as u64) << 32);
+    assert_eq!(run(SchedCls, &prog(opt), &pkt).r0, (ENOENT as u64) << 32);
+    assert_eq!(run(SchedCls, &prog(xfrm), &pkt).r0, (EINVAL as u64) << 32);
+}
