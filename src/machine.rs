@@ -5,6 +5,9 @@ use bpflab_jit::{CompileStats, JitConfig, JitEngine, JitInstance, Mode};
 use bpflab_vm::engine::{EngineError, Loaded, RunInput, RunOutcome};
 use bpflab_vm::interp::{Config, Instance};
 use bpflab_vm::world::World;
+use std::sync::Arc;
+
+use bpflab_vm::helpers::HelperRegistry;
 use bpflab_vm::{Collection, Interpreter, standard_helpers};
 
 /// A collection loaded into the interpreter or the JIT.
@@ -23,12 +26,23 @@ impl Machine {
         config: Config,
         jit: bool,
     ) -> Result<Machine, Box<dyn std::error::Error>> {
+        Machine::load_with_helpers(collection, config, jit, standard_helpers())
+    }
+
+    /// Like [`Machine::load`], with the helpers `helpers` holds (for example the standard ones
+    /// as a kernel profile has them: [`crate::profile::helpers_for`]).
+    pub fn load_with_helpers(
+        collection: &Collection,
+        config: Config,
+        jit: bool,
+        helpers: Arc<HelperRegistry>,
+    ) -> Result<Machine, Box<dyn std::error::Error>> {
         if jit {
             let jc = JitConfig { vm: config, ..JitConfig::with_mode(Mode::Checked) };
-            let engine = JitEngine::new(jc, standard_helpers())?;
+            let engine = JitEngine::new(jc, helpers)?;
             Ok(Machine::Jit(Box::new(engine.instantiate(collection)?)))
         } else {
-            let interp = Interpreter::new(config, standard_helpers());
+            let interp = Interpreter::new(config, helpers);
             Ok(Machine::Interp(Box::new(interp.instantiate(collection)?)))
         }
     }

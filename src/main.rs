@@ -99,6 +99,10 @@ enum KernelCommand {
         /// Print JSON (a kernel profile).
         #[arg(long)]
         json: bool,
+        /// Print this profile instead of the running kernel's: `bpflab` (the kernel bpflab
+        /// models), `running`, or a profile FILE.
+        #[arg(long, value_name = "bpflab|running|FILE", default_value = "running")]
+        kernel_profile: String,
     },
 }
 
@@ -111,7 +115,9 @@ fn main() -> ExitCode {
         }
         Command::Asm { file, output, json } => cmd::asm(&file, output.as_deref(), json),
         Command::Helpers { json } => cmd::helpers(json),
-        Command::Kernel(KernelCommand::Features { json }) => cmd::kernel_features(json),
+        Command::Kernel(KernelCommand::Features { json, kernel_profile }) => {
+            cmd::kernel_features(json, &kernel_profile)
+        }
         Command::Run(args) => cmd::run(&args),
         Command::Bench(args) => cmd::bench(&args),
         Command::ConformancePlugin(args) => return cmd::conformance_plugin(&args),

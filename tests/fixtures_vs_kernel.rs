@@ -5,12 +5,12 @@
 use std::path::{Path, PathBuf};
 
 use bpflab::object::{MapDump, apply_initial_values, dump_maps};
+use bpflab_kernel::features::features;
 use bpflab_kernel::{KernelEngine, possible_cpus, probe};
 use bpflab_loader::{LoadOptions, Object};
 use bpflab_vm::kobj::Task;
-use bpflab_vm::{
-    Config, Engine, Interpreter, Loaded, MapType, ProgType, RunInput, standard_helpers,
-};
+use bpflab_vm::profile::KernelProfile;
+use bpflab_vm::{Config, Interpreter, Loaded, MapType, ProgType, RunInput, standard_helpers};
 
 fn fixtures_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("programs/tests")
@@ -111,10 +111,29 @@ struct Divergence {
     what: String,
 }
 
-fn compare_object(path: &Path, divergences: &mut Vec<Divergence>) -> usize {
+/// Load options user space gives some fixtures, as libbpf users would: map sizes
+/// (`bpf_map__set_max_entries`) and types of programs in sections libbpf does not know
+/// (`bpf_program__set_type`).
+fn fixture_options(path: &Path, features: &KernelProfile) -> LoadOptions {
+    let mut opts = LoadOptions::for_path(path);
+    opts.kconfig = features.kconfig.clone();
+    opts.kernel_version = Some(features.version_code);
+    let file = path.file_name().unwrap().to_string_lossy();
+    if file == "user_sized_maps.bpf.o" {
+        opts.map_sizes.insert("len_counts".into(), 64);
+        opts.map_sizes.insert("slots".into(), 16);
+    }
+    opts
+}
+
+fn compare_object(
+    path: &Path,
+    features: &KernelProfile,
+    divergences: &mut Vec<Divergence>,
+) -> usize {
     let file = path.file_name().unwrap().to_string_lossy().into_owned();
     let bytes = std::fs::read(path).expect("read object");
-    let obj: Object = match bpflab_loader::load(&bytes, &LoadOptions::for_path(path)) {
+    let obj: Object = match bpflab_loader::load(&bytes, &fixture_options(path, features)) {
         Ok(o) => o,
         Err(e) => {
             divergences.push(Divergence { what: format!("{file}: loader: {e}") });
@@ -122,26 +141,43 @@ fn compare_object(path: &Path, divergences: &mut Vec<Divergence>) -> usize {
         }
     };
     // Only the programs the kernel can test-run; maps stay as they are (indices unchanged).
-    let runnable: Vec<usize> = obj
-        .collection
-        .programs
-        .iter()
-        .enumerate()
-        .filter(|(_, p)| !inputs(p.prog_type, &p.name).is_empty())
-        .map(|(i, _)| i)
-        .collect();
+    // A program this kernel lacks a feature for is left out with one SKIP line; so is one
+    // that only loading needs (fentry, lsm) where it keeps the others from loading.
+    let mut runnable = Vec::new();
+    let mut left_out = Vec::new();
+    for (i, p) in obj.collection.programs.iter().enumerate() {
+        let tested = !inputs(p.prog_type, &p.name).is_empty();
+        let missing = if tested {
+            features.missing_for_test_run(&obj.collection, i)
+        } else {
+            features.missing_for_program(&obj.collection, i)
+        };
+        if p.prog_type == ProgType::Unspec {
+            left_out.push(i);
+        } else if !missing.is_empty() {
+            let what: Vec<String> = missing.iter().map(ToString::to_string).collect();
+            if tested {
+                println!("SKIP: {file} {}: kernel lacks {}", p.name, what.join(", "));
+            }
+            left_out.push(i);
+        } else if tested {
+            runnable.push(i);
+        }
+    }
     if runnable.is_empty() {
         return 0;
     }
     let collection = obj.collection.clone();
-    let mut kernel = match KernelEngine.load(&collection) {
-        Ok(k) => k,
-        // Objects holding programs this kernel refuses (fentry, lsm) are skipped as a whole.
-        Err(e) => {
-            println!("{file}: not loadable here ({e}); skipped");
-            return 0;
-        }
-    };
+    let mut kernel: Box<dyn Loaded> =
+        match KernelEngine.load_collection_except(&collection, &left_out) {
+            Ok(k) => Box::new(k),
+            Err(e) => {
+                divergences.push(Divergence {
+                    what: format!("{file}: the kernel has its features but refused it: {e}"),
+                });
+                return 0;
+            }
+        };
     let ncpus = possible_cpus().expect("possible cpus");
     let interp = Interpreter::new(Config { ncpus, ..Config::default() }, standard_helpers());
     let mut inst = match interp.instantiate(&collection) {
@@ -257,6 +293,7 @@ fn every_test_runnable_fixture_agrees_with_the_kernel() {
         println!("SKIP: the kernel cannot load BPF programs here: {e}");
         return;
     }
+    let features = features().expect("kernel features");
     let mut objects: Vec<PathBuf> = std::fs::read_dir(fixtures_dir())
         .expect("fixtures")
         .map(|e| e.expect("entry").path())
@@ -266,7 +303,7 @@ fn every_test_runnable_fixture_agrees_with_the_kernel() {
     let mut divergences = Vec::new();
     let mut total = 0;
     for path in &objects {
-        let n = compare_object(path, &mut divergences);
+        let n = compare_object(path, features, &mut divergences);
         println!("{}: {n} cases", path.file_name().unwrap().to_string_lossy());
         total += n;
     }

@@ -6,10 +6,9 @@ use bpflab_vm::profile::KernelProfile;
 
 use super::{CmdResult, emit};
 
-/// Probes this kernel and prints the result.
-pub(crate) fn features(json: bool) -> CmdResult {
-    let profile =
-        bpflab_kernel::features::features().map_err(|e| format!("cannot probe the kernel: {e}"))?;
+/// Probes this kernel (or reads the profile `choice` names) and prints the result.
+pub(crate) fn features(json: bool, choice: &str) -> CmdResult {
+    let profile = &bpflab::profile::choose(choice)?;
     if json {
         return Ok(emit(&(serde_json::to_string_pretty(&profile.to_json())? + "\n"))?);
     }

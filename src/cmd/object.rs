@@ -8,6 +8,7 @@ use bpflab::input::read_file;
 use bpflab_loader::{KsymValue, LoadOptions, Object, RelocationKind, parse_prog_type};
 use bpflab_vm::asm::disassemble_line;
 use bpflab_vm::isa::Insn;
+use bpflab_vm::profile::KernelProfile;
 use clap::Args;
 use serde_json::{Value, json};
 
@@ -32,6 +33,12 @@ pub(crate) struct LoadArgs {
     /// /proc/config.gz). Default: /boot/config-$(uname -r), else /proc/config.gz, as libbpf.
     #[arg(long, value_name = "FILE")]
     pub(crate) kconfig: Option<PathBuf>,
+    /// The kernel to simulate: `bpflab` (the kernel bpflab models, the default), `running`
+    /// (this machine's kernel, probed), or a profile FILE written by `bpflab kernel features
+    /// --json` on another machine. Decides which helpers each program type may call, and the
+    /// kernel version and configuration `__kconfig` externs read.
+    #[arg(long, value_name = "bpflab|running|FILE")]
+    pub(crate) kernel_profile: Option<String>,
 }
 
 /// Parses `--map-size NAME=N` (N decimal or 0x hex).
@@ -57,10 +64,28 @@ impl LoadArgs {
             let (name, size) = map_size(text)?;
             opts.map_sizes.insert(name, size);
         }
+        if let Some(profile) = self.chosen_profile()? {
+            opts.kernel_version = Some(profile.version_code);
+            if !profile.kconfig.is_empty() {
+                opts.kconfig = profile.kconfig;
+            }
+        }
         if let Some(file) = &self.kconfig {
             opts.kconfig = bpflab_loader::read_kconfig_file(file)?;
         }
         Ok(opts)
+    }
+
+    /// The profile `--kernel-profile` names, if given.
+    fn chosen_profile(&self) -> Result<Option<KernelProfile>, Box<dyn std::error::Error>> {
+        Ok(self.kernel_profile.as_deref().map(bpflab::profile::choose).transpose()?)
+    }
+
+    /// The kernel profile the simulator follows (`--kernel-profile`, or bpflab's own).
+    pub(crate) fn profile(&self) -> Result<KernelProfile, Box<dyn std::error::Error>> {
+        Ok(self.chosen_profile()?.unwrap_or_else(|| {
+            KernelProfile::bpflab(&bpflab_vm::helpers::HelperRegistry::standard())
+        }))
     }
 
     /// Applies `--prog-type` to program `prog`, or without one to every program whose type is

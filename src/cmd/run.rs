@@ -176,7 +176,9 @@ impl Prepared {
         target: &Target,
         jit: bool,
     ) -> Result<Machine, Box<dyn std::error::Error>> {
-        let mut machine = Machine::load(self.collection(), target.config(), jit)?;
+        let helpers = bpflab::profile::helpers_for(&target.load.profile()?);
+        let mut machine =
+            Machine::load_with_helpers(self.collection(), target.config(), jit, helpers)?;
         if let Source::Object(obj) = &self.source {
             apply_initial_values(obj, machine.loaded())?;
         }
