@@ -414,8 +414,9 @@ fn run_object(path: &Path, ncpus: u32, kernel_ok: bool, jit: &JitEngine) -> Vec<
                 Ok(k) => Some(k),
                 Err(e) => {
                     println!(
-                        "SKIP: {file}/{}: kernel lacks support to load it ({})",
+                        "SKIP: {file}/{} ({} cases): kernel lacks support to load it ({})",
                         prog.name,
+                        cases.len(),
                         kernel_reason(&e.to_string())
                     );
                     None
