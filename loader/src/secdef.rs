@@ -388,48 +388,10 @@ pub fn classify(name: &str) -> Option<SectionKind> {
     })
 }
 
-/// libbpf's `prog_type_name[]` (`libbpf_bpf_prog_type_str`): the kernel's program type names,
-/// by [`ProgType`] id.
-const PROG_TYPE_NAMES: &[(ProgType, &str)] = &[
-    (P::Unspec, "unspec"),
-    (P::SocketFilter, "socket_filter"),
-    (P::Kprobe, "kprobe"),
-    (P::SchedCls, "sched_cls"),
-    (P::SchedAct, "sched_act"),
-    (P::Tracepoint, "tracepoint"),
-    (P::Xdp, "xdp"),
-    (P::PerfEvent, "perf_event"),
-    (P::CgroupSkb, "cgroup_skb"),
-    (P::CgroupSock, "cgroup_sock"),
-    (P::LwtIn, "lwt_in"),
-    (P::LwtOut, "lwt_out"),
-    (P::LwtXmit, "lwt_xmit"),
-    (P::SockOps, "sock_ops"),
-    (P::SkSkb, "sk_skb"),
-    (P::CgroupDevice, "cgroup_device"),
-    (P::SkMsg, "sk_msg"),
-    (P::RawTracepoint, "raw_tracepoint"),
-    (P::CgroupSockAddr, "cgroup_sock_addr"),
-    (P::LwtSeg6local, "lwt_seg6local"),
-    (P::LircMode2, "lirc_mode2"),
-    (P::SkReuseport, "sk_reuseport"),
-    (P::FlowDissector, "flow_dissector"),
-    (P::CgroupSysctl, "cgroup_sysctl"),
-    (P::RawTracepointWritable, "raw_tracepoint_writable"),
-    (P::CgroupSockopt, "cgroup_sockopt"),
-    (P::Tracing, "tracing"),
-    (P::StructOps, "struct_ops"),
-    (P::Ext, "ext"),
-    (P::Lsm, "lsm"),
-    (P::SkLookup, "sk_lookup"),
-    (P::Syscall, "syscall"),
-    (P::Netfilter, "netfilter"),
-];
-
 /// The kernel's name of a program type as libbpf prints it (`libbpf_bpf_prog_type_str`):
-/// `xdp`, `sched_cls`, `socket_filter`, ...
+/// `xdp`, `sched_cls`, `socket_filter`, ... ([`ProgType::name`]).
 pub fn prog_type_name(prog_type: ProgType) -> &'static str {
-    PROG_TYPE_NAMES.iter().find(|(t, _)| *t == prog_type).map_or("unknown", |(_, n)| n)
+    prog_type.name()
 }
 
 /// A program type the user asked for (`--prog-type`, [`crate::LoadOptions::prog_types`]): what
@@ -460,7 +422,7 @@ pub struct UnknownProgType {
 
 /// Every program type name [`parse_prog_type`] accepts (all but `unspec`).
 pub fn prog_type_names() -> Vec<&'static str> {
-    PROG_TYPE_NAMES.iter().filter(|(t, _)| *t != P::Unspec).map(|(_, n)| *n).collect()
+    ProgType::ALL.iter().filter(|t| **t != P::Unspec).map(|t| t.name()).collect()
 }
 
 /// Parses a program type as a user gives it: a kernel type name as libbpf prints it
@@ -469,9 +431,9 @@ pub fn prog_type_names() -> Vec<&'static str> {
 /// type, the attach target and the load flags of that section.
 pub fn parse_prog_type(text: &str) -> Result<ProgTypeChoice, UnknownProgType> {
     let text = text.trim();
-    if let Some((t, _)) = PROG_TYPE_NAMES.iter().find(|(t, n)| *n == text && *t != P::Unspec) {
+    if let Some(t) = ProgType::from_name(text).filter(|t| *t != P::Unspec) {
         return Ok(ProgTypeChoice {
-            prog_type: *t,
+            prog_type: t,
             expected_attach_type: None,
             attach_to: None,
             flags: 0,
