@@ -114,7 +114,8 @@ fn cases(s: &Sockets) -> Vec<Case> {
         ("ipv6", ip6(0)),
         ("arp", arp()),
     ] {
-        for prog in ["xdp_bytes", "xdp_mtu", "tc_mtu", "tc_meta", "tc_neigh", "tc_peer"] {
+        for prog in ["xdp_bytes", "xdp_mtu", "tc_mtu", "tc_meta", "tc_neigh", "tc_peer", "tc_clone"]
+        {
             add(prog, what, data.clone());
         }
     }
@@ -204,7 +205,7 @@ fn net_helpers_match_the_kernel() {
     let (mut compared, mut skipped, mut diffs) = (0, 0, Vec::new());
     let all = cases(&socks);
     let total = all.len();
-    assert_eq!(total, 50);
+    assert_eq!(total, 55);
     for case in all {
         let idx = programs.iter().position(|p| p.name == case.prog).expect("program in object");
         let Some(k) = &loaded[idx] else {

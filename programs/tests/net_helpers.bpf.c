@@ -23,6 +23,8 @@
  *   tc_syncookie  looks up the TCP socket of the IPv4 frame's 4-tuple (bpf_skc_lookup_tcp);
  *                 100 for a short frame, 101 when there is none, else returns
  *                 (u16)bpf_tcp_gen_syncookie | bpf_tcp_check_syncookie << 16.
+ *   tc_clone      res = bpf_clone_redirect to lo's egress and ingress (0: lo takes the
+ *                 clones), to ifindex 0x7ffffff0 and with flag 4 (-EINVAL); TC_ACT_OK.
  *   tc_meta       res = [bpf_skb_get_tunnel_key, nonzero bytes left in the key,
  *                 bpf_skb_get_tunnel_opt, nonzero bytes left, bpf_skb_get_xfrm_state,
  *                 nonzero bytes left, bpf_get_route_realm, bpf_get_cgroup_classid].
@@ -170,6 +172,19 @@ int tc_syncookie(struct __sk_buff *skb)
 	check = bpf_tcp_check_syncookie(sk, iph, sizeof(*iph), th, sizeof(*th));
 	bpf_sk_release(sk);
 	return ((__u32)gen & 0xffff) | ((__u32)check << 16);
+}
+
+SEC("tc")
+int tc_clone(struct __sk_buff *skb)
+{
+	__s32 res[4];
+
+	res[0] = bpf_clone_redirect(skb, 1, 0);
+	res[1] = bpf_clone_redirect(skb, 1, BPF_F_INGRESS);
+	res[2] = bpf_clone_redirect(skb, 0x7ffffff0, 0);
+	res[3] = bpf_clone_redirect(skb, 1, 4);
+	bpf_skb_store_bytes(skb, 14, res, sizeof(res), 0);
+	return TC_ACT_OK;
 }
 
 static __always_inline __s32 nonzero(const __u8 *buf, int len)

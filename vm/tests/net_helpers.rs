@@ -457,3 +457,31 @@ fn tunnel_and_xfrm_getters_clear_their_output() {
     assert_eq!(run(SchedCls, &prog(opt), &pkt).r0, (ENOENT as u64) << 32);
     assert_eq!(run(SchedCls, &prog(xfrm), &pkt).r0, (EINVAL as u64) << 32);
 }
+
+#[test]
+fn clone_redirect_sends_a_copy() {
+    let prog = |ifindex: u32, flags: u64| {
+        format!("r2 = {ifindex}\nr3 = {flags}\ncall bpf_clone_redirect\nexit")
+    };
+    let pkt = tcp4(0, 2);
+    for flags in [0, 1] {
+        let out = run(SchedCls, &prog(1, flags), &pkt);
+        // The program's skb is unchanged and not redirected.
+        assert_eq!((out.r0, &out.data, &out.redirect), (0, &pkt, &None), "flags {flags}");
+    }
+    assert_eq!(r0(SchedCls, &prog(77, 0), &pkt), EINVAL);
+    assert_eq!(r0(SchedCls, &prog(1, 2), &pkt), EINVAL);
+    // A device that is down drops the clone.
+    for (flags, want) in [(0, -100), (1, 1)] {
+        let mut inst = instance(SchedCls, &prog(3, flags));
+        let mut dev = NetDevice::new(3, "eth1", [2, 0, 0, 0, 0, 3]);
+        dev.up = false;
+        inst.world.kernel.fib.devices.push(dev);
+        assert_eq!(run_on(&mut inst, &pkt).r0 as i64, want, "flags {flags}");
+    }
+}
+
+#[test]
+fn numa_node_is_zero() {
+    assert_eq!(r0(Xdp, "r0 = 9\ncall bpf_get_numa_node_id\nexit", &tcp4(0, 2)), 0);
+}

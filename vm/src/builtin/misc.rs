@@ -8,6 +8,7 @@ pub(super) const HELPERS: &[Helper] = &[
     Helper { proto: KTIME_GET_NS, func: ktime_get_ns },
     Helper { proto: GET_PRANDOM_U32, func: get_prandom_u32 },
     Helper { proto: GET_SMP_PROCESSOR_ID, func: get_smp_processor_id },
+    Helper { proto: GET_NUMA_NODE_ID, func: get_numa_node_id },
     Helper { proto: KTIME_GET_BOOT_NS, func: ktime_get_boot_ns },
     Helper { proto: KTIME_GET_COARSE_NS, func: ktime_get_ns },
 ];
@@ -51,6 +52,7 @@ const COARSE_TYPES: &[ProgType] = &[
 const KTIME_GET_NS: HelperProto = proto(5, "bpf_ktime_get_ns", false, Allowed::All);
 const GET_PRANDOM_U32: HelperProto = proto(7, "bpf_get_prandom_u32", false, Allowed::All);
 const GET_SMP_PROCESSOR_ID: HelperProto = proto(8, "bpf_get_smp_processor_id", false, Allowed::All);
+const GET_NUMA_NODE_ID: HelperProto = proto(42, "bpf_get_numa_node_id", false, Allowed::All);
 const KTIME_GET_BOOT_NS: HelperProto = proto(125, "bpf_ktime_get_boot_ns", false, Allowed::All);
 const KTIME_GET_COARSE_NS: HelperProto =
     proto(160, "bpf_ktime_get_coarse_ns", false, Allowed::Only(COARSE_TYPES));
@@ -65,6 +67,11 @@ fn ktime_get_boot_ns(ctx: &mut HelperCtx<'_>, _: [u64; 5]) -> Result<u64, Helper
 
 fn get_prandom_u32(ctx: &mut HelperCtx<'_>, _: [u64; 5]) -> Result<u64, HelperError> {
     Ok(u64::from(ctx.world.env.next_u32()))
+}
+
+/// `bpf_get_numa_node_id()`: the simulated machine has one NUMA node, 0.
+fn get_numa_node_id(_: &mut HelperCtx<'_>, _: [u64; 5]) -> Result<u64, HelperError> {
+    Ok(0)
 }
 
 fn get_smp_processor_id(ctx: &mut HelperCtx<'_>, _: [u64; 5]) -> Result<u64, HelperError> {

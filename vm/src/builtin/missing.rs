@@ -6,11 +6,6 @@
 /// `(helper, reason)`, in helper id order.
 pub(crate) const NOT_IMPLEMENTED: &[(&str, &str)] = &[
     (
-        "bpf_clone_redirect",
-        "transmits a clone of the skb through another device's xmit path, which bpflab does \
-         not simulate",
-    ),
-    (
         "bpf_skb_set_tunnel_key",
         "needs a collect_md tunnel device: the key becomes a metadata dst the device's xmit \
          path consumes",

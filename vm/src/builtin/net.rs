@@ -13,6 +13,7 @@ use crate::sock::{SockView, TcpState};
 
 /// The helpers of this family.
 pub(super) const HELPERS: &[Helper] = &[
+    Helper { proto: CLONE_REDIRECT, func: clone_redirect },
     Helper { proto: GET_CGROUP_CLASSID, func: get_cgroup_classid },
     Helper { proto: SKB_GET_TUNNEL_KEY, func: skb_get_tunnel_key },
     Helper { proto: GET_ROUTE_REALM, func: get_route_realm },
@@ -54,6 +55,8 @@ const TC_LWT: Allowed = Allowed::Only(&[SchedCls, SchedAct, LwtIn, LwtOut, LwtXm
 const SYNCOOKIE_ARGS: &[ArgType] =
     &[ArgType::PtrToSocket, PtrToMem, ConstSize, PtrToMem, ConstSize];
 
+const CLONE_REDIRECT: HelperProto =
+    proto(13, "bpf_clone_redirect", &[PtrToCtx, Anything, Anything], false, TC_LWT_XMIT);
 const GET_CGROUP_CLASSID: HelperProto =
     proto(17, "bpf_get_cgroup_classid", &[PtrToCtx], false, TC_LWT);
 /// `tc_cls_act_func_proto` and `lwt_xmit_func_proto`.
@@ -355,6 +358,47 @@ const NS_PER_JIFFY: u64 = 4_000_000;
 /// counted from `INITIAL_JIFFIES` as the kernel's `jiffies_64` is.
 fn jiffies64(ctx: &mut HelperCtx<'_>, _: [u64; 5]) -> Result<u64, HelperError> {
     Ok(INITIAL_JIFFIES.wrapping_add(ctx.world.env.read_clock() / NS_PER_JIFFY))
+}
+
+/// `EBADMSG`.
+const EBADMSG: u64 = -74i64 as u64;
+/// `ERANGE`.
+const ERANGE: u64 = -34i64 as u64;
+/// `ENETDOWN`.
+const ENETDOWN: u64 = -100i64 as u64;
+/// `NET_RX_DROP`.
+const NET_RX_DROP: u64 = 1;
+
+/// `bpf_clone_redirect(skb, ifindex, flags)`: sends a clone of the skb to device `ifindex`'s
+/// ingress (`BPF_F_INGRESS`) or egress and returns what that path returns; the program's own
+/// skb is unchanged. bpflab does not simulate what the device does with the clone: a device
+/// that is up takes it (0); a down one drops it (`NET_RX_DROP` at ingress, `-ENETDOWN` at
+/// egress). Errors as in the kernel: unknown flags or device `-EINVAL`, a GSO skb without a
+/// GSO type (a test run's) `-EBADMSG`, no link-layer header `-ERANGE`.
+fn clone_redirect(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
+    let (ifindex, flags) = (a[1] as u32, a[2]);
+    let skb = skb_ref(ctx)?;
+    let (gso, mac, nh, len) =
+        (skb.is_gso(), skb.mac_header, skb.network_header, ctx.world.mem.bytes(skb.packet).len());
+    // BPF_F_INGRESS only (BPF_F_REDIRECT_INTERNAL is never a program's flag).
+    if flags & !1 != 0 {
+        return Ok(EINVAL);
+    }
+    if gso {
+        return Ok(EBADMSG);
+    }
+    let Some(dev) = ctx.world.kernel.fib.device(ifindex) else {
+        return Ok(EINVAL);
+    };
+    // The simulated devices all carry a MAC header (dev_is_mac_header_xmit).
+    if mac.is_none_or(|m| m >= nh) || len == 0 {
+        return Ok(ERANGE);
+    }
+    Ok(match (dev.up, flags & 1 != 0) {
+        (true, _) => 0,
+        (false, true) => NET_RX_DROP,
+        (false, false) => ENETDOWN,
+    })
 }
 
 /// Records a redirect to device `ifindex` made by `helper` with `flags`.
