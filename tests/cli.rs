@@ -509,3 +509,184 @@ fn bench_raw_programs_refuses_bad_arguments_and_reports_faults() {
         );
     }
 }
+
+#[test]
+fn unknown_sections_show_as_unknown_and_run_with_prog_type() {
+    let obj = "programs/tests/unknown_sections.bpf.o";
+    let o = bpflab(&["inspect", obj], "");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(
+        text.contains("  cls_by_len               classifier_len               unknown   "),
+        "{text}"
+    );
+    assert!(
+        text.contains("  xdp_known                xdp                          xdp       "),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "programs of unknown type (sections libbpf does not know): xdp_pass_v4, cls_by_len, \
+             sock_trim; run them with --prog-type TYPE"
+        ),
+        "{text}"
+    );
+    let o = bpflab(&["inspect", obj, "--json"], "");
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(doc["programs"][0]["type"], "unknown");
+    assert_eq!(doc["programs"][0]["type_known"], false);
+    assert_eq!(doc["programs"][3]["type"], "xdp");
+    assert_eq!(doc["programs"][3]["type_known"], true);
+    // inspect --prog-type types every untyped program.
+    let o = bpflab(&["inspect", obj, "--json", "--prog-type", "xdp"], "");
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(doc["programs"][2]["type"], "xdp");
+    let o = bpflab(&["disasm", obj, "--prog", "sock_trim"], "");
+    assert!(stdout(&o).starts_with("sock_trim (prog, unknown):\n"), "{}", stdout(&o));
+    let o = bpflab(&["disasm", obj, "--prog", "sock_trim", "--prog-type", "socket_filter"], "");
+    assert!(stdout(&o).starts_with("sock_trim (prog, socket_filter):\n"), "{}", stdout(&o));
+
+    let syn = "programs/tests/packets/ipv4_tcp_syn.bin";
+    let arp = "programs/tests/packets/arp_request.bin";
+    let o = bpflab(&["run", obj, "--prog", "xdp_pass_v4", "--packet-file", syn], "");
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        stderr(&o),
+        "error: programs/tests/unknown_sections.bpf.o: program 'xdp_pass_v4' in section \
+         'xdp_pass' has no program type libbpf knows; pass --prog-type TYPE \
+         (LoadOptions::prog_types, libbpf's bpf_program__set_type)\n"
+    );
+    let args = ["run", obj, "--prog", "xdp_pass_v4", "--prog-type", "xdp", "--packet-file"];
+    let o = bpflab(&[&args[..], &[syn, "--packet-file", arp]].concat(), "");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.contains("ipv4_tcp_syn.bin: XDP_PASS (2), "), "{text}");
+    assert!(text.contains("arp_request.bin: XDP_DROP (1), "), "{text}");
+    // A section name gives the type too; the only program without --prog gets it.
+    let args = ["run", obj, "--prog", "cls_by_len", "--prog-type", "tc/ingress", "--packet-file"];
+    let o = bpflab(&[&args[..], &[syn]].concat(), "");
+    assert!(stdout(&o).contains("ipv4_tcp_syn.bin: TC_ACT_OK (0), "), "{}", stdout(&o));
+    let o = bpflab(&["run", obj, "--prog", "sock_trim", "--prog-type", "bogus"], "");
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.starts_with(
+            "error: programs/tests/unknown_sections.bpf.o: unknown program type \"bogus\": give a \
+             kernel program type name (socket_filter, kprobe, sched_cls, sched_act,"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("netfilter) or a libbpf section name (tc, classifier, "), "{err}");
+}
+
+#[test]
+fn map_size_sizes_user_sized_maps() {
+    let obj = "programs/tests/user_sized_maps.bpf.o";
+    let syn = "programs/tests/packets/ipv4_tcp_syn.bin";
+    let o = bpflab(&["inspect", obj], "");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains(
+            "  slots                    array                  4       8           0    0x0  .maps"
+        ),
+        "{}",
+        stdout(&o)
+    );
+    let o = bpflab(&["run", obj, "--packet-file", syn], "");
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        stderr(&o),
+        "error: programs/tests/user_sized_maps.bpf.o: map 'len_counts' (hash) has max_entries 0: \
+         user space sizes it before loading; give its size with --map-size len_counts=N \
+         (LoadOptions::map_sizes, libbpf's bpf_map__set_max_entries)\n"
+    );
+    let run = |slots: &str| {
+        let size = format!("slots={slots}");
+        let args = ["run", obj, "--packet-file", syn, "--map-size", "len_counts=0x10"];
+        let o = bpflab(&[&args[..], &["--map-size", &size, "--json"]].concat(), "");
+        assert!(o.status.success(), "{}", stderr(&o));
+        serde_json::from_slice::<serde_json::Value>(&o.stdout).expect("json")
+    };
+    let doc = run("3");
+    assert_eq!(doc["runs"][0]["verdict"], "XDP_DROP");
+    assert_eq!(doc["map_changes"].as_array().unwrap().len(), 4, "{doc}");
+    let doc = run("4");
+    assert_eq!(doc["runs"][0]["verdict"], "XDP_PASS");
+    let changes = doc["map_changes"].as_array().unwrap();
+    assert_eq!(changes.len(), 5, "{doc}");
+    assert!(changes.iter().any(|c| c["map"] == "slots"
+        && c["key"] == "03 00 00 00"
+        && c["value"] == "36 00 00 00 00 00 00 00"));
+    let o = bpflab(&["run", obj, "--map-size", "len_count=4"], "");
+    assert_eq!(
+        stderr(&o),
+        "error: programs/tests/user_sized_maps.bpf.o: no map named 'len_count' to size; the \
+         object's maps are: len_counts, slots, events\n"
+    );
+    let o = bpflab(&["run", obj, "--map-size", "slots"], "");
+    assert_eq!(
+        stderr(&o),
+        "error: --map-size \"slots\": expected NAME=N (N a number of entries)\n"
+    );
+    // bench takes the same options.
+    let args = ["bench", obj, "--packet-file", syn, "--iters", "3", "--json"];
+    let o = bpflab(
+        &[&args[..], &["--map-size", "len_counts=16", "--map-size", "slots=4"]].concat(),
+        "",
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(doc["r0"], 2, "{doc}");
+}
+
+#[test]
+fn kconfig_file_feeds_kconfig_externs() {
+    let dir = std::env::temp_dir().join(format!("bpflab-kconfig-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("config");
+    std::fs::write(
+        &config,
+        "CONFIG_HZ=250\n# CONFIG_BPF_SYSCALL is not set\nCONFIG_BPFLAB_MODULE=m\nCONFIG_NR_CPUS=8\n",
+    )
+    .unwrap();
+    let obj = "programs/tests/externs.bpf.o";
+    let config = config.to_str().unwrap();
+    let o = bpflab(&["inspect", obj, "--json", "--kconfig", config], "");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    let kconfig = doc["kconfig"].as_array().unwrap();
+    let entry = |name: &str| kconfig.iter().find(|k| k["name"] == name).cloned().unwrap();
+    assert_eq!(entry("CONFIG_HZ")["value"], "250");
+    assert_eq!(entry("CONFIG_BPFLAB_MODULE")["offset"], 8);
+    assert_eq!(entry("CONFIG_BPFLAB_ABSENT")["value"], serde_json::Value::Null);
+    let map = doc["maps"].as_array().unwrap().iter().find(|m| m["name"] == "externs.kconfig");
+    assert_eq!(map.unwrap()["max_entries"], 1);
+    let syn = "programs/tests/packets/ipv4_tcp_syn.bin";
+    let o = bpflab(&["run", obj, "--packet-file", syn, "--kconfig", config, "--json"], "");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(doc["runs"][0]["verdict"], "XDP_PASS", "CONFIG_HZ=250 passes");
+    let value = |key: &str| {
+        doc["map_changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["key"] == key)
+            .map(|c| c["value"].clone())
+    };
+    assert_eq!(value("01 00 00 00").unwrap(), "fa 00 00 00 00 00 00 00");
+    assert_eq!(value("02 00 00 00"), None, "BPF_SYSCALL is not set: stays 0");
+    assert_eq!(value("04 00 00 00").unwrap(), "02 00 00 00 00 00 00 00", "m is TRI_MODULE");
+    assert_eq!(value("06 00 00 00").unwrap(), "08 00 00 00 00 00 00 00");
+    std::fs::write(dir.join("bad"), "CONFIG_HZ\n").unwrap();
+    let bad = dir.join("bad");
+    let o = bpflab(&["run", obj, "--kconfig", bad.to_str().unwrap()], "");
+    assert_eq!(
+        stderr(&o),
+        format!(
+            "error: kernel configuration {}: kconfig line 1: no '=' separator\n",
+            bad.display()
+        )
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
