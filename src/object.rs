@@ -43,6 +43,12 @@ pub fn dumpable(map_type: MapType) -> bool {
             | MapType::UserRingbuf
             | MapType::PerfEventArray
             | MapType::Xskmap
+            // The kernel has no get_next_key for local storage and arenas (EOPNOTSUPP).
+            | MapType::TaskStorage
+            | MapType::SkStorage
+            | MapType::InodeStorage
+            | MapType::CgrpStorage
+            | MapType::Arena
     )
 }
 

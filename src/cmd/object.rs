@@ -255,7 +255,18 @@ fn object_json(path: &Path, obj: &Object) -> Value {
             _ => None,
         }).collect::<Vec<_>>(),
         "btf": obj.btf.as_ref().map(|b| json!({ "types": b.len() })),
+        "kfuncs": obj.collection.kfuncs.iter().map(|k| json!({
+            "name": k.name,
+            "btf_id": k.btf_id,
+            "implemented": bpflab_vm::kfunc::find(&k.name).is_some(),
+        })).collect::<Vec<_>>(),
     })
+}
+
+/// A kfunc as `inspect` lists it: `name (btf id N)`, marked when bpflab does not implement it.
+fn kfunc_text(k: &bpflab_vm::spec::KfuncRef) -> String {
+    let missing = if bpflab_vm::kfunc::find(&k.name).is_some() { "" } else { ", not implemented" };
+    format!("{} (btf id {}{missing})", k.name, k.btf_id)
 }
 
 /// What a ksym resolved to, as text.
@@ -332,6 +343,10 @@ pub(crate) fn inspect(path: &Path, json: bool, args: &LoadArgs) -> CmdResult {
     }
     let kinds: Vec<String> = kinds.iter().map(|(k, n)| format!("{n} {k}")).collect();
     out += &format!("\nrelocations: {} ({})\n", obj.relocations.len(), kinds.join(", "));
+    if !obj.collection.kfuncs.is_empty() {
+        let kfuncs: Vec<String> = obj.collection.kfuncs.iter().map(kfunc_text).collect();
+        out += &format!("kfuncs: {}\n", kfuncs.join(", "));
+    }
     let poisoned = obj.core_relocations.iter().filter(|c| c.poisoned).count();
     out += &format!("CO-RE relocations: {} ({poisoned} poisoned)\n", obj.core_relocations.len());
     match &obj.btf {

@@ -45,4 +45,6 @@ pub(crate) const FAMILIES: &[&[Helper]] = &[
     spinlock::HELPERS,
     tailcall::HELPERS,
     crate::kfunc::dynptr::HELPERS,
+    crate::maps::storage::HELPERS,
+    crate::maps::user_ringbuf::HELPERS,
 ];

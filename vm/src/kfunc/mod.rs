@@ -85,6 +85,9 @@ const KFUNCS: &[Kfunc] = &[
     Kfunc { name: "bpf_dynptr_is_rdonly", func: dynptr::is_rdonly, prog_types: COMMON },
     Kfunc { name: "bpf_dynptr_size", func: dynptr::size, prog_types: COMMON },
     Kfunc { name: "bpf_dynptr_clone", func: dynptr::clone, prog_types: COMMON },
+    // kernel/bpf/arena.c (common set): arena pages are not simulated.
+    Kfunc { name: "bpf_arena_alloc_pages", func: task::arena_unsupported, prog_types: COMMON },
+    Kfunc { name: "bpf_arena_free_pages", func: task::arena_unsupported, prog_types: COMMON },
     // kernel/bpf/helpers.c, generic set.
     Kfunc { name: "bpf_task_from_pid", func: task::from_pid, prog_types: GENERIC },
     Kfunc { name: "bpf_task_acquire", func: task::acquire, prog_types: GENERIC },

@@ -1,5 +1,6 @@
-//! Task kfuncs over the simulated kernel's current task, and kfuncs with nothing to do in a
-//! single-threaded simulation (`bpf_rcu_read_lock`, `bpf_preempt_disable`, ...).
+//! Task kfuncs over the simulated kernel's current task, kfuncs with nothing to do in a
+//! single-threaded simulation (`bpf_rcu_read_lock`, `bpf_preempt_disable`, ...), and the
+//! arena kfuncs bpflab refuses.
 
 use crate::helpers::{HelperCtx, HelperError};
 use crate::kobj::View;
@@ -22,6 +23,12 @@ pub(crate) fn from_pid(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, Help
         .kernel
         .current_task(&mut world.mem, View::Btf)
         .map_err(|_| HelperError::BadArg { arg: 1, reason: "the current task cannot be built" })
+}
+
+/// The arena kfuncs (`bpf_arena_alloc_pages`, `bpf_arena_free_pages`): bpflab creates arena
+/// maps but does not map their pages.
+pub(crate) fn arena_unsupported(_: &mut HelperCtx<'_>, _: [u64; 5]) -> Result<u64, HelperError> {
+    Err(HelperError::Unsupported { what: "arena address space" })
 }
 
 /// `struct task_struct *bpf_task_acquire(struct task_struct *p)`: a new reference to `p`.

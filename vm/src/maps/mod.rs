@@ -7,6 +7,7 @@ use std::fmt;
 use crate::memory::{MemError, Memory};
 use crate::spec::{MapSpec, MapType};
 
+mod arena;
 mod array;
 mod bloom;
 mod common;
@@ -21,8 +22,11 @@ mod prog_array;
 mod queue_stack;
 mod ringbuf;
 mod sockmap;
+pub(crate) mod storage;
+pub(crate) mod user_ringbuf;
 mod xskmap;
 
+pub use arena::Arena;
 pub use array::{ArrayMap, DENSE_ARRAY_SLOTS, PCPU_MIN_UNIT_SIZE};
 pub use bloom::BloomFilter;
 pub use cpumap::{CpuMap, NR_CPUS};
@@ -35,6 +39,8 @@ pub use prog_array::ProgArray;
 pub use queue_stack::QueueStack;
 pub use ringbuf::{BPF_RINGBUF_HDR_SZ, RingBuf};
 pub use sockmap::SockMap;
+pub use storage::LocalStorage;
+pub use user_ringbuf::UserRingBuf;
 pub use xskmap::XskMap;
 
 /// `BPF_ANY`: create or update.
@@ -235,6 +241,9 @@ pub fn create(spec: &MapSpec, mem: &mut Memory, ncpus: u32) -> Result<Box<dyn Ma
         MapType::ArrayOfMaps | MapType::HashOfMaps => Box::new(OfMaps::new(spec, mem)?),
         MapType::BloomFilter => Box::new(BloomFilter::new(spec)?),
         MapType::Sockmap | MapType::Sockhash => Box::new(SockMap::new(spec)?),
+        t if storage::is_local_storage(t) => Box::new(LocalStorage::new(spec)?),
+        MapType::UserRingbuf => Box::new(UserRingBuf::new(spec)?),
+        MapType::Arena => Box::new(Arena::new(spec)?),
         other => return Err(MapError::NotSupported { map_type: other.name() }),
     })
 }
