@@ -114,8 +114,16 @@ fn cases(s: &Sockets) -> Vec<Case> {
         ("ipv6", ip6(0)),
         ("arp", arp()),
     ] {
-        for prog in ["xdp_bytes", "xdp_mtu", "tc_mtu", "tc_meta", "tc_neigh", "tc_peer", "tc_clone"]
-        {
+        for prog in [
+            "xdp_bytes",
+            "xdp_mtu",
+            "tc_mtu",
+            "tc_meta",
+            "tc_neigh",
+            "tc_peer",
+            "tc_clone",
+            "tc_tstamp",
+        ] {
             add(prog, what, data.clone());
         }
     }
@@ -146,7 +154,8 @@ fn cases(s: &Sockets) -> Vec<Case> {
         ("SYN to port 1 (no socket)", tcp4(0, 0x02, peer, sa("127.0.0.1:1"), 0)),
         ("short frame", plain(0)[..40].to_vec()),
     ] {
-        add("tc_syncookie", what, data);
+        add("tc_syncookie", what, data.clone());
+        add("tc_sockinfo", what, data);
     }
     out
 }
@@ -205,7 +214,7 @@ fn net_helpers_match_the_kernel() {
     let (mut compared, mut skipped, mut diffs) = (0, 0, Vec::new());
     let all = cases(&socks);
     let total = all.len();
-    assert_eq!(total, 55);
+    assert_eq!(total, 68);
     for case in all {
         let idx = programs.iter().position(|p| p.name == case.prog).expect("program in object");
         let Some(k) = &loaded[idx] else {

@@ -25,6 +25,12 @@
  *                 (u16)bpf_tcp_gen_syncookie | bpf_tcp_check_syncookie << 16.
  *   tc_clone      res = bpf_clone_redirect to lo's egress and ingress (0: lo takes the
  *                 clones), to ifindex 0x7ffffff0 and with flag 4 (-EINVAL); TC_ACT_OK.
+ *   tc_sockinfo   the socket of the 4-tuple (bpf_skc_lookup_tcp): 100 short frame, 101 none,
+ *                 else bpf_sk_fullsock's state | protocol << 24, | 0x100 | state << 16 when
+ *                 bpf_get_listener_sock finds a listener.
+ *   tc_tstamp     res (s64) = bpf_skb_set_tstamp(0x1234, MONOTONIC), skb->tstamp,
+ *                 skb->tstamp_type, set(0, MONOTONIC) (-EINVAL), set(7, 3) (-EINVAL),
+ *                 set(0x99, REALTIME), skb->tstamp, skb->tstamp_type (-EOPNOTSUPP unless IP).
  *   tc_meta       res = [bpf_skb_get_tunnel_key, nonzero bytes left in the key,
  *                 bpf_skb_get_tunnel_opt, nonzero bytes left, bpf_skb_get_xfrm_state,
  *                 nonzero bytes left, bpf_get_route_realm, bpf_get_cgroup_classid].
@@ -183,6 +189,53 @@ int tc_clone(struct __sk_buff *skb)
 	res[1] = bpf_clone_redirect(skb, 1, BPF_F_INGRESS);
 	res[2] = bpf_clone_redirect(skb, 0x7ffffff0, 0);
 	res[3] = bpf_clone_redirect(skb, 1, 4);
+	bpf_skb_store_bytes(skb, 14, res, sizeof(res), 0);
+	return TC_ACT_OK;
+}
+
+SEC("tc")
+int tc_sockinfo(struct __sk_buff *skb)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	struct iphdr *iph = data + sizeof(struct ethhdr);
+	struct tcphdr *th = data + sizeof(struct ethhdr) + sizeof(struct iphdr);
+	struct bpf_sock_tuple t = {};
+	struct bpf_sock *sk, *full, *listener;
+	__u32 r = 0;
+
+	if ((void *)(th + 1) > data_end)
+		return 100;
+	t.ipv4.saddr = iph->saddr;
+	t.ipv4.daddr = iph->daddr;
+	t.ipv4.sport = th->source;
+	t.ipv4.dport = th->dest;
+	sk = bpf_skc_lookup_tcp(skb, &t, sizeof(t.ipv4), BPF_F_CURRENT_NETNS, 0);
+	if (!sk)
+		return 101;
+	full = bpf_sk_fullsock(sk);
+	if (full)
+		r = full->state | full->protocol << 24;
+	listener = bpf_get_listener_sock(sk);
+	if (listener)
+		r |= 0x100 | listener->state << 16;
+	bpf_sk_release(sk);
+	return r;
+}
+
+SEC("tc")
+int tc_tstamp(struct __sk_buff *skb)
+{
+	__s64 res[8];
+
+	res[0] = bpf_skb_set_tstamp(skb, 0x1234, 1 /* BPF_SKB_CLOCK_MONOTONIC */);
+	res[1] = skb->tstamp;
+	res[2] = skb->tstamp_type;
+	res[3] = bpf_skb_set_tstamp(skb, 0, 1);
+	res[4] = bpf_skb_set_tstamp(skb, 7, 3);
+	res[5] = bpf_skb_set_tstamp(skb, 0x99, 0 /* BPF_SKB_CLOCK_REALTIME */);
+	res[6] = skb->tstamp;
+	res[7] = skb->tstamp_type;
 	bpf_skb_store_bytes(skb, 14, res, sizeof(res), 0);
 	return TC_ACT_OK;
 }

@@ -485,3 +485,86 @@ fn clone_redirect_sends_a_copy() {
 fn numa_node_is_zero() {
     assert_eq!(r0(Xdp, "r0 = 9\ncall bpf_get_numa_node_id\nexit", &tcp4(0, 2)), 0);
 }
+
+/// A tc program looking up the TCP socket of the packet's 4-tuple; returns 12345 without
+/// one, else fullsock state | (listener found) << 8 | (state through the listener) << 16.
+const SOCKINFO: &str = "
+         r6 = r1
+         r7 = *(u32 *)(r6 + 76)
+         r1 = *(u32 *)(r7 + 26)
+         *(u32 *)(r10 - 16) = r1
+         r1 = *(u32 *)(r7 + 30)
+         *(u32 *)(r10 - 12) = r1
+         r1 = *(u32 *)(r7 + 34)
+         *(u32 *)(r10 - 8) = r1
+         r1 = r6
+         r2 = r10
+         r2 += -16
+         r3 = 12
+         r4 = -1
+         r5 = 0
+         call bpf_skc_lookup_tcp
+         if r0 == 0 goto none
+         r8 = r0
+         r9 = 0
+         r1 = r8
+         call bpf_sk_fullsock
+         if r0 == 0 goto nofull
+         r9 = *(u32 *)(r0 + 72)
+     nofull:
+         r1 = r8
+         call bpf_get_listener_sock
+         if r0 == 0 goto release
+         r9 |= 0x100
+         r1 = *(u32 *)(r0 + 72)
+         r1 <<= 16
+         r9 |= r1
+     release:
+         r1 = r8
+         call bpf_sk_release
+         r0 = r9
+         exit
+     none:
+         r0 = 12345
+         exit";
+
+#[test]
+fn fullsock_and_listener_sock() {
+    let mut listening = instance(SchedCls, SOCKINFO);
+    listening.world.tcp_listen(sa("10.1.2.3:80")).expect("listen");
+    assert_eq!(run_on(&mut listening, &tcp4(0, 2)).r0, 10 | 0x100 | (10 << 16));
+    let mut connected = instance(SchedCls, SOCKINFO);
+    connected.world.tcp_connect(sa("10.0.0.1:40000"), sa("10.1.2.3:80")).expect("connect");
+    assert_eq!(run_on(&mut connected, &tcp4(0, 2)).r0, 1);
+    assert_eq!(r0(SchedCls, SOCKINFO, &tcp4(0, 2)), 12345);
+}
+
+#[test]
+fn set_tstamp_sets_time_and_clock() {
+    // r0 = bpf_skb_set_tstamp(skb, T, CLOCK); return r0 << 32 | tstamp_type << 24 | tstamp & 0xffffff
+    let prog = |tstamp: u64, clock: u32| {
+        format!(
+            "r6 = r1
+             r2 = {tstamp} ll
+             r3 = {clock}
+             call bpf_skb_set_tstamp
+             r0 <<= 32
+             r1 = *(u8 *)(r6 + 180)
+             r1 <<= 24
+             r0 |= r1
+             r1 = *(u64 *)(r6 + 152)
+             r1 &= 0xffffff
+             r0 |= r1
+             exit"
+        )
+    };
+    let pkt = tcp4(0, 2);
+    assert_eq!(run(SchedCls, &prog(0x1234, 1), &pkt).r0, (1 << 24) | 0x1234);
+    assert_eq!(run(SchedCls, &prog(0x5678, 2), &pkt).r0, (2 << 24) | 0x5678);
+    assert_eq!(run(SchedCls, &prog(0, 0), &pkt).r0, 0);
+    assert_eq!(run(SchedCls, &prog(0, 1), &pkt).r0, (EINVAL as u64) << 32);
+    assert_eq!(run(SchedCls, &prog(7, 3), &pkt).r0, (EINVAL as u64) << 32);
+    let mut arp = pkt.clone();
+    arp[12..14].copy_from_slice(&[0x08, 0x06]);
+    assert_eq!(run(SchedCls, &prog(7, 1), &arp).r0, (-95i64 as u64) << 32);
+}

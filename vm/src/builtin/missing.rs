@@ -36,17 +36,8 @@ pub(crate) const NOT_IMPLEMENTED: &[(&str, &str)] = &[
          depends on the host",
     ),
     (
-        "bpf_sk_fullsock",
-        "not implemented yet: needs socket pointers of every flavour (request, timewait) the \
-         simulated sockets do not distinguish",
-    ),
-    (
         "bpf_tcp_sock",
         "not implemented yet: needs the struct bpf_tcp_sock view of simulated sockets",
-    ),
-    (
-        "bpf_get_listener_sock",
-        "not implemented yet: needs request sockets (TCP_NEW_SYN_RECV) to map to their listener",
     ),
     (
         "bpf_skb_output",
@@ -96,11 +87,6 @@ pub(crate) const NOT_IMPLEMENTED: &[(&str, &str)] = &[
     ),
     ("bpf_sock_from_file", "needs BTF-typed struct file objects of tracing programs"),
     ("bpf_skc_to_unix_sock", "needs BTF-typed kernel socket objects (struct unix_sock)"),
-    (
-        "bpf_skb_set_tstamp",
-        "not implemented yet: needs the skb's delivery-time type (tstamp_type) rules of tc \
-         programs",
-    ),
     ("bpf_skc_to_mptcp_sock", "needs BTF-typed kernel socket objects (struct mptcp_sock)"),
     (
         "bpf_tcp_raw_gen_syncookie_ipv4",

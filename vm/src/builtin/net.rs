@@ -22,6 +22,9 @@ pub(super) const HELPERS: &[Helper] = &[
     Helper { proto: SKB_ECN_SET_CE, func: skb_ecn_set_ce },
     Helper { proto: TCP_CHECK_SYNCOOKIE, func: tcp_check_syncookie },
     Helper { proto: TCP_GEN_SYNCOOKIE, func: tcp_gen_syncookie },
+    Helper { proto: SK_FULLSOCK, func: sk_fullsock },
+    Helper { proto: GET_LISTENER_SOCK, func: get_listener_sock },
+    Helper { proto: SKB_SET_TSTAMP, func: skb_set_tstamp },
     Helper { proto: JIFFIES64, func: jiffies64 },
     Helper { proto: REDIRECT_NEIGH, func: redirect_neigh },
     Helper { proto: REDIRECT_PEER, func: redirect_peer },
@@ -94,6 +97,18 @@ const TCP_CHECK_SYNCOOKIE: HelperProto =
     proto(100, "bpf_tcp_check_syncookie", SYNCOOKIE_ARGS, true, TC_XDP);
 const TCP_GEN_SYNCOOKIE: HelperProto =
     proto(110, "bpf_tcp_gen_syncookie", SYNCOOKIE_ARGS, true, TC_XDP);
+/// `tc_cls_act_func_proto` and `cg_skb_func_proto`.
+const TC_CG_SKB: Allowed = Allowed::Only(&[SchedCls, SchedAct, CgroupSkb]);
+const SK_FULLSOCK: HelperProto = HelperProto {
+    ret: RetType::PtrToSocketOrNull,
+    ..proto(95, "bpf_sk_fullsock", &[ArgType::PtrToSocket], false, TC_CG_SKB)
+};
+const GET_LISTENER_SOCK: HelperProto = HelperProto {
+    ret: RetType::PtrToSocketOrNull,
+    ..proto(98, "bpf_get_listener_sock", &[ArgType::PtrToSocket], false, TC_CG_SKB)
+};
+const SKB_SET_TSTAMP: HelperProto =
+    proto(192, "bpf_skb_set_tstamp", &[PtrToCtx, Anything, Anything], false, TC);
 /// In `bpf_base_func_proto` (for programs loaded with CAP_BPF, as bpflab's are) and the
 /// tracing types' switches.
 const JIFFIES64: HelperProto = proto(118, "bpf_jiffies64", &[], false, Allowed::All);
@@ -347,6 +362,51 @@ fn tcp_check_syncookie(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, Help
     }
     // tcp_synq_no_recent_overflow(): no cookie was sent, so none can be valid.
     Ok(ENOENT)
+}
+
+/// The socket argument of `bpf_sk_fullsock`/`bpf_get_listener_sock` (`ARG_PTR_TO_SOCK_COMMON`,
+/// never NULL for the verifier).
+fn sock_arg(ctx: &HelperCtx<'_>, addr: u64) -> Result<SockView, HelperError> {
+    SockView::at(&ctx.world.mem, addr)
+        .ok_or(HelperError::BadArg { arg: 1, reason: "not a socket pointer" })
+}
+
+/// `bpf_sk_fullsock(sk)`: the socket itself when it is a full socket, else NULL. Every
+/// simulated socket is a full one (there are no request or timewait mini-sockets).
+fn sk_fullsock(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
+    sock_arg(ctx, a[0])?;
+    Ok(a[0])
+}
+
+/// `bpf_get_listener_sock(sk)`: the socket when it is a TCP listener (the kernel hashes
+/// listeners with `SOCK_RCU_FREE`), else NULL; no reference is taken.
+fn get_listener_sock(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
+    let sk = sock_arg(ctx, a[0])?;
+    Ok(if is_listener(&sk) { a[0] } else { 0 })
+}
+
+/// `EOPNOTSUPP`.
+const EOPNOTSUPP: u64 = -95i64 as u64;
+
+/// `bpf_skb_set_tstamp(skb, tstamp, tstamp_type)`: sets the skb's delivery time and its
+/// clock (`BPF_SKB_CLOCK_REALTIME` 0, `_MONOTONIC` 1, `_TAI` 2; the last two need a nonzero
+/// time); `-EOPNOTSUPP` unless the skb is IPv4 or IPv6, `-EINVAL` for another clock.
+fn skb_set_tstamp(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
+    let (tstamp, clock) = (a[1], a[2] as u32);
+    let protocol = skb_ref(ctx)?.protocol;
+    if protocol != ETH_P_IP && protocol != ETH_P_IPV6 {
+        return Ok(EOPNOTSUPP);
+    }
+    if clock > 2 || (clock != 0 && tstamp == 0) {
+        return Ok(EINVAL);
+    }
+    if let Some(skb) =
+        ctx.world.mem.context_mut().and_then(|c| c.as_any_mut().downcast_mut::<SkbCtx>())
+    {
+        skb.tstamp = tstamp;
+        skb.tstamp_type = clock as u8;
+    }
+    Ok(0)
 }
 
 /// `INITIAL_JIFFIES` for HZ = 250 (`(unsigned int)(-300 * HZ)`).
