@@ -1,5 +1,6 @@
 //! Helper facts checked against the kernel: every prototype bpflab implements has the GPL
-//! flag, argument count and return kind of the kernel's `struct bpf_func_proto`.
+//! flag, argument count, argument types (as far as [`ArgType`] distinguishes them) and return
+//! kind of the kernel's `struct bpf_func_proto`.
 //!
 //! The kernel's prototypes live in tests/data/kernel_protos.tsv, extracted from
 //! linux-source-6.12 by [`extract`] below (`const struct bpf_func_proto NAME_proto = { .gpl_only =
@@ -14,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use bpflab_vm::helper_names::KERNEL_HELPER_NAMES;
-use bpflab_vm::helpers::{HelperRegistry, RetType, Support, support_matrix};
+use bpflab_vm::helpers::{ArgType, HelperRegistry, RetType, Support, support_matrix};
 
 /// One kernel prototype and the helper it serves.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -286,6 +287,55 @@ fn ret_kind(ret: &str) -> Option<RetType> {
     })
 }
 
+/// Whether bpflab's `ours` describes the kernel's argument type `kernel` (`ARG_*` with its
+/// modifiers): the kernel's finer distinctions (BTF ids, read-only or write-only memory,
+/// alignment) are not modelled, so one [`ArgType`] stands for several `ARG_*`.
+fn arg_matches(ours: ArgType, kernel: &str) -> bool {
+    let mut parts = kernel.split('|').map(str::trim);
+    let base = parts.next().unwrap_or("");
+    let mods: Vec<&str> = parts.collect();
+    let maybe_null = mods.contains(&"PTR_MAYBE_NULL");
+    use ArgType::*;
+    match base {
+        "ARG_ANYTHING" | "ARG_SCALAR" => ours == Anything,
+        "ARG_PTR_TO_CTX" | "ARG_PTR_TO_CTX_OR_NULL" => ours == PtrToCtx,
+        "ARG_CONST_SIZE" => ours == ConstSize,
+        "ARG_CONST_SIZE_OR_ZERO" | "ARG_CONST_ALLOC_SIZE_OR_ZERO" => ours == ConstSizeOrZero,
+        "ARG_CONST_MAP_PTR" => ours == ConstMapPtr,
+        "ARG_PTR_TO_MAP_KEY" => ours == PtrToMapKey,
+        // A value the helper writes (pop, peek) is memory it writes.
+        "ARG_PTR_TO_MAP_VALUE" if mods.contains(&"MEM_UNINIT") => {
+            matches!(ours, PtrToMapValue | PtrToUninitMem)
+        }
+        "ARG_PTR_TO_MAP_VALUE" => ours == PtrToMapValue,
+        "ARG_PTR_TO_MAP_VALUE_OR_NULL" => matches!(ours, PtrToMapValue | PtrToMemOrNull),
+        "ARG_PTR_TO_MEM" if maybe_null => ours == PtrToMemOrNull,
+        "ARG_PTR_TO_MEM_OR_NULL" => ours == PtrToMemOrNull,
+        "ARG_PTR_TO_MEM" if mods.contains(&"MEM_WRITE") => {
+            matches!(ours, PtrToMem | PtrToUninitMem)
+        }
+        // The verifier takes NULL for memory whose size argument may be 0.
+        "ARG_PTR_TO_MEM" => matches!(ours, PtrToMem | PtrToMemOrNull),
+        "ARG_PTR_TO_UNINIT_MEM" => ours == PtrToUninitMem,
+        "ARG_PTR_TO_FIXED_SIZE_MEM" => matches!(ours, PtrToLong | PtrToMem | PtrToUninitMem),
+        // A socket pointer, which tracing programs pass as a BTF-typed pointer bpflab may
+        // leave untyped.
+        "ARG_PTR_TO_BTF_ID_SOCK_COMMON" => matches!(ours, PtrToSocket | Anything),
+        "ARG_PTR_TO_SOCK_COMMON" | "ARG_PTR_TO_SOCKET" | "ARG_PTR_TO_SOCKET_OR_NULL" => {
+            ours == PtrToSocket
+        }
+        "ARG_PTR_TO_FUNC" => ours == PtrToFunc,
+        "ARG_PTR_TO_STACK_OR_NULL" => ours == PtrToStackOrNull,
+        "ARG_PTR_TO_SPIN_LOCK" => ours == PtrToSpinLock,
+        "ARG_PTR_TO_RINGBUF_MEM" => ours == PtrToAllocMem,
+        "ARG_PTR_TO_CONST_STR" => ours == PtrToConstStr,
+        "ARG_PTR_TO_DYNPTR" => ours == PtrToDynptr,
+        // BTF-typed kernel objects: bpflab has no argument type for them.
+        "ARG_PTR_TO_BTF_ID" | "ARG_PTR_TO_BTF_ID_OR_NULL" | "ARG_PTR_TO_PERCPU_BTF_ID" => true,
+        _ => false,
+    }
+}
+
 /// The kernel prototypes bpflab's prototype of `helper` must agree with, among `variants`: the
 /// one named `bpf_<name>_proto` (or listed in [`PRIMARY`]) when there is one, else all of them
 /// (per-program-type variants without a main one: a fact must then match one of them).
@@ -326,6 +376,19 @@ fn mismatches(kernel: &[KernelProto]) -> Vec<String> {
                 p.name,
                 p.args.len(),
                 ks[0].args.len(),
+                kernel_args.join(" / ")
+            ));
+        }
+        let args_match = |k: &&KernelProto| {
+            k.args.len() == p.args.len()
+                && p.args.iter().zip(&k.args).all(|(&ours, kernel)| arg_matches(ours, kernel))
+        };
+        if ks.iter().any(|k| k.args.len() == p.args.len()) && !ks.iter().any(args_match) {
+            let kernel_args = ks.iter().map(|k| k.args.join(", ")).collect::<Vec<_>>();
+            out.push(format!(
+                "{}: arguments {:?} here, {} in the kernel ({names})",
+                p.name,
+                p.args,
                 kernel_args.join(" / ")
             ));
         }
@@ -424,6 +487,19 @@ fn a_wrong_flag_is_reported() {
         "{bad:?}"
     );
     assert!(bad[2].starts_with("bpf_map_lookup_elem: returns PtrToMapValueOrNull here"), "{bad:?}");
+    // An argument of another type.
+    let mut kernel = committed();
+    let k = kernel.iter_mut().find(|k| k.proto == "bpf_map_lookup_elem_proto").expect("lookup");
+    k.args[1] = "ARG_PTR_TO_CTX".into();
+    let bad: Vec<String> = mismatches(&kernel).into_iter().filter(|m| !base.contains(m)).collect();
+    assert_eq!(bad.len(), 1, "{bad:?}");
+    assert!(
+        bad[0].starts_with(
+            "bpf_map_lookup_elem: arguments [ConstMapPtr, PtrToMapKey] here, ARG_CONST_MAP_PTR, \
+             ARG_PTR_TO_CTX in the kernel"
+        ),
+        "{bad:?}"
+    );
 }
 
 #[test]
