@@ -233,3 +233,38 @@ fn kconfig_externs_read_the_given_configuration_like_the_kernel() {
         assert_eq!(maps_of(&obj, k.as_mut(), "seen"), want, "kernel");
     }
 }
+
+#[test]
+fn typed_and_typeless_ksyms_load_into_the_kernel() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("loader/tests/fixtures/ksyms.bpf.o");
+    let bytes = std::fs::read(&path).expect("read ksyms.bpf.o");
+    let obj = match load(&bytes, &LoadOptions::for_path(&path)) {
+        Ok(obj) => obj,
+        Err(e) => {
+            println!("SKIP: ksyms.bpf.o: kernel lacks BTF or visible kallsyms ({e})");
+            return;
+        }
+    };
+    // The simulator models no kernel variables: a BPF_PSEUDO_BTF_ID load is refused when the
+    // collection is prepared, naming the instruction.
+    let interp = Interpreter::new(Config::default(), standard_helpers());
+    let err = interp.instantiate(&obj.collection).map(|_| ()).unwrap_err().to_string();
+    assert!(err.contains("ld_imm64 with unresolved BtfId source"), "{err}");
+    if let Err(e) = probe() {
+        println!("SKIP: ksyms.bpf.o: kernel lacks bpf(2) program loading ({e})");
+        return;
+    }
+    let mut kernel = match KernelEngine.load(&obj.collection) {
+        Ok(k) => k,
+        // Typed ksym variables are found through kallsyms, which lists data symbols only with
+        // CONFIG_KALLSYMS_ALL: libbpf's load fails the same way there.
+        Err(e) if e.to_string().contains("failed to find the address for kernel symbol") => {
+            println!("SKIP: ksyms.bpf.o: kernel lacks CONFIG_KALLSYMS_ALL (typed __ksym data)");
+            return;
+        }
+        Err(e) => panic!("the kernel refuses ksyms.bpf.o: {e}"),
+    };
+    let out = kernel.run(0, &RunInput::data(packet("ipv4_tcp_syn.bin"))).expect("kernel run");
+    // bpf_prog_active is 0 outside tracing; the typeless address is not 0; the weak one is.
+    assert_eq!(out.r0, 2);
+}

@@ -289,6 +289,80 @@ fn kfunc_calls_resolve_to_vmlinux_btf_ids() {
     ));
 }
 
+/// The address `/proc/kallsyms` gives a symbol (0 when hidden from this user).
+fn kallsyms(name: &str) -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/kallsyms").ok()?;
+    text.lines().find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        (f.get(2) == Some(&name)).then(|| u64::from_str_radix(f[0], 16).ok()).flatten()
+    })
+}
+
+#[test]
+fn ksyms_resolve_by_btf_id_address_or_absence() {
+    let Some(put) = kallsyms("bpf_prog_put").filter(|&a| a != 0) else {
+        println!("SKIP: ksyms: kernel lacks visible /proc/kallsyms addresses (not root?)");
+        return;
+    };
+    if !common::have_vmlinux_btf() {
+        println!("SKIP: ksyms: kernel lacks BTF (/sys/kernel/btf/vmlinux)");
+        return;
+    }
+    let vmlinux = Btf::from_vmlinux().unwrap();
+    let active = vmlinux.find_by_name("bpf_prog_active", BtfKind::Var).unwrap();
+    let obj = common::load_fixture("ksyms.bpf.o");
+    let ksyms: Vec<(&str, bpflab_loader::KsymValue)> = obj
+        .relocations
+        .iter()
+        .filter_map(|r| match r.kind {
+            RelocationKind::Ksym { value } => Some((r.symbol.as_str(), value)),
+            _ => None,
+        })
+        .collect();
+    use bpflab_loader::KsymValue::{Address, BtfId, Missing};
+    assert_eq!(
+        ksyms,
+        [
+            ("bpf_prog_active", BtfId(active)),
+            ("bpflab_no_such_var", Missing),
+            ("bpf_prog_put", Address(put)),
+        ]
+    );
+    let p = &obj.collection.programs[0];
+    let lds: Vec<Insn> =
+        p.insns.iter().filter(|i| matches!(i, Insn::LdImm64 { .. })).copied().collect();
+    let (lo, hi) = (put as u32 as i32, (put >> 32) as u32 as i32);
+    assert!(
+        lds.iter().any(|i| matches!(i,
+        Insn::LdImm64 { src: PseudoSrc::BtfId, imm, next_imm: 0, .. } if *imm == active as i32)),
+        "{lds:?}"
+    );
+    assert!(
+        lds.iter().any(|i| matches!(i,
+        Insn::LdImm64 { src: PseudoSrc::Imm, imm, next_imm, .. } if *imm == lo && *next_imm == hi)),
+        "{lds:?}"
+    );
+    assert!(
+        lds.iter()
+            .any(|i| matches!(i, Insn::LdImm64 { src: PseudoSrc::Imm, imm: 0, next_imm: 0, .. })),
+        "{lds:?}"
+    );
+    // Without a target BTF, the typed ksym cannot resolve (the weak one still can).
+    let none = bpflab_loader::LoadOptions {
+        target_btf: bpflab_loader::TargetBtf::None,
+        ..Default::default()
+    };
+    match bpflab_loader::load(&common::bytes("ksyms.bpf.o"), &none) {
+        Err(bpflab_loader::LoadError::UnresolvedExtern { name, reason, .. }) => {
+            assert_eq!(
+                (name.as_str(), reason.as_str()),
+                ("bpf_prog_active", "no target BTF was given")
+            );
+        }
+        other => panic!("expected UnresolvedExtern, got {other:?}"),
+    }
+}
+
 #[test]
 fn every_libbpf_section_name() {
     let obj = common::load_no_target("sections.bpf.o");

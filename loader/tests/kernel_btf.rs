@@ -36,7 +36,10 @@ fn objects() -> Vec<PathBuf> {
     common::cross_check_objects()
         .into_iter()
         .filter(|p| {
-            common::have_vmlinux_btf() || !(p.ends_with("core.bpf.o") || p.ends_with("kfunc.bpf.o"))
+            common::have_vmlinux_btf()
+                || !(p.ends_with("core.bpf.o")
+                    || p.ends_with("kfunc.bpf.o")
+                    || p.ends_with("ksyms.bpf.o"))
         })
         .collect()
 }
@@ -192,8 +195,8 @@ fn every_datasec_is_sized_and_placed_from_the_elf() {
     }
 }
 
-/// Only DATASECs, VAR and FUNC linkage, and (for `.ksyms`) parameter names change; every type
-/// keeps its id. `.ksyms` with extern functions adds one VAR at the end.
+/// Only DATASECs, VAR and FUNC linkage, and (for `.ksyms`) extern variables' types and
+/// parameter names change; every type keeps its id. `.ksyms` with extern functions adds one VAR at the end.
 #[test]
 fn fixup_keeps_every_other_type() {
     for path in objects() {
@@ -206,10 +209,11 @@ fn fixup_keeps_every_other_type() {
         for ((id, a), (_, b)) in raw.types().zip(fixed.types()) {
             let same = match (a, b) {
                 (BtfType::Datasec(x), BtfType::Datasec(y)) => x.name_off == y.name_off,
+                // `.ksyms` extern variables become `int`s (bpf_object__collect_externs).
                 (
-                    BtfType::Var { name_off: n1, type_id: t1, .. },
+                    BtfType::Var { name_off: n1, type_id: t1, linkage: l1 },
                     BtfType::Var { name_off: n2, type_id: t2, .. },
-                ) => n1 == n2 && (t1 == t2 || added == 1),
+                ) => n1 == n2 && (t1 == t2 || added == 1 || *l1 == linkage::EXTERN),
                 (
                     BtfType::Func { name_off: n1, type_id: t1, .. },
                     BtfType::Func { name_off: n2, type_id: t2, .. },
