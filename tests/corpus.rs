@@ -56,11 +56,19 @@ const EXPECTED_GAPS: &[Gap] = &[
               bpf_sk_storage_get has no socket to key on",
     },
     Gap {
-        object: "tc_redirect_ifindex.bpf.o",
-        program: "tc_l2_fwd",
-        frame: "v4_icmp_*",
+        object: "socket_ldabs_netoff.bpf.o",
+        program: "sock_syn_netoff",
+        frame: "*",
+        class: "jit",
+        why: "the JIT's LD_ABS/LD_IND treat SKF_NET_OFF / SKF_LL_OFF offsets as out of range \
+              (the program exits with 0); the interpreter and the kernel read the headers",
+    },
+    Gap {
+        object: "xdp_timer_gc.bpf.o",
+        program: "xdp_conn_gc",
+        frame: "*",
         class: "helper",
-        why: "bpf_clone_redirect is not implemented",
+        why: "bpf_timer_init / bpf_timer_set_callback / bpf_timer_start are not implemented",
     },
 ];
 
@@ -110,7 +118,13 @@ const MAP_SIZES: &[(&str, &str, u32)] = &[
 
 /// `(object, map, key, value)`: what user space writes into the maps before the first run
 /// (blocklists, backends, configuration), little-endian host values as `bpf(2)` takes them.
-fn setup(object: &str) -> Vec<(&'static str, Vec<u8>, Vec<u8>)> {
+fn setup(object: &str, collection: &Collection) -> Vec<(&'static str, Vec<u8>, Vec<u8>)> {
+    // A map-of-maps value: the inner map's index, as every engine's map interface takes it.
+    let map_ref = |name: &str| {
+        let idx = collection.maps.iter().position(|m| m.name == name);
+        (idx.expect("setup names an inner map the object has") as u32).to_le_bytes().to_vec()
+    };
+    let u16le = |v: u16| v.to_le_bytes().to_vec();
     let be = |a: [u8; 4]| a.to_vec();
     let u32le = |v: u32| v.to_le_bytes().to_vec();
     let u64le = |v: u64| v.to_le_bytes().to_vec();
@@ -163,6 +177,17 @@ fn setup(object: &str) -> Vec<(&'static str, Vec<u8>, Vec<u8>)> {
             ("deny_dst", cat(&[&u32le(32), &frames::VIP4]), vec![1]),
             ("deny_dst", cat(&[&u32le(8), &[8, 0, 0, 0]]), vec![1]),
         ],
+        "xdp_map_in_map.bpf.o" => vec![
+            ("tenant0_ports", u16le(80), u32le(1)),
+            ("tenant1_ports", u16le(53), u32le(3)),
+            ("per_dst", be(frames::VIP4), map_ref("vip_counter")),
+        ],
+        "xdp_lpm6_bloom.bpf.o" => {
+            vec![("prefix6_deny", cat(&[&u32le(48), &frames::BLOCKED6]), u64le(0))]
+        }
+        "xdp_map_iterate.bpf.o" => {
+            vec![("quotas", u32le(80), u64le(3)), ("quotas", u32le(53), u64le(1))]
+        }
         _ => Vec::new(),
     }
 }
@@ -298,6 +323,7 @@ fn dump(
                     | MapType::InodeStorage
                     | MapType::CgrpStorage
                     | MapType::Arena
+                    | MapType::BloomFilter
             ) && !NONDETERMINISTIC_MAPS.iter().any(|(o, m, _)| *o == object && *m == spec.name);
         if !comparable {
             continue;
@@ -524,7 +550,7 @@ fn instantiate(
     for (name, loaded) in all {
         apply_initial_values(obj, loaded.as_mut())
             .map_err(|e| format!("{name}: initial values: {e}"))?;
-        for (map, key, value) in setup(file) {
+        for (map, key, value) in setup(file, unit) {
             let idx = unit
                 .maps
                 .iter()
@@ -573,21 +599,25 @@ fn run_case(
     let jit = engines.jit.run(p, input);
     let kernel = engines.kernel.as_mut().map(|k| k.run(p, input));
     // The interpreter and the JIT agree on everything, faults included.
+    // (A disagreement is recorded, and the kernel still says which engine is right.)
     match (&interp, &jit) {
         (Ok(i), Ok(j)) => {
             if let Some(d) = outcome_diff(i, j, true) {
-                return tally.diverged(format!("{at}: interpreter vs jit: {d}"), gap);
+                tally.diverged(format!("{at}: interpreter vs jit: {d}"), gap);
             }
         }
         (Err(i), Err(j)) => {
             if i.to_string() != j.to_string() {
-                return tally.diverged(format!("{at}: interpreter fault {i}, jit fault {j}"), gap);
+                tally.diverged(format!("{at}: interpreter fault {i}, jit fault {j}"), gap);
             }
         }
-        (Ok(_), Err(e)) => return tally.error(format!("{at}: jit: {e}"), gap),
-        (Err(e), Ok(_)) => {
-            return tally.diverged(format!("{at}: interpreter failed ({e}), jit ran"), gap);
-        }
+        (Ok(_), Err(e)) => tally.error(format!("{at}: jit: {e}"), gap),
+        (Err(e), Ok(_)) => tally.diverged(format!("{at}: interpreter failed ({e}), jit ran"), gap),
+    }
+    if let (Some(Ok(k)), Ok(j)) = (&kernel, &jit)
+        && let Some(d) = outcome_diff(k, j, false)
+    {
+        tally.diverged(format!("{at}: kernel vs jit: {d}"), gap);
     }
     match kernel {
         None => {
@@ -710,6 +740,7 @@ fn corpus_agrees_with_the_kernel() {
     let mut programs = 0;
     let (mut cases, mut compared, mut equal, mut skipped) = (0, 0, 0, 0);
     let mut error_classes: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut divergences = 0;
     let mut unverified: BTreeMap<&str, usize> = BTreeMap::new();
     let mut failures = Vec::new();
     // Per gap: (cases covered, failures seen).
@@ -731,8 +762,9 @@ fn corpus_agrees_with_the_kernel() {
                 }
             }
             for f in &t.failures {
-                if let Some(class) = f.class {
-                    *error_classes.entry(class).or_default() += 1;
+                match f.class {
+                    Some(class) => *error_classes.entry(class).or_default() += 1,
+                    None => divergences += 1,
                 }
                 let kind =
                     f.class.map_or("divergence".to_string(), |c| format!("bpflab error, {c}"));
@@ -771,8 +803,8 @@ fn corpus_agrees_with_the_kernel() {
     };
     println!(
         "corpus: {} objects, {programs} programs, {cases} cases, {compared} kernel-compared, \
-         {equal} equal, {skipped} skipped, {errors} bpflab errors ({}), {} unverified bpflab \
-         errors ({}), {} expected gaps",
+         {equal} equal, {skipped} skipped, {errors} bpflab errors ({}), {divergences} \
+         divergences, {} unverified bpflab errors ({}), {} expected gaps",
         objects.len(),
         list(&error_classes),
         unverified.values().sum::<usize>(),
