@@ -53,7 +53,7 @@ fn loader_records_kfunc_names_and_ids() {
         assert!(names.contains(&want), "{want} missing from {names:?}");
     }
     // One entry per kfunc, with the id every call instruction of it carries.
-    assert_eq!(names.len(), 15, "{names:?}");
+    assert_eq!(names.len(), 29, "{names:?}");
     for k in &obj.collection.kfuncs {
         assert!(k.btf_id > 0);
         let calls = obj
@@ -136,6 +136,30 @@ fn iterators_tc_socket_and_task_kfuncs_on_both_engines() {
     }
 }
 
+#[test]
+fn cpumask_kfuncs_cover_the_simulated_cpus() {
+    let Some(obj) = kfuncs_object() else { return };
+    let c = &obj.collection;
+    let prog = c.programs.iter().position(|p| p.name == "sys_cpumask").unwrap();
+    let mut input = RunInput::default();
+    input.ctx = Some(vec![0; 8]);
+    // One CPU (the default): CPU 1 is past nr_cpu_ids, so the first zero is nr_cpu_ids.
+    for engine in engines() {
+        let mut l = engine.load(c).expect("load");
+        assert_eq!(l.run(prog, &input).expect("run").r0, 0);
+        let r = results(l.as_mut(), c, 0x1b0, 12);
+        assert_eq!(r, [1, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 10], "{}", engine.name());
+    }
+    // Two CPUs, as the kernel here has.
+    let two = Interpreter::new(
+        bpflab_vm::Config { ncpus: 2, ..bpflab_vm::Config::default() },
+        bpflab_vm::standard_helpers(),
+    );
+    let mut l = two.load(c).expect("load");
+    assert_eq!(l.run(prog, &input).expect("run").r0, 0);
+    assert_eq!(results(l.as_mut(), c, 0x1b0, 12), [1, 0, 0, 1, 1, 1, 1, 1, 2, 1, 1, 10]);
+}
+
 /// A collection of one program (`src`) that names its kfunc ids.
 fn with_kfuncs(src: &str, prog_type: ProgType, kfuncs: &[(u32, &str)]) -> Collection {
     let insns = assemble(src).unwrap_or_else(|e| panic!("{e}\n{src}"));
@@ -156,17 +180,17 @@ fn fault(engine: &dyn Engine, c: &Collection, input: RunInput) -> VmErrorKind {
 
 #[test]
 fn unknown_kfunc_faults_with_its_name() {
-    let c = with_kfuncs("r1 = 0\ncall kfunc 5\nexit", ProgType::Xdp, &[(5, "bpf_cpumask_create")]);
+    let c = with_kfuncs("r1 = 0\ncall kfunc 5\nexit", ProgType::Xdp, &[(5, "bpf_cgroup_from_id")]);
     for engine in engines() {
         let kind = fault(engine.as_ref(), &c, RunInput::data(vec![0; 64]));
         assert_eq!(
             kind,
-            VmErrorKind::UnknownKfunc { name: "bpf_cpumask_create".into(), btf_id: 5 }
+            VmErrorKind::UnknownKfunc { name: "bpf_cgroup_from_id".into(), btf_id: 5 }
         );
-        assert_eq!(kind.to_string(), "kfunc bpf_cpumask_create (btf id 5) is not implemented");
+        assert_eq!(kind.to_string(), "kfunc bpf_cgroup_from_id (btf id 5) is not implemented");
     }
     // A raw program's id with no name: the old fault, naming the id.
-    let c = with_kfuncs("call kfunc 6\nexit", ProgType::Xdp, &[(5, "bpf_cpumask_create")]);
+    let c = with_kfuncs("call kfunc 6\nexit", ProgType::Xdp, &[(5, "bpf_cgroup_from_id")]);
     for engine in engines() {
         let kind = fault(engine.as_ref(), &c, RunInput::data(vec![0; 64]));
         assert_eq!(kind, VmErrorKind::Kfunc { btf_id: 6 });

@@ -41,6 +41,11 @@
  *   0 from_skb (0)  1 is_rdonly (1: socket filters cannot write packets)
  *   2 a read slice works (1)  3 bpf_dynptr_write ret (-EINVAL)  4 size
  *   returns the frame length.
+ * sys_cpumask (SEC("syscall")), cpumask_res: a mask with CPU 0 set: test_cpu(0) 1,
+ *   test_cpu(1) 0, first 0, first_zero (1, or nr_cpu_ids with one CPU), weight 1,
+ *   test_and_set_cpu(0) 1, set_cpu(100000) ignored (weight 1); setall: full 1, weight
+ *   nr_cpu_ids; and -> 1 (non-empty), equal 1; slot 11 = empty (0) + 10 * the weight
+ *   through a second reference after the first is released (10); returns 0.
  * sys_task (SEC("syscall")), task_res:
  *   0 bpf_task_from_pid(current tid) is not NULL (1)  1 bpf_task_from_pid(-1) is NULL (1)
  *   2 rcu section ran (1); returns 0.
@@ -73,6 +78,30 @@ extern void bpf_iter_num_destroy(struct bpf_iter_num *it) __ksym;
 extern void bpf_rcu_read_lock(void) __ksym;
 extern void bpf_rcu_read_unlock(void) __ksym;
 extern struct task_struct *bpf_task_from_pid(__s32 pid) __ksym;
+
+/* Defined for the same reason as task_struct. */
+struct bpf_cpumask {
+	int __unused;
+};
+struct cpumask {
+	int __unused;
+};
+extern struct bpf_cpumask *bpf_cpumask_create(void) __ksym;
+extern struct bpf_cpumask *bpf_cpumask_acquire(struct bpf_cpumask *cpumask) __ksym;
+extern void bpf_cpumask_release(struct bpf_cpumask *cpumask) __ksym;
+extern void bpf_cpumask_set_cpu(__u32 cpu, struct bpf_cpumask *cpumask) __ksym;
+extern _Bool bpf_cpumask_test_cpu(__u32 cpu, const struct cpumask *cpumask) __ksym;
+extern _Bool bpf_cpumask_test_and_set_cpu(__u32 cpu, struct bpf_cpumask *cpumask) __ksym;
+extern __u32 bpf_cpumask_first(const struct cpumask *cpumask) __ksym;
+extern __u32 bpf_cpumask_first_zero(const struct cpumask *cpumask) __ksym;
+extern __u32 bpf_cpumask_weight(const struct cpumask *cpumask) __ksym;
+extern void bpf_cpumask_setall(struct bpf_cpumask *cpumask) __ksym;
+extern _Bool bpf_cpumask_and(struct bpf_cpumask *dst, const struct cpumask *src1,
+			     const struct cpumask *src2) __ksym;
+extern _Bool bpf_cpumask_equal(const struct cpumask *src1, const struct cpumask *src2) __ksym;
+extern _Bool bpf_cpumask_full(const struct cpumask *cpumask) __ksym;
+extern _Bool bpf_cpumask_empty(const struct cpumask *cpumask) __ksym;
+#define CM(m) ((const struct cpumask *)(m))
 extern void bpf_task_release(struct task_struct *p) __ksym;
 
 #define EINVAL 22
@@ -84,6 +113,7 @@ __s64 iter_res[8];
 __s64 tc_res[8];
 __s64 sf_res[8];
 __s64 task_res[4];
+__s64 cpumask_res[12];
 /* bpf_dynptr_from_mem takes map values (Linux 6.18 refuses stack memory). */
 __u8 mem_buf[16];
 
@@ -262,6 +292,43 @@ int sys_task(void *ctx)
 	bpf_rcu_read_lock();
 	task_res[2] = 1;
 	bpf_rcu_read_unlock();
+	return 0;
+}
+
+SEC("syscall")
+int sys_cpumask(void *ctx)
+{
+	struct bpf_cpumask *m1, *m2, *m3;
+
+	m1 = bpf_cpumask_create();
+	if (!m1)
+		return 1;
+	m2 = bpf_cpumask_create();
+	if (!m2) {
+		bpf_cpumask_release(m1);
+		return 1;
+	}
+	bpf_cpumask_set_cpu(0, m1);
+	cpumask_res[0] = bpf_cpumask_test_cpu(0, CM(m1));
+	cpumask_res[1] = bpf_cpumask_test_cpu(1, CM(m1));
+	cpumask_res[2] = bpf_cpumask_first(CM(m1));
+	cpumask_res[3] = bpf_cpumask_first_zero(CM(m1));
+	cpumask_res[4] = bpf_cpumask_weight(CM(m1));
+	cpumask_res[5] = bpf_cpumask_test_and_set_cpu(0, m1);
+	bpf_cpumask_set_cpu(100000, m1);
+	cpumask_res[6] = bpf_cpumask_weight(CM(m1));
+	bpf_cpumask_setall(m2);
+	cpumask_res[7] = bpf_cpumask_full(CM(m2));
+	cpumask_res[8] = bpf_cpumask_weight(CM(m2));
+	cpumask_res[9] = bpf_cpumask_and(m2, CM(m1), CM(m2));
+	cpumask_res[10] = bpf_cpumask_equal(CM(m1), CM(m2));
+	cpumask_res[11] = bpf_cpumask_empty(CM(m1));
+	m3 = bpf_cpumask_acquire(m2);
+	bpf_cpumask_release(m2);
+	/* m3's reference keeps the mask alive after m2's is gone. */
+	cpumask_res[11] += bpf_cpumask_weight(CM(m3)) * 10;
+	bpf_cpumask_release(m3);
+	bpf_cpumask_release(m1);
 	return 0;
 }
 

@@ -9,6 +9,7 @@
 //! type, the generic set for tracing/tc/XDP/struct_ops/syscall/cgroup_skb, the skb set, the
 //! XDP set, ...).
 
+mod cpumask;
 pub mod dynptr;
 mod iter;
 mod task;
@@ -92,6 +93,53 @@ const KFUNCS: &[Kfunc] = &[
     Kfunc { name: "bpf_task_from_pid", func: task::from_pid, prog_types: GENERIC },
     Kfunc { name: "bpf_task_acquire", func: task::acquire, prog_types: GENERIC },
     Kfunc { name: "bpf_task_release", func: task::nothing, prog_types: GENERIC },
+    // kernel/bpf/cpumask.c.
+    Kfunc { name: "bpf_cpumask_create", func: cpumask::create, prog_types: cpumask::CPUMASK_SET },
+    Kfunc { name: "bpf_cpumask_acquire", func: cpumask::acquire, prog_types: cpumask::CPUMASK_SET },
+    Kfunc { name: "bpf_cpumask_release", func: cpumask::release, prog_types: cpumask::CPUMASK_SET },
+    Kfunc { name: "bpf_cpumask_first", func: cpumask::first, prog_types: cpumask::CPUMASK_SET },
+    Kfunc {
+        name: "bpf_cpumask_first_zero",
+        func: cpumask::first_zero,
+        prog_types: cpumask::CPUMASK_SET,
+    },
+    Kfunc { name: "bpf_cpumask_set_cpu", func: cpumask::set_cpu, prog_types: cpumask::CPUMASK_SET },
+    Kfunc {
+        name: "bpf_cpumask_clear_cpu",
+        func: cpumask::clear_cpu,
+        prog_types: cpumask::CPUMASK_SET,
+    },
+    Kfunc {
+        name: "bpf_cpumask_test_cpu",
+        func: cpumask::test_cpu,
+        prog_types: cpumask::CPUMASK_SET,
+    },
+    Kfunc {
+        name: "bpf_cpumask_test_and_set_cpu",
+        func: cpumask::test_and_set_cpu,
+        prog_types: cpumask::CPUMASK_SET,
+    },
+    Kfunc {
+        name: "bpf_cpumask_test_and_clear_cpu",
+        func: cpumask::test_and_clear_cpu,
+        prog_types: cpumask::CPUMASK_SET,
+    },
+    Kfunc { name: "bpf_cpumask_setall", func: cpumask::setall, prog_types: cpumask::CPUMASK_SET },
+    Kfunc { name: "bpf_cpumask_clear", func: cpumask::clear, prog_types: cpumask::CPUMASK_SET },
+    Kfunc { name: "bpf_cpumask_and", func: cpumask::and, prog_types: cpumask::CPUMASK_SET },
+    Kfunc { name: "bpf_cpumask_or", func: cpumask::or, prog_types: cpumask::CPUMASK_SET },
+    Kfunc { name: "bpf_cpumask_xor", func: cpumask::xor, prog_types: cpumask::CPUMASK_SET },
+    Kfunc { name: "bpf_cpumask_equal", func: cpumask::equal, prog_types: cpumask::CPUMASK_SET },
+    Kfunc {
+        name: "bpf_cpumask_intersects",
+        func: cpumask::intersects,
+        prog_types: cpumask::CPUMASK_SET,
+    },
+    Kfunc { name: "bpf_cpumask_subset", func: cpumask::subset, prog_types: cpumask::CPUMASK_SET },
+    Kfunc { name: "bpf_cpumask_empty", func: cpumask::empty, prog_types: cpumask::CPUMASK_SET },
+    Kfunc { name: "bpf_cpumask_full", func: cpumask::full, prog_types: cpumask::CPUMASK_SET },
+    Kfunc { name: "bpf_cpumask_copy", func: cpumask::copy, prog_types: cpumask::CPUMASK_SET },
+    Kfunc { name: "bpf_cpumask_weight", func: cpumask::weight, prog_types: cpumask::CPUMASK_SET },
     // net/core/filter.c, the skb and XDP sets.
     Kfunc { name: "bpf_dynptr_from_skb", func: dynptr::from_skb, prog_types: dynptr::SKB_SET },
     Kfunc { name: "bpf_dynptr_from_xdp", func: dynptr::from_xdp, prog_types: dynptr::XDP_SET },
