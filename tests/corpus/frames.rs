@@ -36,6 +36,8 @@ const IPIP: u8 = 4;
 const SYN: u8 = 0x02;
 const ACK: u8 = 0x10;
 const PSH: u8 = 0x08;
+const FIN: u8 = 0x01;
+const RST: u8 = 0x04;
 
 fn sum16(data: &[u8], mut acc: u32) -> u32 {
     for chunk in data.chunks(2) {
@@ -267,6 +269,10 @@ pub(crate) fn all() -> Vec<(&'static str, Vec<u8>)> {
         let seg = tcp(&CLIENT4, &VIP4, (40001, 80), SYN, &opts, &[]);
         eth(0x0800, &ipv4(V4::new(CLIENT4, VIP4, TCP), &seg))
     }));
+    f.push(("v4_tcp_fin_ack", v4_tcp(CLIENT4, VIP4, 80, FIN | ACK, &[])));
+    f.push(("v4_tcp_rst", v4_tcp(CLIENT4, VIP4, 443, RST, &[])));
+    f.push(("v4_tcp_1400", v4_tcp(CLIENT4, VIP4, 80, ACK | PSH, &[0x33; 1400 - 54])));
+    f.push(("v4_udp_600", v4_udp(CLIENT4, VIP4, (40007, 9000), &[0x77; 600 - 42])));
     f.push(("v4_udp_dns", v4_udp(CLIENT4, [8, 8, 8, 8], (53000, 53), &dns_query())));
     f.push(("v4_udp_vip", v4_udp(CLIENT4, VIP4, (53001, 53), &dns_query())));
     f.push(("v4_udp_ntp_reflect", v4_udp([192, 0, 2, 99], CLIENT4, (123, 40000), &[0x24; 48])));
@@ -309,6 +315,13 @@ pub(crate) fn all() -> Vec<(&'static str, Vec<u8>)> {
     }));
     f.push(("v4_gre_tcp", {
         let mut gre = vec![0, 0, 0x08, 0x00];
+        gre.extend_from_slice(&inner_v4_tcp(CLIENT4, VIP4, 80));
+        eth(0x0800, &ipv4(V4::new([192, 0, 2, 50], [192, 0, 2, 51], GRE), &gre))
+    }));
+    f.push(("v4_gre_keyed", {
+        // GRE with the key bit set (flags 0x2000) and key 42: decapsulators that only handle
+        // the plain header must leave it alone.
+        let mut gre = vec![0x20, 0, 0x08, 0x00, 0, 0, 0, 42];
         gre.extend_from_slice(&inner_v4_tcp(CLIENT4, VIP4, 80));
         eth(0x0800, &ipv4(V4::new([192, 0, 2, 50], [192, 0, 2, 51], GRE), &gre))
     }));
@@ -369,6 +382,7 @@ pub(crate) fn all() -> Vec<(&'static str, Vec<u8>)> {
     }));
     f.push(("arp_request", arp(1, CLIENT4, VIP4)));
     f.push(("arp_reply_blocked", arp(2, BLOCKED4, CLIENT4)));
+    f.push(("arp_reply_client", arp(2, CLIENT4, VIP4)));
     f.push(("vlan_v4_tcp_vip80", {
         let seg = tcp(&CLIENT4, &VIP4, (40020, 80), SYN, &[], &[]);
         eth_tagged(&[(0x8100, 10)], 0x0800, &ipv4(V4::new(CLIENT4, VIP4, TCP), &seg))
