@@ -461,3 +461,30 @@ fn string_literals_and_custom_data_sections() {
         Insn::LdImm64 { src: PseudoSrc::MapIdxValue, imm: 2, next_imm: 0, .. }
     ));
 }
+
+#[test]
+fn map_sizes_set_max_entries_like_libbpf() {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../programs/tests/events.bpf.o");
+    let bytes = std::fs::read(&path).unwrap();
+    let mut opts = bpflab_loader::LoadOptions::for_path(&path);
+    let as_is = bpflab_loader::load(&bytes, &opts).unwrap();
+    let max = |o: &bpflab_loader::Object, name: &str| {
+        o.collection.maps[o.collection.map_index(name).unwrap()].max_entries
+    };
+    assert_eq!((max(&as_is, "rb"), max(&as_is, "perf_events")), (4096, 0));
+    // Ring buffers round up to a power-of-two number of pages; other maps take the size.
+    opts.map_sizes.insert("rb".into(), 5000);
+    opts.map_sizes.insert("perf_events".into(), 3);
+    let sized = bpflab_loader::load(&bytes, &opts).unwrap();
+    assert_eq!((max(&sized, "rb"), max(&sized, "perf_events")), (8192, 3));
+    opts.map_sizes.insert("rb".into(), 0);
+    match bpflab_loader::load(&bytes, &opts) {
+        Err(bpflab_loader::LoadError::MapNeedsSize { name, map_type }) => {
+            assert_eq!((name.as_str(), map_type), ("rb", "ringbuf"));
+        }
+        other => panic!("expected MapNeedsSize, got {other:?}"),
+    }
+    opts.allow_unsized_maps = true;
+    assert_eq!(max(&bpflab_loader::load(&bytes, &opts).unwrap(), "rb"), 0);
+}
