@@ -254,3 +254,31 @@ fn slice_rdwr_writes_the_packet_in_tc_and_is_null_in_socket_filters() {
         assert_eq!(out.r0, 7, "{}: read-only dynptr gives NULL", engine.name());
     }
 }
+
+#[test]
+fn inspect_lists_kfunc_names() {
+    if kfuncs_object().is_none() {
+        return;
+    }
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("programs/tests");
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_bpflab"))
+            .args(args)
+            .output()
+            .expect("bpflab runs");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).expect("utf-8")
+    };
+    let arena = dir.join("arena.bpf.o");
+    let text = run(&["inspect", arena.to_str().unwrap()]);
+    let line = text.lines().find(|l| l.starts_with("kfuncs: ")).expect("a kfuncs line");
+    assert!(line.starts_with("kfuncs: bpf_arena_alloc_pages (btf id "), "{line}");
+    assert!(line.contains(", bpf_arena_free_pages (btf id "), "{line}");
+    let json = run(&["inspect", "--json", dir.join("kfuncs.bpf.o").to_str().unwrap()]);
+    let v: serde_json::Value = serde_json::from_str(&json).expect("json");
+    let kfuncs = v["kfuncs"].as_array().expect("kfuncs array");
+    assert_eq!(kfuncs.len(), 29);
+    let slice = kfuncs.iter().find(|k| k["name"] == "bpf_dynptr_slice").expect("slice");
+    assert_eq!(slice["implemented"], true);
+    assert!(slice["btf_id"].as_u64().is_some_and(|id| id > 0));
+}
