@@ -70,6 +70,26 @@ fn ip6(tc: u8) -> Vec<u8> {
     p
 }
 
+/// `plain(tos)` with an 802.1Q tag (VLAN 100) after the MAC addresses.
+fn vlan(tos: u8) -> Vec<u8> {
+    vlan_id(100, tos)
+}
+
+/// `plain(tos)` with an 802.1Q tag of VLAN `id`.
+fn vlan_id(id: u16, tos: u8) -> Vec<u8> {
+    let mut p = plain(tos);
+    let [hi, lo] = id.to_be_bytes();
+    p.splice(12..12, [0x81, 0x00, hi, lo]);
+    p
+}
+
+/// `plain(tos)` with an 802.1ad tag (VLAN 7) and an 802.1Q tag (VLAN 0x102).
+fn qinq(tos: u8) -> Vec<u8> {
+    let mut p = vlan_id(0x102, tos);
+    p.splice(12..12, [0x88, 0xa8, 0x00, 0x07]);
+    p
+}
+
 fn arp() -> Vec<u8> {
     let mut p = vec![0xff; 6];
     p.extend_from_slice(&[2, 0, 0, 0, 0, 1, 0x08, 0x06]);
@@ -140,6 +160,12 @@ fn cases(s: &Sockets) -> Vec<Case> {
         ("ipv6 CE", ip6(0x03)),
         ("arp", arp()),
         ("ipv4 header cut", plain(0x02)[..30].to_vec()),
+        ("vlan ECT(0)", vlan(0x02)),
+        ("vlan not-ECT", vlan(0x00)),
+        ("vlan 0x102 (the tag looks like ECT(0))", vlan_id(0x102, 0x00)),
+        ("vlan 0x101 (the tag looks like ECT(1))", vlan_id(0x101, 0x02)),
+        ("vlan 0x103 (the tag looks like CE)", vlan_id(0x103, 0x02)),
+        ("qinq", qinq(0x02)),
     ] {
         add("tc_ecn", what, data);
     }
@@ -214,7 +240,7 @@ fn net_helpers_match_the_kernel() {
     let (mut compared, mut skipped, mut diffs) = (0, 0, Vec::new());
     let all = cases(&socks);
     let total = all.len();
-    assert_eq!(total, 68);
+    assert_eq!(total, 74);
     for case in all {
         let idx = programs.iter().position(|p| p.name == case.prog).expect("program in object");
         let Some(k) = &loaded[idx] else {

@@ -568,3 +568,19 @@ fn set_tstamp_sets_time_and_clock() {
     arp[12..14].copy_from_slice(&[0x08, 0x06]);
     assert_eq!(run(SchedCls, &prog(7, 1), &arp).r0, (-95i64 as u64) << 32);
 }
+
+#[test]
+fn ecn_set_ce_edits_the_network_header_even_behind_a_vlan_tag() {
+    // As the kernel does, the header at the skb's network header (here the 802.1Q tag) is
+    // taken for the IPv4 header of the protocol behind the tag: TCI 0x0102 reads as ECT(0).
+    let mut pkt = tcp4(0, 2);
+    pkt.splice(12..12, [0x81, 0x00, 0x01, 0x02]);
+    let out = run(SchedCls, "call bpf_skb_ecn_set_ce\nexit", &pkt);
+    assert_eq!(out.r0, 1);
+    assert_eq!(out.data[14..16], [0x01, 0x03]);
+    // The "checksum" it updates is the inner header's flags and fragment offset: 0x4000 + 0xfffe.
+    assert_eq!(out.data[24..26], [0x3f, 0xff]);
+    let mut plain_vlan = tcp4(0x02, 2);
+    plain_vlan.splice(12..12, [0x81, 0x00, 0x00, 0x64]);
+    assert_eq!(run(SchedCls, "call bpf_skb_ecn_set_ce\nexit", &plain_vlan).r0, 0);
+}

@@ -243,8 +243,8 @@ fn skb_get_xfrm_state(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, Helpe
 /// incrementally (`IP_ECN_set_ce`).
 fn skb_ecn_set_ce(ctx: &mut HelperCtx<'_>, _: [u64; 5]) -> Result<u64, HelperError> {
     let skb = skb_ref(ctx)?;
-    let (packet, data_off, protocol, nh) =
-        (skb.packet, skb.data_off(), skb.protocol, skb.network_header);
+    let (packet, data_off, nh) = (skb.packet, skb.data_off(), skb.network_header);
+    let protocol = protocol_past_vlans(skb.protocol, ctx.world.mem.bytes(packet));
     let hdr_len = match protocol {
         ETH_P_IP => 20,
         ETH_P_IPV6 => 40,
@@ -280,6 +280,30 @@ fn skb_ecn_set_ce(ctx: &mut HelperCtx<'_>, _: [u64; 5]) -> Result<u64, HelperErr
     }
     h[1] |= 3 << 4;
     Ok(1)
+}
+
+/// `skb_protocol(skb, true)`: the protocol after the in-band VLAN tags (`__vlan_get_protocol`
+/// reads them from byte 14 of the data, at most `VLAN_MAX_DEPTH` = 8), 0 when they are cut
+/// short or too deep. The header the ECN helper then edits is the skb's network header
+/// wherever it is: with an in-band tag the kernel edits the tag's bytes, and so does bpflab.
+fn protocol_past_vlans(protocol: u16, pkt: &[u8]) -> u16 {
+    let is_vlan = |p: u16| p == 0x8100 || p == 0x88a8;
+    if !is_vlan(protocol) {
+        return protocol;
+    }
+    let (mut proto, mut at, mut depth) = (protocol, 14usize, 8u32);
+    while is_vlan(proto) {
+        let Some(tag) = pkt.get(at..at + 4) else {
+            return 0;
+        };
+        depth -= 1;
+        if depth == 0 {
+            return 0;
+        }
+        proto = u16::from_be_bytes([tag[2], tag[3]]);
+        at += 4;
+    }
+    proto
 }
 
 /// The checks the syncookie helpers share before looking at the packet: the listener (a TCP
