@@ -229,7 +229,11 @@ fn run_object_on_a_pcap_reports_verdicts_packets_and_map_changes() {
         stderr(&o)
     );
     let o = bpflab(&["run", "programs/tests/xdp.bpf.o"], "");
-    assert!(stderr(&o).contains("the object has: xdp_classify"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("the object has 6 programs; choose one with --prog NAME: xdp_classify"),
+        "{}",
+        stderr(&o)
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -541,6 +545,24 @@ fn unknown_sections_show_as_unknown_and_run_with_prog_type() {
     let o = bpflab(&["inspect", obj, "--json", "--prog-type", "xdp"], "");
     let doc: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
     assert_eq!(doc["programs"][2]["type"], "xdp");
+    // NAME=TYPE sets one program's type; the others stay unknown.
+    let o = bpflab(&["inspect", obj, "--json", "--prog-type", "cls_by_len=classifier"], "");
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    let types: Vec<&str> =
+        doc["programs"].as_array().unwrap().iter().map(|p| p["type"].as_str().unwrap()).collect();
+    assert_eq!(types, ["unknown", "sched_cls", "unknown", "xdp"]);
+    let o = bpflab(&["inspect", obj, "--prog-type", "nope=xdp"], "");
+    assert_eq!(
+        stderr(&o),
+        "error: programs/tests/unknown_sections.bpf.o: no program named 'nope'; the object's \
+         programs are: xdp_pass_v4, cls_by_len, sock_trim, xdp_known\n"
+    );
+    let o = bpflab(&["run", obj, "--prog-type", "xdp"], "");
+    assert_eq!(
+        stderr(&o),
+        "error: the object has 4 programs; choose one with --prog NAME: xdp_pass_v4, cls_by_len, \
+         sock_trim, xdp_known\n"
+    );
     let o = bpflab(&["disasm", obj, "--prog", "sock_trim"], "");
     assert!(stdout(&o).starts_with("sock_trim (prog, unknown):\n"), "{}", stdout(&o));
     let o = bpflab(&["disasm", obj, "--prog", "sock_trim", "--prog-type", "socket_filter"], "");

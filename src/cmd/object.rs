@@ -20,11 +20,11 @@ use super::{CmdResult, emit};
 #[derive(Args, Debug, Default, Clone)]
 pub(crate) struct LoadArgs {
     /// The program type of the program run (`--prog`), or else of every program whose section
-    /// name libbpf does not know: a kernel type name as libbpf prints it (`xdp`, `sched_cls`,
-    /// `socket_filter`, `kprobe`, ...) or a libbpf section name (`tc`, `classifier`,
-    /// `tc/ingress`, `kprobe/FUNC`, ...).
-    #[arg(long, value_name = "TYPE")]
-    pub(crate) prog_type: Option<String>,
+    /// name libbpf does not know; `NAME=TYPE` sets program NAME's (repeatable). TYPE is a
+    /// kernel type name as libbpf prints it (`xdp`, `sched_cls`, `socket_filter`, `kprobe`,
+    /// ...) or a libbpf section name (`tc`, `classifier`, `tc/ingress`, `kprobe/FUNC`, ...).
+    #[arg(long, value_name = "[NAME=]TYPE")]
+    pub(crate) prog_type: Vec<String>,
     /// The size (max_entries) of a map user space sizes (max_entries 0 in the object);
     /// repeatable.
     #[arg(long, value_name = "NAME=N")]
@@ -88,33 +88,45 @@ impl LoadArgs {
         }))
     }
 
-    /// Applies `--prog-type` to program `prog`, or without one to every program whose type is
-    /// unknown (to the only program when all are typed).
+    /// Applies `--prog-type`: `NAME=TYPE` to program NAME; `TYPE` to program `prog`, or
+    /// without one to every program whose type is unknown (to the only program when all are
+    /// typed).
     fn apply_prog_type(
         &self,
         obj: &mut Object,
         prog: Option<&str>,
     ) -> Result<(), Box<dyn std::error::Error>> {
-        let Some(text) = &self.prog_type else { return Ok(()) };
-        let choice = parse_prog_type(text)?;
-        let names: Vec<String> = match prog {
-            Some(name) => vec![name.to_owned()],
-            None => {
-                let untyped: Vec<String> =
-                    obj.programs.iter().filter(|p| !p.type_known).map(|p| p.name.clone()).collect();
-                match (untyped.is_empty(), obj.programs.len()) {
-                    (false, _) => untyped,
-                    (true, 1) => vec![obj.programs[0].name.clone()],
-                    (true, _) => {
-                        return Err("--prog-type: every program has a type already; \
-                                    choose the one to change with --prog NAME"
+        for text in &self.prog_type {
+            if let Some((name, ty)) = text.split_once('=') {
+                obj.set_prog_type(name.trim(), &parse_prog_type(ty)?)?;
+                continue;
+            }
+            let choice = parse_prog_type(text)?;
+            let names: Vec<String> = match prog {
+                Some(name) => vec![name.to_owned()],
+                None => {
+                    let untyped: Vec<String> = obj
+                        .programs
+                        .iter()
+                        .filter(|p| !p.type_known)
+                        .map(|p| p.name.clone())
+                        .collect();
+                    match (untyped.is_empty(), obj.programs.len()) {
+                        (false, _) => untyped,
+                        (true, 1) => vec![obj.programs[0].name.clone()],
+                        (true, _) => {
+                            return Err(format!(
+                                "--prog-type {text}: every program has a type already; choose \
+                                 the one to change with --prog NAME or --prog-type NAME={text}"
+                            )
                             .into());
+                        }
                     }
                 }
+            };
+            for name in names {
+                obj.set_prog_type(&name, &choice)?;
             }
-        };
-        for name in names {
-            obj.set_prog_type(&name, &choice)?;
         }
         Ok(())
     }
@@ -421,7 +433,16 @@ fn short_file(path: &str) -> &str {
 pub(crate) fn program_index(obj: &Object, name: &str) -> Result<usize, Box<dyn std::error::Error>> {
     obj.collection.programs.iter().position(|p| p.name == name).ok_or_else(|| {
         let names: Vec<&str> = obj.collection.programs.iter().map(|p| p.name.as_str()).collect();
-        format!("no program named {name:?}; the object has: {}", names.join(", ")).into()
+        if name.is_empty() {
+            format!(
+                "the object has {} programs; choose one with --prog NAME: {}",
+                names.len(),
+                names.join(", ")
+            )
+            .into()
+        } else {
+            format!("no program named {name:?}; the object has: {}", names.join(", ")).into()
+        }
     })
 }
 

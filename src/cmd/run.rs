@@ -128,7 +128,7 @@ impl Prepared {
     /// Reads the program and the inputs `target` names.
     pub(crate) fn new(target: &Target) -> Result<Prepared, Box<dyn std::error::Error>> {
         let Some(path) = &target.object else {
-            if target.load.prog_type.is_some() || !target.load.map_size.is_empty() {
+            if !target.load.prog_type.is_empty() || !target.load.map_size.is_empty() {
                 return Err("--prog-type and --map-size apply to object files".into());
             }
             let insns = match (&target.raw, &target.hex, &target.asm) {
