@@ -64,6 +64,14 @@ const EXPECTED_GAPS: &[Gap] = &[
               (the program exits with 0); the interpreter and the kernel read the headers",
     },
     Gap {
+        object: "tc_tunnel_key.bpf.o",
+        program: "tc_set_tunnel",
+        frame: "*",
+        class: "helper",
+        why: "bpf_skb_set_tunnel_key is not implemented (the kernel attaches per-CPU tunnel \
+              metadata to the skb even without a tunnel device)",
+    },
+    Gap {
         object: "xdp_timer_gc.bpf.o",
         program: "xdp_conn_gc",
         frame: "*",
@@ -173,6 +181,7 @@ fn setup(object: &str, collection: &Collection) -> Vec<(&'static str, Vec<u8>, V
             ),
         ],
         "tc_redirect_ifindex.bpf.o" => vec![("fwd_ifindex", be(frames::VIP4), u32le(1))],
+        "tc_l2_push.bpf.o" | "lwt_policy.bpf.o" | "tc_tunnel_key.bpf.o" => Vec::new(),
         "cgroup_skb_fw.bpf.o" => vec![
             ("deny_dst", cat(&[&u32le(32), &frames::VIP4]), vec![1]),
             ("deny_dst", cat(&[&u32le(8), &[8, 0, 0, 0]]), vec![1]),
@@ -203,9 +212,23 @@ fn inputs(prog_type: ProgType) -> Vec<(String, RunInput)> {
         | ProgType::SchedCls
         | ProgType::SchedAct
         | ProgType::SocketFilter
-        | ProgType::CgroupSkb => frames::all()
+        | ProgType::CgroupSkb
+        | ProgType::LwtIn
+        | ProgType::LwtOut
+        | ProgType::LwtXmit => frames::all()
             .into_iter()
             .map(|(name, bytes)| (name.to_string(), RunInput::data(bytes)))
+            .collect(),
+        // Raw tracepoint arguments (sys_enter: regs pointer, syscall id): read, openat, execve.
+        ProgType::RawTracepoint => [0u64, 257, 59, 59]
+            .iter()
+            .map(|id| {
+                let mut input = RunInput::default();
+                let mut ctx = 0u64.to_le_bytes().to_vec();
+                ctx.extend_from_slice(&id.to_le_bytes());
+                input.ctx = Some(ctx);
+                (format!("sys_enter_{id}"), input)
+            })
             .collect(),
         ProgType::Syscall => {
             let mut input = RunInput::default();
