@@ -147,7 +147,7 @@ fn cpumask_kfuncs_cover_the_simulated_cpus() {
     for engine in engines() {
         let mut l = engine.load(c).expect("load");
         assert_eq!(l.run(prog, &input).expect("run").r0, 0);
-        let r = results(l.as_mut(), c, 0x1b0, 12);
+        let r = results(l.as_mut(), c, 0x1f0, 12);
         assert_eq!(r, [1, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 10], "{}", engine.name());
     }
     // Two CPUs, as the kernel here has.
@@ -157,7 +157,28 @@ fn cpumask_kfuncs_cover_the_simulated_cpus() {
     );
     let mut l = two.load(c).expect("load");
     assert_eq!(l.run(prog, &input).expect("run").r0, 0);
-    assert_eq!(results(l.as_mut(), c, 0x1b0, 12), [1, 0, 0, 1, 1, 1, 1, 1, 2, 1, 1, 10]);
+    assert_eq!(results(l.as_mut(), c, 0x1f0, 12), [1, 0, 0, 1, 1, 1, 1, 1, 2, 1, 1, 10]);
+}
+
+#[test]
+fn ringbuf_dynptrs_on_both_engines() {
+    let Some(obj) = kfuncs_object() else { return };
+    let c = &obj.collection;
+    let prog = c.programs.iter().position(|p| p.name == "xdp_rb_dynptr").unwrap();
+    for engine in engines() {
+        let mut l = engine.load(c).expect("load");
+        assert_eq!(l.run(prog, &RunInput::data(packet("ipv4_udp.bin"))).expect("run").r0, 2);
+        let r = results(l.as_mut(), c, 0x1b0, 8);
+        assert_eq!(r, [0, 0, 0x1122_3344, 16, 1, -22, -22, 24], "{}", engine.name());
+    }
+    // The submitted record holds what was written through the dynptr.
+    let mut inst = Interpreter::default().instantiate(c).expect("instantiate");
+    inst.run(prog, &RunInput::data(packet("ipv4_udp.bin"))).expect("run");
+    let rb = c.map_index("rb").expect("rb");
+    let ring = inst.world.map(rb).unwrap().as_any().downcast_ref::<bpflab_vm::maps::RingBuf>();
+    let mut want = 0x1122_3344_5566_7788u64.to_le_bytes().to_vec();
+    want.extend([0; 8]);
+    assert_eq!(ring.expect("a ringbuf").pending(), vec![&want[..]]);
 }
 
 /// A collection of one program (`src`) that names its kfunc ids.

@@ -46,6 +46,12 @@
  *   test_and_set_cpu(0) 1, set_cpu(100000) ignored (weight 1); setall: full 1, weight
  *   nr_cpu_ids; and -> 1 (non-empty), equal 1; slot 11 = empty (0) + 10 * the weight
  *   through a second reference after the first is released (10); returns 0.
+ * xdp_rb_dynptr (SEC("xdp")), rb_res: bpf_ringbuf_reserve_dynptr(16) 0, bpf_dynptr_write 0,
+ *   high half through bpf_dynptr_data (0x11223344), size 16, [4] = 1 (submitted; the
+ *   verifier forbids using the dynptr afterwards), reserve with flags 1 (-EINVAL), reserve
+ *   larger than the ring (-EINVAL), then
+ *   bpf_ringbuf_query(AVAIL_DATA): bytes not consumed (24 per run; kernel and bpflab agree
+ *   only on the value after the same runs).
  * sys_task (SEC("syscall")), task_res:
  *   0 bpf_task_from_pid(current tid) is not NULL (1)  1 bpf_task_from_pid(-1) is NULL (1)
  *   2 rcu section ran (1); returns 0.
@@ -114,6 +120,12 @@ __s64 tc_res[8];
 __s64 sf_res[8];
 __s64 task_res[4];
 __s64 cpumask_res[12];
+__s64 rb_res[8];
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4096);
+} rb SEC(".maps");
 /* bpf_dynptr_from_mem takes map values (Linux 6.18 refuses stack memory). */
 __u8 mem_buf[16];
 
@@ -293,6 +305,27 @@ int sys_task(void *ctx)
 	task_res[2] = 1;
 	bpf_rcu_read_unlock();
 	return 0;
+}
+
+SEC("xdp")
+int xdp_rb_dynptr(struct xdp_md *ctx)
+{
+	struct bpf_dynptr d, bad;
+	__u64 val = 0x1122334455667788ULL, *p;
+
+	rb_res[0] = bpf_ringbuf_reserve_dynptr(&rb, 16, 0, &d);
+	rb_res[1] = bpf_dynptr_write(&d, 0, &val, sizeof(val), 0);
+	p = bpf_dynptr_data(&d, 0, sizeof(*p));
+	rb_res[2] = p ? (__s64)(*p >> 32) : -1;
+	rb_res[3] = bpf_dynptr_size(&d);
+	bpf_ringbuf_submit_dynptr(&d, 0);
+	rb_res[4] = 1;
+	rb_res[5] = bpf_ringbuf_reserve_dynptr(&rb, 16, 1, &bad);
+	bpf_ringbuf_discard_dynptr(&bad, 0);
+	rb_res[6] = bpf_ringbuf_reserve_dynptr(&rb, 8192, 0, &bad);
+	bpf_ringbuf_discard_dynptr(&bad, 0);
+	rb_res[7] = bpf_ringbuf_query(&rb, 0);
+	return XDP_PASS;
 }
 
 SEC("syscall")

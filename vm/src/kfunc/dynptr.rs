@@ -1,5 +1,6 @@
 //! Dynamic pointers (`struct bpf_dynptr`): the helpers `bpf_dynptr_from_mem`,
-//! `bpf_dynptr_read`, `bpf_dynptr_write`, `bpf_dynptr_data` and the kfuncs
+//! `bpf_dynptr_read`, `bpf_dynptr_write`, `bpf_dynptr_data`, `bpf_ringbuf_reserve_dynptr`,
+//! `bpf_ringbuf_submit_dynptr`, `bpf_ringbuf_discard_dynptr` and the kfuncs
 //! `bpf_dynptr_from_skb`, `bpf_dynptr_from_xdp`, `bpf_dynptr_slice[_rdwr]`, ...
 //!
 //! A dynptr is a 16-byte stack object laid out like the kernel's `struct bpf_dynptr_kern`,
@@ -284,6 +285,9 @@ pub(crate) const HELPERS: &[Helper] = &[
     Helper { proto: READ, func: read },
     Helper { proto: WRITE, func: write },
     Helper { proto: DATA, func: data },
+    Helper { proto: RINGBUF_RESERVE, func: ringbuf_reserve },
+    Helper { proto: RINGBUF_SUBMIT, func: ringbuf_submit },
+    Helper { proto: RINGBUF_DISCARD, func: ringbuf_discard },
 ];
 
 const FROM_MEM: HelperProto = HelperProto {
@@ -335,6 +339,106 @@ const DATA: HelperProto = HelperProto {
     gpl_only: false,
     prog_types: Allowed::All,
 };
+
+const RINGBUF_RESERVE: HelperProto = HelperProto {
+    id: 198,
+    name: "bpf_ringbuf_reserve_dynptr",
+    ret: RetType::Integer,
+    args: &[ArgType::ConstMapPtr, ArgType::Anything, ArgType::Anything, ArgType::PtrToDynptr],
+    gpl_only: false,
+    prog_types: Allowed::All,
+};
+const RINGBUF_SUBMIT: HelperProto = HelperProto {
+    id: 199,
+    name: "bpf_ringbuf_submit_dynptr",
+    ret: RetType::Void,
+    args: &[ArgType::PtrToDynptr, ArgType::Anything],
+    gpl_only: false,
+    prog_types: Allowed::All,
+};
+const RINGBUF_DISCARD: HelperProto = HelperProto {
+    id: 200,
+    name: "bpf_ringbuf_discard_dynptr",
+    ret: RetType::Void,
+    args: &[ArgType::PtrToDynptr, ArgType::Anything],
+    gpl_only: false,
+    prog_types: Allowed::All,
+};
+
+/// `long bpf_ringbuf_reserve_dynptr(void *ringbuf, u32 size, u64 flags, struct bpf_dynptr
+/// *ptr)`: a ring buffer dynptr over a new record (a NULL dynptr and an error otherwise).
+fn ringbuf_reserve(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
+    let idx = crate::builtin::maps::map_arg(ctx, 1, a[0])?;
+    let size = a[1] as u32;
+    if a[2] != 0 {
+        set_null(ctx, 4, a[3])?;
+        return Ok(EINVAL);
+    }
+    if size > DYNPTR_MAX_SIZE {
+        set_null(ctx, 4, a[3])?;
+        return Ok(E2BIG);
+    }
+    let bad = HelperError::BadArg { arg: 1, reason: "not a ringbuf map" };
+    let (map, mem) = ctx.world.map_mut(idx).ok_or(bad.clone())?;
+    let rb = map.as_any_mut().downcast_mut::<crate::maps::RingBuf>().ok_or(bad)?;
+    match rb.reserve(mem, u64::from(size)).ok().flatten() {
+        Some(addr) => {
+            store(ctx, 4, a[3], &Dynptr::new(addr, DynptrKind::Ringbuf, size, false))?;
+            Ok(0)
+        }
+        None => {
+            set_null(ctx, 4, a[3])?;
+            Ok(EINVAL)
+        }
+    }
+}
+
+/// Submits or discards the record of the ring buffer dynptr at `addr`, then makes it NULL;
+/// nothing for a NULL dynptr (a failed reservation).
+fn ringbuf_commit(
+    ctx: &mut HelperCtx<'_>,
+    addr: u64,
+    flags: u64,
+    discard: bool,
+) -> Result<u64, HelperError> {
+    let d = load(ctx, 1, addr)?;
+    if d.is_null() {
+        return Ok(0);
+    }
+    let bad = HelperError::BadArg { arg: 1, reason: "not a ring buffer dynptr" };
+    if d.kind != Some(DynptrKind::Ringbuf) {
+        return Err(bad);
+    }
+    let Some((region, crate::memory::RegionKind::RingbufRecord, 0)) = ctx.world.mem.resolve(d.data)
+    else {
+        return Err(bad);
+    };
+    let mut done = false;
+    for idx in 0..ctx.world.map_count() {
+        let Some((map, mem)) = ctx.world.map_mut(idx) else { continue };
+        if let Some(rb) = map.as_any_mut().downcast_mut::<crate::maps::RingBuf>()
+            && rb.commit(mem, region, flags, discard)
+        {
+            done = true;
+            break;
+        }
+    }
+    if !done {
+        return Err(bad);
+    }
+    set_null(ctx, 1, addr)?;
+    Ok(0)
+}
+
+/// `void bpf_ringbuf_submit_dynptr(struct bpf_dynptr *ptr, u64 flags)`.
+fn ringbuf_submit(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
+    ringbuf_commit(ctx, a[0], a[1], false)
+}
+
+/// `void bpf_ringbuf_discard_dynptr(struct bpf_dynptr *ptr, u64 flags)`.
+fn ringbuf_discard(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
+    ringbuf_commit(ctx, a[0], a[1], true)
+}
 
 /// `long bpf_dynptr_from_mem(void *data, u32 size, u64 flags, struct bpf_dynptr *ptr)`.
 fn from_mem(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
