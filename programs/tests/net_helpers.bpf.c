@@ -27,7 +27,8 @@
  *                 clones), to ifindex 0x7ffffff0 and with flag 4 (-EINVAL); TC_ACT_OK.
  *   tc_sockinfo   the socket of the 4-tuple (bpf_skc_lookup_tcp): 100 short frame, 101 none,
  *                 else bpf_sk_fullsock's state | protocol << 24, | 0x100 | state << 16 when
- *                 bpf_get_listener_sock finds a listener.
+ *                 bpf_get_listener_sock finds a listener; bpf_sk_assign(skb, sk, 0) and
+ *                 with flags 1 (s32 at bytes 14 and 18: a test run is not at tc ingress).
  *   tc_tstamp     res (s64) = bpf_skb_set_tstamp(0x1234, MONOTONIC), skb->tstamp,
  *                 skb->tstamp_type, set(0, MONOTONIC) (-EINVAL), set(7, 3) (-EINVAL),
  *                 set(0x99, REALTIME), skb->tstamp, skb->tstamp_type (-EOPNOTSUPP unless IP).
@@ -202,6 +203,7 @@ int tc_sockinfo(struct __sk_buff *skb)
 	struct tcphdr *th = data + sizeof(struct ethhdr) + sizeof(struct iphdr);
 	struct bpf_sock_tuple t = {};
 	struct bpf_sock *sk, *full, *listener;
+	__s32 assign, assign_flags;
 	__u32 r = 0;
 
 	if ((void *)(th + 1) > data_end)
@@ -219,7 +221,11 @@ int tc_sockinfo(struct __sk_buff *skb)
 	listener = bpf_get_listener_sock(sk);
 	if (listener)
 		r |= 0x100 | listener->state << 16;
+	assign = bpf_sk_assign(skb, sk, 0);
+	assign_flags = bpf_sk_assign(skb, sk, 1);
 	bpf_sk_release(sk);
+	bpf_skb_store_bytes(skb, 14, &assign, sizeof(assign), 0);
+	bpf_skb_store_bytes(skb, 18, &assign_flags, sizeof(assign_flags), 0);
 	return r;
 }
 

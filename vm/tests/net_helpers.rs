@@ -584,3 +584,22 @@ fn ecn_set_ce_edits_the_network_header_even_behind_a_vlan_tag() {
     plain_vlan.splice(12..12, [0x81, 0x00, 0x00, 0x64]);
     assert_eq!(run(SchedCls, "call bpf_skb_ecn_set_ce\nexit", &plain_vlan).r0, 0);
 }
+
+#[test]
+fn tc_sk_assign_is_refused_outside_tc_ingress() {
+    // SOCKINFO's socket, then bpf_sk_assign(skb, sk, FLAGS): a test run is not at tc ingress.
+    let prog = |flags: u64| {
+        SOCKINFO.replace(
+            "     release:\n",
+            &format!(
+                "     release:\n         r1 = r6\n         r2 = r8\n         r3 = {flags}\n         \
+                 call bpf_sk_assign\n         r9 = r0\n"
+            ),
+        )
+    };
+    for (flags, want) in [(0, -95), (1, EINVAL)] {
+        let mut inst = instance(SchedCls, &prog(flags));
+        inst.world.tcp_listen(sa("10.1.2.3:80")).expect("listen");
+        assert_eq!(run_on(&mut inst, &tcp4(0, 2)).r0 as i64, want, "flags {flags}");
+    }
+}

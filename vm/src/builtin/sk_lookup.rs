@@ -15,8 +15,9 @@ const SK_ASSIGN: HelperProto = HelperProto {
     ret: RetType::Integer,
     args: &[ArgType::PtrToCtx, ArgType::PtrToSocket, ArgType::Anything],
     gpl_only: false,
-    // The kernel also gives tc programs a `bpf_sk_assign` (an skb's socket); not simulated.
-    prog_types: Allowed::Only(&[ProgType::SkLookup]),
+    // sk_lookup programs select the socket of a lookup; tc programs assign an skb's socket
+    // (the tc variant, `bpf_sk_assign` of net/core/filter.c).
+    prog_types: Allowed::Only(&[ProgType::SkLookup, ProgType::SchedCls, ProgType::SchedAct]),
 };
 
 /// `BPF_SK_LOOKUP_F_REPLACE`: replace an earlier selection.
@@ -34,10 +35,26 @@ const AF_INET: u16 = 2;
 const TCP: u32 = 6;
 const UDP: u32 = 17;
 
+/// `EOPNOTSUPP`.
+const EOPNOTSUPP: i64 = -95;
+
+/// The tc variant, `long bpf_sk_assign(struct __sk_buff *skb, struct bpf_sock *sk, u64 flags)`:
+/// only at tc ingress, which a test run's skb is not (it runs the program as on egress), so a
+/// valid call returns `-EOPNOTSUPP`; flags `-EINVAL`.
+fn tc_sk_assign(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
+    if SockView::at(&ctx.world.mem, a[1]).is_none() {
+        return Err(HelperError::BadArg { arg: 2, reason: "not a socket pointer" });
+    }
+    Ok(if a[2] != 0 { EINVAL } else { EOPNOTSUPP } as u64)
+}
+
 /// `long bpf_sk_assign(struct bpf_sk_lookup *ctx, struct bpf_sock *sk, u64 flags)`.
 /// (The tc flavour of helper 124, assigning a socket to an skb, is not simulated.)
 fn sk_assign(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
     let errno = |e: i64| Ok(e as u64);
+    if ctx.prog_type != ProgType::SkLookup {
+        return tc_sk_assign(ctx, a);
+    }
     let flags = a[2];
     if flags & !(BPF_SK_LOOKUP_F_REPLACE | BPF_SK_LOOKUP_F_NO_REUSEPORT) != 0 {
         return errno(EINVAL);
