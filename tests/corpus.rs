@@ -467,16 +467,16 @@ fn run_object(path: &Path, ncpus: u32, kernel_ok: bool, jit: &JitEngine) -> Vec<
             }
             c
         };
+        let mut skip_reason = (!kernel_ok).then(|| "bpf(2) here".to_string());
         let kernel = if kernel_ok {
             match KernelEngine.load(&unit) {
                 Ok(k) => Some(k),
                 Err(e) => {
-                    println!(
-                        "SKIP: {file}/{} ({} cases): kernel lacks support to load it ({})",
+                    skip_reason = Some(format!(
+                        "support to load {} ({})",
                         prog.name,
-                        cases.len(),
                         kernel_reason(&e.to_string())
-                    );
+                    ));
                     None
                 }
             }
@@ -488,6 +488,10 @@ fn run_object(path: &Path, ncpus: u32, kernel_ok: bool, jit: &JitEngine) -> Vec<
             Ok(e) => e,
             Err(msg) if !kernel_loaded => {
                 let msg = format!("{file}/{}: {msg}", prog.name);
+                for (label, _) in &cases {
+                    let why = skip_reason.as_deref().unwrap_or("");
+                    println!("SKIP: {file}/{}/{label}: kernel lacks {why}", prog.name);
+                }
                 tally.cases = cases.len();
                 tally.skipped = cases.len();
                 tally.unverified_errors.push((classify(&msg), msg));
@@ -538,10 +542,12 @@ fn run_object(path: &Path, ncpus: u32, kernel_ok: bool, jit: &JitEngine) -> Vec<
 
 /// Why the kernel refused to load something: the verifier's last words where it spoke.
 fn kernel_reason(message: &str) -> String {
-    let lines: Vec<&str> = message.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
-    let text =
-        if lines.len() > 2 { lines[lines.len() - 2..].join(" / ") } else { lines.join(" / ") };
-    text.chars().take(200).collect()
+    let lines: Vec<&str> = message
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("processed ") && !l.starts_with("verification"))
+        .collect();
+    lines.last().map_or(String::new(), |l| l.chars().take(160).collect())
 }
 
 fn first_line(s: &str) -> String {
