@@ -164,3 +164,75 @@ fn arena_loads_and_its_kfuncs_fault_naming_the_feature() {
         Err(e) => println!("SKIP: arena.bpf.o in the kernel: kernel lacks arena maps here ({e})"),
     }
 }
+
+#[test]
+fn sk_storage_is_keyed_by_the_owner_pointer_and_refused_in_xdp() {
+    // r6 and r7 stand for two owners (any non-NULL pointer the program holds).
+    let src = "
+        r6 = r10
+        r6 += -8
+        r7 = r10
+        r7 += -16
+        r1 = map[idx:0] ll
+        r2 = r6
+        r3 = 0
+        r4 = 1
+        call bpf_sk_storage_get
+        if r0 == 0 goto fail
+        *(u64 *)(r0 + 0) = 5
+        r8 = r0
+        r1 = map[idx:0] ll
+        r2 = r6
+        r3 = 0
+        r4 = 0
+        call bpf_sk_storage_get
+        if r0 != r8 goto fail
+        r1 = map[idx:0] ll
+        r2 = r7
+        r3 = 0
+        r4 = 0
+        call bpf_sk_storage_get
+        if r0 != 0 goto fail
+        r1 = map[idx:0] ll
+        r2 = r6
+        call bpf_sk_storage_delete
+        r9 = r0
+        r1 = map[idx:0] ll
+        r2 = r6
+        call bpf_sk_storage_delete
+        r0 <<= 8
+        r0 |= r9
+        exit
+    fail:
+        r0 = 99
+        exit";
+    let mut spec = MapSpec::new("sk_store", MapType::SkStorage, 4, 8, 0);
+    spec.flags = 1;
+    spec.btf_key_type_id = Some(1);
+    spec.btf_value_type_id = Some(2);
+    let insns = assemble(src).unwrap_or_else(|e| panic!("{e}"));
+    let engines: Vec<Box<dyn Engine>> =
+        vec![Box::new(Interpreter::default()), Box::new(JitEngine::default())];
+    for engine in engines {
+        for (prog_type, ok) in [(ProgType::SchedCls, true), (ProgType::Xdp, false)] {
+            let c = Collection {
+                maps: vec![spec.clone()],
+                programs: vec![Program::raw("t", insns.clone()).with_type(prog_type)],
+                ..Collection::default()
+            };
+            let mut l = engine.load(&c).expect("load");
+            let out = l.run(0, &RunInput::data(vec![0; 64]));
+            if ok {
+                // delete: 0, then -ENOENT (0xfe in the low byte after the shift).
+                assert_eq!(out.expect("run").r0, (-2i64 as u64) << 8, "{}", engine.name());
+            } else {
+                assert!(
+                    matches!(&out, Err(EngineError::Fault(e)) if matches!(e.kind(),
+                        VmErrorKind::Helper { name: "bpf_sk_storage_get", error: HelperError::NotAllowed { .. } })),
+                    "{}: XDP programs may not call bpf_sk_storage_get: {out:?}",
+                    engine.name()
+                );
+            }
+        }
+    }
+}

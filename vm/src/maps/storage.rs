@@ -182,7 +182,7 @@ pub(crate) const HELPERS: &[Helper] = &[
 use ProgType::{
     CgroupSkb, CgroupSock, CgroupSockAddr, CgroupSockopt, Ext, Kprobe, Lsm, PerfEvent,
     RawTracepoint, RawTracepointWritable, SchedAct, SchedCls, SkMsg, SockOps, Syscall, Tracepoint,
-    Tracing, Xdp,
+    Tracing,
 };
 
 /// `bpf_tracing_func_proto` users (task storage).
@@ -197,12 +197,12 @@ const TRACING: Allowed = Allowed::Only(&[
     Syscall,
     Ext,
 ]);
-/// Program types whose `*_func_proto` returns `bpf_sk_storage_get` (net/core/filter.c,
-/// kernel/bpf/cgroup.c, bpf_lsm.c, tracing).
+/// Program types whose `*_func_proto` returns `bpf_sk_storage_get` (net/core/filter.c:
+/// cgroup sock/sock_addr/skb, tc, sock_ops, sk_msg; kernel/bpf/cgroup.c: sockopt; bpf_lsm.c;
+/// bpf_trace.c's tracing_prog_func_proto, which syscall programs fall back to).
 const SK_TYPES: Allowed = Allowed::Only(&[
     SchedCls,
     SchedAct,
-    Xdp,
     CgroupSkb,
     CgroupSock,
     CgroupSockAddr,
@@ -211,6 +211,7 @@ const SK_TYPES: Allowed = Allowed::Only(&[
     SkMsg,
     Lsm,
     Tracing,
+    Syscall,
 ]);
 /// Inode storage: LSM programs only.
 const LSM: Allowed = Allowed::Only(&[Lsm]);
