@@ -60,8 +60,11 @@ const SYNCOOKIE_ARGS: &[ArgType] =
 
 const CLONE_REDIRECT: HelperProto =
     proto(13, "bpf_clone_redirect", &[PtrToCtx, Anything, Anything], false, TC_LWT_XMIT);
+/// The skb variant (tc and lwt programs) in Linux 6.12, plus the current-task variant
+/// (`bpf_get_cgroup_classid_curr_proto`, no argument) of cgroup and sk_msg programs; Linux
+/// 6.18 offers it to every program type (probed), so bpflab does too.
 const GET_CGROUP_CLASSID: HelperProto =
-    proto(17, "bpf_get_cgroup_classid", &[PtrToCtx], false, TC_LWT);
+    proto(17, "bpf_get_cgroup_classid", &[PtrToCtx], false, Allowed::All);
 /// `tc_cls_act_func_proto` and `lwt_xmit_func_proto`.
 const TC_LWT_XMIT: Allowed = Allowed::Only(&[SchedCls, SchedAct, LwtXmit]);
 const SKB_GET_TUNNEL_KEY: HelperProto = proto(
@@ -181,10 +184,10 @@ fn xdp_ref<'c>(ctx: &'c HelperCtx<'_>) -> Result<&'c XdpCtx, HelperError> {
         .ok_or(HelperError::BadArg { arg: 1, reason: "not an XDP context" })
 }
 
-/// `bpf_get_cgroup_classid(skb)`: the calling task's net_cls class id (`task_get_classid`;
-/// a test run is not in softirq). bpflab's tasks are in the root net_cls cgroup: 0.
-fn get_cgroup_classid(ctx: &mut HelperCtx<'_>, _: [u64; 5]) -> Result<u64, HelperError> {
-    skb_ref(ctx)?;
+/// `bpf_get_cgroup_classid(skb)` and its current-task variant: the calling task's net_cls
+/// class id (`task_get_classid`; a test run is not in softirq). bpflab's tasks are in the
+/// root net_cls cgroup: 0.
+fn get_cgroup_classid(_: &mut HelperCtx<'_>, _: [u64; 5]) -> Result<u64, HelperError> {
     Ok(0)
 }
 
