@@ -19,6 +19,7 @@ use goblin::elf::sym::STT_NOTYPE;
 
 use crate::elf::ElfObject;
 use crate::error::LoadError;
+use crate::maps::MAX_DATA_SIZE;
 
 /// libbpf's `KCONFIG_SEC`.
 pub(crate) const KCONFIG_SEC: &str = ".kconfig";
@@ -120,9 +121,11 @@ fn kconfig_type(btf: &Btf, type_id: u32) -> Result<Option<KconfigType>, LoadErro
         .then_some(KconfigType::Tristate),
         t @ BtfType::Enum64(_) => (btf.string_at(t.name_off()).ok() == Some("libbpf_tristate"))
             .then_some(KconfigType::Tristate),
-        BtfType::Array(a) if a.nelems > 0 => (kconfig_type(btf, a.elem_type)?
-            == Some(KconfigType::Char))
-        .then_some(KconfigType::CharArray),
+        BtfType::Array(a) if a.nelems > 0 => {
+            let (_, elem) = btf.resolve_mods(a.elem_type).map_err(btf_err)?;
+            matches!(elem, BtfType::Int(i) if i.size == 1 && !i.is_bool())
+                .then_some(KconfigType::CharArray)
+        }
         _ => None,
     })
 }
@@ -131,10 +134,11 @@ fn kconfig_type(btf: &Btf, type_id: u32) -> Result<Option<KconfigType>, LoadErro
 /// externs may have: integers and enums align to their size, up to 8; arrays to their element).
 fn align_of(btf: &Btf, type_id: u32) -> Result<u32, LoadError> {
     let (_, ty) = btf.resolve_mods(type_id).map_err(btf_err)?;
-    match ty {
-        BtfType::Array(a) => align_of(btf, a.elem_type),
-        other => Ok(other.own_size().unwrap_or(1).clamp(1, 8)),
-    }
+    let ty = match ty {
+        BtfType::Array(a) => btf.resolve_mods(a.elem_type).map_err(btf_err)?.1,
+        other => other,
+    };
+    Ok(ty.own_size().unwrap_or(1).clamp(1, 8))
 }
 
 /// The extern symbols of the object, with their BTF (libbpf's `bpf_object__collect_externs`).
@@ -217,12 +221,19 @@ pub(crate) fn collect(elf: &ElfObject<'_>, btf: Option<&Btf>) -> Result<Externs,
     kconfig.sort_by(|a, b| {
         b.align.cmp(&a.align).then(a.size.cmp(&b.size)).then_with(|| a.name.cmp(&b.name))
     });
-    let mut off = 0u32;
+    let mut off = 0u64;
     for k in &mut kconfig {
-        k.offset = off.next_multiple_of(k.align);
-        off = k.offset + k.size;
+        let start = off.next_multiple_of(u64::from(k.align));
+        off = start + u64::from(k.size);
+        if off > MAX_DATA_SIZE {
+            return Err(LoadError::TooLarge {
+                what: format!("the .kconfig map (extern '{}' ends at byte {off})", k.name),
+                limit: MAX_DATA_SIZE,
+            });
+        }
+        k.offset = start as u32;
     }
-    out.kconfig_size = off;
+    out.kconfig_size = off as u32;
     out.kconfig_datasec = btf.datasec(KCONFIG_SEC).map(|(id, _)| id);
     out.kconfig = kconfig;
     Ok(out)

@@ -117,6 +117,20 @@ fn unknown_program_section_loads_untyped() {
 }
 
 #[test]
+fn huge_kconfig_extern_is_refused_not_allocated() {
+    match load(&common::bytes("kconfig_huge.bpf.o"), &opts()) {
+        Err(LoadError::TooLarge { what, limit }) => {
+            assert_eq!(
+                what,
+                "the .kconfig map (extern 'CONFIG_BPFLAB_HUGE' ends at byte 1073741824)"
+            );
+            assert_eq!(limit, 1 << 28);
+        }
+        other => panic!("expected TooLarge, got {other:?}"),
+    }
+}
+
+#[test]
 fn x86_64_object_is_not_bpf() {
     let mut bytes = common::bytes("multi.bpf.o");
     bytes[18..20].copy_from_slice(&62u16.to_le_bytes()); // EM_X86_64
