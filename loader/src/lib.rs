@@ -172,6 +172,9 @@ pub struct ProgramInfo {
     /// one ([`LoadOptions::prog_types`], [`Object::set_prog_type`]). Programs without one
     /// have [`ProgType::Unspec`] and must not run (see [`Object::check_runnable`]).
     pub type_known: bool,
+    /// Whether libbpf loads the program by default: not for `SEC("?...")` sections, whose
+    /// `?` [`Program::section`] drops as libbpf does.
+    pub autoload: bool,
 }
 
 /// Loads an eBPF ELF object.
@@ -283,7 +286,7 @@ pub fn load(bytes: &[u8], opts: &LoadOptions) -> Result<Object, LoadError> {
                 prog_type: kind.prog_type,
                 insns,
                 license: license.clone(),
-                section: cs.name.clone(),
+                section: secdef::libbpf_section_name(&cs.name).to_owned(),
                 expected_attach_type: kind.expected_attach_type,
                 attach_to: kind.attach_to.clone(),
                 flags: kind.def.prog_flags(),
@@ -299,6 +302,7 @@ pub fn load(bytes: &[u8], opts: &LoadOptions) -> Result<Object, LoadError> {
                 line_info: btf_info.lines,
                 func_info: btf_info.funcs,
                 type_known: !std::ptr::eq(kind.def, &secdef::UNKNOWN_DEF),
+                autoload: secdef::autoload(&cs.name),
             });
         }
     }

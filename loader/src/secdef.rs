@@ -376,8 +376,22 @@ impl SecDef {
     }
 }
 
-/// Looks `name` up in [`SECTION_DEFS`] the way libbpf's `find_sec_def` does.
+/// The section name libbpf keeps for a program: `SEC("?xdp")` is `SEC("xdp")` with autoload
+/// off (`bpf_object__init_prog` drops the `?`).
+pub fn libbpf_section_name(elf_name: &str) -> &str {
+    elf_name.strip_prefix('?').unwrap_or(elf_name)
+}
+
+/// Whether libbpf loads a program of this ELF section by default (`SEC("?...")` it does not,
+/// until `bpf_program__set_autoload`).
+pub fn autoload(elf_name: &str) -> bool {
+    !elf_name.starts_with('?')
+}
+
+/// Looks `name` up in [`SECTION_DEFS`] the way libbpf's `find_sec_def` does (a leading `?`,
+/// libbpf's autoload-off marker, is not part of the name).
 pub fn classify(name: &str) -> Option<SectionKind> {
+    let name = libbpf_section_name(name);
     SECTION_DEFS.iter().find_map(|d| {
         d.matches(name).map(|target| SectionKind {
             def: d,
@@ -472,6 +486,14 @@ mod tests {
         assert!(classify("kprobex").is_none());
         assert!(classify("xdp/foo").is_none());
         assert!(classify("kprobe").unwrap().attach_to.is_none());
+        // `?` only turns autoload off.
+        assert_eq!(
+            classify("?tc/ingress").unwrap().expected_attach_type,
+            Some(attach::TCX_INGRESS)
+        );
+        assert_eq!(classify("?kprobe/f").unwrap().attach_to.as_deref(), Some("f"));
+        assert!(classify("?").is_none() && classify("??xdp").is_none());
+        assert!(!autoload("?xdp") && autoload("xdp"));
     }
 
     #[test]

@@ -488,3 +488,25 @@ fn map_sizes_set_max_entries_like_libbpf() {
     opts.allow_unsized_maps = true;
     assert_eq!(max(&bpflab_loader::load(&bytes, &opts).unwrap(), "rb"), 0);
 }
+
+#[test]
+fn question_mark_sections_type_like_libbpf_with_autoload_off() {
+    let obj = common::load_no_target("autoload.bpf.o");
+    let got: Vec<(&str, &str, ProgType, Option<u32>)> = obj
+        .collection
+        .programs
+        .iter()
+        .map(|p| (p.name.as_str(), p.section.as_str(), p.prog_type, p.expected_attach_type))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("off_by_default", "xdp", ProgType::Xdp, Some(secdef::attach::XDP)),
+            ("tc_off", "tc/ingress", ProgType::SchedCls, Some(secdef::attach::TCX_INGRESS)),
+            ("on", "xdp", ProgType::Xdp, Some(secdef::attach::XDP)),
+        ]
+    );
+    let info: Vec<(&str, bool, bool)> =
+        obj.programs.iter().map(|p| (p.section.as_str(), p.autoload, p.type_known)).collect();
+    assert_eq!(info, [("?xdp", false, true), ("?tc/ingress", false, true), ("xdp", true, true)]);
+}

@@ -207,6 +207,7 @@ fn object_json(path: &Path, obj: &Object) -> Value {
                 "section": info.section,
                 "type": type_label(p.prog_type, info.type_known),
                 "type_known": info.type_known,
+                "autoload": info.autoload,
                 "type_id": p.prog_type.id(),
                 "expected_attach_type": p.expected_attach_type,
                 "attach_to": p.attach_to,
