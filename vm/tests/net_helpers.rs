@@ -605,3 +605,13 @@ fn tc_sk_assign_is_refused_outside_tc_ingress() {
         assert_eq!(run_on(&mut inst, &tcp4(0, 2)).r0 as i64, want, "flags {flags}");
     }
 }
+
+#[test]
+fn syscall_programs_get_socket_cookies_of_socket_pointers() {
+    // A NULL socket pointer: 0 (bpf_get_socket_ptr_cookie).
+    let insns = assemble("r1 = 0\ncall bpf_get_socket_cookie\nexit").expect("asm");
+    let p = Program::raw("t", insns).with_type(ProgType::Syscall);
+    let mut inst = Interpreter::default().instantiate(&Collection::single(p)).expect("instantiate");
+    let out = inst.run(0, &RunInput::default()).expect("run");
+    assert_eq!(out.r0, 0);
+}

@@ -72,7 +72,9 @@ const RELEASE_TYPES: &[ProgType] =
 /// Program types whose context is a `struct __sk_buff`, with the skb cookie helpers.
 const SKB_TYPES: &[ProgType] = &[SocketFilter, SchedCls, SchedAct, CgroupSkb, SkSkb];
 /// `bpf_get_socket_cookie`: the skb, sockops and sock_addr variants, and the socket-pointer
-/// one of sk_reuseport and tracing programs.
+/// one of sk_reuseport, tracing and syscall programs (`syscall_prog_func_proto` falls back to
+/// `tracing_prog_func_proto`). Not cgroup_sock's (the socket being created, which bpflab does
+/// not simulate).
 const COOKIE_TYPES: &[ProgType] = &[
     SocketFilter,
     SchedCls,
@@ -83,6 +85,7 @@ const COOKIE_TYPES: &[ProgType] = &[
     CgroupSockAddr,
     SkReuseport,
     Tracing,
+    ProgType::Syscall,
 ];
 /// `bpf_get_netns_cookie`.
 const NETNS_COOKIE_TYPES: &[ProgType] = &[
