@@ -412,6 +412,31 @@ pub(crate) fn all() -> Vec<(&'static str, Vec<u8>)> {
     f
 }
 
+/// Whether the IPv4 header at `ip` (an offset into `frame`) and the TCP/UDP/ICMP message after
+/// it carry valid checksums (UDP's optional zero checksum counts as valid; other protocols are
+/// not checked past the IPv4 header).
+pub(crate) fn ipv4_checksums_ok(frame: &[u8], ip: usize) -> bool {
+    let Some(&vihl) = frame.get(ip) else { return false };
+    let ihl = usize::from(vihl & 0x0f) * 4;
+    let Some(header) = frame.get(ip..ip + ihl) else { return false };
+    if checksum(header) != 0 {
+        return false;
+    }
+    let total = usize::from(u16::from_be_bytes([frame[ip + 2], frame[ip + 3]]));
+    let Some(seg) = frame.get(ip + ihl..ip + total) else { return false };
+    let proto = frame[ip + 9];
+    if proto == ICMP {
+        return checksum(seg) == 0;
+    }
+    if proto != TCP && proto != UDP || (proto == UDP && seg.get(6..8) == Some(&[0, 0])) {
+        return true;
+    }
+    let mut pseudo = frame[ip + 12..ip + 20].to_vec();
+    pseudo.extend_from_slice(&[0, proto]);
+    pseudo.extend_from_slice(&(seg.len() as u16).to_be_bytes());
+    fold(sum16(seg, sum16(&pseudo, 0))) == 0
+}
+
 /// Every frame name once, so tests can check the list did not lose any.
 pub(crate) fn names() -> Vec<&'static str> {
     all().into_iter().map(|(n, _)| n).collect()
@@ -432,5 +457,17 @@ mod checks {
         let lsrr = &frames.iter().find(|(n, _)| *n == "v4_opt_lsrr").unwrap().1;
         assert_eq!(lsrr[14] & 0x0f, 7, "IHL counts the 8 option bytes");
         assert_eq!(names().len(), frames.len());
+        let mut names = names();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), frames.len(), "frame names are unique");
+        for (name, f) in &frames {
+            if name.starts_with("v4_") && !name.starts_with("v4_frag") && f.len() < 9000 {
+                assert!(ipv4_checksums_ok(f, 14), "{name}: checksums verify");
+            }
+        }
+        let mut broken = syn.clone();
+        broken[14 + 20 + 16] ^= 1;
+        assert!(!ipv4_checksums_ok(&broken, 14), "a flipped TCP checksum bit is caught");
     }
 }
