@@ -411,11 +411,12 @@ fn parse_u64(value: &str) -> Option<u64> {
 /// The `.kconfig` map's initial bytes (libbpf's `bpf_object__resolve_externs` for kconfig
 /// externs): `CONFIG_*` from `config`, libbpf's virtual `LINUX_*` externs from what it knows
 /// (a `LINUX_*` entry in `config` overrides it), weak externs nobody sets zero. Records each
-/// extern's value in `externs`.
+/// extern's value in `externs`. With `open_only`, strong externs nobody sets read zero too.
 pub(crate) fn kconfig_data(
     externs: &mut Externs,
     config: &BTreeMap<String, String>,
     kernel_version: Option<u32>,
+    open_only: bool,
 ) -> Result<Vec<u8>, LoadError> {
     let mut data = vec![0u8; externs.kconfig_size as usize];
     // Like libbpf, without a configuration given, CONFIG_* externs read the running system's.
@@ -470,7 +471,7 @@ pub(crate) fn kconfig_data(
                 };
                 done.map_err(|reason| bad_extern(&k.name, reason))?;
             }
-            None if k.weak => {}
+            None if k.weak || open_only => {}
             None => {
                 return Err(bad_extern(
                     &k.name,
@@ -570,9 +571,9 @@ mod tests {
         weak.offset = 4;
         let mut externs = Externs { kconfig: vec![weak], kconfig_size: 8, ..Externs::default() };
         let cfg = BTreeMap::new();
-        assert_eq!(kconfig_data(&mut externs, &cfg, Some(1)).unwrap(), vec![0; 8]);
+        assert_eq!(kconfig_data(&mut externs, &cfg, Some(1), false).unwrap(), vec![0; 8]);
         externs.kconfig.push(k);
-        let e = kconfig_data(&mut externs, &cfg, Some(1)).unwrap_err();
+        let e = kconfig_data(&mut externs, &cfg, Some(1), false).unwrap_err();
         assert_eq!(e.to_string(), "extern 'LINUX_BPFLAB_UNKNOWN': unrecognized virtual extern");
         let mut version = ext(KconfigType::Int { signed: false }, 4);
         version.name = "LINUX_KERNEL_VERSION".into();
@@ -582,12 +583,16 @@ mod tests {
         let mut externs =
             Externs { kconfig: vec![version, hz], kconfig_size: 8, ..Externs::default() };
         let cfg = parse_kconfig("CONFIG_HZ=1000\n").unwrap();
-        let data = kconfig_data(&mut externs, &cfg, Some(0x060c00)).unwrap();
+        let data = kconfig_data(&mut externs, &cfg, Some(0x060c00), false).unwrap();
         assert_eq!(data, [0x00, 0x0c, 0x06, 0, 0xe8, 0x03, 0, 0]);
         assert_eq!(externs.kconfig[1].value.as_deref(), Some("1000"));
         let cfg = parse_kconfig("CONFIG_OTHER=y\n").unwrap();
-        let e = kconfig_data(&mut externs, &cfg, Some(1)).unwrap_err();
+        let e = kconfig_data(&mut externs, &cfg, Some(1), false).unwrap_err();
         assert!(e.to_string().starts_with("extern 'CONFIG_HZ': strong kconfig extern is not set"));
+        // Opening only (inspect): it reads 0 and shows as unset.
+        let data = kconfig_data(&mut externs, &cfg, Some(1), true).unwrap();
+        assert_eq!(data, [1, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(externs.kconfig[1].value, None);
     }
 
     #[test]

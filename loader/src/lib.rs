@@ -90,9 +90,11 @@ pub struct LoadOptions {
     /// Map sizes set by user space, by map name (libbpf's `bpf_map__set_max_entries`): what
     /// maps with `max_entries` 0 in the object need.
     pub map_sizes: BTreeMap<String, u32>,
-    /// Load even when a map that needs a size has none (`max_entries` 0), as `bpflab inspect`
-    /// does to show the object as it is; engines then refuse to create that map.
-    pub allow_unsized_maps: bool,
+    /// Check only what libbpf checks when it opens an object (`bpf_object__open`), not what
+    /// loading it needs: a map that needs a size may have none (`max_entries` 0), and a strong
+    /// kconfig extern may have no value (it reads 0). `bpflab inspect` and `disasm` load so, to
+    /// show the object as it is; engines then refuse to create such a map.
+    pub open_only: bool,
     /// The kernel configuration `__kconfig` externs read (`CONFIG_HZ` → `250`, `CONFIG_BPF`
     /// → `y`, as a `.config` spells the values; see [`parse_kconfig`]). A `LINUX_*` entry
     /// overrides libbpf's own value for that extern. When empty, `CONFIG_*` externs read the
@@ -111,7 +113,7 @@ impl Default for LoadOptions {
             text_programs: false,
             prog_types: BTreeMap::new(),
             map_sizes: BTreeMap::new(),
-            allow_unsized_maps: false,
+            open_only: false,
             kconfig: BTreeMap::new(),
             kernel_version: None,
         }
@@ -213,11 +215,16 @@ pub fn load(bytes: &[u8], opts: &LoadOptions) -> Result<Object, LoadError> {
     let kconfig_map = if externs.kconfig.is_empty() {
         None
     } else {
-        let data = externs::kconfig_data(&mut externs, &opts.kconfig, opts.kernel_version)?;
+        let data = externs::kconfig_data(
+            &mut externs,
+            &opts.kconfig,
+            opts.kernel_version,
+            opts.open_only,
+        )?;
         Some(maps::kconfig_map(&mut maps, &opts.object_name, data, externs.kconfig_datasec)?)
     };
     maps::set_sizes(&mut maps, &opts.map_sizes)?;
-    if !opts.allow_unsized_maps {
+    if !opts.open_only {
         maps::check_sizes(&maps)?;
     }
     let mut code = code::collect(&elf)?;

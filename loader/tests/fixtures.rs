@@ -485,7 +485,7 @@ fn map_sizes_set_max_entries_like_libbpf() {
         }
         other => panic!("expected MapNeedsSize, got {other:?}"),
     }
-    opts.allow_unsized_maps = true;
+    opts.open_only = true;
     assert_eq!(max(&bpflab_loader::load(&bytes, &opts).unwrap(), "rb"), 0);
 }
 

@@ -142,16 +142,17 @@ pub(crate) fn load_object(
     load_with(path, args, prog, false)
 }
 
-/// [`load_object`], optionally keeping maps that need a size but have none (for `inspect`).
+/// [`load_object`], optionally as libbpf opens an object (`inspect`, `disasm`: maps that need a
+/// size may have none, strong kconfig externs may have no value).
 fn load_with(
     path: &Path,
     args: &LoadArgs,
     prog: Option<&str>,
-    allow_unsized_maps: bool,
+    open_only: bool,
 ) -> Result<Object, Box<dyn std::error::Error>> {
     let bytes = read_file(path)?;
     let mut opts = args.options(path)?;
-    opts.allow_unsized_maps = allow_unsized_maps;
+    opts.open_only = open_only;
     let with_path = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
     let mut obj = bpflab_loader::load(&bytes, &opts).map_err(|e| with_path(&e))?;
     args.apply_prog_type(&mut obj, prog).map_err(|e| with_path(&e))?;

@@ -54,7 +54,7 @@ pub fn load_options(path: &Path) -> LoadOptions {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
     match name {
         // Compared as the object defines them (max_entries 0), as `bpflab inspect` shows them.
-        "user_sized_maps.bpf.o" => opts.allow_unsized_maps = true,
+        "user_sized_maps.bpf.o" => opts.open_only = true,
         "externs.bpf.o" => {
             opts.kconfig = bpflab_loader::parse_kconfig("CONFIG_HZ=250\nCONFIG_BPF_SYSCALL=y\n")
                 .expect("kconfig");
