@@ -46,14 +46,6 @@ const EXPECTED_GAPS: &[Gap] = &[
               (3520 bytes for XDP, 3712 for skb programs)",
     },
     Gap {
-        object: "arena_alloc.bpf.o",
-        program: "*",
-        frame: "*",
-        class: "arena",
-        why: "the loader cannot decode addr_space_cast (ALU64 MOV with off = 1), which every \
-              __arena pointer conversion compiles to",
-    },
-    Gap {
         object: "local_storage.bpf.o",
         program: "sk_account",
         frame: "*",
@@ -523,27 +515,15 @@ fn run_object(path: &Path, ncpus: u32, kernel_ok: bool, jit: &JitEngine) -> Vec<
         });
         for (label, input) in &plain {
             let gap = gap_of(&file, &prog.name, label);
-            run_case(
-                &mut engines,
-                p,
-                input,
-                &format!("{file}/{}/{label}", prog.name),
-                gap,
-                &mut tally,
-            );
+            let at = format!("{file}/{}/{label}", prog.name);
+            run_case(&mut engines, p, input, &at, gap, skip_reason.as_deref(), &mut tally);
         }
         let map_gap = gap_of(&file, &prog.name, "maps");
         compare_maps(&unit, &mut engines, &file, &prog.name, map_gap, &mut tally);
         for (label, input) in &gapped {
             let gap = gap_of(&file, &prog.name, label);
-            run_case(
-                &mut engines,
-                p,
-                input,
-                &format!("{file}/{}/{label}", prog.name),
-                gap,
-                &mut tally,
-            );
+            let at = format!("{file}/{}/{label}", prog.name);
+            run_case(&mut engines, p, input, &at, gap, skip_reason.as_deref(), &mut tally);
         }
         results.push((prog.name.clone(), tally));
     }
@@ -633,12 +613,14 @@ fn outcome_diff(a: &RunOutcome, b: &RunOutcome, full_r0: bool) -> Option<String>
     None
 }
 
+/// Runs one case on every engine and tallies it; `skip` says why the kernel cannot run it.
 fn run_case(
     engines: &mut Engines,
     p: usize,
     input: &RunInput,
     at: &str,
     gap: Option<usize>,
+    skip: Option<&str>,
     tally: &mut Tally,
 ) {
     tally.cases += 1;
@@ -669,6 +651,7 @@ fn run_case(
     }
     match kernel {
         None => {
+            println!("SKIP: {at}: kernel lacks {}", skip.unwrap_or("bpf(2) here"));
             tally.skipped += 1;
             if let Err(e) = interp.as_ref().map_err(ToString::to_string)
                 && !e.contains("shorter than the minimum")
