@@ -3,9 +3,16 @@
 //! libbpf opens and prepares an object:
 //!
 //! - programs by libbpf's section names ([`secdef::SECTION_DEFS`]), several per section;
+//!   programs in sections libbpf does not know load without a type until the user sets one
+//!   ([`LoadOptions::prog_types`], [`Object::set_prog_type`]), and do not run before
+//!   ([`Object::check_runnable`]);
 //! - subprograms from `.text` appended to each program that calls them;
-//! - BTF-defined maps (`.maps`), legacy `SEC("maps")` definitions and global-data maps;
+//! - BTF-defined maps (`.maps`), legacy `SEC("maps")` definitions and global-data maps, with
+//!   the sizes user space gives maps the object leaves at 0 ([`LoadOptions::map_sizes`]);
 //! - map and global-data references as `map_idx` / `map_idx_value` LD_IMM64s;
+//! - `__kconfig` externs in a read-only `.kconfig` map filled from the kernel configuration
+//!   ([`LoadOptions::kconfig`]), `__ksym` variables by BTF id or kallsyms address, weak
+//!   externs the kernel lacks as 0;
 //! - `.BTF.ext` line and function info, and CO-RE relocations against a target BTF;
 //! - the object's BTF fixed up for `BPF_BTF_LOAD` (DATASEC sizes and offsets, `.ksyms`
 //!   externs, hidden symbols) with each program's kernel func/line info records and load
