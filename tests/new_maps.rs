@@ -158,6 +158,26 @@ fn arena_loads_and_its_kfuncs_fault_naming_the_feature() {
             other => panic!("{}: {other:?}", engine.name()),
         }
     }
+    // The fixture's own program (with the addr_space_cast clang emitted) stops at the same
+    // kfunc.
+    let prog = c.programs.iter().position(|p| p.name == "arena_alloc").unwrap();
+    let has_cast = c.programs[prog]
+        .insns
+        .iter()
+        .any(|i| matches!(i, bpflab_vm::isa::Insn::AddrSpaceCast { dst_as: 0, src_as: 1, .. }));
+    assert!(has_cast, "arena_alloc converts an arena pointer");
+    let engines: Vec<Box<dyn Engine>> =
+        vec![Box::new(Interpreter::default()), Box::new(JitEngine::default())];
+    for engine in engines {
+        let mut l = engine.load(c).expect("load");
+        let out = l.run(prog, &RunInput::default());
+        assert!(
+            matches!(&out, Err(EngineError::Fault(e)) if matches!(e.kind(),
+                VmErrorKind::KfuncFailed { name: "bpf_arena_alloc_pages", .. })),
+            "{}: {out:?}",
+            engine.name()
+        );
+    }
     // The kernel side, where it can: this one refuses arena maps (EPERM).
     match KernelEngine.load(c) {
         Ok(_) => println!("kernel: arena.bpf.o loads"),

@@ -883,6 +883,7 @@ fn assign<'a>(c: &mut Cursor<'a>, ld_imm64_hint: bool) -> PResult<Parsed<'a>> {
         let t = c.ident("an operand")?;
         match t.text {
             "map" => return map(c, dst),
+            "addr_space_cast" => addr_space_cast(c, dst)?,
             "btf_id" => return btf_id(c, dst),
             "func" => {
                 let insn =
@@ -931,6 +932,25 @@ fn load(c: &mut Cursor<'_>, dst: RegTok<'_>) -> PResult<Insn> {
     }
     let (src, off) = c.addr()?;
     Ok(Insn::Load { size, signed, dst: dst.reg, src, off })
+}
+
+/// `dst = addr_space_cast(src, dst_as, src_as)`, between address spaces 0 and 1.
+fn addr_space_cast(c: &mut Cursor<'_>, dst: RegTok<'_>) -> PResult<Insn> {
+    let dst = dst.r64()?;
+    c.punct("(")?;
+    let src = c.reg()?.r64()?;
+    c.punct(",")?;
+    let col = c.col();
+    let dst_as = c.num()?.imm32()?;
+    c.punct(",")?;
+    let src_as = c.num()?.imm32()?;
+    c.punct(")")?;
+    match (dst_as, src_as) {
+        (0, 1) | (1, 0) => {
+            Ok(Insn::AddrSpaceCast { dst, src, dst_as: dst_as as u16, src_as: src_as as u16 })
+        }
+        _ => Err((col, AsmErrorKind::Invalid("addr_space_cast converts between spaces 0 and 1"))),
+    }
 }
 
 /// `dst = (sN)src`.

@@ -230,6 +230,14 @@ fn decode_alu(raw: RawInsn) -> Result<Insn, DecodeErrorKind> {
             }
             Ok(Insn::Endian { order, bits: raw.imm as u8, dst })
         }
+        // BPF_ADDR_SPACE_CAST: the verifier takes casts between address spaces 0 and 1 only.
+        0xb0 if width == Width::W64 && x && raw.off == 1 => {
+            let (dst_as, src_as) = ((raw.imm as u32 >> 16) as u16, raw.imm as u16);
+            if !matches!((dst_as, src_as), (0, 1) | (1, 0)) {
+                return Err(reserved(code, Field::Imm, raw.imm));
+            }
+            Ok(Insn::AddrSpaceCast { dst, src: reg(Field::Src, raw.src)?, dst_as, src_as })
+        }
         _ => {
             // Offsets select signed division/modulo and MOVSX; everything else needs off = 0.
             let op =
@@ -379,6 +387,10 @@ impl Insn {
                 one(alu_class(width) | op.code() | x, dst.num(), s, op.extra() as i16, imm)
             }
             Insn::Neg { width, dst } => one(alu_class(width) | OP_NEG, dst.num(), 0, 0, 0),
+            Insn::AddrSpaceCast { dst, src, dst_as, src_as } => {
+                let imm = (u32::from(dst_as) << 16 | u32::from(src_as)) as i32;
+                one(Class::Alu64 as u8 | AluOp::Mov.code() | SRC_REG, dst.num(), src.num(), 1, imm)
+            }
             Insn::Endian { order, bits, dst } => {
                 let (class, x) = match order {
                     ByteOrder::Le => (Class::Alu as u8, 0),

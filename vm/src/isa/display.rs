@@ -65,6 +65,9 @@ impl fmt::Display for Insn {
                 write!(f, "{} {} {}", WReg(width, dst), op.symbol(), WOperand(width, src))
             }
             Insn::Neg { width, dst } => write!(f, "{0} = -{0}", WReg(width, dst)),
+            Insn::AddrSpaceCast { dst, src, dst_as, src_as } => {
+                write!(f, "{dst} = addr_space_cast({src}, {dst_as}, {src_as})")
+            }
             Insn::Endian { order, bits, dst } => write!(f, "{dst} = {}{bits} {dst}", order.name()),
             Insn::Jump { width, cond, dst, src, off } => write!(
                 f,

@@ -129,6 +129,19 @@ pub enum Insn {
         /// Operand and result.
         dst: Reg,
     },
+    /// `dst = addr_space_cast(src, dst_as, src_as)`: ALU64 MOV from a register with offset 1
+    /// (`BPF_ADDR_SPACE_CAST`), converting a pointer between address spaces (arena pointers
+    /// live in address space 1). The immediate holds `dst_as << 16 | src_as`.
+    AddrSpaceCast {
+        /// Destination.
+        dst: Reg,
+        /// The pointer converted.
+        src: Reg,
+        /// The address space converted to.
+        dst_as: u16,
+        /// The address space converted from.
+        src_as: u16,
+    },
     /// Conditional jump: `if dst cond src goto +off`.
     Jump {
         /// Comparison width (JMP or JMP32).

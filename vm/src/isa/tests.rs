@@ -64,6 +64,10 @@ fn every_row() -> Vec<Insn> {
             }
         }
         all.push(Insn::Neg { width, dst: r(4) });
+        if width == Width::W64 {
+            all.push(Insn::AddrSpaceCast { dst: r(1), src: r(2), dst_as: 0, src_as: 1 });
+            all.push(Insn::AddrSpaceCast { dst: r(3), src: r(4), dst_as: 1, src_as: 0 });
+        }
         for &cond in JmpCond::ALL {
             for src in operands {
                 all.push(Insn::Jump { width, cond, dst: r(5), src, off: -3 });
@@ -198,7 +202,11 @@ fn alu_reserved_fields() {
     rejects(&[raw(0x07, 1, 0, 1, 0)], reserved(0x07, Field::Off, 1));
     rejects(&[raw(0x3f, 1, 2, 2, 0)], reserved(0x3f, Field::Off, 2));
     rejects(&[raw(0x9c, 1, 2, -1, 0)], reserved(0x9c, Field::Off, -1));
-    rejects(&[raw(0xbf, 1, 2, 1, 0)], reserved(0xbf, Field::Off, 1));
+    // ALU64 MOV X with offset 1 is addr_space_cast: between address spaces 0 and 1 only.
+    rejects(&[raw(0xbf, 1, 2, 1, 0)], reserved(0xbf, Field::Imm, 0));
+    rejects(&[raw(0xbf, 1, 2, 1, 0x10001)], reserved(0xbf, Field::Imm, 0x10001));
+    rejects(&[raw(0xbc, 1, 2, 1, 1)], reserved(0xbc, Field::Off, 1));
+    rejects(&[raw(0xb7, 1, 0, 1, 1)], reserved(0xb7, Field::Off, 1));
     rejects(&[raw(0xaf, 1, 2, 8, 0)], reserved(0xaf, Field::Off, 8));
     rejects(&[raw(0xbf, 1, 2, 64, 0)], reserved(0xbf, Field::Off, 64));
     // MOVSX from an immediate, and the 32-bit `(s32)`.
@@ -488,6 +496,16 @@ fn display_and_encoding() {
             "8520010009000000",
         ),
         (Insn::Exit, "exit", "9500000000000000"),
+        (
+            Insn::AddrSpaceCast { dst: r(1), src: r(2), dst_as: 0, src_as: 1 },
+            "r1 = addr_space_cast(r2, 0, 1)",
+            "bf21010001000000",
+        ),
+        (
+            Insn::AddrSpaceCast { dst: r(3), src: r(3), dst_as: 1, src_as: 0 },
+            "r3 = addr_space_cast(r3, 1, 0)",
+            "bf33010000000100",
+        ),
         (
             Insn::LdInd { size: H, src: r(6), imm: 4 },
             "r0 = *(u16 *)skb[r6 + 4]",

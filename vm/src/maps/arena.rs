@@ -3,8 +3,10 @@
 //! reach through `__arena` pointers (address space 1, converted with `addr_space_cast`).
 //!
 //! bpflab creates arena maps with the kernel's rules, so objects that declare one load,
-//! instantiate and show in `inspect`; it does not map arena pages: the arena kfuncs fault
-//! with "unsupported: arena address space", and the syscall operations are refused as in the
+//! instantiate and show in `inspect`, and it decodes `addr_space_cast`
+//! ([`Insn::AddrSpaceCast`](crate::isa::Insn::AddrSpaceCast)), which both engines run as a
+//! plain register move. It does not map arena pages: the arena kfuncs fault with
+//! "unsupported: arena address space", and the syscall operations are refused as in the
 //! kernel (an arena has no elements).
 
 use super::{Map, MapError};
