@@ -341,7 +341,9 @@ pub fn load(bytes: &[u8], opts: &LoadOptions) -> Result<Object, LoadError> {
 impl Object {
     /// Sets program `name`'s type (libbpf's `bpf_program__set_type`; a choice parsed from a
     /// section name also sets the expected attach type, target and load flags that section
-    /// implies). Like libbpf, the section's own attach details are dropped with its type.
+    /// implies). As in libbpf, which forgets the section's definition, the load flags the old
+    /// section implied are dropped; its expected attach type and target are replaced too (libbpf
+    /// keeps the expected attach type until `bpf_program__set_expected_attach_type`).
     pub fn set_prog_type(&mut self, name: &str, choice: &ProgTypeChoice) -> Result<(), LoadError> {
         let index = self.program_index(name)?;
         let program = &mut self.collection.programs[index];
