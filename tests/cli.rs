@@ -683,6 +683,15 @@ fn kconfig_file_feeds_kconfig_externs() {
     assert_eq!(entry("CONFIG_BPFLAB_ABSENT")["value"], serde_json::Value::Null);
     let map = doc["maps"].as_array().unwrap().iter().find(|m| m["name"] == "externs.kconfig");
     assert_eq!(map.unwrap()["max_entries"], 1);
+    let o = bpflab(&["inspect", obj, "--kconfig", config], "");
+    let text = stdout(&o);
+    assert!(
+        text.contains(
+            "ksyms: bpflab_absent_var (missing (weak)), bpflab_absent_kfunc (missing (weak))\n"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("  CONFIG_BPFLAB_MODULE             offset   8 size   4  m\n"), "{text}");
     let syn = "programs/tests/packets/ipv4_tcp_syn.bin";
     let o = bpflab(&["run", obj, "--packet-file", syn, "--kconfig", config, "--json"], "");
     assert!(o.status.success(), "{}", stderr(&o));

@@ -361,6 +361,18 @@ pub(crate) fn inspect(path: &Path, json: bool, args: &LoadArgs) -> CmdResult {
         let kfuncs: Vec<String> = obj.collection.kfuncs.iter().map(kfunc_text).collect();
         out += &format!("kfuncs: {}\n", kfuncs.join(", "));
     }
+    let mut ksyms: Vec<String> = Vec::new();
+    for r in &obj.relocations {
+        if let RelocationKind::Ksym { value } = r.kind {
+            let text = format!("{} ({})", r.symbol, ksym_text(value));
+            if !ksyms.contains(&text) {
+                ksyms.push(text);
+            }
+        }
+    }
+    if !ksyms.is_empty() {
+        out += &format!("ksyms: {}\n", ksyms.join(", "));
+    }
     let poisoned = obj.core_relocations.iter().filter(|c| c.poisoned).count();
     out += &format!("CO-RE relocations: {} ({poisoned} poisoned)\n", obj.core_relocations.len());
     match &obj.btf {
