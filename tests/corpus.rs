@@ -188,6 +188,10 @@ fn setup(object: &str, collection: &Collection) -> Vec<(&'static str, Vec<u8>, V
         ],
         "tc_redirect_ifindex.bpf.o" => vec![("fwd_ifindex", be(frames::VIP4), u32le(1))],
         "tc_l2_push.bpf.o" | "lwt_policy.bpf.o" | "tc_tunnel_key.bpf.o" => Vec::new(),
+        "sk_lookup_dispatch.bpf.o" => {
+            let binding = |proto: u32, port: u32| cat(&[&u32le(proto), &u32le(port)]);
+            vec![("bindings", binding(6, 80), u32le(0)), ("bindings", binding(17, 53), u32le(1))]
+        }
         "cgroup_skb_fw.bpf.o" => vec![
             ("deny_dst", cat(&[&u32le(32), &frames::VIP4]), vec![1]),
             ("deny_dst", cat(&[&u32le(8), &[8, 0, 0, 0]]), vec![1]),
@@ -235,6 +239,14 @@ fn inputs(prog_type: ProgType) -> Vec<(String, RunInput)> {
                 ctx.extend_from_slice(&id.to_le_bytes());
                 input.ctx = Some(ctx);
                 (format!("sys_enter_{id}"), input)
+            })
+            .collect(),
+        ProgType::SkLookup => frames::sk_lookups()
+            .into_iter()
+            .map(|(name, ctx)| {
+                let mut input = RunInput::default();
+                input.ctx = Some(ctx);
+                (name.to_string(), input)
             })
             .collect(),
         ProgType::Syscall => {
@@ -668,7 +680,7 @@ fn run_case(
             }
             Ok(_) => {
                 println!(
-                    "SKIP: {at}: kernel lacks test_run support for this input ({})",
+                    "SKIP: {at}: kernel lacks a test run of this program on this input ({})",
                     first_line(&ke.to_string())
                 );
                 tally.skipped += 1;

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /* xdp_redirect_devmap: xdp_redirect_map-style forwarding. The egress port comes from a hash
  * keyed by destination address; bpf_redirect_map falls back to the flags' action when the
- * devmap slot is empty (XDP_PASS), and a cpumap variant spreads by protocol. */
+ * devmap slot is empty (XDP_PASS), and a cpumap variant spreads by protocol. A second-stage
+ * program for devmap entries (SEC("xdp/devmap"), expected attach type BPF_XDP_DEVMAP) rewrites
+ * the source MAC on egress; the kernel refuses to test-run such programs. */
 #include "corpus.h"
 
 struct {
@@ -60,6 +62,19 @@ int xdp_cpumap_spread(struct xdp_md *ctx)
 	if (proto < 0)
 		return XDP_DROP;
 	return bpf_redirect_map(&cpu_map, proto & 3, XDP_DROP);
+}
+
+SEC("xdp/devmap")
+int xdp_devmap_egress(struct xdp_md *ctx)
+{
+	void *data_end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = (void *)(long)ctx->data;
+	static const __u8 egress_mac[ETH_ALEN] = { 0x02, 0, 0, 0, 0, 0xee };
+
+	if ((void *)(eth + 1) > data_end)
+		return XDP_DROP;
+	__builtin_memcpy(eth->h_source, egress_mac, ETH_ALEN);
+	return XDP_PASS;
 }
 
 char _license[] SEC("license") = "GPL";

@@ -412,6 +412,35 @@ pub(crate) fn all() -> Vec<(&'static str, Vec<u8>)> {
     f
 }
 
+/// A `struct bpf_sk_lookup` (72 bytes) as the kernel's sk_lookup test run takes it: the remote
+/// port in network order, the local port in host order, `sk` and everything after
+/// `local_port` zero.
+fn sk_lookup_ctx(proto: u8, remote: ([u8; 4], u16), local: ([u8; 4], u16)) -> Vec<u8> {
+    let mut c = vec![0u8; 8];
+    c.extend_from_slice(&2u32.to_le_bytes());
+    c.extend_from_slice(&u32::from(proto).to_le_bytes());
+    c.extend_from_slice(&remote.0);
+    c.extend_from_slice(&[0; 16]);
+    c.extend_from_slice(&remote.1.to_be_bytes());
+    c.extend_from_slice(&[0, 0]);
+    c.extend_from_slice(&local.0);
+    c.extend_from_slice(&[0; 16]);
+    c.extend_from_slice(&u32::from(local.1).to_le_bytes());
+    c.resize(72, 0);
+    c
+}
+
+/// sk_lookup contexts: IPv4 TCP and UDP connections to the VIP's services, and one from a
+/// blocklisted remote.
+pub(crate) fn sk_lookups() -> Vec<(&'static str, Vec<u8>)> {
+    vec![
+        ("sk_tcp_vip80", sk_lookup_ctx(TCP, (CLIENT4, 40000), (VIP4, 80))),
+        ("sk_tcp_vip443", sk_lookup_ctx(TCP, (CLIENT4, 40001), (VIP4, 443))),
+        ("sk_udp_vip53", sk_lookup_ctx(UDP, (CLIENT4, 5353), (VIP4, 53))),
+        ("sk_tcp_blocked22", sk_lookup_ctx(TCP, (BLOCKED4, 40002), (VIP4, 22))),
+    ]
+}
+
 /// Whether the IPv4 header at `ip` (an offset into `frame`) and the TCP/UDP/ICMP message after
 /// it carry valid checksums (UDP's optional zero checksum counts as valid; other protocols are
 /// not checked past the IPv4 header).
@@ -456,6 +485,10 @@ mod checks {
         assert_eq!(jumbo.len(), 9000);
         let lsrr = &frames.iter().find(|(n, _)| *n == "v4_opt_lsrr").unwrap().1;
         assert_eq!(lsrr[14] & 0x0f, 7, "IHL counts the 8 option bytes");
+        for (name, ctx) in sk_lookups() {
+            assert_eq!(ctx.len(), 72, "{name}: struct bpf_sk_lookup is 72 bytes");
+            assert_eq!(&ctx[40..44], &VIP4, "{name}: local_ip4 at offset 40");
+        }
         assert_eq!(names().len(), frames.len());
         let mut names = names();
         names.sort_unstable();
