@@ -538,19 +538,27 @@ fn extractor_reads_definitions_and_cases() {
     assert_eq!(got[1].args[1], "ARG_PTR_TO_MEM | MEM_RDONLY");
 }
 
+/// The Debian kernel source tarball: `$BPFLAB_KSRC_TAR`, or /usr/src/linux-source-6.12.tar.xz.
+fn tarball() -> PathBuf {
+    std::env::var_os("BPFLAB_KSRC_TAR")
+        .map_or_else(|| PathBuf::from("/usr/src/linux-source-6.12.tar.xz"), PathBuf::from)
+}
+
 /// The kernel tree to extract from: `$BPFLAB_KSRC`, /work/ksrc/linux-source-6.12, or the
-/// needed directories of /usr/src/linux-source-6.12.tar.xz unpacked to a temporary directory.
+/// needed directories of the tarball ([`tarball`]) unpacked to a temporary directory
+/// (`$BPFLAB_KSRC_TAR` set: the tarball, whatever else is installed).
 fn kernel_tree() -> Option<(PathBuf, bool)> {
+    let forced_tar = std::env::var_os("BPFLAB_KSRC_TAR").is_some();
     let dirs = std::env::var_os("BPFLAB_KSRC").map(PathBuf::from).into_iter().chain([
         PathBuf::from("/work/ksrc/linux-source-6.12"),
         PathBuf::from("/usr/src/linux-source-6.12"),
     ]);
-    for d in dirs {
+    for d in dirs.filter(|_| !forced_tar) {
         if d.join("net/core/filter.c").is_file() && d.join("kernel/bpf/helpers.c").is_file() {
             return Some((d, false));
         }
     }
-    let tar = Path::new("/usr/src/linux-source-6.12.tar.xz");
+    let tar = tarball();
     if !tar.is_file() {
         return None;
     }
