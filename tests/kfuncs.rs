@@ -7,6 +7,7 @@ use std::path::Path;
 use bpflab_jit::JitEngine;
 use bpflab_loader::{LoadOptions, Object};
 use bpflab_vm::asm::assemble;
+use bpflab_vm::helpers::HelperError;
 use bpflab_vm::spec::KfuncRef;
 use bpflab_vm::{
     Collection, Engine, EngineError, Interpreter, Loaded, ProgType, Program, RunInput, VmErrorKind,
@@ -229,6 +230,25 @@ fn kfuncs_outside_their_program_types_are_refused() {
             matches!(&kind, VmErrorKind::KfuncFailed { name: "bpf_dynptr_from_xdp", error }
                 if error.to_string() == "not allowed in SchedCls programs"),
             "{}: {kind:?}",
+            engine.name()
+        );
+    }
+}
+
+#[test]
+fn kfuncs_need_a_gpl_compatible_license() {
+    let mut c = with_kfuncs("call kfunc 4\nexit", ProgType::Xdp, &[(4, "bpf_rcu_read_lock")]);
+    for engine in engines() {
+        let mut l = engine.load(&c).expect("load");
+        assert_eq!(l.run(0, &RunInput::data(vec![0; 64])).expect("GPL runs").r0, 0);
+    }
+    c.programs[0].license = "Proprietary".into();
+    for engine in engines() {
+        let kind = fault(engine.as_ref(), &c, RunInput::data(vec![0; 64]));
+        assert_eq!(
+            kind,
+            VmErrorKind::KfuncFailed { name: "bpf_rcu_read_lock", error: HelperError::GplOnly },
+            "{}",
             engine.name()
         );
     }

@@ -38,6 +38,7 @@ impl JitInstance {
         let shared = Shared {
             helpers: Arc::clone(instance.helpers()),
             kfuncs: Arc::clone(instance.kfuncs()),
+            gpl_compatible: (0..n).map(|p| instance.gpl_compatible(p)).collect(),
             codes: instance.codes().to_vec(),
             code_regions: (0..n).filter_map(|p| instance.code_region(p)).collect(),
             prog_types: targets.iter().map(|t| t.prog_type).collect(),

@@ -210,6 +210,8 @@ pub(crate) struct Shared {
     pub(crate) helpers: Arc<HelperRegistry>,
     /// The kfuncs the programs call, by BTF id.
     pub(crate) kfuncs: Arc<KfuncTable>,
+    /// Each program's license is GPL-compatible (kfuncs need it).
+    pub(crate) gpl_compatible: Vec<bool>,
     /// The lowered code of every program.
     pub(crate) codes: Vec<Code>,
     /// The region standing for each program's instructions.
@@ -561,8 +563,8 @@ impl Callbacks for JitCallbacks {
 enum Callee {
     /// A helper.
     Helper(bpflab_vm::helpers::Helper),
-    /// A kfunc, by BTF id.
-    Kfunc(Arc<KfuncTable>, i64),
+    /// A kfunc, by BTF id, called from a GPL-compatible program or not.
+    Kfunc(Arc<KfuncTable>, i64, bool),
 }
 
 /// Calls helper `id` (a kfunc's BTF id with [`KFUNC_CALL`] set) with r1..r5 from `regs`; r0
@@ -582,7 +584,8 @@ pub(crate) extern "C" fn helper_call(
         let prog_type = shared.prog_types.get(prog as usize).copied().unwrap_or(ProgType::Unspec);
         let h = if id & KFUNC_CALL != 0 {
             // The kfunc table checks program types itself.
-            Callee::Kfunc(Arc::clone(&shared.kfuncs), i64::from(id as u32))
+            let gpl = shared.gpl_compatible.get(prog as usize).copied().unwrap_or(true);
+            Callee::Kfunc(Arc::clone(&shared.kfuncs), i64::from(id as u32), gpl)
         } else {
             let Some(&h) = shared.helpers.get(id as i64) else {
                 return st.fail(pc, VmErrorKind::UnknownHelper { id: id as i64 });
@@ -606,7 +609,7 @@ pub(crate) extern "C" fn helper_call(
         let result = catch_unwind(AssertUnwindSafe(|| match &h {
             Callee::Helper(h) => (h.func)(&mut hc, args)
                 .map_err(|error| VmErrorKind::Helper { name: h.proto.name, error }),
-            Callee::Kfunc(table, btf_id) => table.call(*btf_id, &mut hc, args),
+            Callee::Kfunc(table, btf_id, gpl) => table.call(*btf_id, &mut hc, args, *gpl),
         }));
         (result, hc.tail_call)
     };

@@ -356,6 +356,7 @@ impl Exec<'_> {
                     _ => {
                         let kfuncs = self.kfuncs;
                         let prog_type = self.prog_types[prog];
+                        let gpl = self.gpl_compatible.get(prog).copied().unwrap_or(true);
                         self.count = count;
                         self.depth = base + frames.len() + 1;
                         let mut hc = HelperCtx {
@@ -364,7 +365,7 @@ impl Exec<'_> {
                             calls: &mut *self,
                             tail_call: None,
                         };
-                        let res = kfuncs.call(imm, &mut hc, [r[1], r[2], r[3], r[4], r[5]]);
+                        let res = kfuncs.call(imm, &mut hc, [r[1], r[2], r[3], r[4], r[5]], gpl);
                         self.depth = base;
                         count = self.count;
                         match res {

@@ -306,6 +306,12 @@ impl Instance {
         &self.kfuncs
     }
 
+    /// Whether program `prog`'s license is GPL-compatible (kfuncs and GPL-only helpers need
+    /// it); true for an index out of range.
+    pub fn gpl_compatible(&self, prog: usize) -> bool {
+        self.gpl_compatible.get(prog).copied().unwrap_or(true)
+    }
+
     /// The limits the instance was prepared with.
     pub fn config(&self) -> &Config {
         &self.config

@@ -183,14 +183,17 @@ impl KfuncTable {
         }
     }
 
-    /// Calls the kfunc with BTF id `btf_id` (the call's immediate) with r1..r5 = `args`.
-    /// Faults name the kfunc: unknown to the collection (raw programs), not implemented,
-    /// not allowed in the program's type, or refused arguments.
+    /// Calls the kfunc with BTF id `btf_id` (the call's immediate) with r1..r5 = `args`, for
+    /// a program whose license is `gpl_compatible` or not. Faults name the kfunc: unknown to
+    /// the collection (raw programs), not implemented, not allowed in the program's type,
+    /// called from a non-GPL program (the verifier allows kfuncs to GPL programs only), or
+    /// refused arguments.
     pub fn call(
         &self,
         btf_id: i64,
         ctx: &mut HelperCtx<'_>,
         args: [u64; 5],
+        gpl_compatible: bool,
     ) -> Result<u64, VmErrorKind> {
         let entry = u32::try_from(btf_id).ok().and_then(|id| self.by_id.get(&id));
         let k = match entry {
@@ -203,6 +206,9 @@ impl KfuncTable {
         if !k.allowed(ctx.prog_type) {
             let error = HelperError::NotAllowed { prog_type: ctx.prog_type };
             return Err(VmErrorKind::KfuncFailed { name: k.name, error });
+        }
+        if !gpl_compatible {
+            return Err(VmErrorKind::KfuncFailed { name: k.name, error: HelperError::GplOnly });
         }
         (k.func)(ctx, args).map_err(|error| VmErrorKind::KfuncFailed { name: k.name, error })
     }
