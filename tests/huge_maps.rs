@@ -82,7 +82,10 @@ fn normalise(map_type: MapType, value: Option<Vec<u8>>, value_size: u32) -> Opti
 }
 
 /// Runs every packet on the interpreter or the JIT in one change window.
-fn run_sim(obj: &Object, ncpus: u32, jit: bool) -> (Machine, Vec<(u64, Vec<u8>)>, Vec<MapChange>) {
+/// Each run's r0 and output packet.
+type Outcomes = Vec<(u64, Vec<u8>)>;
+
+fn run_sim(obj: &Object, ncpus: u32, jit: bool) -> (Machine, Outcomes, Vec<MapChange>) {
     let config = Config { ncpus, ..Config::default() };
     let mut machine = Machine::load(&obj.collection, config, jit).expect("huge maps load");
     machine.world_mut().begin_changes();
@@ -106,6 +109,9 @@ fn huge_maps_run_on_the_interpreter_and_the_jit_touching_only_what_they_write() 
     assert_eq!(outs, jit_outs, "interpreter and JIT verdicts and packets");
     assert_eq!(changes, jit_changes, "interpreter and JIT map changes");
     let (ch, srv, stats) = (map(&obj, "ch_rings"), map(&obj, "server_id_map"), map(&obj, "stats"));
+    let sizes: Vec<u32> =
+        [ch, srv, stats].iter().map(|&m| obj.collection.maps[m].max_entries).collect();
+    assert_eq!(sizes, [CH_RINGS, QUIC_REALS, STATS], "katran's map sizes");
     let packets = packets();
     let mut v4 = 0;
     for ((name, frame), (r0, data)) in packets.iter().zip(&outs) {
