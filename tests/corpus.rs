@@ -62,6 +62,20 @@ const EXPECTED_GAPS: &[Gap] = &[
               (the program exits with 0); the interpreter and the kernel read the headers",
     },
     Gap {
+        object: "syscall_loader.bpf.o",
+        program: "lskel_load",
+        frame: "*",
+        class: "helper",
+        why: "bpf_sys_bpf / bpf_sys_close (light-skeleton loaders) are not implemented",
+    },
+    Gap {
+        object: "syscall_strings.bpf.o",
+        program: "format_label",
+        frame: "*",
+        class: "helper",
+        why: "bpf_strncmp is not implemented",
+    },
+    Gap {
         object: "tc_tunnel_key.bpf.o",
         program: "tc_set_tunnel",
         frame: "*",
