@@ -242,3 +242,30 @@ fn a_programs_writes_to_global_data_and_huge_arrays_are_in_the_diff() {
         ]
     );
 }
+
+#[test]
+fn saved_state_of_a_huge_array_lists_the_touched_elements_and_imports_back() {
+    use bpflab_vm::maps::json;
+    let specs = [
+        MapSpec::new("ch_rings", MapType::Array, 4, 4, CH_RINGS),
+        MapSpec::new("small", MapType::Array, 4, 4, 3),
+    ];
+    let mut w = World::new(&specs, 1).unwrap();
+    w.update(0, &k(5), &[5, 0, 0, 0], BPF_ANY).unwrap();
+    w.update(0, &k(CH_RINGS - 1), &[9, 0, 0, 0], BPF_ANY).unwrap();
+    let doc = json::export(&w);
+    assert_eq!(
+        doc["maps"]["ch_rings"]["entries"],
+        serde_json::json!([
+            {"key": "05 00 00 00", "value": "05 00 00 00"},
+            {"key": "ff 01 00 02", "value": "09 00 00 00"},
+        ])
+    );
+    // Arrays of up to 65,536 elements still list every element.
+    assert_eq!(doc["maps"]["small"]["entries"].as_array().map(Vec::len), Some(3));
+    let mut fresh = World::new(&specs, 1).unwrap();
+    json::import(&mut fresh, &doc).expect("imports back");
+    assert_eq!(fresh.lookup(0, &k(CH_RINGS - 1)).unwrap(), Some(vec![9, 0, 0, 0]));
+    assert_eq!(fresh.lookup(0, &k(5)).unwrap(), Some(vec![5, 0, 0, 0]));
+    assert_eq!(fresh.lookup(0, &k(6)).unwrap(), Some(vec![0; 4]));
+}
