@@ -590,8 +590,11 @@ pub(crate) extern "C" fn helper_call(
             let Some(&h) = shared.helpers.get(id as i64) else {
                 return st.fail(pc, VmErrorKind::UnknownHelper { id: id as i64 });
             };
-            // The same program-type check as the interpreter's (prototype and kernel profile).
-            if let Err(error) = shared.helpers.check(&h, prog_type) {
+            // The interpreter's checks: program type (prototype and kernel profile), license.
+            let gpl = shared.gpl_compatible.get(prog as usize).copied().unwrap_or(true);
+            if let Err(error) =
+                shared.helpers.check(&h, prog_type).and_then(|()| h.check_license(gpl))
+            {
                 return st.fail(pc, VmErrorKind::Helper { name: h.proto.name, error });
             }
             Callee::Helper(h)
