@@ -75,13 +75,13 @@ fn bpflab_helpers_prints_the_matrix() {
     let lookup = &helpers[0];
     assert_eq!(lookup["all_prog_types"], true);
     assert_eq!(lookup["prog_types"].as_array().map(Vec::len), Some(32));
-    let set_tunnel_key = &helpers[20];
-    assert_eq!(set_tunnel_key["name"], "bpf_skb_set_tunnel_key");
-    assert_eq!(set_tunnel_key["implemented"], false);
-    assert!(set_tunnel_key["prog_types"].is_null());
+    let under_cgroup = &helpers[32];
+    assert_eq!(under_cgroup["name"], "bpf_skb_under_cgroup");
+    assert_eq!(under_cgroup["implemented"], false);
+    assert!(under_cgroup["prog_types"].is_null());
     assert!(
-        set_tunnel_key["reason"].as_str().is_some_and(|r| r.contains("collect_md")),
-        "{set_tunnel_key}"
+        under_cgroup["reason"].as_str().is_some_and(|r| r.contains("CGROUP_ARRAY")),
+        "{under_cgroup}"
     );
     assert!(lookup["reason"].is_null());
     assert!(helpers[21]["reason"].is_null(), "{}", helpers[21]); // bpf_perf_event_read

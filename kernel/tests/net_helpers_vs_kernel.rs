@@ -147,6 +147,10 @@ fn cases(s: &Sockets) -> Vec<Case> {
             add(prog, what, data.clone());
         }
     }
+    for prog in ["tc_tunnel", "tc_tunnel6"] {
+        add(prog, "tcp4 154 bytes", tcp4(0, 2, sa("10.0.0.1:1"), sa("10.0.0.2:2"), 100));
+        add(prog, "tcp4 80 bytes", plain(0));
+    }
     for prog in ["tc_neigh_nh", "tc_neigh_bad", "tc_peer_bad"] {
         add(prog, "tcp4", plain(0));
     }
@@ -240,7 +244,7 @@ fn net_helpers_match_the_kernel() {
     let (mut compared, mut skipped, mut diffs) = (0, 0, Vec::new());
     let all = cases(&socks);
     let total = all.len();
-    assert_eq!(total, 74);
+    assert_eq!(total, 78);
     for case in all {
         let idx = programs.iter().position(|p| p.name == case.prog).expect("program in object");
         let Some(k) = &loaded[idx] else {

@@ -32,6 +32,11 @@
  *   tc_tstamp     res (s64) = bpf_skb_set_tstamp(0x1234, MONOTONIC), skb->tstamp,
  *                 skb->tstamp_type, set(0, MONOTONIC) (-EINVAL), set(7, 3) (-EINVAL),
  *                 set(0x99, REALTIME), skb->tstamp, skb->tstamp_type (-EOPNOTSUPP unless IP).
+ *   tc_tunnel     bpf_skb_set_tunnel_key/_opt then bpf_skb_get_tunnel_key/_opt (IPv4 key,
+ *                 options; errors before the key is set and for bad sizes): res (s32) at 14,
+ *                 the key read back at 46, the options at 90.
+ *   tc_tunnel6    the same with an IPv6 key (label, -EPROTO for an IPv4 read, a 28-byte read
+ *                 of the older layout, a bad size): res at 14, key at 38.
  *   tc_meta       res = [bpf_skb_get_tunnel_key, nonzero bytes left in the key,
  *                 bpf_skb_get_tunnel_opt, nonzero bytes left, bpf_skb_get_xfrm_state,
  *                 nonzero bytes left, bpf_get_route_realm, bpf_get_cgroup_classid].
@@ -243,6 +248,57 @@ int tc_tstamp(struct __sk_buff *skb)
 	res[6] = skb->tstamp;
 	res[7] = skb->tstamp_type;
 	bpf_skb_store_bytes(skb, 14, res, sizeof(res), 0);
+	return TC_ACT_OK;
+}
+
+SEC("tc")
+int tc_tunnel(struct __sk_buff *skb)
+{
+	struct bpf_tunnel_key key = {}, got;
+	__u8 opt[8] = { 1, 2, 3, 4, 5, 6, 7, 8 }, opt_got[12];
+	__s32 res[8];
+
+	res[0] = bpf_skb_get_tunnel_key(skb, &got, sizeof(got), 0);
+	res[1] = bpf_skb_set_tunnel_opt(skb, opt, sizeof(opt));
+	key.tunnel_id = 0x123456;
+	key.remote_ipv4 = 0x0a000001;
+	key.local_ipv4 = 0x0a000002;
+	key.tunnel_tos = 0x10;
+	key.tunnel_ttl = 64;
+	res[2] = bpf_skb_set_tunnel_key(skb, &key, sizeof(key), BPF_F_ZERO_CSUM_TX | BPF_F_SEQ_NUMBER);
+	res[3] = bpf_skb_set_tunnel_opt(skb, opt, 6);
+	res[4] = bpf_skb_set_tunnel_opt(skb, opt, sizeof(opt));
+	res[5] = bpf_skb_get_tunnel_key(skb, &got, sizeof(got), 16 /* BPF_F_TUNINFO_FLAGS */);
+	res[6] = bpf_skb_get_tunnel_opt(skb, opt_got, sizeof(opt_got));
+	res[7] = bpf_skb_get_tunnel_opt(skb, opt_got, 4);
+	bpf_skb_store_bytes(skb, 14, res, sizeof(res), 0);
+	bpf_skb_store_bytes(skb, 46, &got, sizeof(got), 0);
+	bpf_skb_get_tunnel_opt(skb, opt_got, sizeof(opt_got));
+	bpf_skb_store_bytes(skb, 90, opt_got, sizeof(opt_got), 0);
+	return TC_ACT_OK;
+}
+
+SEC("tc")
+int tc_tunnel6(struct __sk_buff *skb)
+{
+	struct bpf_tunnel_key key = {}, got;
+	__s32 res[6];
+
+	key.tunnel_id = 7;
+	key.remote_ipv6[0] = 0x000080fe;
+	key.remote_ipv6[3] = 0x01000000;
+	key.local_ipv6[0] = 0x000080fe;
+	key.local_ipv6[3] = 0x02000000;
+	key.tunnel_label = 0xfff12345;
+	res[0] = bpf_skb_set_tunnel_key(skb, &key, sizeof(key), 0);
+	key.tunnel_label = 5;
+	res[1] = bpf_skb_set_tunnel_key(skb, &key, sizeof(key), 0 /* a label needs IPv6 */);
+	res[2] = bpf_skb_set_tunnel_key(skb, &key, sizeof(key), BPF_F_TUNINFO_IPV6 | 4 | 16);
+	res[3] = bpf_skb_get_tunnel_key(skb, &got, sizeof(got), 0 /* IPv4 asked: -EPROTO */);
+	res[4] = bpf_skb_get_tunnel_key(skb, &got, 28, BPF_F_TUNINFO_IPV6 | 16);
+	res[5] = bpf_skb_set_tunnel_key(skb, &key, 30, BPF_F_TUNINFO_IPV6);
+	bpf_skb_store_bytes(skb, 14, res, sizeof(res), 0);
+	bpf_skb_store_bytes(skb, 38, &got, sizeof(got), 0);
 	return TC_ACT_OK;
 }
 

@@ -597,8 +597,8 @@ mod tests {
         }
         let implemented = rows.iter().filter(|r| r.status == Support::Implemented).count();
         assert_eq!(implemented, r.iter().count());
-        assert_eq!(rows[20].name, "bpf_skb_set_tunnel_key");
-        assert_eq!(rows[20].status, Support::NotImplemented);
+        assert_eq!(rows[32].name, "bpf_skb_under_cgroup");
+        assert_eq!(rows[32].status, Support::NotImplemented);
         assert_eq!(rows[43].prog_types, Some(Allowed::Only(&[ProgType::Xdp])));
         // Nothing registered: every kernel helper is listed, none implemented.
         let empty = support_matrix(&HelperRegistry::empty());
@@ -673,8 +673,9 @@ mod tests {
         assert!(md.contains(REGENERATE));
         assert!(md.contains("| 1 | `bpf_map_lookup_elem` | implemented | all | no | ConstMapPtr, PtrToMapKey | PtrToMapValueOrNull |  |\n"));
         assert!(md.contains(
-            "| 21 | `bpf_skb_set_tunnel_key` | not implemented |  |  |  |  | needs a collect_md \
-             tunnel device: the key becomes a metadata dst the device's xmit path consumes |\n"
+            "| 33 | `bpf_skb_under_cgroup` | not implemented |  |  |  |  | needs a \
+             BPF_MAP_TYPE_CGROUP_ARRAY of cgroup fds and the cgroup v2 hierarchy of the skb's \
+             socket |\n"
         ));
         assert!(md.contains("| 22 | `bpf_perf_event_read` | not implemented |  |  |  |  |  |\n"));
         assert!(md.contains("| 44 | `bpf_xdp_adjust_head` | implemented | Xdp | no | PtrToCtx, Anything | Integer |  |\n"));

@@ -615,3 +615,69 @@ fn syscall_programs_get_socket_cookies_of_socket_pointers() {
     let out = inst.run(0, &RunInput::default()).expect("run");
     assert_eq!(out.r0, 0);
 }
+
+#[test]
+fn tunnel_key_set_then_read_back() {
+    // key on the stack at r10 - 48 (44 bytes), read back at r10 - 96; options at r10 - 104.
+    let src = "
+        r6 = r1
+        r1 = 0
+        *(u64 *)(r10 - 48) = r1
+        *(u64 *)(r10 - 40) = r1
+        *(u64 *)(r10 - 32) = r1
+        *(u64 *)(r10 - 24) = r1
+        *(u64 *)(r10 - 16) = r1
+        *(u32 *)(r10 - 8) = r1
+        r1 = 0x123456
+        *(u32 *)(r10 - 48) = r1
+        r1 = 0x0a000001
+        *(u32 *)(r10 - 44) = r1
+        r1 = 0x4010
+        *(u16 *)(r10 - 28) = r1
+        r1 = 0x0a000002
+        *(u32 *)(r10 - 20) = r1
+        r1 = r6
+        r2 = r10
+        r2 += -48
+        r3 = 44
+        r4 = 10
+        call bpf_skb_set_tunnel_key
+        r7 = r0
+        r1 = 0x0807060504030201 ll
+        *(u64 *)(r10 - 104) = r1
+        r1 = r6
+        r2 = r10
+        r2 += -104
+        r3 = 8
+        call bpf_skb_set_tunnel_opt
+        r7 |= r0
+        r1 = r6
+        r2 = r10
+        r2 += -96
+        r3 = 44
+        r4 = 16
+        call bpf_skb_get_tunnel_key
+        r7 |= r0
+        r0 = r7
+        exit";
+    assert_eq!(r0(SchedCls, src, &tcp4(0, 2)), 0);
+    // Read back: remote and local swap (the metadata's source and destination), the flags
+    // are NOCACHE | SEQ | KEY | options present (be16 0xf80c), tos 0x10, ttl 0x40.
+    let read = src
+        .replace("        r0 = r7\n        exit", "        r0 = *(u32 *)(r10 - 76)\n        exit");
+    assert_eq!(run(SchedCls, &read, &tcp4(0, 2)).r0, 0x0cf8_4010);
+    let remote = src
+        .replace("        r0 = r7\n        exit", "        r0 = *(u32 *)(r10 - 92)\n        exit");
+    assert_eq!(run(SchedCls, &remote, &tcp4(0, 2)).r0, 0x0a00_0002);
+    let local = src
+        .replace("        r0 = r7\n        exit", "        r0 = *(u32 *)(r10 - 68)\n        exit");
+    assert_eq!(run(SchedCls, &local, &tcp4(0, 2)).r0, 0x0a00_0001);
+    // Options before a key: -EINVAL; a key read with the wrong family: -EPROTO.
+    let no_key = "r6 = r1\nr1 = 0\n*(u64 *)(r10 - 8) = r1\nr1 = r6\nr2 = r10\nr2 += -8\nr3 = 8\ncall bpf_skb_set_tunnel_opt\nexit";
+    assert_eq!(r0(SchedCls, no_key, &tcp4(0, 2)), EINVAL);
+    let wrong_family = src.replace(
+        "r4 = 16\n        call bpf_skb_get_tunnel_key",
+        "r4 = 17\n        call bpf_skb_get_tunnel_key",
+    );
+    assert_eq!(r0(SchedCls, &wrong_family, &tcp4(0, 2)), -71);
+}

@@ -6,12 +6,6 @@
 /// `(helper, reason)`, in helper id order.
 pub(crate) const NOT_IMPLEMENTED: &[(&str, &str)] = &[
     (
-        "bpf_skb_set_tunnel_key",
-        "needs a collect_md tunnel device: the key becomes a metadata dst the device's xmit \
-         path consumes",
-    ),
-    ("bpf_skb_set_tunnel_opt", "needs a collect_md tunnel device (see bpf_skb_set_tunnel_key)"),
-    (
         "bpf_skb_under_cgroup",
         "needs a BPF_MAP_TYPE_CGROUP_ARRAY of cgroup fds and the cgroup v2 hierarchy of the \
          skb's socket",

@@ -4,7 +4,7 @@
 //! listeners, and the route realm and net_cls class id of a test run's skb (net/core/filter.c).
 
 use crate::ctx::XdpCtx;
-use crate::ctx::skb::{ETH_P_IP, ETH_P_IPV6, SkbCtx};
+use crate::ctx::skb::{ETH_P_IP, ETH_P_IPV6, SkbCtx, TunnelInfo};
 use crate::engine::ProgType;
 use crate::env::{Redirect, RedirectTarget};
 use crate::helpers::{Allowed, ArgType, Helper, HelperCtx, HelperError, HelperProto, RetType};
@@ -16,8 +16,10 @@ pub(super) const HELPERS: &[Helper] = &[
     Helper { proto: CLONE_REDIRECT, func: clone_redirect },
     Helper { proto: GET_CGROUP_CLASSID, func: get_cgroup_classid },
     Helper { proto: SKB_GET_TUNNEL_KEY, func: skb_get_tunnel_key },
+    Helper { proto: SKB_SET_TUNNEL_KEY, func: skb_set_tunnel_key },
     Helper { proto: GET_ROUTE_REALM, func: get_route_realm },
     Helper { proto: SKB_GET_TUNNEL_OPT, func: skb_get_tunnel_opt },
+    Helper { proto: SKB_SET_TUNNEL_OPT, func: skb_set_tunnel_opt },
     Helper { proto: SKB_GET_XFRM_STATE, func: skb_get_xfrm_state },
     Helper { proto: SKB_ECN_SET_CE, func: skb_ecn_set_ce },
     Helper { proto: TCP_CHECK_SYNCOOKIE, func: tcp_check_syncookie },
@@ -74,6 +76,15 @@ const SKB_GET_TUNNEL_KEY: HelperProto = proto(
     false,
     TC_LWT_XMIT,
 );
+const SKB_SET_TUNNEL_KEY: HelperProto = proto(
+    21,
+    "bpf_skb_set_tunnel_key",
+    &[PtrToCtx, PtrToMem, ConstSize, Anything],
+    false,
+    TC_LWT_XMIT,
+);
+const SKB_SET_TUNNEL_OPT: HelperProto =
+    proto(30, "bpf_skb_set_tunnel_opt", &[PtrToCtx, PtrToMem, ConstSize], false, TC_LWT_XMIT);
 const SKB_GET_TUNNEL_OPT: HelperProto = proto(
     29,
     "bpf_skb_get_tunnel_opt",
@@ -220,18 +231,211 @@ fn clear_out(
     Ok(errno)
 }
 
-/// `bpf_skb_get_tunnel_key(skb, key, size, flags)`: a test run's skb carries no tunnel
-/// metadata (`skb_tunnel_info()` is NULL: no collect_md tunnel device received it and
-/// `bpf_skb_set_tunnel_key` is not simulated), so the key is zeroed and the result is
-/// `-EINVAL`.
-fn skb_get_tunnel_key(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
-    clear_out(ctx, 2, a[1], a[2], EINVAL)
+/// `sizeof(struct bpf_tunnel_key)`.
+const TUNNEL_KEY_SIZE: usize = 44;
+/// `BPF_F_TUNINFO_IPV6`.
+const F_TUNINFO_IPV6: u64 = 1;
+/// `BPF_F_ZERO_CSUM_TX`.
+const F_ZERO_CSUM_TX: u64 = 1 << 1;
+/// `BPF_F_DONT_FRAGMENT`.
+const F_DONT_FRAGMENT: u64 = 1 << 2;
+/// `BPF_F_SEQ_NUMBER`.
+const F_SEQ_NUMBER: u64 = 1 << 3;
+/// `BPF_F_NO_TUNNEL_KEY` (set) and `BPF_F_TUNINFO_FLAGS` (get).
+const F_NO_TUNNEL_KEY: u64 = 1 << 4;
+/// `IP_TUNNEL_*_BIT` flags of `key.tun_flags`.
+const TUN_CSUM: u32 = 1 << 0;
+const TUN_KEY: u32 = 1 << 2;
+const TUN_SEQ: u32 = 1 << 3;
+const TUN_DONT_FRAGMENT: u32 = 1 << 8;
+const TUN_NOCACHE: u32 = 1 << 13;
+/// GENEVE, VXLAN, ERSPAN, GTP and PFCP options present (`ip_tunnel_set_options_present`).
+const TUN_OPTIONS_PRESENT: u32 = (1 << 11) | (1 << 12) | (1 << 14) | (1 << 15) | (1 << 17);
+/// `IP_TUNNEL_OPTS_MAX`.
+const TUNNEL_OPTS_MAX: usize = 255;
+/// `EPROTO`, `ENOMEM`.
+const EPROTO: u64 = -71i64 as u64;
+const ENOMEM: u64 = -12i64 as u64;
+
+/// The sizes of older `struct bpf_tunnel_key` layouts both helpers accept: up to
+/// `local_ipv6`, `tunnel_label`, `tunnel_ext`, and `remote_ipv6[1]` (IPv4 only).
+fn compat_key_size(size: usize) -> bool {
+    matches!(size, 28 | 24 | 22 | 8)
 }
 
-/// `bpf_skb_get_tunnel_opt(skb, opt, size)`: no tunnel metadata, so no options: the buffer
-/// is zeroed and the result is `-ENOENT`.
+fn le32(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+
+/// The skb's tunnel metadata, for the getters.
+fn tunnel_of(ctx: &HelperCtx<'_>) -> Result<Option<TunnelInfo>, HelperError> {
+    Ok(skb_ref(ctx)?.tunnel.clone())
+}
+
+/// Sets the skb's tunnel metadata.
+fn set_tunnel(ctx: &mut HelperCtx<'_>, info: TunnelInfo) {
+    if let Some(skb) =
+        ctx.world.mem.context_mut().and_then(|c| c.as_any_mut().downcast_mut::<SkbCtx>())
+    {
+        skb.tunnel = Some(info);
+    }
+}
+
+/// `bpf_skb_set_tunnel_key(skb, key, size, flags)`: attaches transmit tunnel metadata (the
+/// kernel's per-CPU metadata dst) built from a `struct bpf_tunnel_key` of 44 bytes or an
+/// older layout's size; `-EINVAL` for other sizes, unknown flags, a label without
+/// `BPF_F_TUNINFO_IPV6` or a nonzero `tunnel_ext`. A collect_md tunnel device would send
+/// the packet with it; bpflab keeps it for `bpf_skb_get_tunnel_key`/`_opt` of the same run.
+fn skb_set_tunnel_key(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
+    let (size, flags) = (a[2] as u32 as usize, a[3]);
+    if size == 0 {
+        return Err(HelperError::BadArg { arg: 3, reason: "size must be greater than 0" });
+    }
+    let from = ctx.arg_bytes(2, a[1], size as u64)?;
+    skb_ref(ctx)?;
+    if flags & !(F_TUNINFO_IPV6 | F_ZERO_CSUM_TX | F_DONT_FRAGMENT | F_SEQ_NUMBER | F_NO_TUNNEL_KEY)
+        != 0
+    {
+        return Ok(EINVAL);
+    }
+    if size != TUNNEL_KEY_SIZE && !compat_key_size(size) {
+        return Ok(EINVAL);
+    }
+    let mut key = [0u8; TUNNEL_KEY_SIZE];
+    key[..size].copy_from_slice(&from);
+    let ipv6 = flags & F_TUNINFO_IPV6 != 0;
+    let label = le32(&key, 24);
+    let ext = u16::from_le_bytes([key[22], key[23]]);
+    if (!ipv6 && label != 0) || ext != 0 {
+        return Ok(EINVAL);
+    }
+    let bit = |on: bool, b: u32| if on { b } else { 0 };
+    let mut info = TunnelInfo {
+        ipv6,
+        id: u64::from(le32(&key, 0)),
+        tos: key[20],
+        ttl: key[21],
+        flags: TUN_NOCACHE
+            | bit(flags & F_DONT_FRAGMENT != 0, TUN_DONT_FRAGMENT)
+            | bit(flags & F_ZERO_CSUM_TX == 0, TUN_CSUM)
+            | bit(flags & F_SEQ_NUMBER != 0, TUN_SEQ)
+            | bit(flags & F_NO_TUNNEL_KEY == 0, TUN_KEY),
+        ..TunnelInfo::default()
+    };
+    if ipv6 {
+        // remote_ipv6 becomes the destination, local_ipv6 the source, byte for byte.
+        info.dst.copy_from_slice(&key[4..20]);
+        info.src.copy_from_slice(&key[28..44]);
+        info.label = label & 0x000f_ffff;
+    } else {
+        info.dst[..4].copy_from_slice(&le32(&key, 4).to_be_bytes());
+        info.src[..4].copy_from_slice(&le32(&key, 28).to_be_bytes());
+    }
+    set_tunnel(ctx, info);
+    Ok(0)
+}
+
+/// `bpf_skb_set_tunnel_opt(skb, opt, size)`: the options of the metadata
+/// `bpf_skb_set_tunnel_key` attached in this run (`-EINVAL` without it or for a size that is
+/// not a multiple of 4, `-ENOMEM` above 255 bytes).
+fn skb_set_tunnel_opt(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
+    let size = a[2] as u32 as usize;
+    if size == 0 {
+        return Err(HelperError::BadArg { arg: 3, reason: "size must be greater than 0" });
+    }
+    let from = ctx.arg_bytes(2, a[1], size as u64)?;
+    let Some(mut info) = tunnel_of(ctx)? else {
+        return Ok(EINVAL);
+    };
+    if !size.is_multiple_of(4) {
+        return Ok(EINVAL);
+    }
+    if size > TUNNEL_OPTS_MAX {
+        return Ok(ENOMEM);
+    }
+    info.options = from;
+    info.flags |= TUN_OPTIONS_PRESENT;
+    set_tunnel(ctx, info);
+    Ok(0)
+}
+
+/// Writes `bytes` (zero-padded to `len`) to the output argument `arg` at `addr`.
+fn write_out(
+    ctx: &mut HelperCtx<'_>,
+    arg: u8,
+    addr: u64,
+    len: usize,
+    bytes: &[u8],
+) -> Result<(), HelperError> {
+    let out = ctx
+        .world
+        .mem
+        .slice_mut(addr, len)
+        .map_err(|error| HelperError::BadMemoryArg { arg, error })?;
+    out.fill(0);
+    let n = bytes.len().min(len);
+    out[..n].copy_from_slice(&bytes[..n]);
+    Ok(())
+}
+
+/// `bpf_skb_get_tunnel_key(skb, key, size, flags)`: the tunnel metadata of the skb as a
+/// `struct bpf_tunnel_key` (remote = the metadata's source, local = its destination, as the
+/// kernel reads them). A test run's skb has none until `bpf_skb_set_tunnel_key`: then and for
+/// unknown flags the key is zeroed and the result is `-EINVAL`; `-EPROTO` when
+/// `BPF_F_TUNINFO_IPV6` does not match the metadata's family.
+fn skb_get_tunnel_key(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
+    let (addr, size, flags) = (a[1], a[2] as u32 as usize, a[3]);
+    if size == 0 {
+        return Err(HelperError::BadArg { arg: 3, reason: "size must be greater than 0" });
+    }
+    let info = match tunnel_of(ctx)? {
+        Some(info) if flags & !(F_TUNINFO_IPV6 | F_NO_TUNNEL_KEY) == 0 => info,
+        _ => return clear_out(ctx, 2, addr, size as u64, EINVAL),
+    };
+    if info.ipv6 != (flags & F_TUNINFO_IPV6 != 0) {
+        return clear_out(ctx, 2, addr, size as u64, EPROTO);
+    }
+    if size != TUNNEL_KEY_SIZE && (!compat_key_size(size) || (size == 8 && info.ipv6)) {
+        return clear_out(ctx, 2, addr, size as u64, EINVAL);
+    }
+    let mut to = [0u8; TUNNEL_KEY_SIZE];
+    to[..4].copy_from_slice(&(info.id as u32).to_le_bytes());
+    to[20] = info.tos;
+    to[21] = info.ttl;
+    if flags & F_NO_TUNNEL_KEY != 0 {
+        // BPF_F_TUNINFO_FLAGS: ip_tunnel_flags_to_be16(), the low 16 flag bits.
+        to[22..24].copy_from_slice(&(info.flags as u16).to_be_bytes());
+    }
+    if info.ipv6 {
+        to[4..20].copy_from_slice(&info.src);
+        to[28..44].copy_from_slice(&info.dst);
+        to[24..28].copy_from_slice(&info.label.to_le_bytes());
+    } else {
+        let be = |b: &[u8; 16]| u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+        to[4..8].copy_from_slice(&be(&info.src).to_le_bytes());
+        to[28..32].copy_from_slice(&be(&info.dst).to_le_bytes());
+    }
+    write_out(ctx, 2, addr, size, &to[..size])?;
+    Ok(0)
+}
+
+/// `bpf_skb_get_tunnel_opt(skb, opt, size)`: the options `bpf_skb_set_tunnel_opt` set,
+/// zero-padded to `size`; returns their length. Without options the buffer is zeroed and
+/// the result is `-ENOENT`; `-ENOMEM` (zeroed) when they do not fit.
 fn skb_get_tunnel_opt(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
-    clear_out(ctx, 2, a[1], a[2], ENOENT)
+    let (addr, size) = (a[1], a[2] as u32 as usize);
+    if size == 0 {
+        return Err(HelperError::BadArg { arg: 3, reason: "size must be greater than 0" });
+    }
+    let options = match tunnel_of(ctx)? {
+        Some(info) if info.flags & TUN_OPTIONS_PRESENT != 0 => info.options,
+        _ => return clear_out(ctx, 2, addr, size as u64, ENOENT),
+    };
+    if size < options.len() {
+        return clear_out(ctx, 2, addr, size as u64, ENOMEM);
+    }
+    write_out(ctx, 2, addr, size, &options)?;
+    Ok(options.len() as u64)
 }
 
 /// `bpf_skb_get_xfrm_state(skb, index, state, size, flags)`: a test run's skb has no IPsec

@@ -201,6 +201,30 @@ pub struct SkbSock {
     pub uid: u32,
 }
 
+/// The tunnel metadata `bpf_skb_set_tunnel_key`/`_opt` attach to an skb: the kernel's
+/// per-CPU `struct ip_tunnel_info` its metadata dst points at.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TunnelInfo {
+    /// The addresses are IPv6 ones (`IP_TUNNEL_INFO_IPV6`).
+    pub ipv6: bool,
+    /// `key.tun_id`.
+    pub id: u64,
+    /// `key.tos`.
+    pub tos: u8,
+    /// `key.ttl`.
+    pub ttl: u8,
+    /// `key.tun_flags`: a bit per `IP_TUNNEL_*_BIT`.
+    pub flags: u32,
+    /// `key.u.ipv4.src` or `key.u.ipv6.src` in network order (IPv4 in the first 4 bytes).
+    pub src: [u8; 16],
+    /// `key.u.ipv4.dst` or `key.u.ipv6.dst`, likewise.
+    pub dst: [u8; 16],
+    /// `key.label`.
+    pub label: u32,
+    /// The tunnel options (`options_len` bytes).
+    pub options: Vec<u8>,
+}
+
 /// The `__sk_buff` context of one run: the packet and the skb's metadata.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SkbCtx {
@@ -272,6 +296,8 @@ pub struct SkbCtx {
     pub sk: SkbSock,
     /// The `__sk_buff` given as the run's ctx_in (normalized to 192 bytes), if any.
     pub ctx_in: Option<Vec<u8>>,
+    /// Tunnel metadata a program attached (`bpf_skb_set_tunnel_key`), if any.
+    pub tunnel: Option<TunnelInfo>,
 }
 
 /// `PACKET_OTHERHOST`, the largest `pkt_type` `bpf_skb_change_type` accepts.
@@ -354,6 +380,7 @@ impl SkbCtx {
             encapsulation: false,
             sk: SkbSock { cookie: SOCKET_COOKIE, ..SkbSock::default() },
             ctx_in: None,
+            tunnel: None,
         }
     }
 
