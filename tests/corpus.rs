@@ -202,6 +202,19 @@ fn setup(object: &str, collection: &Collection) -> Vec<(&'static str, Vec<u8>, V
         ],
         "tc_redirect_ifindex.bpf.o" => vec![("fwd_ifindex", be(frames::VIP4), u32le(1))],
         "tc_l2_push.bpf.o" | "lwt_policy.bpf.o" | "tc_tunnel_key.bpf.o" => Vec::new(),
+        "katran_v6_encap.bpf.o" => {
+            let real = [0x20, 1, 0x0d, 0xb8, 0xbe, 0xef, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2];
+            vec![
+                ("vip6_map", cat(&[&frames::VIP6, &80u16.to_be_bytes(), &[6, 0]]), u32le(0)),
+                ("reals6", u32le(0), real.to_vec()),
+            ]
+        }
+        "xdp_vlan_translate.bpf.o" => vec![
+            ("outer_map", u16le(10), u16le(110)),
+            ("outer_map", u16le(20), u16le(120)),
+            ("outer_map", u16le(100), u16le(200)),
+            ("inner_map", u16le(30), u16le(130)),
+        ],
         "sk_lookup_dispatch.bpf.o" => {
             let binding = |proto: u32, port: u32| cat(&[&u32le(proto), &u32le(port)]);
             vec![("bindings", binding(6, 80), u32le(0)), ("bindings", binding(17, 53), u32le(1))]
@@ -963,4 +976,22 @@ fn corpus_programs_give_the_answers_their_sources_imply() {
     assert_eq!((out[0].r0, pkt.len(), pkt[14 + 9]), (XDP_TX, 54 + 20, 4));
     assert!(frames::ipv4_checksums_ok(pkt, 14), "outer IPv4 header checksum verifies");
     assert_eq!(&pkt[14 + 16..14 + 20], &[10, 0, 0, 2], "real 0 for the first ring slot");
+
+    // katran's IPv6 path: IPv6-in-IPv6 (next header 41) towards the real, 40 bytes longer.
+    let out = simulate("katran_v6_encap.bpf.o", "balancer_ingress_v6", &["v6_tcp_syn_vip80"]);
+    let pkt = &out[0].data;
+    assert_eq!((out[0].r0, pkt.len(), pkt[14 + 6]), (XDP_TX, 74 + 40, 41));
+    assert_eq!(&pkt[14 + 24..14 + 28], &[0x20, 1, 0x0d, 0xb8], "outer destination is the real");
+
+    // VLAN translation keeps the priority bits and maps 10 -> 110, QinQ 20/30 -> 120/130.
+    let out = simulate(
+        "xdp_vlan_translate.bpf.o",
+        "xdp_vlan_xlate",
+        &["vlan_v4_tcp_vip80", "qinq_v4_udp"],
+    );
+    assert_eq!((out[0].r0, &out[0].data[14..16]), (XDP_TX, &110u16.to_be_bytes()[..]));
+    assert_eq!(
+        (&out[1].data[14..16], &out[1].data[18..20]),
+        (&120u16.to_be_bytes()[..], &130u16.to_be_bytes()[..])
+    );
 }
