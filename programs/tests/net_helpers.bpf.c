@@ -37,6 +37,8 @@
  *                 the key read back at 46, the options at 90.
  *   tc_tunnel6    the same with an IPv6 key (label, -EPROTO for an IPv4 read, a 28-byte read
  *                 of the older layout, a bad size): res at 14, key at 38.
+ *   xdp_strncmp   bpf_strncmp of the 9 payload bytes at 54 with "hello" (9 bytes), "help"
+ *                 (4) and "z" (1): res (s32: -1, 0 or 1) at 14; XDP_PASS.
  *   tc_meta       res = [bpf_skb_get_tunnel_key, nonzero bytes left in the key,
  *                 bpf_skb_get_tunnel_opt, nonzero bytes left, bpf_skb_get_xfrm_state,
  *                 nonzero bytes left, bpf_get_route_realm, bpf_get_cgroup_classid].
@@ -300,6 +302,21 @@ int tc_tunnel6(struct __sk_buff *skb)
 	bpf_skb_store_bytes(skb, 14, res, sizeof(res), 0);
 	bpf_skb_store_bytes(skb, 38, &got, sizeof(got), 0);
 	return TC_ACT_OK;
+}
+
+SEC("xdp")
+int xdp_strncmp(struct xdp_md *ctx)
+{
+	char buf[9];
+	__s32 res[3];
+
+	if (bpf_xdp_load_bytes(ctx, 54, buf, sizeof(buf)))
+		return XDP_ABORTED;
+	res[0] = bpf_strncmp(buf, sizeof(buf), "hello");
+	res[1] = bpf_strncmp(buf, 4, "help");
+	res[2] = bpf_strncmp(buf, 1, "z");
+	bpf_xdp_store_bytes(ctx, 14, res, sizeof(res));
+	return XDP_PASS;
 }
 
 static __always_inline __s32 nonzero(const __u8 *buf, int len)

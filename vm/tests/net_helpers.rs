@@ -681,3 +681,35 @@ fn tunnel_key_set_then_read_back() {
     );
     assert_eq!(r0(SchedCls, &wrong_family, &tcp4(0, 2)), -71);
 }
+
+#[test]
+fn strncmp_is_the_kernels() {
+    // s1 on the stack, s2 ("abc") after it; r0 = bpf_strncmp(s1, N, s2).
+    let prog = |s1: u64, n: u32| {
+        format!(
+            "r1 = {s1:#x} ll
+             *(u64 *)(r10 - 16) = r1
+             r1 = 0x636261 ll
+             *(u64 *)(r10 - 8) = r1
+             r1 = r10
+             r1 += -16
+             r2 = {n}
+             r3 = r10
+             r3 += -8
+             call bpf_strncmp
+             exit"
+        )
+    };
+    let pkt = tcp4(0, 2);
+    let cases = [
+        (u64::from_le_bytes(*b"abc\0zzzz"), 8, 0),
+        (u64::from_le_bytes(*b"abd\0zzzz"), 8, 1),
+        (u64::from_le_bytes(*b"abb\0zzzz"), 8, -1),
+        (u64::from_le_bytes(*b"abcd\0zzz"), 8, 1),
+        (u64::from_le_bytes(*b"abXXXXXX"), 2, 0),
+        (u64::from_le_bytes(*b"\xffbc\0zzzz"), 8, 1),
+    ];
+    for (s1, n, want) in cases {
+        assert_eq!(r0(Xdp, &prog(s1, n), &pkt), want, "{:?} {n}", s1.to_le_bytes());
+    }
+}

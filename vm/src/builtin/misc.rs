@@ -1,7 +1,7 @@
 //! Time, random numbers and the CPU id, from the simulated environment.
 
 use crate::engine::ProgType;
-use crate::helpers::{Allowed, Helper, HelperCtx, HelperError, HelperProto, RetType};
+use crate::helpers::{Allowed, ArgType, Helper, HelperCtx, HelperError, HelperProto, RetType};
 
 /// The helpers of this family.
 pub(super) const HELPERS: &[Helper] = &[
@@ -11,6 +11,7 @@ pub(super) const HELPERS: &[Helper] = &[
     Helper { proto: GET_NUMA_NODE_ID, func: get_numa_node_id },
     Helper { proto: KTIME_GET_BOOT_NS, func: ktime_get_boot_ns },
     Helper { proto: KTIME_GET_COARSE_NS, func: ktime_get_ns },
+    Helper { proto: STRNCMP, func: strncmp },
 ];
 
 const fn proto(id: u32, name: &'static str, gpl_only: bool, prog_types: Allowed) -> HelperProto {
@@ -56,6 +57,42 @@ const GET_NUMA_NODE_ID: HelperProto = proto(42, "bpf_get_numa_node_id", false, A
 const KTIME_GET_BOOT_NS: HelperProto = proto(125, "bpf_ktime_get_boot_ns", false, Allowed::All);
 const KTIME_GET_COARSE_NS: HelperProto =
     proto(160, "bpf_ktime_get_coarse_ns", false, Allowed::Only(COARSE_TYPES));
+
+/// In `bpf_base_func_proto` for every program type.
+const STRNCMP: HelperProto = HelperProto {
+    id: 182,
+    name: "bpf_strncmp",
+    ret: RetType::Integer,
+    args: &[ArgType::PtrToMem, ArgType::ConstSize, ArgType::PtrToConstStr],
+    gpl_only: false,
+    prog_types: Allowed::All,
+};
+
+/// `long bpf_strncmp(const char *s1, u32 s1_sz, const char *s2)`: the kernel's `strncmp(s1,
+/// s2, s1_sz)`, which returns -1, 0 or 1 (the first differing bytes compared unsigned). `s2`
+/// is a NUL-terminated constant string (the verifier wants it in a read-only map value).
+fn strncmp(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
+    let n = u64::from(a[1] as u32);
+    if n == 0 {
+        return Err(HelperError::BadArg { arg: 2, reason: "size must be greater than 0" });
+    }
+    let s1 = ctx.arg_bytes(1, a[0], n)?;
+    for (i, &c1) in s1.iter().enumerate() {
+        let at = a[2].wrapping_add(i as u64);
+        let c2 = ctx
+            .world
+            .mem
+            .slice(at, 1)
+            .map_err(|error| HelperError::BadMemoryArg { arg: 3, error })?[0];
+        if c1 != c2 {
+            return Ok(if c1 < c2 { u64::MAX } else { 1 });
+        }
+        if c1 == 0 {
+            break;
+        }
+    }
+    Ok(0)
+}
 
 fn ktime_get_ns(ctx: &mut HelperCtx<'_>, _: [u64; 5]) -> Result<u64, HelperError> {
     Ok(ctx.world.env.read_clock())
