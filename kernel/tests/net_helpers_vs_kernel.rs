@@ -54,6 +54,39 @@ fn tcp4(tos: u8, flags: u8, src: SocketAddr, dst: SocketAddr, pad: usize) -> Vec
     p
 }
 
+/// A SYN whose TCP header (24 bytes) ends with the 4 option bytes `opt`.
+fn syn_options(opt: [u8; 4]) -> Vec<u8> {
+    let mut p = tcp4(0, 0x02, sa("10.0.0.1:40000"), sa("10.1.2.3:80"), 4);
+    p[46] = 0x60; // data offset 6 (24 bytes)
+    p[54..58].copy_from_slice(&opt);
+    p
+}
+
+/// An IPv6 SYN (fd00::1 -> fd00::2, ports 40000 -> 80) whose 24-byte TCP header announces
+/// MSS `mss` (no option when 0).
+fn syn6_mss(mss: u16) -> Vec<u8> {
+    let mut p = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x86, 0xdd];
+    p.extend_from_slice(&[0x60, 0, 0, 0, 0, 24, 6, 64]);
+    let mut addr = [0u8; 16];
+    addr[0] = 0xfd;
+    addr[15] = 1;
+    p.extend_from_slice(&addr);
+    addr[15] = 2;
+    p.extend_from_slice(&addr);
+    let [hi, lo] = mss.to_be_bytes();
+    let opt = if mss == 0 { [1, 1, 1, 1] } else { [2, 4, hi, lo] };
+    p.extend_from_slice(&[0x9c, 0x40, 0, 80, 0, 0, 0, 9, 0, 0, 0, 0, 0x60, 0x02, 0xfa, 0xf0]);
+    p.extend_from_slice(&[0, 0, 0, 0]);
+    p.extend_from_slice(&opt);
+    p
+}
+
+/// A SYN announcing MSS `mss`.
+fn syn_mss(mss: u16) -> Vec<u8> {
+    let [hi, lo] = mss.to_be_bytes();
+    syn_options([2, 4, hi, lo])
+}
+
 /// `plain(0)` whose first 9 payload bytes (at offset 54) are `payload`.
 fn with_payload(payload: &[u8]) -> Vec<u8> {
     let mut p = plain(0);
@@ -131,6 +164,7 @@ struct Case {
 }
 
 fn cases(s: &Sockets) -> Vec<Case> {
+    let peer = sa("127.0.0.1:40000");
     let mut out = Vec::new();
     let mut add = |prog: &'static str, what: &str, data: Vec<u8>| {
         out.push(Case { prog, what: what.to_string(), data });
@@ -164,6 +198,22 @@ fn cases(s: &Sockets) -> Vec<Case> {
     ] {
         add("xdp_strncmp", what, data);
     }
+    for (what, data) in [
+        ("SYN", tcp4(0, 0x02, peer, sa("10.1.2.3:80"), 0)),
+        ("SYN + 40 payload bytes", tcp4(0, 0x02, peer, sa("10.1.2.3:80"), 40)),
+        ("ACK", tcp4(0, 0x10, peer, sa("10.1.2.3:80"), 4)),
+    ] {
+        add("xdp_raw_syncookie", what, data);
+    }
+    for mss in [0u16, 100, 536, 1299, 1300, 1439, 1440, 1459, 1460, 9000] {
+        add("xdp_raw_syncookie_mss", &format!("SYN with MSS {mss}"), syn_mss(mss));
+    }
+    add("xdp_raw_syncookie_mss", "SYN with NOPs", syn_options([1, 1, 1, 1]));
+    add("xdp_raw_syncookie_mss", "SYN with a bad option length", syn_options([2, 9, 5, 0]));
+    add("xdp_raw_syncookie_mss", "SYN with 20-byte header", plain(0));
+    for mss in [0u16, 1219, 1220, 1420, 1440, 1460, 8940, 9000] {
+        add("xdp_raw_syncookie6", &format!("IPv6 SYN with MSS {mss}"), syn6_mss(mss));
+    }
     for prog in ["tc_tunnel", "tc_tunnel6"] {
         add(prog, "tcp4 154 bytes", tcp4(0, 2, sa("10.0.0.1:1"), sa("10.0.0.2:2"), 100));
         add(prog, "tcp4 80 bytes", plain(0));
@@ -190,7 +240,6 @@ fn cases(s: &Sockets) -> Vec<Case> {
     ] {
         add("tc_ecn", what, data);
     }
-    let peer = sa("127.0.0.1:40000");
     for (what, data) in [
         ("SYN to the listener", tcp4(0, 0x02, peer, s.listen, 0)),
         ("ACK to the listener", tcp4(0, 0x10, peer, s.listen, 0)),
@@ -252,7 +301,7 @@ fn net_helpers_match_the_kernel() {
     let (mut compared, mut skipped, mut diffs) = (0, 0, Vec::new());
     let all = cases(&socks);
     let total = all.len();
-    assert_eq!(total, 83);
+    assert_eq!(total, 107);
     for case in all {
         let idx = programs.iter().position(|p| p.name == case.prog).expect("program in object");
         let Some(k) = kernel.program(idx) else {

@@ -39,6 +39,14 @@
  *                 of the older layout, a bad size): res at 14, key at 38.
  *   xdp_strncmp   bpf_strncmp of the 9 payload bytes at 54 with "hello" (9 bytes), "help"
  *                 (4) and "z" (1): res (s32: -1, 0 or 1) at 14; XDP_PASS.
+ *   xdp_raw_syncookie, xdp_raw_syncookie_mss
+ *                 bpf_tcp_raw_gen_syncookie_ipv4 for the frame's SYN (TCP header of 20 /
+ *                 24 bytes), then bpf_tcp_raw_check_syncookie_ipv4 on the answering ACK, on
+ *                 an ACK one off and on the frame: res (s32) at 14 = [the announced MSS or
+ *                 the error, 0, -EACCES, -EACCES].
+ *   xdp_raw_syncookie6
+ *                 the IPv6 version for a 24-byte TCP header: res = [MSS or error, the check
+ *                 on the answering ACK, the check with another source address].
  *   tc_meta       res = [bpf_skb_get_tunnel_key, nonzero bytes left in the key,
  *                 bpf_skb_get_tunnel_opt, nonzero bytes left, bpf_skb_get_xfrm_state,
  *                 nonzero bytes left, bpf_get_route_realm, bpf_get_cgroup_classid].
@@ -47,8 +55,10 @@
 #include <linux/if_ether.h>
 #include <linux/in.h>
 #include <linux/ip.h>
+#include <linux/ipv6.h>
 #include <linux/pkt_cls.h>
 #include <linux/tcp.h>
+#include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
 
 char LICENSE[] SEC("license") = "GPL";
@@ -315,6 +325,83 @@ int xdp_strncmp(struct xdp_md *ctx)
 	res[0] = bpf_strncmp(buf, sizeof(buf), "hello");
 	res[1] = bpf_strncmp(buf, 4, "help");
 	res[2] = bpf_strncmp(buf, 1, "z");
+	bpf_xdp_store_bytes(ctx, 14, res, sizeof(res));
+	return XDP_PASS;
+}
+
+/* A SYN's raw cookie, then its check on the ACK that answers it (built on the stack), on an
+ * ACK one off, and on the frame itself. TH_LEN: the TCP header length the frame has. */
+static __always_inline int raw_syncookie(struct xdp_md *ctx, const __u32 th_len)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct iphdr *iph = data + sizeof(struct ethhdr);
+	struct tcphdr *th = data + sizeof(struct ethhdr) + sizeof(struct iphdr);
+	struct {
+		struct iphdr ip;
+		struct tcphdr tcp;
+	} ack;
+	__s64 cookie;
+	__s32 res[4];
+
+	if ((void *)th + th_len > data_end)
+		return XDP_ABORTED;
+	cookie = bpf_tcp_raw_gen_syncookie_ipv4(iph, th, th_len);
+	__builtin_memcpy(&ack.ip, iph, sizeof(ack.ip));
+	__builtin_memcpy(&ack.tcp, th, sizeof(ack.tcp));
+	res[0] = cookie < 0 ? (__s32)cookie : (__s32)(cookie >> 32);
+	ack.tcp.ack_seq = bpf_htonl((__u32)cookie + 1);
+	ack.tcp.seq = bpf_htonl(bpf_ntohl(th->seq) + 1);
+	ack.tcp.syn = 0;
+	ack.tcp.ack = 1;
+	res[1] = bpf_tcp_raw_check_syncookie_ipv4(&ack.ip, &ack.tcp);
+	ack.tcp.ack_seq = bpf_htonl((__u32)cookie + 2);
+	res[2] = bpf_tcp_raw_check_syncookie_ipv4(&ack.ip, &ack.tcp);
+	res[3] = bpf_tcp_raw_check_syncookie_ipv4(iph, th);
+	bpf_xdp_store_bytes(ctx, 14, res, sizeof(res));
+	return XDP_PASS;
+}
+
+SEC("xdp")
+int xdp_raw_syncookie(struct xdp_md *ctx)
+{
+	return raw_syncookie(ctx, 20);
+}
+
+SEC("xdp")
+int xdp_raw_syncookie_mss(struct xdp_md *ctx)
+{
+	return raw_syncookie(ctx, 24);
+}
+
+/* The IPv6 version of raw_syncookie, for a 24-byte TCP header (an MSS option). */
+SEC("xdp")
+int xdp_raw_syncookie6(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct ipv6hdr *ip6h = data + sizeof(struct ethhdr);
+	struct tcphdr *th = data + sizeof(struct ethhdr) + sizeof(struct ipv6hdr);
+	struct {
+		struct ipv6hdr ip;
+		struct tcphdr tcp;
+	} ack;
+	__s64 cookie;
+	__s32 res[3];
+
+	if ((void *)th + 24 > data_end)
+		return XDP_ABORTED;
+	cookie = bpf_tcp_raw_gen_syncookie_ipv6(ip6h, th, 24);
+	__builtin_memcpy(&ack.ip, ip6h, sizeof(ack.ip));
+	__builtin_memcpy(&ack.tcp, th, sizeof(ack.tcp));
+	res[0] = cookie < 0 ? (__s32)cookie : (__s32)(cookie >> 32);
+	ack.tcp.ack_seq = bpf_htonl((__u32)cookie + 1);
+	ack.tcp.seq = bpf_htonl(bpf_ntohl(th->seq) + 1);
+	ack.tcp.syn = 0;
+	ack.tcp.ack = 1;
+	res[1] = bpf_tcp_raw_check_syncookie_ipv6(&ack.ip, &ack.tcp);
+	ack.ip.saddr.s6_addr[15] ^= 1;
+	res[2] = bpf_tcp_raw_check_syncookie_ipv6(&ack.ip, &ack.tcp);
 	bpf_xdp_store_bytes(ctx, 14, res, sizeof(res));
 	return XDP_PASS;
 }

@@ -82,22 +82,6 @@ pub(crate) const NOT_IMPLEMENTED: &[(&str, &str)] = &[
     ("bpf_sock_from_file", "needs BTF-typed struct file objects of tracing programs"),
     ("bpf_skc_to_unix_sock", "needs BTF-typed kernel socket objects (struct unix_sock)"),
     ("bpf_skc_to_mptcp_sock", "needs BTF-typed kernel socket objects (struct mptcp_sock)"),
-    (
-        "bpf_tcp_raw_gen_syncookie_ipv4",
-        "the cookie is keyed by the kernel's per-boot secret, so its value cannot be reproduced",
-    ),
-    (
-        "bpf_tcp_raw_gen_syncookie_ipv6",
-        "the cookie is keyed by the kernel's per-boot secret, so its value cannot be reproduced",
-    ),
-    (
-        "bpf_tcp_raw_check_syncookie_ipv4",
-        "checks cookies keyed by the kernel's per-boot secret, which cannot be reproduced",
-    ),
-    (
-        "bpf_tcp_raw_check_syncookie_ipv6",
-        "checks cookies keyed by the kernel's per-boot secret, which cannot be reproduced",
-    ),
 ];
 
 /// Why bpflab does not implement helper `name`, if the table says.

@@ -19,6 +19,7 @@ mod skb;
 mod snprintf;
 mod sock;
 mod spinlock;
+mod syncookie;
 mod tailcall;
 mod trace;
 mod tracing;
@@ -43,6 +44,7 @@ pub(crate) const FAMILIES: &[&[Helper]] = &[
     ringbuf::HELPERS,
     snprintf::HELPERS,
     spinlock::HELPERS,
+    syncookie::HELPERS,
     tailcall::HELPERS,
     crate::kfunc::dynptr::HELPERS,
     crate::maps::storage::HELPERS,
