@@ -47,6 +47,11 @@
  *   xdp_raw_syncookie6
  *                 the IPv6 version for a 24-byte TCP header: res = [MSS or error, the check
  *                 on the answering ACK, the check with another source address].
+ *   xdp_timer     bpf_timer_init/_start/_set_callback/_cancel on the timer of `timers`[0]:
+ *                 res (s32) at 14 = [init, start without a callback (-EINVAL), set_callback,
+ *                 start (an hour), cancel (1: armed), cancel (0), start (-EINVAL: the cancel
+ *                 dropped the callback), init with clock 2 (-EINVAL)]; the timer stays
+ *                 initialized, so later runs' first init is -EBUSY.
  *   tc_meta       res = [bpf_skb_get_tunnel_key, nonzero bytes left in the key,
  *                 bpf_skb_get_tunnel_opt, nonzero bytes left, bpf_skb_get_xfrm_state,
  *                 nonzero bytes left, bpf_get_route_realm, bpf_get_cgroup_classid].
@@ -402,6 +407,45 @@ int xdp_raw_syncookie6(struct xdp_md *ctx)
 	res[1] = bpf_tcp_raw_check_syncookie_ipv6(&ack.ip, &ack.tcp);
 	ack.ip.saddr.s6_addr[15] ^= 1;
 	res[2] = bpf_tcp_raw_check_syncookie_ipv6(&ack.ip, &ack.tcp);
+	bpf_xdp_store_bytes(ctx, 14, res, sizeof(res));
+	return XDP_PASS;
+}
+
+struct timer_elem {
+	struct bpf_timer t;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct timer_elem);
+} timers SEC(".maps");
+
+static int timer_cb(void *map, __u32 *key, struct timer_elem *val)
+{
+	return 0;
+}
+
+SEC("xdp")
+int xdp_timer(struct xdp_md *ctx)
+{
+	const __u64 hour = 3600ULL * 1000000000ULL;
+	struct timer_elem *e;
+	__u32 key = 0;
+	__s32 res[8];
+
+	e = bpf_map_lookup_elem(&timers, &key);
+	if (!e)
+		return XDP_ABORTED;
+	res[0] = bpf_timer_init(&e->t, &timers, 1 /* CLOCK_MONOTONIC */);
+	res[1] = bpf_timer_start(&e->t, hour, 0);
+	res[2] = bpf_timer_set_callback(&e->t, timer_cb);
+	res[3] = bpf_timer_start(&e->t, hour, 0);
+	res[4] = bpf_timer_cancel(&e->t);
+	res[5] = bpf_timer_cancel(&e->t);
+	res[6] = bpf_timer_start(&e->t, hour, 0);
+	res[7] = bpf_timer_init(&e->t, &timers, 2 /* CLOCK_PROCESS_CPUTIME_ID */);
 	bpf_xdp_store_bytes(ctx, 14, res, sizeof(res));
 	return XDP_PASS;
 }

@@ -21,6 +21,20 @@ pub struct Env {
     /// The `apply_bytes` / `cork_bytes` an sk_msg program set (`bpf_msg_apply_bytes`,
     /// `bpf_msg_cork_bytes`); reset it before a run, as [`Env::redirect`].
     pub msg_bytes: MsgBytes,
+    /// The `struct bpf_timer`s programs initialized, by address (the kernel keeps their state
+    /// in memory the map value points to, hidden from user space); kept across runs.
+    pub timers: std::collections::BTreeMap<u64, TimerState>,
+}
+
+/// The state of a `struct bpf_timer` (`bpf_timer_init`, `_set_callback`, `_start`, `_cancel`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TimerState {
+    /// Its clock (`CLOCK_REALTIME` 0, `CLOCK_MONOTONIC` 1 or `CLOCK_BOOTTIME` 7).
+    pub clock: u32,
+    /// The callback's code address, from `bpf_timer_set_callback` until a cancel drops it.
+    pub callback: Option<u64>,
+    /// Started, and neither cancelled nor fired.
+    pub armed: bool,
 }
 
 /// Where a redirect helper sends the packet or message, and how it was chosen.
@@ -86,6 +100,7 @@ impl Env {
             trace: Vec::new(),
             redirect: None,
             msg_bytes: MsgBytes::default(),
+            timers: std::collections::BTreeMap::new(),
         }
     }
 

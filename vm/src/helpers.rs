@@ -53,6 +53,8 @@ pub enum ArgType {
     PtrToAllocMem,
     /// A pointer to a 64-bit integer the helper writes (ARG_PTR_TO_LONG).
     PtrToLong,
+    /// A pointer to a `struct bpf_timer` in a map value (ARG_PTR_TO_TIMER).
+    PtrToTimer,
     /// A pointer to a `struct bpf_dynptr` on the stack (ARG_PTR_TO_DYNPTR).
     PtrToDynptr,
 }

@@ -330,6 +330,7 @@ fn arg_matches(ours: ArgType, kernel: &str) -> bool {
         "ARG_PTR_TO_RINGBUF_MEM" => ours == PtrToAllocMem,
         "ARG_PTR_TO_CONST_STR" => ours == PtrToConstStr,
         "ARG_PTR_TO_DYNPTR" => ours == PtrToDynptr,
+        "ARG_PTR_TO_TIMER" => ours == PtrToTimer,
         // BTF-typed kernel objects: bpflab has no argument type for them.
         "ARG_PTR_TO_BTF_ID" | "ARG_PTR_TO_BTF_ID_OR_NULL" | "ARG_PTR_TO_PERCPU_BTF_ID" => true,
         _ => false,

@@ -21,6 +21,7 @@ mod sock;
 mod spinlock;
 mod syncookie;
 mod tailcall;
+mod timer;
 mod trace;
 mod tracing;
 mod xdp;
@@ -46,6 +47,7 @@ pub(crate) const FAMILIES: &[&[Helper]] = &[
     spinlock::HELPERS,
     syncookie::HELPERS,
     tailcall::HELPERS,
+    timer::HELPERS,
     crate::kfunc::dynptr::HELPERS,
     crate::maps::storage::HELPERS,
     crate::maps::user_ringbuf::HELPERS,
