@@ -145,8 +145,11 @@ fn arp() -> Vec<u8> {
 struct Sockets {
     _listener: TcpListener,
     _client: TcpStream,
+    _fresh: TcpListener,
     listen: SocketAddr,
     client: SocketAddr,
+    /// A listener nothing connected to.
+    fresh: SocketAddr,
 }
 
 fn sockets() -> Sockets {
@@ -154,7 +157,16 @@ fn sockets() -> Sockets {
     let listen = listener.local_addr().expect("listener address");
     let client = TcpStream::connect(listen).expect("connect");
     let client_addr = client.local_addr().expect("client address");
-    Sockets { _listener: listener, _client: client, listen, client: client_addr }
+    let fresh = TcpListener::bind("127.0.0.1:0").expect("listen on 127.0.0.1");
+    let fresh_addr = fresh.local_addr().expect("listener address");
+    Sockets {
+        _listener: listener,
+        _client: client,
+        _fresh: fresh,
+        listen,
+        client: client_addr,
+        fresh: fresh_addr,
+    }
 }
 
 struct Case {
@@ -214,6 +226,9 @@ fn cases(s: &Sockets) -> Vec<Case> {
     for mss in [0u16, 1219, 1220, 1420, 1440, 1460, 8940, 9000] {
         add("xdp_raw_syncookie6", &format!("IPv6 SYN with MSS {mss}"), syn6_mss(mss));
     }
+    add("tc_tcp_sock", "SYN to a fresh listener", tcp4(0, 0x02, peer, s.fresh, 100));
+    add("tc_tcp_sock", "SYN to port 1 (no socket)", tcp4(0, 0x02, peer, sa("127.0.0.1:1"), 100));
+    add("tc_tcp_sock", "short frame", plain(0)[..40].to_vec());
     // The timer persists in the kernel's map across cases: one run (fresh on both sides).
     add("xdp_timer", "tcp4", plain(0));
     for prog in ["tc_tunnel", "tc_tunnel6"] {
@@ -271,6 +286,7 @@ fn interp(obj: &Object, idx: usize, data: &[u8], s: &Sockets) -> Result<Ran, Str
         Interpreter::default().instantiate(&obj.collection).map_err(|e| e.to_string())?;
     inst.world.tcp_listen(s.listen).map_err(|e| e.to_string())?;
     inst.world.tcp_connect(s.client, s.listen).map_err(|e| e.to_string())?;
+    inst.world.tcp_listen(s.fresh).map_err(|e| e.to_string())?;
     match inst.run(idx, &RunInput::data(data.to_vec())) {
         Ok(out) => Ok(Ran::Ok { r0: out.r0 as u32, data: out.data }),
         Err(EngineError::Context(_)) => Ok(Ran::BadInput),
@@ -303,7 +319,7 @@ fn net_helpers_match_the_kernel() {
     let (mut compared, mut skipped, mut diffs) = (0, 0, Vec::new());
     let all = cases(&socks);
     let total = all.len();
-    assert_eq!(total, 108);
+    assert_eq!(total, 111);
     for case in all {
         let idx = programs.iter().position(|p| p.name == case.prog).expect("program in object");
         let Some(k) = kernel.program(idx) else {

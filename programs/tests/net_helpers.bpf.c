@@ -52,6 +52,9 @@
  *                 start (an hour), cancel (1: armed), cancel (0), start (-EINVAL: the cancel
  *                 dropped the callback), init with clock 2 (-EINVAL)]; the timer stays
  *                 initialized, so later runs' first init is -EBUSY.
+ *   tc_tcp_sock   the TCP socket of the 4-tuple (bpf_skc_lookup_tcp) through bpf_tcp_sock: 100
+ *                 short frame, 101 no socket, 102 not TCP, else 0 and its struct
+ *                 bpf_tcp_sock fields (28 u32, the u64s split) at 14.
  *   tc_meta       res = [bpf_skb_get_tunnel_key, nonzero bytes left in the key,
  *                 bpf_skb_get_tunnel_opt, nonzero bytes left, bpf_skb_get_xfrm_state,
  *                 nonzero bytes left, bpf_get_route_realm, bpf_get_cgroup_classid].
@@ -409,6 +412,65 @@ int xdp_raw_syncookie6(struct xdp_md *ctx)
 	res[2] = bpf_tcp_raw_check_syncookie_ipv6(&ack.ip, &ack.tcp);
 	bpf_xdp_store_bytes(ctx, 14, res, sizeof(res));
 	return XDP_PASS;
+}
+
+SEC("tc")
+int tc_tcp_sock(struct __sk_buff *skb)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	struct iphdr *iph = data + sizeof(struct ethhdr);
+	struct tcphdr *th = data + sizeof(struct ethhdr) + sizeof(struct iphdr);
+	struct bpf_sock_tuple t = {};
+	struct bpf_tcp_sock *tp;
+	struct bpf_sock *sk;
+	__u32 v[28];
+
+	if ((void *)(th + 1) > data_end)
+		return 100;
+	t.ipv4.saddr = iph->saddr;
+	t.ipv4.daddr = iph->daddr;
+	t.ipv4.sport = th->source;
+	t.ipv4.dport = th->dest;
+	sk = bpf_skc_lookup_tcp(skb, &t, sizeof(t.ipv4), BPF_F_CURRENT_NETNS, 0);
+	if (!sk)
+		return 101;
+	tp = bpf_tcp_sock(sk);
+	if (!tp) {
+		bpf_sk_release(sk);
+		return 102;
+	}
+	v[0] = tp->snd_cwnd;
+	v[1] = tp->srtt_us;
+	v[2] = tp->rtt_min;
+	v[3] = tp->snd_ssthresh;
+	v[4] = tp->rcv_nxt;
+	v[5] = tp->snd_nxt;
+	v[6] = tp->snd_una;
+	v[7] = tp->mss_cache;
+	v[8] = tp->ecn_flags;
+	v[9] = tp->rate_delivered;
+	v[10] = tp->rate_interval_us;
+	v[11] = tp->packets_out;
+	v[12] = tp->retrans_out;
+	v[13] = tp->total_retrans;
+	v[14] = tp->segs_in;
+	v[15] = tp->data_segs_in;
+	v[16] = tp->segs_out;
+	v[17] = tp->data_segs_out;
+	v[18] = tp->lost_out;
+	v[19] = tp->sacked_out;
+	v[20] = tp->bytes_received;
+	v[21] = tp->bytes_received >> 32;
+	v[22] = tp->bytes_acked;
+	v[23] = tp->bytes_acked >> 32;
+	v[24] = tp->dsack_dups;
+	v[25] = tp->delivered;
+	v[26] = tp->delivered_ce;
+	v[27] = tp->icsk_retransmits;
+	bpf_sk_release(sk);
+	bpf_skb_store_bytes(skb, 14, v, sizeof(v), 0);
+	return 0;
 }
 
 struct timer_elem {

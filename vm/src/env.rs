@@ -24,6 +24,9 @@ pub struct Env {
     /// The `struct bpf_timer`s programs initialized, by address (the kernel keeps their state
     /// in memory the map value points to, hidden from user space); kept across runs.
     pub timers: std::collections::BTreeMap<u64, TimerState>,
+    /// The `struct bpf_tcp_sock` view `bpf_tcp_sock` made of each socket (by its address),
+    /// rewritten at every call.
+    pub tcp_sock_views: std::collections::BTreeMap<u64, crate::memory::RegionId>,
 }
 
 /// The state of a `struct bpf_timer` (`bpf_timer_init`, `_set_callback`, `_start`, `_cancel`).
@@ -101,6 +104,7 @@ impl Env {
             redirect: None,
             msg_bytes: MsgBytes::default(),
             timers: std::collections::BTreeMap::new(),
+            tcp_sock_views: std::collections::BTreeMap::new(),
         }
     }
 

@@ -774,3 +774,33 @@ fn raw_syncookies_round_trip() {
     let out = run(Xdp, &bad, &longer);
     assert_eq!(out.r0 >> 32, u64::from(u32::MAX));
 }
+
+#[test]
+fn tcp_sock_views_the_counters() {
+    // SOCKINFO's lookup, then r0 = mss_cache | snd_cwnd << 32 of bpf_tcp_sock(sk).
+    let prog = SOCKINFO.replace(
+        "         r9 = 0\n",
+        "         r1 = r8\n         call bpf_tcp_sock\n         r9 = *(u32 *)(r0 + 28)\n         \
+         r1 = *(u32 *)(r0 + 0)\n         r1 <<= 32\n         r9 |= r1\n         r1 = r8\n         \
+         call bpf_sk_release\n         r0 = r9\n         exit\n",
+    );
+    // A listener: tcp_init_sock's values.
+    let mut listening = instance(SchedCls, &prog);
+    listening.world.tcp_listen(sa("10.1.2.3:80")).expect("listen");
+    assert_eq!(run_on(&mut listening, &tcp4(0, 2)).r0, (10 << 32) | 536);
+    // An established connection: the simulation's counters (MSS 1448).
+    let mut connected = instance(SchedCls, &prog);
+    connected.world.tcp_connect(sa("10.0.0.1:40000"), sa("10.1.2.3:80")).expect("connect");
+    assert_eq!(run_on(&mut connected, &tcp4(0, 2)).r0, (10 << 32) | 1448);
+    // Called twice, the view is the same region.
+    let twice = "r6 = r1\n".to_string()
+        + &SOCKINFO.replace(
+            "         r9 = 0\n",
+            "         r1 = r8\n         call bpf_tcp_sock\n         r9 = r0\n         r1 = r8\n         \
+             call bpf_tcp_sock\n         r9 -= r0\n         r1 = r8\n         call bpf_sk_release\n         \
+             r0 = r9\n         exit\n",
+        );
+    let mut inst = instance(SchedCls, &twice);
+    inst.world.tcp_listen(sa("10.1.2.3:80")).expect("listen");
+    assert_eq!(run_on(&mut inst, &tcp4(0, 2)).r0, 0);
+}

@@ -30,10 +30,6 @@ pub(crate) const NOT_IMPLEMENTED: &[(&str, &str)] = &[
          depends on the host",
     ),
     (
-        "bpf_tcp_sock",
-        "not implemented yet: needs the struct bpf_tcp_sock view of simulated sockets",
-    ),
-    (
         "bpf_skb_output",
         "a tracing-program (BTF skb pointer) variant of bpf_perf_event_output; tracing programs \
          get no skb",

@@ -26,6 +26,7 @@ pub(super) const HELPERS: &[Helper] = &[
     Helper { proto: TCP_GEN_SYNCOOKIE, func: tcp_gen_syncookie },
     Helper { proto: SK_FULLSOCK, func: sk_fullsock },
     Helper { proto: GET_LISTENER_SOCK, func: get_listener_sock },
+    Helper { proto: TCP_SOCK, func: tcp_sock },
     Helper { proto: SKB_SET_TSTAMP, func: skb_set_tstamp },
     Helper { proto: JIFFIES64, func: jiffies64 },
     Helper { proto: REDIRECT_NEIGH, func: redirect_neigh },
@@ -120,6 +121,17 @@ const SK_FULLSOCK: HelperProto = HelperProto {
 const GET_LISTENER_SOCK: HelperProto = HelperProto {
     ret: RetType::PtrToSocketOrNull,
     ..proto(98, "bpf_get_listener_sock", &[ArgType::PtrToSocket], false, TC_CG_SKB)
+};
+/// `tc_cls_act_func_proto`, `cg_skb_func_proto` and `sock_ops_func_proto`.
+const TCP_SOCK: HelperProto = HelperProto {
+    ret: RetType::PtrToSocketOrNull,
+    ..proto(
+        96,
+        "bpf_tcp_sock",
+        &[ArgType::PtrToSocket],
+        false,
+        Allowed::Only(&[SchedCls, SchedAct, CgroupSkb, ProgType::SockOps]),
+    )
 };
 const SKB_SET_TSTAMP: HelperProto =
     proto(192, "bpf_skb_set_tstamp", &[PtrToCtx, Anything, Anything], false, TC);
@@ -614,6 +626,83 @@ fn sk_fullsock(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperError>
 fn get_listener_sock(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
     let sk = sock_arg(ctx, a[0])?;
     Ok(if is_listener(&sk) { a[0] } else { 0 })
+}
+
+/// `sizeof(struct bpf_tcp_sock)`.
+const BPF_TCP_SOCK_SIZE: usize = 112;
+
+/// The `struct bpf_tcp_sock` of simulated socket `s`. A listener the simulation gave no
+/// counters has those `tcp_init_sock` leaves: an initial window of 10 segments, no minimum
+/// RTT yet (`~0`), no slow-start threshold (`TCP_INFINITE_SSTHRESH`) and the default MSS 536.
+fn bpf_tcp_sock_bytes(s: &crate::sock::Sock) -> [u8; BPF_TCP_SOCK_SIZE] {
+    let mut t = s.tcp;
+    if s.state == TcpState::Listen && t == crate::sock::TcpInfo::default() {
+        t.snd_cwnd = 10;
+        t.rtt_min = u32::MAX;
+        t.snd_ssthresh = 0x7fff_ffff;
+        t.mss_cache = 536;
+    }
+    let words = [
+        t.snd_cwnd,
+        t.srtt_us,
+        t.rtt_min,
+        t.snd_ssthresh,
+        t.rcv_nxt,
+        t.snd_nxt,
+        t.snd_una,
+        t.mss_cache,
+        t.ecn_flags,
+        t.rate_delivered,
+        t.rate_interval_us,
+        t.packets_out,
+        t.retrans_out,
+        t.total_retrans,
+        t.segs_in,
+        t.data_segs_in,
+        t.segs_out,
+        t.data_segs_out,
+        t.lost_out,
+        t.sacked_out,
+    ];
+    let mut out = [0u8; BPF_TCP_SOCK_SIZE];
+    for (i, w) in words.iter().enumerate() {
+        out[i * 4..i * 4 + 4].copy_from_slice(&w.to_le_bytes());
+    }
+    out[80..88].copy_from_slice(&t.bytes_received.to_le_bytes());
+    out[88..96].copy_from_slice(&t.bytes_acked.to_le_bytes());
+    // dsack_dups, delivered, delivered_ce, icsk_retransmits: not simulated, 0.
+    out
+}
+
+/// `bpf_tcp_sock(sk)`: a `struct bpf_tcp_sock` view of a TCP socket (NULL for another one):
+/// a read-only region of the socket's counters, made at the first call for the socket and
+/// rewritten at every call.
+fn tcp_sock(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
+    let sk = sock_arg(ctx, a[0])?;
+    if !sk.is_tcp() {
+        return Ok(0);
+    }
+    let Some(s) = ctx.world.socks.get(sk.id) else {
+        return Ok(0);
+    };
+    let bytes = bpf_tcp_sock_bytes(s);
+    let key = sk.id.addr();
+    let region = match ctx.world.env.tcp_sock_views.get(&key) {
+        Some(&r) => {
+            ctx.world.mem.contents_mut(r).copy_from_slice(&bytes);
+            r
+        }
+        None => {
+            let r = ctx
+                .world
+                .mem
+                .map(crate::memory::RegionKind::Kernel, bytes.to_vec(), false)
+                .map_err(|error| HelperError::BadMemoryArg { arg: 1, error })?;
+            ctx.world.env.tcp_sock_views.insert(key, r);
+            r
+        }
+    };
+    Ok(region.base())
 }
 
 /// `EOPNOTSUPP`.
