@@ -57,7 +57,8 @@
  *                 bpf_tcp_sock fields (28 u32, the u64s split) at 14.
  *   tc_meta       res = [bpf_skb_get_tunnel_key, nonzero bytes left in the key,
  *                 bpf_skb_get_tunnel_opt, nonzero bytes left, bpf_skb_get_xfrm_state,
- *                 nonzero bytes left, bpf_get_route_realm, bpf_get_cgroup_classid].
+ *                 nonzero bytes left, bpf_get_route_realm, bpf_get_cgroup_classid,
+ *                 bpf_skb_cgroup_classid].
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -527,7 +528,7 @@ int tc_meta(struct __sk_buff *skb)
 	struct bpf_tunnel_key key;
 	struct bpf_xfrm_state xs;
 	__u8 opt[16];
-	__s32 res[8];
+	__s32 res[9];
 
 	__builtin_memset(&key, 0xff, sizeof(key));
 	__builtin_memset(&xs, 0xff, sizeof(xs));
@@ -540,6 +541,7 @@ int tc_meta(struct __sk_buff *skb)
 	res[5] = nonzero((const __u8 *)&xs, sizeof(xs));
 	res[6] = bpf_get_route_realm(skb);
 	res[7] = bpf_get_cgroup_classid(skb);
+	res[8] = bpf_skb_cgroup_classid(skb);
 	bpf_skb_store_bytes(skb, 14, res, sizeof(res), 0);
 	return TC_ACT_OK;
 }

@@ -368,6 +368,7 @@ fn jiffies_route_realm_and_classid() {
     assert!((4_294_892_296..4_294_892_296 + 250 * 3600).contains(&j), "{j}");
     assert_eq!(r0(SchedCls, "call bpf_get_route_realm\nexit", &tcp4(0, 2)), 0);
     assert_eq!(r0(SchedCls, "r0 = 5\ncall bpf_get_cgroup_classid\nexit", &tcp4(0, 2)), 0);
+    assert_eq!(r0(SchedCls, "r0 = 5\ncall bpf_skb_cgroup_classid\nexit", &tcp4(0, 2)), 0);
     // Every program type has it (the current task's class id), as Linux 6.18 does.
     assert_eq!(r0(Xdp, "r0 = 5\ncall bpf_get_cgroup_classid\nexit", &tcp4(0, 2)), 0);
 }

@@ -71,10 +71,6 @@ pub(crate) const NOT_IMPLEMENTED: &[(&str, &str)] = &[
         "bpf_reserve_hdr_opt",
         "needs the TCP header-option callbacks of sock_ops programs (BPF_SOCK_OPS_*_HDR_OPT_CB)",
     ),
-    (
-        "bpf_skb_cgroup_classid",
-        "reads the net_cls class id of the skb's socket cgroup, which depends on the host",
-    ),
     ("bpf_sock_from_file", "needs BTF-typed struct file objects of tracing programs"),
     ("bpf_skc_to_unix_sock", "needs BTF-typed kernel socket objects (struct unix_sock)"),
     ("bpf_skc_to_mptcp_sock", "needs BTF-typed kernel socket objects (struct mptcp_sock)"),

@@ -28,6 +28,7 @@ pub(super) const HELPERS: &[Helper] = &[
     Helper { proto: GET_LISTENER_SOCK, func: get_listener_sock },
     Helper { proto: TCP_SOCK, func: tcp_sock },
     Helper { proto: SKB_SET_TSTAMP, func: skb_set_tstamp },
+    Helper { proto: SKB_CGROUP_CLASSID, func: skb_cgroup_classid },
     Helper { proto: JIFFIES64, func: jiffies64 },
     Helper { proto: REDIRECT_NEIGH, func: redirect_neigh },
     Helper { proto: REDIRECT_PEER, func: redirect_peer },
@@ -133,6 +134,8 @@ const TCP_SOCK: HelperProto = HelperProto {
         Allowed::Only(&[SchedCls, SchedAct, CgroupSkb, ProgType::SockOps]),
     )
 };
+const SKB_CGROUP_CLASSID: HelperProto =
+    proto(151, "bpf_skb_cgroup_classid", &[PtrToCtx], false, TC);
 const SKB_SET_TSTAMP: HelperProto =
     proto(192, "bpf_skb_set_tstamp", &[PtrToCtx, Anything, Anything], false, TC);
 /// In `bpf_base_func_proto` (for programs loaded with CAP_BPF, as bpflab's are) and the
@@ -211,6 +214,14 @@ fn xdp_ref<'c>(ctx: &'c HelperCtx<'_>) -> Result<&'c XdpCtx, HelperError> {
 /// class id (`task_get_classid`; a test run is not in softirq). bpflab's tasks are in the
 /// root net_cls cgroup: 0.
 fn get_cgroup_classid(_: &mut HelperCtx<'_>, _: [u64; 5]) -> Result<u64, HelperError> {
+    Ok(0)
+}
+
+/// `bpf_skb_cgroup_classid(skb)`: the net_cls class id of the skb's socket's cgroup (0 for no
+/// full socket). A test run's skb has the socket the test run made, in the calling task's
+/// cgroup: bpflab's tasks are in the root net_cls cgroup, 0.
+fn skb_cgroup_classid(ctx: &mut HelperCtx<'_>, _: [u64; 5]) -> Result<u64, HelperError> {
+    skb_ref(ctx)?;
     Ok(0)
 }
 
