@@ -76,28 +76,6 @@ const EXPECTED_GAPS: &[Gap] = &[
         class: "helper",
         why: "bpf_sys_bpf / bpf_sys_close (light-skeleton loaders) are not implemented",
     },
-    Gap {
-        object: "syscall_strings.bpf.o",
-        program: "format_label",
-        frame: "*",
-        class: "helper",
-        why: "bpf_strncmp is not implemented",
-    },
-    Gap {
-        object: "xdp_syncookie.bpf.o",
-        program: "xdp_synproxy_lite",
-        frame: "*",
-        class: "helper",
-        why: "bpf_tcp_raw_gen_syncookie_ipv4 / bpf_tcp_raw_check_syncookie_ipv4 are not \
-              implemented",
-    },
-    Gap {
-        object: "xdp_timer_gc.bpf.o",
-        program: "xdp_conn_gc",
-        frame: "*",
-        class: "helper",
-        why: "bpf_timer_init / bpf_timer_set_callback / bpf_timer_start are not implemented",
-    },
 ];
 
 /// One entry of [`EXPECTED_GAPS`].
