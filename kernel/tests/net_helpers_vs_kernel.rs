@@ -87,6 +87,15 @@ fn syn_mss(mss: u16) -> Vec<u8> {
     syn_options([2, 4, hi, lo])
 }
 
+/// A 154-byte frame whose 24 payload bytes from offset 54 are `text`, zero-padded (cut at 24).
+fn with_text(text: &[u8]) -> Vec<u8> {
+    let mut p = tcp4(0, 0x02, sa("10.0.0.1:40000"), sa("10.1.2.3:80"), 100);
+    p[54..78].fill(0);
+    let n = text.len().min(24);
+    p[54..54 + n].copy_from_slice(&text[..n]);
+    p
+}
+
 /// `plain(0)` whose first 9 payload bytes (at offset 54) are `payload`.
 fn with_payload(payload: &[u8]) -> Vec<u8> {
     let mut p = plain(0);
@@ -231,6 +240,26 @@ fn cases(s: &Sockets) -> Vec<Case> {
     add("tc_tcp_sock", "short frame", plain(0)[..40].to_vec());
     // The timer persists in the kernel's map across cases: one run (fresh on both sides).
     add("xdp_timer", "tcp4", plain(0));
+    for text in [
+        &b"  -123abc"[..],
+        b"0x1fz",
+        b"077 8",
+        b"\t+5",
+        b"18446744073709551615",
+        b"18446744073709551616",
+        b"-9223372036854775808",
+        b"9223372036854775808",
+        b"-9223372036854775809",
+        b"0x",
+        b"0xg",
+        b"   ",
+        b"-",
+        b"abc",
+        b"\xa0 42",
+        b"0000000000000000000000000000042",
+    ] {
+        add("xdp_strtol", &format!("{:?}", String::from_utf8_lossy(text)), with_text(text));
+    }
     for prog in ["tc_tunnel", "tc_tunnel6"] {
         add(prog, "tcp4 154 bytes", tcp4(0, 2, sa("10.0.0.1:1"), sa("10.0.0.2:2"), 100));
         add(prog, "tcp4 80 bytes", plain(0));
@@ -319,7 +348,7 @@ fn net_helpers_match_the_kernel() {
     let (mut compared, mut skipped, mut diffs) = (0, 0, Vec::new());
     let all = cases(&socks);
     let total = all.len();
-    assert_eq!(total, 111);
+    assert_eq!(total, 127);
     for case in all {
         let idx = programs.iter().position(|p| p.name == case.prog).expect("program in object");
         let Some(k) = kernel.program(idx) else {

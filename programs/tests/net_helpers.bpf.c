@@ -55,6 +55,9 @@
  *   tc_tcp_sock   the TCP socket of the 4-tuple (bpf_skc_lookup_tcp) through bpf_tcp_sock: 100
  *                 short frame, 101 no socket, 102 not TCP, else 0 and its struct
  *                 bpf_tcp_sock fields (28 u32, the u64s split) at 14.
+ *   xdp_strtol    bpf_strtol/bpf_strtoul of the 24 payload bytes at 54 in bases 0, 16, 8 and
+ *                 2 (-EINVAL): res (s64) at 14 = [strtol, value, strtoul, value, strtol base
+ *                 16, value, strtoul base 8, value, strtol base 2].
  *   tc_meta       res = [bpf_skb_get_tunnel_key, nonzero bytes left in the key,
  *                 bpf_skb_get_tunnel_opt, nonzero bytes left, bpf_skb_get_xfrm_state,
  *                 nonzero bytes left, bpf_get_route_realm, bpf_get_cgroup_classid,
@@ -472,6 +475,29 @@ int tc_tcp_sock(struct __sk_buff *skb)
 	bpf_sk_release(sk);
 	bpf_skb_store_bytes(skb, 14, v, sizeof(v), 0);
 	return 0;
+}
+
+SEC("xdp")
+int xdp_strtol(struct xdp_md *ctx)
+{
+	char buf[24];
+	__s64 res[9];
+	long l = 7;
+	unsigned long ul = 7;
+
+	if (bpf_xdp_load_bytes(ctx, 54, buf, sizeof(buf)))
+		return XDP_ABORTED;
+	res[0] = bpf_strtol(buf, sizeof(buf), 0, &l);
+	res[1] = l;
+	res[2] = bpf_strtoul(buf, sizeof(buf), 0, &ul);
+	res[3] = ul;
+	res[4] = bpf_strtol(buf, sizeof(buf), 16, &l);
+	res[5] = l;
+	res[6] = bpf_strtoul(buf, sizeof(buf), 8, &ul);
+	res[7] = ul;
+	res[8] = bpf_strtol(buf, sizeof(buf), 2, &l);
+	bpf_xdp_store_bytes(ctx, 14, res, sizeof(res));
+	return XDP_PASS;
 }
 
 struct timer_elem {

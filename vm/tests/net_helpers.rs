@@ -805,3 +805,48 @@ fn tcp_sock_views_the_counters() {
     inst.world.tcp_listen(sa("10.1.2.3:80")).expect("listen");
     assert_eq!(run_on(&mut inst, &tcp4(0, 2)).r0, 0);
 }
+
+#[test]
+fn strtol_and_strtoul_parse_like_the_kernel() {
+    // The text (up to 16 bytes) at r10 - 32; r0 = ret << 32 | (value as u32).
+    let prog = |text: &[u8], flags: u64, helper: &str| {
+        let mut bytes = [0u8; 16];
+        bytes[..text.len()].copy_from_slice(text);
+        let lo = u64::from_le_bytes(bytes[..8].try_into().expect("8"));
+        let hi = u64::from_le_bytes(bytes[8..].try_into().expect("8"));
+        format!(
+            "r1 = {lo:#x} ll
+             *(u64 *)(r10 - 32) = r1
+             r1 = {hi:#x} ll
+             *(u64 *)(r10 - 24) = r1
+             r1 = r10
+             r1 += -32
+             r2 = 16
+             r3 = {flags}
+             r4 = r10
+             r4 += -8
+             call {helper}
+             r0 <<= 32
+             r1 = *(u32 *)(r10 - 8)
+             r0 |= r1
+             exit"
+        )
+    };
+    let pkt = tcp4(0, 2);
+    let run_one = |text: &[u8], flags: u64, helper: &str| {
+        let r = run(Xdp, &prog(text, flags, helper), &pkt).r0;
+        ((r >> 32) as i32, r as u32)
+    };
+    assert_eq!(run_one(b"  -123abc", 0, "bpf_strtol"), (6, (-123i32) as u32));
+    assert_eq!(run_one(b"  -123abc", 0, "bpf_strtoul"), (-22, 0));
+    assert_eq!(run_one(b"0x1fz", 0, "bpf_strtoul"), (4, 31));
+    assert_eq!(run_one(b"077", 0, "bpf_strtol"), (3, 63));
+    assert_eq!(run_one(b"abc", 16, "bpf_strtol"), (3, 0xabc));
+    assert_eq!(run_one(b"0x", 16, "bpf_strtol"), (-22, 0));
+    assert_eq!(run_one(b"\xa0 42", 0, "bpf_strtol"), (4, 42));
+    assert_eq!(run_one(b"42", 2, "bpf_strtol"), (-22, 0));
+    assert_eq!(run_one(b"42", 1 << 5, "bpf_strtol"), (-22, 0));
+    assert_eq!(run_one(b"9999999999999999", 16, "bpf_strtoul"), (16, 0x9999_9999));
+    // 16 hexadecimal digits fill 64 bits; a 17th would overflow (-ERANGE, value 0).
+    assert_eq!(run_one(b"0x99999999999999", 0, "bpf_strtoul"), (16, 0x9999_9999));
+}
