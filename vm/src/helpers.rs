@@ -464,10 +464,16 @@ pub fn support_matrix_markdown(rows: &[MatrixRow]) -> String {
          does: `bpf_get_func_ip` in `Tracing` programs only for fentry/fexit/fmod_ret, \
          `bpf_get_attach_cookie` in `Tracing` and `Lsm` programs only with a trampoline or for \
          tp_btf, `bpf_get_func_arg`/`_ret`/`_arg_cnt` only with a trampoline.\n\
-         - **GPL**: only GPL-compatible programs may call it.\n\
+         - **GPL**: only GPL-compatible programs may call it; a program whose license is \
+         not GPL-compatible faults at the call (`cannot call GPL-restricted function from non-GPL \
+         compatible program`), where the kernel's verifier refuses it.\n\
          - **Arguments** and **returns**: the prototype's argument and return types \
          (`bpflab_vm::helpers::ArgType`, `RetType`: the kernel's `ARG_*` and `RET_*`).\n\
-         - **Why not**: for a networking helper bpflab does not implement, why.\n\n",
+         - **Why not**: for a networking helper bpflab does not implement, why.\n\n\
+         The GPL flag, argument count, argument types and return kind of every implemented \
+         prototype are checked against the kernel's (`vm/tests/kernel_protos.rs`, with the \
+         prototypes of linux-source-6.12 in `vm/tests/data/kernel_protos.tsv`), and the program \
+         types against the running kernel's (`kernel/tests/helper_types_vs_kernel.rs`).\n\n",
         implemented.len()
     );
     out += "## Helpers each program type may call\n\n| program type | implemented helpers |\n|---|---:|\n";
