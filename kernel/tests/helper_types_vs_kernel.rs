@@ -4,6 +4,9 @@
 //! helper the kernel refuses it, except for the differences listed in [`KNOWN`] with their
 //! reason; helpers the kernel offers a type and bpflab does not are printed (gaps). On a kernel
 //! older than the one bpflab models (6.12) the check is skipped: older kernels lack helpers.
+//! The probe, like bpftool's, counts a helper as offered unless the verifier says the type
+//! cannot use it, so a helper refused for another reason shows as a gap (`bpf_get_func_ip` in
+//! tracepoint programs: "not supported for program type").
 
 use bpflab_kernel::features::probe_features;
 use bpflab_vm::ProgType;
