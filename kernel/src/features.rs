@@ -242,9 +242,13 @@ fn probe_helpers(t: ProgType, version_code: u32) -> BTreeSet<u32> {
             match probe_load(t, &[call, Insn::Exit], version_code) {
                 ProbeLoad::Loaded(_) => true,
                 ProbeLoad::Failed { log, .. } => {
+                    // libbpf's three reasons, and the verifier's refusal of a helper whose
+                    // prototype the type has but cannot use ("func bpf_get_func_ip#173 not
+                    // supported for program type 5").
                     !(log.contains("invalid func ")
                         || log.contains("unknown func ")
-                        || log.contains("program of this type cannot use helper "))
+                        || log.contains("program of this type cannot use helper ")
+                        || log.contains(" not supported for program type "))
                 }
             }
         })

@@ -180,23 +180,10 @@ pub(crate) const HELPERS: &[Helper] = &[
 ];
 
 use ProgType::{
-    CgroupSkb, CgroupSock, CgroupSockAddr, CgroupSockopt, Ext, Kprobe, Lsm, PerfEvent,
-    RawTracepoint, RawTracepointWritable, SchedAct, SchedCls, SkMsg, SockOps, Syscall, Tracepoint,
-    Tracing,
+    CgroupSkb, CgroupSock, CgroupSockAddr, CgroupSockopt, Lsm, SchedAct, SchedCls, SkMsg, SockOps,
+    Syscall, Tracing,
 };
 
-/// `bpf_tracing_func_proto` users (task storage).
-const TRACING: Allowed = Allowed::Only(&[
-    Kprobe,
-    Tracepoint,
-    PerfEvent,
-    RawTracepoint,
-    RawTracepointWritable,
-    Tracing,
-    Lsm,
-    Syscall,
-    Ext,
-]);
 /// Program types whose `*_func_proto` returns `bpf_sk_storage_get` (net/core/filter.c:
 /// cgroup sock/sock_addr/skb, tc, sock_ops, sk_msg; kernel/bpf/cgroup.c: sockopt; bpf_lsm.c;
 /// bpf_trace.c's tracing_prog_func_proto, which syscall programs fall back to).
@@ -205,6 +192,20 @@ const SK_TYPES: Allowed = Allowed::Only(&[
     SchedAct,
     CgroupSkb,
     CgroupSock,
+    CgroupSockAddr,
+    CgroupSockopt,
+    SockOps,
+    SkMsg,
+    Lsm,
+    Tracing,
+    Syscall,
+]);
+/// Program types whose `*_func_proto` returns `bpf_sk_storage_delete`: those of `get` but
+/// cgroup_sock (`sock_filter_func_proto` has only the getter).
+const SK_DELETE_TYPES: Allowed = Allowed::Only(&[
+    SchedCls,
+    SchedAct,
+    CgroupSkb,
     CgroupSockAddr,
     CgroupSockopt,
     SockOps,
@@ -243,11 +244,13 @@ const fn delete_proto(id: u32, name: &'static str, prog_types: Allowed) -> Helpe
 }
 
 const SK_GET: HelperProto = get_proto(107, "bpf_sk_storage_get", SK_TYPES);
-const SK_DELETE: HelperProto = delete_proto(108, "bpf_sk_storage_delete", SK_TYPES);
+const SK_DELETE: HelperProto = delete_proto(108, "bpf_sk_storage_delete", SK_DELETE_TYPES);
 const INODE_GET: HelperProto = get_proto(145, "bpf_inode_storage_get", LSM);
 const INODE_DELETE: HelperProto = delete_proto(146, "bpf_inode_storage_delete", LSM);
-const TASK_GET: HelperProto = get_proto(156, "bpf_task_storage_get", TRACING);
-const TASK_DELETE: HelperProto = delete_proto(157, "bpf_task_storage_delete", TRACING);
+// Linux 6.18 offers task storage to every program type (the probe of a 6.18 kernel finds
+// it in every type's helpers; 6.12 had it for tracing types only).
+const TASK_GET: HelperProto = get_proto(156, "bpf_task_storage_get", Allowed::All);
+const TASK_DELETE: HelperProto = delete_proto(157, "bpf_task_storage_delete", Allowed::All);
 const CGRP_GET: HelperProto = get_proto(210, "bpf_cgrp_storage_get", Allowed::All);
 const CGRP_DELETE: HelperProto = delete_proto(211, "bpf_cgrp_storage_delete", Allowed::All);
 
