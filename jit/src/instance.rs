@@ -109,6 +109,7 @@ impl JitInstance {
             engine: "jit",
             what: format!("program index {prog} (there are {})", self.shared.codes.len()),
         })?;
+        self.instance.check_typed(prog)?;
         self.instance.world.env.trace.clear();
         let mut out = RunOutcome::default();
         if target.prog_type == ProgType::Unspec {

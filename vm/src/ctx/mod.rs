@@ -36,6 +36,17 @@ pub enum CtxError {
         /// The maximum.
         max: usize,
     },
+    /// The program's section is one libbpf does not know and no type was set for it.
+    #[error(
+        "program {program:?} in section {section:?} has no program type libbpf knows; set one \
+         (--prog-type TYPE, LoadOptions::prog_types, Object::set_prog_type)"
+    )]
+    Untyped {
+        /// The program.
+        program: String,
+        /// Its section.
+        section: String,
+    },
     /// The `ctx` bytes given for the run are malformed.
     #[error("context input: {0}")]
     BadCtx(String),

@@ -232,6 +232,7 @@ impl Interpreter {
                 .iter()
                 .map(|p| crate::helpers::license_is_gpl_compatible(&p.license))
                 .collect(),
+            untyped: collection.programs.iter().map(untyped_section).collect(),
             targets: collection.programs.iter().map(Target::of).collect(),
             code_regions,
             config: self.config,
@@ -267,6 +268,9 @@ pub struct Instance {
     prog_types: Vec<ProgType>,
     /// Per program, whether its license lets it call GPL-only helpers.
     gpl_compatible: Vec<bool>,
+    /// Per program, the section of a program without a type from an object (a section name
+    /// libbpf does not know), which must not run in raw mode.
+    untyped: Vec<Option<String>>,
     targets: Vec<Target>,
     code_regions: Vec<RegionId>,
     config: Config,
@@ -317,6 +321,19 @@ impl Instance {
         &self.config
     }
 
+    /// An error if program `prog` came from an object section libbpf does not know and has no
+    /// type yet: such a program runs only once typed, never in raw mode (engines call this
+    /// before running).
+    pub fn check_typed(&self, prog: usize) -> Result<(), EngineError> {
+        match self.untyped.get(prog).and_then(Option::as_deref) {
+            Some(section) => Err(EngineError::Context(crate::ctx::CtxError::Untyped {
+                program: self.names[prog].clone(),
+                section: section.to_string(),
+            })),
+            None => Ok(()),
+        }
+    }
+
     /// Number of programs.
     pub fn program_count(&self) -> usize {
         self.codes.len()
@@ -330,6 +347,7 @@ impl Instance {
             engine: "interp",
             what: format!("program index {prog} (there are {})", self.codes.len()),
         })?;
+        self.check_typed(prog)?;
         self.world.env.begin_run();
         if target.prog_type == ProgType::Unspec {
             let mut data = input.data.clone();
@@ -452,4 +470,11 @@ impl Loaded for Instance {
     fn map_keys(&mut self, map: usize) -> Result<Vec<Vec<u8>>, EngineError> {
         self.world.keys(map).map_err(|error| EngineError::Map { map, error })
     }
+}
+
+/// The section of `p` if it is an object's program without a type: raw-mode programs have no
+/// section ([`Program::raw`]) or `.text` (the loader's `text_programs` option).
+fn untyped_section(p: &crate::engine::Program) -> Option<String> {
+    (p.prog_type == ProgType::Unspec && !p.section.is_empty() && p.section != ".text")
+        .then(|| p.section.clone())
 }
