@@ -172,7 +172,6 @@ const XDP_STORE_BYTES: HelperProto = proto(
     Allowed::Only(&[Xdp]),
 );
 
-const EFAULT: u64 = -14i64 as u64;
 const EINVAL: u64 = -22i64 as u64;
 const ENOENT: u64 = -2i64 as u64;
 const ENODEV: u64 = -19i64 as u64;
@@ -895,26 +894,17 @@ fn check_mtu(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
     Ok(ret)
 }
 
-/// `bpf_xdp_pointer()`'s checks: `Err(errno)`, or the frame offset of `offset`.
-fn xdp_range(
-    ctx: &HelperCtx<'_>,
-    offset: u32,
-    len: u32,
-) -> Result<Result<usize, u64>, HelperError> {
+/// `bpf_xdp_pointer()`'s checks on `len` bytes at `offset` of `data`: `Err(errno)` for an
+/// offset or length above 0xffff (`-EFAULT`) or past the end of the buffer, fragments
+/// included (`-EINVAL`).
+fn xdp_range(ctx: &HelperCtx<'_>, offset: u32, len: u32) -> Result<Result<(), u64>, HelperError> {
     let x = xdp_ref(ctx)?;
-    if offset > 0xffff || len > 0xffff {
-        return Ok(Err(EFAULT));
-    }
-    let size = (x.data_end(&ctx.world.mem) - x.data) as u64;
-    if u64::from(offset) + u64::from(len) > size {
-        return Ok(Err(EINVAL));
-    }
-    Ok(Ok(x.data + offset as usize))
+    Ok(x.pointer(&ctx.world.mem, offset, len).map(|_| ()).map_err(|e| i64::from(e) as u64))
 }
 
 /// `bpf_xdp_load_bytes(ctx, offset, buf, len)`: copies `len` packet bytes from `offset` (of
-/// `data`) to `buf`; `-EFAULT` for an offset or length above 0xffff, `-EINVAL` past the end
-/// (the buffer is then left as it was). bpflab's frames have no fragments.
+/// `data`, across the linear part and the fragments) to `buf`; `-EFAULT` for an offset or
+/// length above 0xffff, `-EINVAL` past the end (the buffer is then left as it was).
 fn xdp_load_bytes(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
     let len = a[3] as u32;
     if len == 0 {
@@ -924,12 +914,10 @@ fn xdp_load_bytes(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperErr
         .mem
         .slice_mut(a[2], len as usize)
         .map_err(|error| HelperError::BadMemoryArg { arg: 3, error })?;
-    let at = match xdp_range(ctx, a[1] as u32, len)? {
-        Ok(at) => at,
-        Err(e) => return Ok(e),
-    };
-    let frame = xdp_ref(ctx)?.frame;
-    let bytes = ctx.world.mem.bytes(frame)[at..at + len as usize].to_vec();
+    if let Err(e) = xdp_range(ctx, a[1] as u32, len)? {
+        return Ok(e);
+    }
+    let bytes = xdp_ref(ctx)?.copy_out(&ctx.world.mem, a[1] as u32 as usize, len as usize);
     ctx.world
         .mem
         .slice_mut(a[2], len as usize)
@@ -939,18 +927,17 @@ fn xdp_load_bytes(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperErr
 }
 
 /// `bpf_xdp_store_bytes(ctx, offset, buf, len)`: copies `len` bytes of `buf` into the packet
-/// at `offset`, with [`xdp_load_bytes`]'s errors.
+/// at `offset` (across the linear part and the fragments), with [`xdp_load_bytes`]'s errors.
 fn xdp_store_bytes(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
     let len = a[3] as u32;
     if len == 0 {
         return Err(HelperError::BadArg { arg: 4, reason: "size must be greater than 0" });
     }
     let from = ctx.arg_bytes(3, a[2], u64::from(len))?;
-    let at = match xdp_range(ctx, a[1] as u32, len)? {
-        Ok(at) => at,
-        Err(e) => return Ok(e),
-    };
-    let frame = xdp_ref(ctx)?.frame;
-    ctx.world.mem.contents_mut(frame)[at..at + len as usize].copy_from_slice(&from);
+    if let Err(e) = xdp_range(ctx, a[1] as u32, len)? {
+        return Ok(e);
+    }
+    let x = xdp_ref(ctx)?.clone();
+    x.copy_in(&mut ctx.world.mem, a[1] as u32 as usize, &from);
     Ok(0)
 }

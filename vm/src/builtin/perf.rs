@@ -1,6 +1,7 @@
 //! `bpf_perf_event_output`: records into a [`PerfEventArray`], per CPU.
 
 use super::maps::map_arg;
+use crate::ctx::XdpCtx;
 use crate::engine::ProgType;
 use crate::helpers::{Allowed, ArgType, Helper, HelperCtx, HelperError, HelperProto, RetType};
 use crate::maps::PerfEventArray;
@@ -107,7 +108,11 @@ fn perf_event_output(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, Helper
     let ctx_len = ((flags & CTXLEN_MASK) >> 32) as usize;
     if ctx_len > 0 {
         let mem = &ctx.world.mem;
-        let packet = mem.context().and_then(|c| c.packet_out(mem)).unwrap_or_default();
+        // XDP copies from `data` across the fragments (bpf_xdp_copy), skbs from their start.
+        let packet = match mem.context().and_then(|c| c.as_any().downcast_ref::<XdpCtx>()) {
+            Some(x) => x.buff_bytes(mem),
+            None => mem.context().and_then(|c| c.packet_out(mem)).unwrap_or_default(),
+        };
         if ctx_len > packet.len() {
             return Ok(-14i64 as u64);
         }

@@ -2,7 +2,7 @@
 //! the kernel's limits (`bpf_xdp_adjust_head/_tail/_meta` in net/core/filter.c).
 
 use crate::ctx::XdpCtx;
-use crate::ctx::xdp::XDP_FRAME_STRUCT;
+use crate::ctx::xdp::{XDP_FRAG_SIZE, XDP_FRAME_STRUCT};
 use crate::engine::ProgType;
 use crate::helpers::{Allowed, ArgType, Helper, HelperCtx, HelperError, HelperProto, RetType};
 
@@ -116,9 +116,20 @@ fn xdp_adjust_meta(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperEr
     Ok(0)
 }
 
+/// `bpf_xdp_adjust_tail(ctx, delta)`: moves the end of the packet. A linear buffer's
+/// `data_end` moves within the frame; a buffer with fragments grows or shrinks its last
+/// fragments instead (`bpf_xdp_frags_increase_tail` / `_shrink_tail`).
 fn xdp_adjust_tail(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
     let x = xdp(ctx)?;
-    let end = x.data_end(&ctx.world.mem) as i64 + i64::from(a[1] as i32);
+    let offset = i64::from(a[1] as i32);
+    if x.has_frags() {
+        return Ok(if offset < 0 {
+            frags_shrink_tail(ctx, x, -offset)
+        } else {
+            frags_increase_tail(ctx, &x, offset as usize)
+        });
+    }
+    let end = x.data_end(&ctx.world.mem) as i64 + offset;
     if end > x.max_data_end() as i64 || end < x.data as i64 + ETH_HLEN {
         return Ok(EINVAL);
     }
@@ -127,9 +138,49 @@ fn xdp_adjust_tail(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperEr
     Ok(0)
 }
 
-/// `u64 bpf_xdp_get_buff_len(struct xdp_md *ctx)`: the packet's length, fragments included
-/// (bpflab's frames are linear, so `data_end - data`).
+/// Grows the last fragment by `offset` zeroed bytes, within its page.
+fn frags_increase_tail(ctx: &mut HelperCtx<'_>, x: &XdpCtx, offset: usize) -> u64 {
+    let Some(&last) = x.frags.last() else { return EINVAL };
+    let size = ctx.world.mem.bytes(last).len();
+    if offset > XDP_FRAG_SIZE - size {
+        return EINVAL;
+    }
+    ctx.world.mem.bytes_mut(last).resize(size + offset, 0);
+    0
+}
+
+/// Takes `offset` bytes off the end: from the last fragments first, releasing the ones it
+/// empties (their regions become inaccessible); what is left once none remain comes off the
+/// linear part. `-EINVAL` when that would leave less than an Ethernet header.
+fn frags_shrink_tail(ctx: &mut HelperCtx<'_>, mut x: XdpCtx, mut offset: i64) -> u64 {
+    if offset > x.buff_len(&ctx.world.mem) as i64 - ETH_HLEN {
+        return EINVAL;
+    }
+    while offset > 0 {
+        let Some(&last) = x.frags.last() else { break };
+        let size = ctx.world.mem.bytes(last).len() as i64;
+        let shrink = offset.min(size);
+        offset -= shrink;
+        if shrink == size {
+            // Released: emptied now, freed with the run's other regions.
+            ctx.world.mem.bytes_mut(last).clear();
+            x.frags.pop();
+        } else {
+            ctx.world.mem.bytes_mut(last).truncate((size - shrink) as usize);
+            break;
+        }
+    }
+    if x.frags.is_empty() && offset > 0 {
+        let end = x.data_end(&ctx.world.mem) - offset as usize;
+        ctx.world.mem.bytes_mut(x.frame).truncate(end);
+    }
+    put(ctx, x);
+    0
+}
+
+/// `u64 bpf_xdp_get_buff_len(struct xdp_md *ctx)`: the packet's length from `data`,
+/// fragments included.
 fn xdp_get_buff_len(ctx: &mut HelperCtx<'_>, _: [u64; 5]) -> Result<u64, HelperError> {
     let x = xdp(ctx)?;
-    Ok((x.data_end(&ctx.world.mem) - x.data) as u64)
+    Ok(x.buff_len(&ctx.world.mem) as u64)
 }

@@ -21,6 +21,23 @@ pub const XDP_MD_SIZE: usize = 24;
 /// `BPF_XDP_DEVMAP` attach type: programs attached to devmap entries may read `egress_ifindex`.
 pub const BPF_XDP_DEVMAP: u32 = 38;
 
+/// Size of a fragment page (`PAGE_SIZE`: `BPF_PROG_TEST_RUN` sets the queue's `frag_size` to it).
+pub const XDP_FRAG_SIZE: usize = 4096;
+/// Most fragments a buffer may have (`MAX_SKB_FRAGS`).
+pub const MAX_XDP_FRAGS: usize = 17;
+/// Longest metadata `BPF_PROG_TEST_RUN` accepts (`xdp_metalen_invalid`).
+pub const XDP_META_MAX: usize = 32;
+/// Largest linear part without metadata: the page less the headroom and the tailroom.
+pub const XDP_MAX_LINEAR: usize = XDP_FRAME_SIZE - XDP_PACKET_HEADROOM - SKB_SHARED_INFO;
+/// Longest packet `BPF_PROG_TEST_RUN` takes without metadata: a full linear part and
+/// [`MAX_XDP_FRAGS`] full fragment pages.
+pub const XDP_MAX_PACKET: usize = XDP_MAX_LINEAR + MAX_XDP_FRAGS * XDP_FRAG_SIZE;
+
+/// `-EFAULT`.
+const EFAULT: i32 = -14;
+/// `-EINVAL`.
+const EINVAL: i32 = -22;
+
 /// The XDP context of one run.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct XdpCtx {
@@ -38,6 +55,10 @@ pub struct XdpCtx {
     pub egress_ifindex: u32,
     /// Attached to a devmap entry (`BPF_XDP_DEVMAP`).
     pub devmap: bool,
+    /// The fragments after the linear part (`skb_shared_info.frags`), in order: one region
+    /// each, as long as the fragment. Programs reach them only through helpers and kfuncs
+    /// (`data_end` is the end of the linear part), as in the kernel.
+    pub frags: Vec<RegionId>,
 }
 
 impl XdpCtx {
@@ -50,24 +71,117 @@ impl XdpCtx {
     pub fn max_data_end(&self) -> usize {
         XDP_FRAME_SIZE - SKB_SHARED_INFO
     }
+
+    /// Bytes of the linear part from `data` (`data_end - data`).
+    pub fn linear_len(&self, mem: &Memory) -> usize {
+        self.data_end(mem) - self.data
+    }
+
+    /// Bytes in the fragments (`skb_shared_info.xdp_frags_size`).
+    pub fn frags_size(&self, mem: &Memory) -> usize {
+        self.frags.iter().map(|&f| mem.bytes(f).len()).sum()
+    }
+
+    /// Whether the buffer has fragments (`xdp_buff_has_frags`).
+    pub fn has_frags(&self) -> bool {
+        !self.frags.is_empty()
+    }
+
+    /// The packet's length from `data`, fragments included (`xdp_get_buff_len`).
+    pub fn buff_len(&self, mem: &Memory) -> usize {
+        self.linear_len(mem) + self.frags_size(mem)
+    }
+
+    /// The pieces of the packet from `data`: the linear part, then each fragment, as
+    /// (region, first offset, length).
+    fn pieces(&self, mem: &Memory) -> Vec<(RegionId, usize, usize)> {
+        let mut v = vec![(self.frame, self.data, self.linear_len(mem))];
+        v.extend(self.frags.iter().map(|&f| (f, 0, mem.bytes(f).len())));
+        v
+    }
+
+    /// `bpf_xdp_pointer()`: `Err(-EFAULT)` for an offset or length above 0xffff, `Err(-EINVAL)`
+    /// past the end of the buffer, `Ok(Some(address))` when the `len` bytes at `offset` (of
+    /// `data`) lie in one piece (the linear part or one fragment), `Ok(None)` when they span
+    /// pieces.
+    pub fn pointer(&self, mem: &Memory, offset: u32, len: u32) -> Result<Option<u64>, i32> {
+        if offset > 0xffff || len > 0xffff {
+            return Err(EFAULT);
+        }
+        let (mut off, len) = (offset as usize, len as usize);
+        if off + len > self.buff_len(mem) {
+            return Err(EINVAL);
+        }
+        let pieces = self.pieces(mem);
+        // As in the kernel, an offset at the very end of the buffer falls back to the linear
+        // part (and a zero length there is a pointer to its end).
+        let mut found = pieces[0];
+        if off >= found.2 {
+            off -= found.2;
+            for &p in &pieces[1..] {
+                if off < p.2 {
+                    found = p;
+                    break;
+                }
+                off -= p.2;
+            }
+        }
+        let (region, start, size) = found;
+        Ok((off + len <= size).then(|| region.base() + (start + off) as u64))
+    }
+
+    /// `bpf_xdp_copy_buf(.., flush = false)`: the `len` bytes at `offset` of `data`, across the
+    /// linear part and the fragments (the caller checked the range).
+    pub fn copy_out(&self, mem: &Memory, offset: usize, len: usize) -> Vec<u8> {
+        let mut out = Vec::with_capacity(len);
+        let mut base = 0;
+        for (region, start, size) in self.pieces(mem) {
+            let want_end = offset + len;
+            if out.len() < len && offset + out.len() < base + size {
+                let from = offset + out.len() - base;
+                let to = (want_end - base).min(size);
+                out.extend_from_slice(&mem.bytes(region)[start + from..start + to]);
+            }
+            base += size;
+        }
+        out
+    }
+
+    /// `bpf_xdp_copy_buf(.., flush = true)`: writes `bytes` at `offset` of `data`, across the
+    /// linear part and the fragments (the caller checked the range).
+    pub fn copy_in(&self, mem: &mut Memory, offset: usize, bytes: &[u8]) {
+        let mut done = 0;
+        let mut base = 0;
+        for (region, start, size) in self.pieces(mem) {
+            if done < bytes.len() && offset + done < base + size {
+                let from = offset + done - base;
+                let n = (bytes.len() - done).min(size - from);
+                mem.contents_mut(region)[start + from..start + from + n]
+                    .copy_from_slice(&bytes[done..done + n]);
+                done += n;
+            }
+            base += size;
+        }
+    }
+
+    /// The packet from `data` to the end of the last fragment.
+    pub fn buff_bytes(&self, mem: &Memory) -> Vec<u8> {
+        self.copy_out(mem, 0, self.buff_len(mem))
+    }
 }
 
 /// Builds and installs the context; `input.ctx` may hold an `xdp_md` (as BPF_PROG_TEST_RUN's
-/// ctx_in) whose `data`/`data_meta` give the metadata length and whose ifindex fields are used.
+/// ctx_in) whose `data` gives the metadata length, `data_end` the length of the linear part
+/// and whose ifindex fields are used. As in `bpf_prog_test_run_xdp`, the first bytes (at most
+/// a page less the headroom and tailroom: [`XDP_MAX_LINEAR`] plus the metadata) form the
+/// linear part and the rest goes to fragments of up to a page each, for every XDP program.
 pub(crate) fn install(
     attach: Option<u32>,
     input: &RunInput,
     mem: &mut Memory,
 ) -> Result<Installed, CtxError> {
     let len = input.data.len();
-    let max = XDP_FRAME_SIZE - SKB_SHARED_INFO - XDP_PACKET_HEADROOM;
-    if len < 14 {
-        return Err(CtxError::PacketTooShort { len, min: 14 });
-    }
-    if len > max {
-        return Err(CtxError::PacketTooLong { len, max });
-    }
-    let (mut ingress, mut rxq, mut meta_len) = (0, 0, 0);
+    let (mut ingress, mut rxq, mut meta_len, mut linear) = (0, 0, 0, len);
     if let Some(ctx) = &input.ctx {
         if ctx.len() != XDP_MD_SIZE {
             return Err(CtxError::BadCtx(format!(
@@ -75,37 +189,60 @@ pub(crate) fn install(
                 ctx.len()
             )));
         }
-        let field = |off| read_field(ctx, off, 4) as u32;
-        // As in the kernel's xdp_convert_md_to_buff: data_meta must be 0, data the meta length.
-        if field(8) != 0 || field(4) as usize != len {
+        let field = |off| read_field(ctx, off, 4) as u32 as usize;
+        // As in the kernel: no data before the metadata, data_end within the input.
+        if field(8) != 0 || field(4) > len || field(0) > field(4) {
             return Err(CtxError::BadCtx(
-                "data_meta must be 0 and data_end the packet length".into(),
+                "data_meta must be 0, data at most data_end, data_end at most the packet length"
+                    .into(),
             ));
         }
-        meta_len = field(0) as usize;
-        if meta_len > len {
-            return Err(CtxError::BadCtx("metadata longer than the packet".into()));
+        meta_len = field(0);
+        if meta_len % 4 != 0 || meta_len > XDP_META_MAX {
+            return Err(CtxError::BadCtx(format!(
+                "metadata of {meta_len} bytes: it must be a multiple of 4 of at most \
+                 {XDP_META_MAX}"
+            )));
         }
-        ingress = field(12);
-        rxq = field(16);
+        linear = field(4);
+        ingress = field(12) as u32;
+        rxq = field(16) as u32;
     }
-    let mut frame = vec![0; XDP_PACKET_HEADROOM];
-    frame.extend_from_slice(&input.data);
+    if len - meta_len < 14 {
+        return Err(CtxError::PacketTooShort { len: len - meta_len, min: 14 });
+    }
+    // The metadata comes out of the headroom, so the linear part may be that much longer.
+    let headroom = XDP_PACKET_HEADROOM - meta_len;
+    let max_linear = XDP_FRAME_SIZE - headroom - SKB_SHARED_INFO;
+    linear = linear.min(max_linear);
+    let max = linear + MAX_XDP_FRAGS * XDP_FRAG_SIZE;
+    if len > max {
+        return Err(CtxError::PacketTooLong { len, max });
+    }
+    let mut frame = vec![0; headroom];
+    frame.extend_from_slice(&input.data[..linear]);
     let region = mem.alloc(RegionKind::Packet, frame, Perm::ReadWrite)?;
-    let data = XDP_PACKET_HEADROOM + meta_len;
-    let meta = XDP_PACKET_HEADROOM;
+    let mut owned = vec![region];
+    let mut frags = Vec::new();
+    for chunk in input.data[linear..].chunks(XDP_FRAG_SIZE) {
+        let f = mem.alloc(RegionKind::Packet, chunk.to_vec(), Perm::ReadWrite)?;
+        owned.push(f);
+        frags.push(f);
+    }
+    let meta = headroom;
     mem.set_lo(region, meta);
     let ctx = XdpCtx {
         frame: region,
         meta,
-        data,
+        data: meta + meta_len,
         ingress_ifindex: ingress,
         rx_queue_index: rxq,
         egress_ifindex: 0,
         devmap: attach == Some(BPF_XDP_DEVMAP),
+        frags,
     };
     let id = mem.set_context(Box::new(ctx))?;
-    Ok(Installed { r1: id.base(), ld_abs: None, owned: vec![region] })
+    Ok(Installed { r1: id.base(), ld_abs: None, owned })
 }
 
 impl ContextAccess for XdpCtx {
@@ -147,9 +284,14 @@ impl ContextAccess for XdpCtx {
         Err(denied(Access::Write, off, len, "xdp_md is read-only"))
     }
 
-    /// The output starts at `data_meta`: `BPF_PROG_TEST_RUN` returns the metadata too.
+    /// The output starts at `data_meta` (`BPF_PROG_TEST_RUN` returns the metadata too) and
+    /// goes on with the fragments.
     fn packet_out(&self, mem: &Memory) -> Option<Vec<u8>> {
-        Some(mem.bytes(self.frame)[self.meta..].to_vec())
+        let mut out = mem.bytes(self.frame)[self.meta..].to_vec();
+        for &f in &self.frags {
+            out.extend_from_slice(mem.bytes(f));
+        }
+        Some(out)
     }
 
     fn ctx_out(&self, mem: &Memory) -> Option<Vec<u8>> {

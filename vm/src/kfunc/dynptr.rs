@@ -202,22 +202,50 @@ pub(crate) fn from_xdp(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, Help
         return Ok(EINVAL);
     }
     let x = xdp(ctx)?;
-    let len = (x.data_end(&ctx.world.mem) - x.data) as u32;
+    // The whole buffer, fragments included (`xdp_get_buff_len`).
+    let len = x.buff_len(&ctx.world.mem) as u32;
     store(ctx, 3, a[2], &Dynptr::new(a[0], DynptrKind::Xdp, len, false))?;
     Ok(0)
 }
 
 /// `void *bpf_dynptr_slice(const struct bpf_dynptr *p, u32 offset, void *buffer, u32 len)`:
-/// a pointer to `len` bytes at `offset`, or NULL. bpflab's packets are linear, so skb and XDP
-/// slices always point into the packet (as the kernel's do for linear data).
+/// a pointer to `len` bytes at `offset`, or NULL. bpflab's skbs are linear, so skb slices
+/// always point into the packet (as the kernel's do for linear data); an XDP slice points into
+/// the linear part or the one fragment holding all `len` bytes, else the bytes are copied to
+/// `buffer` (NULL without one), as `bpf_xdp_pointer`/`bpf_xdp_copy_buf` do.
 pub(crate) fn slice(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
     let d = load(ctx, 1, a[0])?;
-    slice_of(ctx, &d, a[1] as u32, a[3] as u32)
+    slice_of(ctx, &d, a[1] as u32, a[2], a[3] as u32)
 }
 
-fn slice_of(ctx: &HelperCtx<'_>, d: &Dynptr, offset: u32, len: u32) -> Result<u64, HelperError> {
+fn slice_of(
+    ctx: &mut HelperCtx<'_>,
+    d: &Dynptr,
+    offset: u32,
+    buffer: u64,
+    len: u32,
+) -> Result<u64, HelperError> {
     if d.is_null() || d.check_off_len(u64::from(offset), u64::from(len)).is_err() {
         return Ok(0);
+    }
+    if d.kind == Some(DynptrKind::Xdp) {
+        let x = xdp(ctx)?.clone();
+        let at = d.offset.wrapping_add(offset);
+        if let Ok(Some(addr)) = x.pointer(&ctx.world.mem, at, len) {
+            return Ok(addr);
+        }
+        if buffer == 0 {
+            return Ok(0);
+        }
+        // As bpf_xdp_copy_buf: the bytes the buffer still has there (all of them unless the
+        // packet shrank since the dynptr was made).
+        let bytes = x.copy_out(&ctx.world.mem, at as usize, len as usize);
+        ctx.world
+            .mem
+            .slice_mut(buffer, bytes.len())
+            .map_err(|error| HelperError::BadMemoryArg { arg: 3, error })?
+            .copy_from_slice(&bytes);
+        return Ok(buffer);
     }
     let (base, avail) = locate(ctx, d)?;
     if avail.is_some_and(|n| u64::from(offset) + u64::from(len) > n) {
@@ -232,7 +260,7 @@ pub(crate) fn slice_rdwr(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, He
     if d.rdonly {
         return Ok(0);
     }
-    slice_of(ctx, &d, a[1] as u32, a[3] as u32)
+    slice_of(ctx, &d, a[1] as u32, a[2], a[3] as u32)
 }
 
 /// `int bpf_dynptr_adjust(const struct bpf_dynptr *p, u32 start, u32 end)`.
@@ -474,11 +502,21 @@ fn read(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
     if let Err(e) = d.check_off_len(u64::from(offset), u64::from(len)) {
         return Ok(e);
     }
-    let (base, avail) = locate(ctx, &d)?;
-    if avail.is_some_and(|n| u64::from(offset) + u64::from(len) > n) {
-        return Ok(EFAULT);
-    }
-    let bytes = ctx.arg_bytes(3, base + u64::from(offset), u64::from(len))?;
+    let bytes = if d.kind == Some(DynptrKind::Xdp) {
+        // __bpf_xdp_load_bytes: across the linear part and the fragments.
+        let x = xdp(ctx)?;
+        let at = d.offset.wrapping_add(offset);
+        if let Err(e) = x.pointer(&ctx.world.mem, at, len) {
+            return Ok(i64::from(e) as u64);
+        }
+        x.copy_out(&ctx.world.mem, at as usize, len as usize)
+    } else {
+        let (base, avail) = locate(ctx, &d)?;
+        if avail.is_some_and(|n| u64::from(offset) + u64::from(len) > n) {
+            return Ok(EFAULT);
+        }
+        ctx.arg_bytes(3, base + u64::from(offset), u64::from(len))?
+    };
     ctx.world
         .mem
         .slice_mut(a[0], len as usize)
@@ -503,6 +541,16 @@ fn write(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
     let allowed_flags = if d.kind == Some(DynptrKind::Skb) { SKB_WRITE_FLAGS } else { 0 };
     if flags & !allowed_flags != 0 {
         return Ok(EINVAL);
+    }
+    if d.kind == Some(DynptrKind::Xdp) {
+        // __bpf_xdp_store_bytes: across the linear part and the fragments.
+        let x = xdp(ctx)?.clone();
+        let at = d.offset.wrapping_add(offset);
+        if let Err(e) = x.pointer(&ctx.world.mem, at, len) {
+            return Ok(i64::from(e) as u64);
+        }
+        x.copy_in(&mut ctx.world.mem, at as usize, &from);
+        return Ok(0);
     }
     let (base, avail) = locate(ctx, &d)?;
     if avail.is_some_and(|n| u64::from(offset) + u64::from(len) > n) {
