@@ -108,3 +108,42 @@ fn adjust_tail_and_meta() {
         -13i64 as u64
     );
 }
+
+fn jumbo() -> Vec<u8> {
+    (0..9000u32).map(|i| (i * 7 + (i >> 8)) as u8).collect()
+}
+
+#[test]
+fn a_jumbo_frame_has_a_linear_part_and_fragments_the_program_cannot_point_into() {
+    // data_end - data is the linear part; bpf_xdp_get_buff_len counts the fragments.
+    let src = "r6 = r1\nr2 = *(u32 *)(r1 + 4)\nr3 = *(u32 *)(r1 + 0)\nr7 = r2\nr7 -= r3\n\
+               r1 = r6\ncall bpf_xdp_get_buff_len\nr0 <<= 16\nr0 |= r7\nexit";
+    let out = run(src, &jumbo()).unwrap();
+    assert_eq!(out.r0, (9000 << 16) | 3520);
+    assert_eq!(out.data, jumbo());
+    // One byte past data_end is out of the frame's bounds: the fragments are other regions.
+    let src = "r2 = *(u32 *)(r1 + 0)\nr0 = *(u8 *)(r2 + 3520)\nexit";
+    let EngineError::Fault(e) = run(src, &jumbo()).unwrap_err() else { panic!("not a fault") };
+    assert!(
+        matches!(e.kind(), VmErrorKind::Memory(MemError::OutOfBounds { off: 3776, .. })),
+        "{e}"
+    );
+}
+
+#[test]
+fn adjust_tail_with_fragments_resizes_the_last_ones() {
+    // 3520 + 4096 + 1384: shrinking by 1400 releases the last fragment and takes 16 bytes
+    // off the first; growing by 4096 - 4080 = 16 fills its page, one more byte does not fit.
+    let src = "r6 = r1\nr2 = -1400\ncall bpf_xdp_adjust_tail\nif r0 != 0 goto out\n\
+               r1 = r6\nr2 = 16\ncall bpf_xdp_adjust_tail\nif r0 != 0 goto out\n\
+               r1 = r6\nr2 = 1\ncall bpf_xdp_adjust_tail\nout:\nexit";
+    let out = run(src, &jumbo()).unwrap();
+    assert_eq!(out.r0 as i64, -22);
+    let mut want = jumbo()[..7600].to_vec();
+    want.resize(7616, 0);
+    assert_eq!(out.data, want);
+    // Shrinking to less than an Ethernet header is refused.
+    let out = run("r2 = -8990\ncall bpf_xdp_adjust_tail\nexit", &jumbo()).unwrap();
+    assert_eq!(out.r0 as i64, -22);
+    assert_eq!(out.data, jumbo());
+}

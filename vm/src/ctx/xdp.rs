@@ -318,3 +318,94 @@ impl ContextAccess for XdpCtx {
         self
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn installed(data: Vec<u8>, ctx: Option<Vec<u8>>) -> (Memory, XdpCtx) {
+        let mut mem = Memory::new();
+        let mut input = RunInput::data(data);
+        input.ctx = ctx;
+        install(None, &input, &mut mem).expect("install");
+        let x = mem.context().and_then(|c| c.as_any().downcast_ref::<XdpCtx>()).cloned();
+        (mem, x.expect("xdp ctx"))
+    }
+
+    fn pattern(len: usize) -> Vec<u8> {
+        (0..len).map(|i| (i * 13 + (i >> 8)) as u8).collect()
+    }
+
+    #[test]
+    fn a_jumbo_frame_is_split_like_bpf_prog_test_run() {
+        let data = pattern(9000);
+        let (mem, x) = installed(data.clone(), None);
+        assert_eq!((x.meta, x.data, x.linear_len(&mem)), (256, 256, 3520));
+        let sizes: Vec<usize> = x.frags.iter().map(|&f| mem.bytes(f).len()).collect();
+        assert_eq!(sizes, [4096, 1384]);
+        assert_eq!((x.frags_size(&mem), x.buff_len(&mem)), (5480, 9000));
+        assert_eq!(x.packet_out(&mem).expect("packet"), data);
+        assert_eq!(x.buff_bytes(&mem), data);
+        // data_end is the end of the linear part.
+        let end = x.load(&mem, 4, 4).expect("data_end");
+        assert_eq!(end, x.frame.base() + 3776);
+        // A frame that fits stays linear.
+        let (mem, x) = installed(pattern(3520), None);
+        assert_eq!((x.linear_len(&mem), x.frags.len()), (3520, 0));
+    }
+
+    #[test]
+    fn metadata_comes_out_of_the_headroom_and_data_end_sets_the_linear_part() {
+        let mut md = vec![0u8; XDP_MD_SIZE];
+        md[0..4].copy_from_slice(&8u32.to_le_bytes());
+        md[4..8].copy_from_slice(&9000u32.to_le_bytes());
+        let (mem, x) = installed(pattern(9000), Some(md.clone()));
+        assert_eq!((x.meta, x.data, x.data_end(&mem)), (248, 256, 3776));
+        assert_eq!(x.buff_len(&mem), 8992);
+        assert_eq!(x.ctx_out(&mem).expect("ctx")[4..8], 3528u32.to_le_bytes());
+        md[0..4].copy_from_slice(&0u32.to_le_bytes());
+        md[4..8].copy_from_slice(&100u32.to_le_bytes());
+        let (mem, x) = installed(pattern(9000), Some(md.clone()));
+        let sizes: Vec<usize> = x.frags.iter().map(|&f| mem.bytes(f).len()).collect();
+        assert_eq!((x.linear_len(&mem), sizes), (100, vec![4096, 4096, 708]));
+        // Metadata must be a multiple of 4 of at most 32 bytes.
+        md[0..4].copy_from_slice(&6u32.to_le_bytes());
+        let mut input = RunInput::data(pattern(9000));
+        input.ctx = Some(md);
+        let err = install(None, &input, &mut Memory::new()).expect_err("bad metadata");
+        assert!(matches!(err, CtxError::BadCtx(_)), "{err:?}");
+    }
+
+    #[test]
+    fn at_most_seventeen_fragments() {
+        let (mem, x) = installed(pattern(XDP_MAX_PACKET), None);
+        assert_eq!((x.frags.len(), x.buff_len(&mem)), (17, 73152));
+        let input = RunInput::data(pattern(XDP_MAX_PACKET + 1));
+        let err = install(None, &input, &mut Memory::new()).expect_err("too long");
+        assert_eq!(err, CtxError::PacketTooLong { len: 73153, max: 73152 });
+        let err = install(None, &RunInput::data(vec![0; 13]), &mut Memory::new());
+        assert_eq!(err.expect_err("runt"), CtxError::PacketTooShort { len: 13, min: 14 });
+    }
+
+    #[test]
+    fn pointers_and_copies_span_the_linear_part_and_the_fragments() {
+        let data = pattern(9000);
+        let (mut mem, x) = installed(data.clone(), None);
+        // In the linear part, inside one fragment, across a boundary, past the end.
+        assert_eq!(x.pointer(&mem, 10, 4), Ok(Some(x.frame.base() + 266)));
+        assert_eq!(x.pointer(&mem, 3520 + 4096 + 5, 8), Ok(Some(x.frags[1].base() + 5)));
+        assert_eq!(x.pointer(&mem, 3516, 8), Ok(None));
+        assert_eq!(x.pointer(&mem, 8996, 8), Err(-22));
+        assert_eq!(x.pointer(&mem, 0x10000, 1), Err(-14));
+        assert_eq!(x.copy_out(&mem, 3516, 8), data[3516..3524]);
+        assert_eq!(x.copy_out(&mem, 7610, 12), data[7610..7622]);
+        // Clipped at the end of the buffer, as bpf_xdp_copy_buf stops at the last fragment.
+        assert_eq!(x.copy_out(&mem, 8996, 8), data[8996..]);
+        x.copy_in(&mut mem, 7612, &[1, 2, 3, 4, 5, 6, 7, 8]);
+        let mut want = data.clone();
+        want[7612..7620].copy_from_slice(&[1, 2, 3, 4, 5, 6, 7, 8]);
+        assert_eq!(x.packet_out(&mem).expect("packet"), want);
+        assert_eq!(mem.bytes(x.frags[0])[4092..], [1, 2, 3, 4]);
+        assert_eq!(mem.bytes(x.frags[1])[..4], [5, 6, 7, 8]);
+    }
+}
