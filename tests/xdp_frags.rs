@@ -276,6 +276,15 @@ fn every_program_and_frame_size_agrees_with_the_kernel() {
         input.ctx = Some(xdp_md(data, end));
         inputs.push((format!("{} B, ctx data {data} data_end {end}", input.data.len()), input));
     }
+    // Contexts the kernel refuses: an egress device, a queue without an ingress device.
+    let refused_ctx = [(20, 1u32), (16, 1u32)];
+    for (off, value) in refused_ctx {
+        let mut input = RunInput::data(frame(9000));
+        let mut md = xdp_md(0, 9000);
+        md[off..off + 4].copy_from_slice(&value.to_le_bytes());
+        input.ctx = Some(md);
+        inputs.push((format!("9000 B, ctx with {value} at {off} (refused)"), input));
+    }
     let mut divergences = Vec::new();
     let (mut cases, mut kernel_ok) = (0, 0);
     for (p, program) in c.programs.iter().enumerate() {
@@ -323,7 +332,13 @@ fn every_program_and_frame_size_agrees_with_the_kernel() {
         divergences.len(),
         divergences.join("\n")
     );
-    // Every case but the one-byte-too-long frame runs in the kernel.
+    // Every case but the one-byte-too-long frame and the refused contexts runs in the kernel.
     let programs = c.programs.len() - left_out.len();
-    assert_eq!(kernel_ok, cases - programs, "the kernel refuses only {} B", XDP_MAX_PACKET + 1);
+    let refused = programs * (1 + refused_ctx.len());
+    assert_eq!(
+        kernel_ok,
+        cases - refused,
+        "the kernel refuses {} B and the bad contexts",
+        XDP_MAX_PACKET + 1
+    );
 }

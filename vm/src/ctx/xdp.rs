@@ -204,6 +204,12 @@ pub(crate) fn install(
                  {XDP_META_MAX}"
             )));
         }
+        // xdp_convert_md_to_buff: no egress device, no queue without a device.
+        if field(20) != 0 || (field(12) == 0 && field(16) != 0) {
+            return Err(CtxError::BadCtx(
+                "egress_ifindex must be 0, rx_queue_index 0 without ingress_ifindex".into(),
+            ));
+        }
         linear = field(4);
         ingress = field(12) as u32;
         rxq = field(16) as u32;
