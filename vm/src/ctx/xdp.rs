@@ -265,7 +265,9 @@ impl ContextAccess for XdpCtx {
             0 => base + self.data as u64,
             4 => base + self.data_end(mem) as u64,
             8 => base + self.meta as u64,
-            12 => u64::from(self.ingress_ifindex),
+            // Without an ingress_ifindex in ctx_in the test run's receive queue is the
+            // loopback device's (bpf_prog_test_run_xdp), whose ifindex programs read.
+            12 => u64::from(if self.ingress_ifindex == 0 { 1 } else { self.ingress_ifindex }),
             16 => u64::from(self.rx_queue_index),
             20 if self.devmap => u64::from(self.egress_ifindex),
             20 => {
