@@ -745,11 +745,10 @@ pub(crate) extern "C" fn ld_abs(state: *mut RunState, off: u64, len: u64) -> u32
     // SAFETY: as in `RunState::validate`.
     let world = unsafe { &*st.world };
     let packet = RegionId::from_index(st.packet as u32);
-    let value = usize::try_from(off as i64).ok().and_then(|off| {
-        let bytes = world.mem.bytes(packet).get(off..off.checked_add(len as usize)?)?;
-        Some(bytes.iter().fold(0u64, |acc, &b| acc << 8 | u64::from(b)))
-    });
-    match value {
+    // The kernel passes the offset to its load helper as an `int` (the low 32 bits of
+    // `src + imm`): negative SKF_NET_OFF / SKF_LL_OFF offsets are relative to the skb's
+    // network and MAC headers, which the interpreter's shared loader resolves.
+    match bpflab_vm::ctx::load_abs(&world.mem, packet, off as i32, len as usize) {
         Some(v) => {
             st.tmp = v;
             OK
