@@ -124,7 +124,7 @@ impl JitInstance {
         let installed = ctx::install(target, input, &mut self.instance.world.mem)?;
         let result =
             self.execute_with(prog, [installed.r1, 0, 0, 0, 0], installed.ld_abs, &installed.owned);
-        let (data, ctx_out) = ctx::uninstall(&mut self.instance.world.mem, &installed);
+        let (data, ctx_out) = self.instance.world.uninstall_ctx(&installed);
         let (r0, count) = result?;
         out.r0 = r0;
         out.data = data.unwrap_or_default();

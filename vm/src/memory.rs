@@ -345,6 +345,40 @@ impl Memory {
         }
     }
 
+    /// Adds regions at consecutive handles (the first one's handle is returned), reusing freed
+    /// handles when enough adjacent ones are free, else appending them.
+    pub fn alloc_adjacent(
+        &mut self,
+        regions: Vec<(RegionKind, Vec<u8>, Perm)>,
+    ) -> Result<RegionId, MemError> {
+        let n = regions.len() as u32;
+        let mut built = Vec::with_capacity(regions.len());
+        for (kind, data, perm) in regions {
+            built.push(Self::region(kind, data, perm)?);
+        }
+        let free: std::collections::BTreeSet<u32> = self.free.iter().copied().collect();
+        let start = free.iter().copied().find(|&i| (1..n).all(|k| free.contains(&(i + k))));
+        let first = match start {
+            Some(first) => {
+                self.free.retain(|&i| !(first..first + n).contains(&i));
+                for (k, r) in built.into_iter().enumerate() {
+                    self.regions[first as usize + k] = r;
+                }
+                first
+            }
+            None => {
+                if self.regions.len() + built.len() >= u32::MAX as usize - 1 {
+                    return Err(MemError::TooManyRegions);
+                }
+                let first = self.regions.len() as u32;
+                self.regions.extend(built);
+                first
+            }
+        };
+        self.version += 1;
+        Ok(RegionId(first))
+    }
+
     /// Releases a region: its addresses fault from now on and its handle may be reused.
     pub fn free(&mut self, id: RegionId) {
         if let Some(r) = self.regions.get_mut(id.0 as usize) {

@@ -25,7 +25,7 @@ use crate::ctx::sock_ops::{BPF_SOCK_OPS_SIZE, BPF_SOCK_OPS_WRITE_HDR_OPT_CB};
 use crate::engine::{EngineError, RunInput, RunOutcome};
 use crate::interp::Instance;
 use crate::maps::SockMap;
-use crate::memory::{MemError, Memory, RegionId, RegionKind};
+use crate::memory::{MemError, Memory, Perm, RegionId, RegionKind};
 use crate::world::World;
 
 /// `AF_INET`.
@@ -89,6 +89,11 @@ impl SockId {
 
     fn region(self) -> RegionId {
         RegionId::from_index(self.0)
+    }
+
+    /// The socket's two regions: its `struct bpf_sock` and its hidden region.
+    pub fn regions(self) -> [RegionId; 2] {
+        [RegionId::from_index(self.0), RegionId::from_index(self.0.saturating_add(1))]
     }
 
     fn shadow(self) -> Option<RegionId> {
@@ -969,6 +974,53 @@ pub fn bpf_sock_common_is_valid_access(off: usize, size: usize) -> bool {
     !(8..=23).contains(&off) && bpf_sock_is_valid_access(off, size)
 }
 
+/// `TCP_CLOSE`, the state `sock_init_data` gives a new socket.
+const TCP_CLOSE: u32 = TcpState::Close as u32;
+
+/// The `struct bpf_sock` of the socket `BPF_PROG_TEST_RUN` attaches to an skb
+/// (`bpf_prog_test_run_skb`): `sk_alloc(AF_UNSPEC)` on the zeroing allocator and
+/// `sock_init_data(NULL, sk)` leave no bound device, type, protocol, mark, priority or ports,
+/// state `TCP_CLOSE` and no receive queue (-1); the run then sets the family and the addresses
+/// from the IPv4 or IPv6 header (`family` 0 and zero addresses for other frames).
+pub fn test_run_bpf_sock(
+    family: u16,
+    src4: [u8; 4],
+    dst4: [u8; 4],
+    src6: [u8; 16],
+    dst6: [u8; 16],
+) -> [u8; BPF_SOCK_SIZE] {
+    let mut b = [0u8; BPF_SOCK_SIZE];
+    put32(&mut b, 4, u32::from(family));
+    b[24..28].copy_from_slice(&src4);
+    b[28..44].copy_from_slice(&src6);
+    b[52..56].copy_from_slice(&dst4);
+    b[56..72].copy_from_slice(&dst6);
+    put32(&mut b, 72, TCP_CLOSE);
+    put32(&mut b, 76, u32::MAX);
+    b
+}
+
+/// Maps a socket that is in no socket table (a test run's own socket): its read-only
+/// `struct bpf_sock` region and its hidden region, at adjacent handles as every socket's, so
+/// [`SockView`] and the socket helpers see it like any other. The caller frees both regions
+/// ([`SockId::regions`]) when the socket goes away.
+pub(crate) fn map_detached(
+    mem: &mut Memory,
+    bpf_sock: [u8; BPF_SOCK_SIZE],
+    cookie: u64,
+    netns_cookie: u64,
+) -> Result<SockId, MemError> {
+    let mut shadow = vec![0u8; SHADOW_SIZE];
+    shadow[..8].copy_from_slice(SHADOW_MAGIC);
+    shadow[8..16].copy_from_slice(&cookie.to_le_bytes());
+    shadow[16..24].copy_from_slice(&netns_cookie.to_le_bytes());
+    let first = mem.alloc_adjacent(vec![
+        (RegionKind::Kernel, bpf_sock.to_vec(), Perm::ReadOnly),
+        (RegionKind::Kernel, shadow, Perm::ReadOnly),
+    ])?;
+    Ok(SockId(first.index()))
+}
+
 /// Number of references programs hold on socket `id`.
 pub(crate) fn refs(mem: &Memory, id: SockId) -> u32 {
     match SockView::read(mem, id).and(id.shadow()) {
@@ -1187,6 +1239,42 @@ impl World {
     /// can exit holding one, so after a run of a correct program this is 0.
     pub fn sock_refs_held(&self) -> u32 {
         self.socks.iter().map(|s| refs(&self.mem, s.id)).sum()
+    }
+
+    /// Removes the context a run installed ([`crate::ctx::uninstall`]) and frees the socket the
+    /// run owned, if any, with its local storage (`sk_free` runs `bpf_sk_storage_free`): the
+    /// next run's socket starts without storage, as the kernel's fresh socket does.
+    pub fn uninstall_ctx(
+        &mut self,
+        installed: &crate::ctx::Installed,
+    ) -> (Option<Vec<u8>>, Option<Vec<u8>>) {
+        let owned = self
+            .mem
+            .context()
+            .and_then(|c| c.as_any().downcast_ref::<crate::ctx::skb::SkbCtx>())
+            .filter(|skb| skb.sk_owned)
+            .and_then(|skb| skb.sk_id);
+        let out = crate::ctx::uninstall(&mut self.mem, installed);
+        if let Some(id) = owned {
+            self.free_sk_storage(id.addr());
+        }
+        out
+    }
+
+    /// Drops the socket storage of the socket at `owner` from every sk_storage map.
+    fn free_sk_storage(&mut self, owner: u64) {
+        for idx in 0..self.map_count() {
+            let is_sk =
+                |m: &dyn crate::maps::Map| m.spec().map_type == crate::spec::MapType::SkStorage;
+            if !self.map(idx).is_some_and(is_sk) {
+                continue;
+            }
+            if let Some((map, mem)) = self.map_mut(idx)
+                && let Some(st) = map.as_any_mut().downcast_mut::<crate::maps::LocalStorage>()
+            {
+                let _ = st.remove(mem, owner);
+            }
+        }
     }
 
     /// Drops every reference programs hold (after a test of a leaking program).

@@ -23,6 +23,7 @@ use std::any::Any;
 use super::{CtxError, Installed, denied, read_field, write_field};
 use crate::engine::{ProgType, RunInput};
 use crate::memory::{Access, ContextAccess, MemError, Memory, Perm, RegionId, RegionKind};
+use crate::sock::{INIT_NET_COOKIE, SockId, SockView, map_detached, test_run_bpf_sock};
 
 /// Size of `struct __sk_buff`.
 pub const SK_BUFF_SIZE: usize = 192;
@@ -294,6 +295,12 @@ pub struct SkbCtx {
     pub encapsulation: bool,
     /// The socket.
     pub sk: SkbSock,
+    /// The socket `skb->sk` points to: the test run's own socket (see [`SkbCtx::sk_owned`]),
+    /// or for an sk_skb run given one, that socket of the world's table.
+    pub sk_id: Option<SockId>,
+    /// `sk_id` is the run's own socket (`bpf_prog_test_run_skb`'s dummy), freed with its
+    /// local storage after the run.
+    pub sk_owned: bool,
     /// The `__sk_buff` given as the run's ctx_in (normalized to 192 bytes), if any.
     pub ctx_in: Option<Vec<u8>>,
     /// Tunnel metadata a program attached (`bpf_skb_set_tunnel_key`), if any.
@@ -379,6 +386,8 @@ impl SkbCtx {
             csum_level: 0,
             encapsulation: false,
             sk: SkbSock { cookie: SOCKET_COOKIE, ..SkbSock::default() },
+            sk_id: None,
+            sk_owned: false,
             ctx_in: None,
             tunnel: None,
         }
@@ -593,6 +602,36 @@ pub(crate) fn install(
             return Err(e);
         }
     }
+    let mut owned = vec![region];
+    // skb->sk: an sk_skb run given a socket sees that socket; every other run its own socket,
+    // as bpf_prog_test_run_skb allocates one per run and frees it (and its storage) after.
+    let given = input.sock.filter(|_| sk_skb).and_then(|id| SockView::read(mem, id));
+    match given {
+        Some(view) => {
+            skb.sk_id = Some(view.id);
+            skb.sk.cookie = view.cookie;
+        }
+        None => {
+            let bytes = test_run_bpf_sock(
+                skb.sk.family,
+                skb.sk.rcv_saddr,
+                skb.sk.daddr,
+                skb.sk.v6_rcv_saddr,
+                skb.sk.v6_daddr,
+            );
+            match map_detached(mem, bytes, skb.sk.cookie, INIT_NET_COOKIE) {
+                Ok(id) => {
+                    skb.sk_id = Some(id);
+                    skb.sk_owned = true;
+                    owned.extend(id.regions());
+                }
+                Err(e) => {
+                    mem.free(region);
+                    return Err(e.into());
+                }
+            }
+        }
+    }
     let ld_abs =
         matches!(prog_type, ProgType::SocketFilter | ProgType::SchedCls | ProgType::SchedAct)
             .then_some(region);
@@ -600,11 +639,13 @@ pub(crate) fn install(
     let id = match mem.set_context(Box::new(skb)) {
         Ok(id) => id,
         Err(e) => {
-            mem.free(region);
+            for r in owned {
+                mem.free(r);
+            }
             return Err(e.into());
         }
     };
-    Ok(Installed { r1: id.base(), ld_abs, owned: vec![region] })
+    Ok(Installed { r1: id.base(), ld_abs, owned })
 }
 
 /// Whether `off` falls in the `size`-byte field at `start` (the kernel's `bpf_ctx_range`).
@@ -791,14 +832,8 @@ impl SkbCtx {
             off::TSTAMP => self.tstamp,
             off::HWTSTAMP => self.hwtstamp,
             off::TSTAMP_TYPE => u64::from(self.tstamp_type),
-            off::SK => {
-                return Err(denied(
-                    Access::Read,
-                    off,
-                    size,
-                    "the sk pointer (struct bpf_sock) is not simulated",
-                ));
-            }
+            // PTR_TO_SOCK_COMMON_OR_NULL: the socket's `struct bpf_sock`.
+            off::SK => self.sk_id.map_or(0, SockId::addr),
             off::REMOTE_IP4 => le(&self.sk.daddr),
             off::LOCAL_IP4 => le(&self.sk.rcv_saddr),
             o if within(o, off::REMOTE_IP6, 16) => {

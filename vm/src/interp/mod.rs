@@ -365,7 +365,7 @@ impl Instance {
         }
         let installed = ctx::install(target, input, &mut self.world.mem)?;
         let result = self.execute(prog, [installed.r1, 0, 0, 0, 0], installed.ld_abs);
-        let (data, ctx_out) = ctx::uninstall(&mut self.world.mem, &installed);
+        let (data, ctx_out) = self.world.uninstall_ctx(&installed);
         let (r0, count) = result?;
         let trace = std::mem::take(&mut self.world.env.trace);
         let redirect = self.world.env.redirect.clone();
