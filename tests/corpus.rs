@@ -35,48 +35,13 @@ use bpflab_vm::{
 /// `(object, program, frame, class, why)`, `"*"` matching any: cases bpflab cannot match yet.
 /// A gap naming a frame runs after the program's maps were compared (its runs may change them);
 /// the test fails when every case of a gap agrees everywhere (remove its line then).
-const EXPECTED_GAPS: &[Gap] = &[
-    Gap {
-        object: "*",
-        program: "*",
-        frame: "jumbo_v4_tcp",
-        class: "multi-buffer",
-        why: "the kernel's XDP and skb test runs take a 9000-byte frame (the part past one page \
-              goes to fragments); bpflab refuses packets over a page less head- and tailroom \
-              (3520 bytes for XDP, 3712 for skb programs)",
-    },
-    Gap {
-        object: "ctx_fields.bpf.o",
-        program: "xdp_fields",
-        frame: "*",
-        class: "context",
-        why: "xdp_md.ingress_ifindex: the kernel's XDP test run receives on the loopback \
-              device's queue 0 (ifindex 1); bpflab's XDP context says 0",
-    },
-    Gap {
-        object: "local_storage.bpf.o",
-        program: "sk_account",
-        frame: "*",
-        class: "map-kind",
-        why: "cgroup_skb's skb->sk (the test run's dummy socket) is not simulated, so \
-              bpf_sk_storage_get has no socket to key on",
-    },
-    Gap {
-        object: "socket_ldabs_netoff.bpf.o",
-        program: "sock_syn_netoff",
-        frame: "*",
-        class: "jit",
-        why: "the JIT's LD_ABS/LD_IND treat SKF_NET_OFF / SKF_LL_OFF offsets as out of range \
-              (the program exits with 0); the interpreter and the kernel read the headers",
-    },
-    Gap {
-        object: "syscall_loader.bpf.o",
-        program: "lskel_load",
-        frame: "*",
-        class: "helper",
-        why: "bpf_sys_bpf / bpf_sys_close (light-skeleton loaders) are not implemented",
-    },
-];
+const EXPECTED_GAPS: &[Gap] = &[Gap {
+    object: "syscall_loader.bpf.o",
+    program: "lskel_load",
+    frame: "*",
+    class: "helper",
+    why: "bpf_sys_bpf / bpf_sys_close (light-skeleton loaders) are not implemented",
+}];
 
 /// One entry of [`EXPECTED_GAPS`].
 struct Gap {
