@@ -182,8 +182,8 @@ fn access_rules_per_program_type() {
     assert_eq!(reason, "socket fields are not available to tc programs");
     let (_, _, _, reason) = refused(SchedCls, "r0 = *(u64 *)(r1 + 144)\nexit");
     assert_eq!(reason, "flow_keys is for flow dissectors only");
-    let (_, _, _, reason) = refused(SchedCls, "r0 = *(u64 *)(r1 + 168)\nexit");
-    assert_eq!(reason, "the sk pointer (struct bpf_sock) is not simulated");
+    let (_, _, _, reason) = refused(SchedCls, "r0 = *(u32 *)(r1 + 168)\nexit");
+    assert_eq!(reason, "sk is a read-only pointer");
     let (_, _, _, reason) = refused(CgroupSkb, "r0 = *(u32 *)(r1 + 140)\nexit");
     assert_eq!(reason, "field not available to cgroup_skb programs");
     let (_, _, _, reason) = refused(SkSkb, "r0 = *(u32 *)(r1 + 8)\nexit");
