@@ -926,6 +926,16 @@ fn corpus_programs_give_the_answers_their_sources_imply() {
     assert_eq!((out[0].r0, pkt.len(), pkt[14 + 6]), (XDP_TX, 74 + 40, 41));
     assert_eq!(&pkt[14 + 24..14 + 28], &[0x20, 1, 0x0d, 0xb8], "outer destination is the real");
 
+    // VXLAN encapsulation: outer IPv4/UDP(4789)/VXLAN(VNI 42) + the original frame, 50 bytes
+    // longer, with a valid outer IPv4 checksum and UDP checksum 0.
+    let out = simulate("tc_vxlan_encap.bpf.o", "tc_vxlan_push", &["v4_tcp_syn_vip80"]);
+    let pkt = &out[0].data;
+    assert_eq!((out[0].r0, pkt.len(), pkt[14 + 9]), (0, 54 + 50, 17));
+    assert_eq!(u16::from_be_bytes([pkt[36], pkt[37]]), 4789);
+    assert_eq!(&pkt[42..50], &[8, 0, 0, 0, 0, 0, 42, 0], "VXLAN header with VNI 42");
+    assert_eq!(&pkt[50..], &frames::all()[0].1[..], "the original frame follows");
+    assert!(frames::ipv4_checksums_ok(pkt, 14), "outer checksums verify");
+
     // VLAN translation keeps the priority bits and maps 10 -> 110, QinQ 20/30 -> 120/130.
     let out = simulate(
         "xdp_vlan_translate.bpf.o",
