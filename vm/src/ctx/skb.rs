@@ -14,6 +14,13 @@
 //! with the width the rewrite uses and only shifts and masks when the access is narrower than
 //! that width (so a 2-byte load of the 2-byte `protocol` at offset 18 reads `protocol` itself).
 //!
+//! `sk` points to the run's own socket, as `bpf_prog_test_run_skb` allocates one per run
+//! (`sk_alloc(AF_UNSPEC)` + `sock_init_data(NULL, sk)`, family and addresses from the IP
+//! header): a read-only `struct bpf_sock` region the socket helpers recognize
+//! ([`crate::sock::test_run_bpf_sock`]), freed after the run together with its sk_storage
+//! ([`crate::world::World::uninstall_ctx`]). An sk_skb run given a socket sees that socket.
+//! Every run's socket has the same cookie ([`SOCKET_COOKIE`]); the kernel's differ per run.
+//!
 //! The packet region holds exactly the bytes from `data` to the tail, so LD_ABS/LD_IND offsets
 //! are relative to `skb->data` as in the kernel; the bytes in front of `data` (headroom and
 //! pulled headers) are kept in [`SkbCtx::head`].
@@ -179,7 +186,8 @@ pub enum IpSummed {
     Unnecessary,
 }
 
-/// The socket attached to the skb (`skb->sk`), as the test run's dummy socket fills it.
+/// The socket attached to the skb (`skb->sk`), as the test run's dummy socket fills it: what
+/// the `__sk_buff` socket fields and the skb socket helpers read.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct SkbSock {
     /// `skc_family` (`AF_INET` for IPv4 packets, `AF_INET6` for IPv6, else 0).
