@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 
 use bpflab::object::apply_initial_values;
 use bpflab_jit::{JitConfig, JitEngine, Mode};
+use bpflab_kernel::features::features;
 use bpflab_kernel::{KernelEngine, possible_cpus, probe};
 use bpflab_loader::secdef::parse_prog_type;
 use bpflab_loader::{LoadOptions, Object};
@@ -452,21 +453,48 @@ fn run_object(path: &Path, ncpus: u32, kernel_ok: bool, jit: &JitEngine) -> Vec<
             c
         };
         let mut skip_reason = (!kernel_ok).then(|| "bpf(2) here".to_string());
+        // A refusal counts as the kernel lacking something only where its probe says what,
+        // or for a kernel configuration the probe cannot see (KERNEL_CONFIG_REFUSALS); any
+        // other refusal of an object bpflab loads is a difference.
+        let mut unexplained_refusal = None;
         let kernel = if kernel_ok {
             match KernelEngine.load(&unit) {
                 Ok(k) => Some(k),
                 Err(e) => {
-                    skip_reason = Some(format!(
-                        "support to load {} ({})",
-                        prog.name,
-                        kernel_reason(&e.to_string())
-                    ));
+                    let reason = kernel_reason(&e.to_string());
+                    let missing = features().map(|f| f.missing_for_load(&unit)).unwrap_or_default();
+                    let config = KERNEL_CONFIG_REFUSALS
+                        .iter()
+                        .find(|(needle, _)| e.to_string().contains(needle))
+                        .map(|(_, what)| *what);
+                    skip_reason = Some(match (missing.is_empty(), config) {
+                        (false, _) => {
+                            let what: Vec<String> =
+                                missing.iter().map(ToString::to_string).collect();
+                            format!("{} ({reason})", what.join(", "))
+                        }
+                        (true, Some(what)) => format!("{what} ({reason})"),
+                        (true, None) => {
+                            unexplained_refusal = Some(reason.clone());
+                            format!("nothing its probe names, yet refused {} ({reason})", prog.name)
+                        }
+                    });
                     None
                 }
             }
         } else {
             None
         };
+        if let Some(reason) = unexplained_refusal {
+            tally.diverged(
+                format!(
+                    "{file}/{}: the kernel refused an object bpflab loads, and its probe \
+                     names nothing it lacks: {reason}",
+                    prog.name
+                ),
+                gap_of(&file, &prog.name, "*"),
+            );
+        }
         let kernel_loaded = kernel.is_some();
         let mut engines = match instantiate(&unit, ncpus, jit, kernel, &obj, &file) {
             Ok(e) => e,
@@ -511,6 +539,13 @@ fn run_object(path: &Path, ncpus: u32, kernel_ok: bool, jit: &JitEngine) -> Vec<
     }
     results
 }
+
+/// Kernel refusals that come from the kernel's configuration, which the feature probe does
+/// not see: (text of the refusal, what the kernel lacks).
+const KERNEL_CONFIG_REFUSALS: &[(&str, &str)] = &[(
+    "failed to find the address for kernel symbol",
+    "CONFIG_KALLSYMS_ALL (the address of a typed __ksym variable)",
+)];
 
 /// Why the kernel refused to load something: the verifier's last words where it spoke.
 fn kernel_reason(message: &str) -> String {
