@@ -282,6 +282,12 @@ pub(crate) struct MapParams<'a> {
     pub(crate) value_buf: usize,
 }
 
+/// The `key` pointer of a map element command: null for maps without keys (queue, stack,
+/// bloom filter), which the kernel requires (an empty slice's dangling pointer is not null).
+fn key_ptr(key: &[u8]) -> u64 {
+    if key.is_empty() { 0 } else { ptr(key.as_ptr()) }
+}
+
 /// A map file descriptor with the sizes it was created with.
 #[derive(Debug)]
 pub(crate) struct MapHandle {
@@ -351,7 +357,7 @@ impl MapHandle {
         assert_eq!(value.len(), self.value_buf, "value buffer size");
         let mut attr = MapElemAttr {
             map_fd: self.raw_fd() as u32,
-            key: ptr(key.as_ptr()),
+            key: key_ptr(key),
             value: ptr(value.as_mut_ptr()),
             ..MapElemAttr::default()
         };
@@ -369,12 +375,12 @@ impl MapHandle {
         assert_eq!(value.len(), self.value_buf, "value buffer size");
         let mut attr = MapElemAttr {
             map_fd: self.raw_fd() as u32,
-            key: ptr(key.as_ptr()),
+            key: key_ptr(key),
             value: ptr(value.as_ptr()),
             flags,
             ..MapElemAttr::default()
         };
-        // SAFETY: the kernel only reads key_size bytes from `key` and the syscall value size
+        // SAFETY: the kernel only reads key_size bytes from `key` (null when that is 0) and the syscall value size
         // from `value`; both slices have exactly those lengths and outlive the call.
         unsafe { bpf(BPF_MAP_UPDATE_ELEM, &mut attr) }.map(drop).map_err(SysError::errno)
     }
@@ -384,7 +390,7 @@ impl MapHandle {
         assert_eq!(key.len(), self.key_size as usize, "key buffer size");
         let mut attr = MapElemAttr {
             map_fd: self.raw_fd() as u32,
-            key: ptr(key.as_ptr()),
+            key: key_ptr(key),
             ..MapElemAttr::default()
         };
         // SAFETY: the kernel reads key_size bytes from `key`, which has that length and

@@ -128,3 +128,24 @@ fn a_program_left_out_at_load_reports_it_when_run() {
     let out = k.run(1, &bpflab_vm::RunInput::data(vec![0u8; 64])).expect("runs");
     assert_eq!(out.r0, 2);
 }
+
+/// Maps without keys (queue, stack, bloom filter) take a null key through bpf(2): pushes,
+/// peeks and bloom-filter membership from user space work on the kernel engine as in bpflab.
+#[test]
+fn keyless_maps_take_user_space_updates() {
+    if !kernel_available() {
+        return;
+    }
+    let queue = bpflab_kernel::KernelMap::create(MapType::Queue, 0, 8, 4).expect("queue");
+    queue.update(&[], &7u64.to_ne_bytes()).expect("push");
+    queue.update(&[], &9u64.to_ne_bytes()).expect("push");
+    assert_eq!(queue.lookup(&[]).expect("peek"), Some(7u64.to_ne_bytes().to_vec()));
+    let mut world =
+        bpflab_vm::world::World::new(&[bpflab_vm::MapSpec::new("q", MapType::Queue, 0, 8, 4)], 1)
+            .expect("world");
+    world.update(0, &[], &7u64.to_ne_bytes(), 0).expect("push");
+    world.update(0, &[], &9u64.to_ne_bytes(), 0).expect("push");
+    assert_eq!(world.lookup(0, &[]).expect("peek"), Some(7u64.to_ne_bytes().to_vec()));
+    let bloom = bpflab_kernel::KernelMap::create(MapType::BloomFilter, 0, 4, 16).expect("bloom");
+    bloom.update(&[], &5u32.to_ne_bytes()).expect("add");
+}
