@@ -27,7 +27,6 @@ use bpflab_kernel::features::features;
 use bpflab_kernel::{KernelEngine, possible_cpus, probe};
 use bpflab_loader::secdef::parse_prog_type;
 use bpflab_loader::{LoadOptions, Object};
-use bpflab_vm::kobj::Task;
 use bpflab_vm::{
     Collection, Config, Engine, EngineError, Interpreter, Loaded, MapType, ProgType, RunInput,
     RunOutcome, standard_helpers,
@@ -227,28 +226,6 @@ fn inputs(prog_type: ProgType) -> Vec<(String, RunInput)> {
         }
         _ => Vec::new(),
     }
-}
-
-/// The simulated task mirroring the calling thread (what `bpf_get_current_*` see in the kernel).
-fn this_thread() -> Task {
-    let read = |p: String| std::fs::read_to_string(p).unwrap_or_default().trim_end().to_string();
-    let status = read("/proc/thread-self/status".into());
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse::<u32>().ok())
-            .unwrap_or(0)
-    };
-    let (tid, tgid, ppid, uid, gid) =
-        (field("Pid:"), field("Tgid:"), field("PPid:"), field("Uid:"), field("Gid:"));
-    Task::new(tid)
-        .tgid(tgid)
-        .comm(&read("/proc/thread-self/comm".into()))
-        .uid(uid)
-        .gid(gid)
-        .parent(Task::new(ppid).comm(&read(format!("/proc/{ppid}/comm"))))
 }
 
 /// The class of a bpflab failure, from its message.
@@ -575,8 +552,15 @@ fn instantiate(
     let interp = Interpreter::new(Config { ncpus, ..Config::default() }, standard_helpers());
     let mut inst = interp.instantiate(unit).map_err(|e| format!("interpreter: {e}"))?;
     let mut jinst = jit.instantiate(unit).map_err(|e| format!("jit: {e}"))?;
-    inst.world.kernel.set_current(this_thread()).map_err(|e| format!("task: {e}"))?;
-    jinst.world_mut().kernel.set_current(this_thread()).map_err(|e| format!("task: {e}"))?;
+    inst.world
+        .kernel
+        .set_current(bpflab_kernel::calling_thread_task())
+        .map_err(|e| format!("task: {e}"))?;
+    jinst
+        .world_mut()
+        .kernel
+        .set_current(bpflab_kernel::calling_thread_task())
+        .map_err(|e| format!("task: {e}"))?;
     // No perf event reader is attached on the kernel side: close the simulators' entries.
     for (m, spec) in unit.maps.iter().enumerate() {
         if spec.map_type == MapType::PerfEventArray {

@@ -8,7 +8,6 @@ use bpflab::object::{MapDump, apply_initial_values, dump_maps};
 use bpflab_kernel::features::features;
 use bpflab_kernel::{KernelEngine, possible_cpus, probe};
 use bpflab_loader::{LoadOptions, Object};
-use bpflab_vm::kobj::Task;
 use bpflab_vm::profile::KernelProfile;
 use bpflab_vm::{Config, Interpreter, Loaded, MapType, ProgType, RunInput, standard_helpers};
 
@@ -83,28 +82,6 @@ const NONDETERMINISTIC_MAPS: &[(&str, &str, &str)] = &[
     // compares the elements the runs touched instead.
     ("huge_maps.bpf.o", "*", "arrays of 33,554,944 and 16,777,214 entries"),
 ];
-
-/// The simulated task mirroring the calling thread (what `bpf_get_current_*` see in the kernel).
-fn this_thread() -> Task {
-    let read = |p: String| std::fs::read_to_string(p).unwrap_or_default().trim_end().to_string();
-    let status = read("/proc/thread-self/status".into());
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse::<u32>().ok())
-            .unwrap_or(0)
-    };
-    let (tid, tgid, ppid, uid, gid) =
-        (field("Pid:"), field("Tgid:"), field("PPid:"), field("Uid:"), field("Gid:"));
-    Task::new(tid)
-        .tgid(tgid)
-        .comm(&read("/proc/thread-self/comm".into()))
-        .uid(uid)
-        .gid(gid)
-        .parent(Task::new(ppid).comm(&read(format!("/proc/{ppid}/comm"))))
-}
 
 #[derive(Debug)]
 struct Divergence {
@@ -188,7 +165,7 @@ fn compare_object(
         }
     };
     // The kernel runs tracing programs in the calling thread: simulate that thread.
-    inst.world.kernel.set_current(this_thread()).expect("simulated task");
+    inst.world.kernel.set_current(bpflab_kernel::calling_thread_task()).expect("simulated task");
     // No perf event reader is attached on the kernel side: close the simulator's entries.
     for (m, spec) in collection.maps.iter().enumerate() {
         if spec.map_type == MapType::PerfEventArray {

@@ -153,6 +153,32 @@ pub fn probe() -> Result<(), KernelError> {
 
 pub use bpflab_vm::MapType;
 
+/// The simulated task mirroring the calling thread: what `bpf_get_current_*` helpers see when
+/// the kernel test-runs a program on this thread (read from `/proc/thread-self`; fields it
+/// cannot read are 0). Give it to the simulator (`World::kernel.set_current`) to compare
+/// tracing helpers with the kernel.
+pub fn calling_thread_task() -> bpflab_vm::kobj::Task {
+    use bpflab_vm::kobj::Task;
+    let read = |p: String| std::fs::read_to_string(p).unwrap_or_default().trim_end().to_string();
+    let status = read("/proc/thread-self/status".into());
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse::<u32>().ok())
+            .unwrap_or(0)
+    };
+    let (tid, tgid, ppid, uid, gid) =
+        (field("Pid:"), field("Tgid:"), field("PPid:"), field("Uid:"), field("Gid:"));
+    Task::new(tid)
+        .tgid(tgid)
+        .comm(&read("/proc/thread-self/comm".into()))
+        .uid(uid)
+        .gid(gid)
+        .parent(Task::new(ppid).comm(&read(format!("/proc/{ppid}/comm"))))
+}
+
 /// The number of possible CPUs (`/sys/devices/system/cpu/possible`), which sizes per-CPU
 /// values in map syscalls.
 pub fn possible_cpus() -> Result<u32, KernelError> {

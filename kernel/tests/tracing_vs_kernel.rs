@@ -16,7 +16,7 @@ use bpflab_kernel::{KernelProgram, probe};
 use bpflab_vm::asm::assemble;
 use bpflab_vm::engine::{EngineError, RunInput};
 use bpflab_vm::helpers::HelperError;
-use bpflab_vm::kobj::{Layout, Task};
+use bpflab_vm::kobj::Layout;
 use bpflab_vm::{Collection, Interpreter, ProgType, Program, VmErrorKind};
 
 /// `union bpf_attr` for `BPF_PROG_TEST_RUN` (the `test` member, 80 bytes).
@@ -91,22 +91,6 @@ enum Arg {
     User(Vec<u8>),
 }
 
-/// The simulated task mirroring the calling thread.
-fn this_thread() -> Task {
-    let comm = std::fs::read_to_string("/proc/thread-self/comm").expect("comm");
-    // SAFETY: these calls take no arguments and cannot fail.
-    let (tid, pid, ppid, uid, gid) = unsafe {
-        (libc::gettid(), libc::getpid(), libc::getppid(), libc::getuid(), libc::getgid())
-    };
-    let pcomm = std::fs::read_to_string(format!("/proc/{ppid}/comm")).unwrap_or_default();
-    Task::new(tid as u32)
-        .tgid(pid as u32)
-        .comm(comm.trim_end_matches('\n'))
-        .uid(uid)
-        .gid(gid)
-        .parent(Task::new(ppid as u32).comm(pcomm.trim_end_matches('\n')))
-}
-
 /// Outcome of one run on either side: the 32-bit return value, or why there is none.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Out {
@@ -156,7 +140,7 @@ fn sim_raw_tp(src: &str, args: &[Arg], data: &[u8]) -> Out {
     let mut inst =
         Interpreter::default().instantiate(&Collection::single(prog)).expect("instantiate");
     let w = &mut inst.world;
-    w.kernel.set_current(this_thread()).expect("task");
+    w.kernel.set_current(bpflab_kernel::calling_thread_task()).expect("task");
     let mut ctx = Vec::new();
     for a in args {
         let v = match a {
