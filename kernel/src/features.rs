@@ -10,12 +10,11 @@
 //! `BPFLAB_KERNEL_FEATURES=FILE`: the probe is restricted to the profile in FILE.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Read as _;
 use std::sync::OnceLock;
 
 use bpflab_vm::helper_names::KERNEL_HELPER_NAMES;
 use bpflab_vm::isa::{AluOp, CallKind, Insn, Operand, Reg, Width};
-use bpflab_vm::profile::{AttachSupport, KernelProfile, kernel_version_code, parse_kconfig};
+use bpflab_vm::profile::{AttachSupport, KernelProfile, kernel_version_of_release, system_kconfig};
 use bpflab_vm::{MapSpec, MapType, ProgType};
 
 use crate::{KernelBtf, KernelError, KernelMap, KernelProgram, ProgLoadOptions, sys};
@@ -76,7 +75,7 @@ pub fn probe_features() -> Result<KernelProfile, KernelError> {
     let release = std::fs::read_to_string("/proc/sys/kernel/osrelease")
         .map(|s| s.trim().to_string())
         .unwrap_or_default();
-    let version_code = version_code(&release);
+    let version_code = kernel_version_of_release(&release).unwrap_or(0);
     let mut prog_types = BTreeMap::new();
     let mut test_run = BTreeMap::new();
     let mut helpers = BTreeMap::new();
@@ -117,33 +116,8 @@ pub fn probe_features() -> Result<KernelProfile, KernelError> {
         helpers,
         test_run,
         attach,
-        kconfig: read_kconfig(),
+        kconfig: system_kconfig().unwrap_or_default(),
     })
-}
-
-/// `LINUX_VERSION_CODE` from a release string (`6.18.44-foo` → 6.18.44).
-fn version_code(release: &str) -> u32 {
-    let mut parts = release
-        .split(|c: char| !c.is_ascii_digit())
-        .filter(|s| !s.is_empty())
-        .map(|s| s.parse::<u32>().unwrap_or(0));
-    let (a, b, c) = (parts.next(), parts.next(), parts.next());
-    kernel_version_code(a.unwrap_or(0), b.unwrap_or(0), c.unwrap_or(0))
-}
-
-/// The running kernel's configuration (`/proc/config.gz`, else `/boot/config-$(uname -r)`),
-/// empty where neither is readable.
-fn read_kconfig() -> BTreeMap<String, String> {
-    let mut text = String::new();
-    let gz = std::fs::File::open("/proc/config.gz")
-        .ok()
-        .map(|f| flate2::read::GzDecoder::new(f).read_to_string(&mut text).is_ok());
-    if gz != Some(true) {
-        let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-        text =
-            std::fs::read_to_string(format!("/boot/config-{}", release.trim())).unwrap_or_default();
-    }
-    parse_kconfig(&text).unwrap_or_default()
 }
 
 /// `r0 = 0; exit`.
@@ -420,13 +394,6 @@ pub(crate) fn attach_btf_id(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn release_strings_give_version_codes() {
-        assert_eq!(version_code("6.18.44-fc-v1272"), kernel_version_code(6, 18, 44));
-        assert_eq!(version_code("6.1.0-13-amd64"), kernel_version_code(6, 1, 0));
-        assert_eq!(version_code("garbage"), 0);
-    }
 
     #[test]
     fn local_storage_btf_is_well_formed() {

@@ -239,82 +239,15 @@ pub(crate) fn collect(elf: &ElfObject<'_>, btf: Option<&Btf>) -> Result<Externs,
     Ok(out)
 }
 
-/// Why a kernel configuration could not be read.
-#[derive(Debug, PartialEq, Eq, thiserror::Error)]
-#[error("kconfig line {line}: {reason}")]
-pub struct KconfigError {
-    /// 1-based line number.
-    pub line: usize,
-    /// What is wrong.
-    pub reason: String,
-}
-
-/// Parses a kernel configuration in the `.config` / `/proc/config.gz` format: `CONFIG_X=y`,
-/// `=m`, `=123`, `=0x10`, `="text"`; `# CONFIG_X is not set` (as `n`), other comments and blank
-/// lines are skipped. The values keep their spelling (quotes included), as libbpf takes them.
-pub fn parse_kconfig(text: &str) -> Result<BTreeMap<String, String>, KconfigError> {
-    let mut out = BTreeMap::new();
-    for (i, raw) in text.lines().enumerate() {
-        let line = raw.trim();
-        if let Some(rest) = line.strip_prefix("# ") {
-            if let Some(name) = rest.strip_suffix(" is not set")
-                && name.starts_with("CONFIG_")
-            {
-                out.insert(name.to_owned(), "n".to_owned());
-            }
-            continue;
-        }
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let err = |reason: &str| KconfigError { line: i + 1, reason: reason.to_owned() };
-        let (name, value) = line.split_once('=').ok_or_else(|| err("no '=' separator"))?;
-        if !name.starts_with("CONFIG_") && !name.starts_with("LINUX_") {
-            return Err(err("names start with CONFIG_ (or LINUX_ for libbpf's own externs)"));
-        }
-        if value.is_empty() {
-            return Err(err("no value"));
-        }
-        out.insert(name.to_owned(), value.to_owned());
-    }
-    Ok(out)
-}
+pub use bpflab_vm::profile::{
+    KconfigError, kernel_version_of_release, parse_kconfig, system_kconfig,
+};
 
 /// Reads a kernel configuration file, plain (`.config`, `/boot/config-*`) or gzip-compressed
-/// (`/proc/config.gz`), and parses it with [`parse_kconfig`].
+/// (`/proc/config.gz`) ([`bpflab_vm::profile::read_kconfig_file`]), as a load error naming it.
 pub fn read_kconfig_file(path: &std::path::Path) -> Result<BTreeMap<String, String>, LoadError> {
-    let fail = |reason: String| LoadError::Kconfig { path: path.display().to_string(), reason };
-    let bytes = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
-    let text = if bytes.starts_with(&[0x1f, 0x8b]) {
-        let mut out = String::new();
-        std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut out)
-            .map_err(|e| fail(format!("gzip: {e}")))?;
-        out
-    } else {
-        String::from_utf8_lossy(&bytes).into_owned()
-    };
-    parse_kconfig(&text).map_err(|e| fail(e.to_string()))
-}
-
-/// The running system's kernel configuration where libbpf looks for it
-/// (`/boot/config-$(uname -r)`, then `/proc/config.gz`); `None` when neither is readable.
-pub fn system_kconfig() -> Option<BTreeMap<String, String>> {
-    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").ok()?;
-    let boot = std::path::PathBuf::from(format!("/boot/config-{}", release.trim()));
-    [boot, std::path::PathBuf::from("/proc/config.gz")]
-        .iter()
-        .filter(|p| p.exists())
-        .find_map(|p| read_kconfig_file(p).ok())
-}
-
-/// `KERNEL_VERSION(a, b, c)` of a release string like `6.18.0-1-amd64` (libbpf's
-/// `get_kernel_version`: the patch level is capped at 255).
-pub fn kernel_version_of_release(release: &str) -> Option<u32> {
-    let mut parts = release.split(|c: char| !c.is_ascii_digit());
-    let major: u32 = parts.next()?.parse().ok()?;
-    let minor: u32 = parts.next()?.parse().ok()?;
-    let patch: u32 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
-    Some((major << 16) | (minor.min(255) << 8) | patch.min(255))
+    bpflab_vm::profile::read_kconfig_file(path)
+        .map_err(|reason| LoadError::Kconfig { path: path.display().to_string(), reason })
 }
 
 /// The running kernel's `KERNEL_VERSION`, from `/proc/sys/kernel/osrelease`.
@@ -550,19 +483,6 @@ mod tests {
     }
 
     #[test]
-    fn config_files_parse() {
-        let text = "#\n# Automatically generated\nCONFIG_HZ=250\nCONFIG_BPF=y\n# CONFIG_NUMA is not set\nCONFIG_LOCALVERSION=\"-x\"\n\n";
-        let cfg = parse_kconfig(text).unwrap();
-        assert_eq!(cfg["CONFIG_HZ"], "250");
-        assert_eq!(cfg["CONFIG_BPF"], "y");
-        assert_eq!(cfg["CONFIG_NUMA"], "n");
-        assert_eq!(cfg["CONFIG_LOCALVERSION"], "\"-x\"");
-        assert_eq!(parse_kconfig("CONFIG_A\n").unwrap_err().line, 1);
-        assert_eq!(parse_kconfig("\nCONFIG_A=\n").unwrap_err().line, 2);
-        assert!(parse_kconfig("FOO=1").is_err());
-    }
-
-    #[test]
     fn strong_externs_need_values_and_weak_ones_read_zero() {
         let mut k = ext(KconfigType::Int { signed: true }, 4);
         k.name = "LINUX_BPFLAB_UNKNOWN".into();
@@ -593,13 +513,5 @@ mod tests {
         let data = kconfig_data(&mut externs, &cfg, Some(1), true).unwrap();
         assert_eq!(data, [1, 0, 0, 0, 0, 0, 0, 0]);
         assert_eq!(externs.kconfig[1].value, None);
-    }
-
-    #[test]
-    fn kernel_versions() {
-        assert_eq!(kernel_version_of_release("6.18.0-1-amd64"), Some(0x061200));
-        assert_eq!(kernel_version_of_release("5.15.300"), Some(0x050fff));
-        assert_eq!(kernel_version_of_release("6.1"), Some(0x060100));
-        assert_eq!(kernel_version_of_release("x"), None);
     }
 }

@@ -405,31 +405,81 @@ impl KernelProfile {
     }
 }
 
-/// Parses a kernel configuration file (`.config`, `/proc/config.gz` decompressed): `CONFIG_X=v`
-/// lines into `CONFIG_X → v` (`# CONFIG_X is not set` lines become `n`). Malformed lines are
-/// errors naming their line number.
-pub fn parse_kconfig(text: &str) -> Result<BTreeMap<String, String>, ProfileError> {
+/// Why a kernel configuration could not be read.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[error("kconfig line {line}: {reason}")]
+pub struct KconfigError {
+    /// 1-based line number.
+    pub line: usize,
+    /// What is wrong.
+    pub reason: String,
+}
+
+/// Parses a kernel configuration in the `.config` / `/proc/config.gz` format: `CONFIG_X=y`,
+/// `=m`, `=123`, `=0x10`, `="text"`; `# CONFIG_X is not set` (as `n`), other comments and blank
+/// lines are skipped. The values keep their spelling (quotes included), as libbpf takes them.
+pub fn parse_kconfig(text: &str) -> Result<BTreeMap<String, String>, KconfigError> {
     let mut out = BTreeMap::new();
-    for (n, line) in text.lines().enumerate() {
-        let line = line.trim();
+    for (i, raw) in text.lines().enumerate() {
+        let line = raw.trim();
         if let Some(rest) = line.strip_prefix("# ") {
             if let Some(name) = rest.strip_suffix(" is not set")
                 && name.starts_with("CONFIG_")
             {
-                out.insert(name.to_string(), "n".to_string());
+                out.insert(name.to_owned(), "n".to_owned());
             }
             continue;
         }
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let (name, value) =
-            line.split_once('=').filter(|(name, _)| name.starts_with("CONFIG_")).ok_or_else(
-                || perr(format!("line {}", n + 1), format!("not CONFIG_X=value: {line:?}")),
-            )?;
-        out.insert(name.to_string(), value.to_string());
+        let err = |reason: &str| KconfigError { line: i + 1, reason: reason.to_owned() };
+        let (name, value) = line.split_once('=').ok_or_else(|| err("no '=' separator"))?;
+        if !name.starts_with("CONFIG_") && !name.starts_with("LINUX_") {
+            return Err(err("names start with CONFIG_ (or LINUX_ for libbpf's own externs)"));
+        }
+        if value.is_empty() {
+            return Err(err("no value"));
+        }
+        out.insert(name.to_owned(), value.to_owned());
     }
     Ok(out)
+}
+
+/// Reads a kernel configuration file, plain (`.config`, `/boot/config-*`) or gzip-compressed
+/// (`/proc/config.gz`), and parses it with [`parse_kconfig`]; the error says what failed.
+pub fn read_kconfig_file(path: &std::path::Path) -> Result<BTreeMap<String, String>, String> {
+    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+    let text = if bytes.starts_with(&[0x1f, 0x8b]) {
+        let mut out = String::new();
+        std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut out)
+            .map_err(|e| format!("gzip: {e}"))?;
+        out
+    } else {
+        String::from_utf8_lossy(&bytes).into_owned()
+    };
+    parse_kconfig(&text).map_err(|e| e.to_string())
+}
+
+/// The running system's kernel configuration where libbpf looks for it
+/// (`/boot/config-$(uname -r)`, then `/proc/config.gz`); `None` when neither is readable.
+pub fn system_kconfig() -> Option<BTreeMap<String, String>> {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").ok()?;
+    let boot = std::path::PathBuf::from(format!("/boot/config-{}", release.trim()));
+    [boot, std::path::PathBuf::from("/proc/config.gz")]
+        .iter()
+        .filter(|p| p.exists())
+        .find_map(|p| read_kconfig_file(p).ok())
+}
+
+/// `KERNEL_VERSION(a, b, c)` of a release string like `6.18.0-1-amd64` (libbpf's
+/// `get_kernel_version`: the patch level is capped at 255).
+pub fn kernel_version_of_release(release: &str) -> Option<u32> {
+    let mut parts = release.split(|c: char| !c.is_ascii_digit());
+    let major: u32 = parts.next()?.parse().ok()?;
+    let minor: u32 = parts.next()?.parse().ok()?;
+    let patch: u32 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+    Some((major << 16) | (minor.min(255) << 8) | patch.min(255))
 }
 
 #[cfg(test)]
@@ -465,18 +515,28 @@ mod tests {
 
     #[test]
     fn kconfig_lines() {
-        let k = parse_kconfig("# comment\nCONFIG_BPF=y\nCONFIG_HZ=250\n# CONFIG_KPROBES is not set\nCONFIG_S=\"a b\"\n").unwrap();
+        let text = "# comment\nCONFIG_BPF=y\nCONFIG_HZ=250\n# CONFIG_KPROBES is not set\nCONFIG_S=\"a b\"\n";
+        let k = parse_kconfig(text).unwrap();
         assert_eq!(k["CONFIG_BPF"], "y");
         assert_eq!(k["CONFIG_HZ"], "250");
         assert_eq!(k["CONFIG_KPROBES"], "n");
         assert_eq!(k["CONFIG_S"], "\"a b\"");
-        let e = parse_kconfig("CONFIG_A=y\ngarbage\n").unwrap_err();
-        assert_eq!(e.field, "line 2");
+        assert_eq!(parse_kconfig("CONFIG_A=y\ngarbage\n").unwrap_err().line, 2);
+        assert_eq!(parse_kconfig("\nCONFIG_A=\n").unwrap_err().line, 2);
+        assert!(parse_kconfig("FOO=1").is_err());
     }
 
     #[test]
     fn version_codes() {
         assert_eq!(kernel_version_code(6, 18, 44), 0x06122c);
         assert_eq!(kernel_version_code(4, 9, 300), (4 << 16) + (9 << 8) + 255);
+        assert_eq!(kernel_version_of_release("6.18.0-1-amd64"), Some(0x061200));
+        assert_eq!(
+            kernel_version_of_release("6.18.44-fc-v1272"),
+            Some(kernel_version_code(6, 18, 44))
+        );
+        assert_eq!(kernel_version_of_release("5.15.300"), Some(0x050fff));
+        assert_eq!(kernel_version_of_release("6.1"), Some(0x060100));
+        assert_eq!(kernel_version_of_release("x"), None);
     }
 }
