@@ -7,6 +7,7 @@ mod kernel;
 mod object;
 mod run;
 mod text;
+mod verify;
 
 pub(crate) use bench::{BenchArgs, bench};
 pub(crate) use conformance::{PluginArgs, conformance_plugin};
@@ -15,6 +16,7 @@ pub(crate) use kernel::features as kernel_features;
 pub(crate) use object::{LoadArgs, inspect};
 pub(crate) use run::{RunArgs, run};
 pub(crate) use text::{asm, disasm};
+pub(crate) use verify::{VerifyArgs, verify};
 
 /// A subcommand's failure, printed as `error: ...`.
 pub(crate) type CmdResult = Result<(), Box<dyn std::error::Error>>;

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use bpflab::input::{parse_hex, read_asm, read_bytecode, read_file, to_hex};
 use bpflab::machine::Machine;
 use bpflab::object::{apply_initial_values, dumpable};
+use bpflab_jit::{JitConfig, JitEngine, Mode};
 use bpflab_loader::Object;
 use bpflab_vm::ctx::verdict_name;
 use bpflab_vm::engine::{ProgType, RunInput, RunOutcome};
@@ -104,6 +105,10 @@ pub(crate) struct RunArgs {
     /// Print JSON.
     #[arg(long)]
     json: bool,
+    /// Run an object's program without verifying it first (in the checked engines, as
+    /// always for programs the verifier has no verdict on).
+    #[arg(long)]
+    no_verify: bool,
 }
 
 /// Where the program comes from: an object file, or raw bytecode with its memory.
@@ -176,9 +181,26 @@ impl Prepared {
         target: &Target,
         jit: bool,
     ) -> Result<Machine, Box<dyn std::error::Error>> {
+        self.load_in(target, jit, false)
+    }
+
+    /// [`Prepared::load`], with the JIT in trusted mode when `trusted` is set (only for
+    /// programs bpflab's verifier accepted: trusted code skips the checks the verifier
+    /// proved unnecessary).
+    pub(crate) fn load_in(
+        &self,
+        target: &Target,
+        jit: bool,
+        trusted: bool,
+    ) -> Result<Machine, Box<dyn std::error::Error>> {
         let helpers = bpflab::profile::helpers_for(&target.load.profile()?);
-        let mut machine =
-            Machine::load_with_helpers(self.collection(), target.config(), jit, helpers)?;
+        let mut machine = if jit && trusted {
+            let config = JitConfig { vm: target.config(), ..JitConfig::with_mode(Mode::Trusted) };
+            let engine = JitEngine::new(config, helpers)?;
+            Machine::Jit(Box::new(engine.instantiate(self.collection())?))
+        } else {
+            Machine::load_with_helpers(self.collection(), target.config(), jit, helpers)?
+        };
         if let Source::Object(obj) = &self.source {
             apply_initial_values(obj, machine.loaded())?;
         }
@@ -194,7 +216,15 @@ impl Prepared {
 /// Runs a program and prints what it did.
 pub(crate) fn run(args: &RunArgs) -> CmdResult {
     let prepared = Prepared::new(&args.target)?;
-    let mut machine = prepared.load(&args.target, args.engine == EngineKind::Jit)?;
+    // An object's program is verified first: a rejected one is refused, an accepted one may
+    // run on the trusted JIT. Raw bytecode has no program type the kernel would load.
+    let verified = match &prepared.source {
+        Source::Object(obj) if !args.no_verify => {
+            super::verify::before_run(obj, prepared.prog, &args.target.load)?
+        }
+        _ => false,
+    };
+    let mut machine = prepared.load_in(&args.target, args.engine == EngineKind::Jit, verified)?;
     match &prepared.source {
         Source::Object(obj) => run_object(args, obj, &prepared, &mut machine),
         Source::Raw(_, mem) => run_raw(args, mem, &prepared, &mut machine),
