@@ -8,9 +8,11 @@
 //! verification with [`Verdict::Unsupported`], never with a guess.
 #![forbid(unsafe_code)]
 
+pub mod bounds;
 pub mod config;
 pub mod error;
 pub mod report;
+pub mod tnum;
 
 pub use config::{Config, Flags};
 pub use error::{ErrorKind, SourceLine, Unsupported, Verdict, VerifyError};
