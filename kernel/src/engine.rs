@@ -98,7 +98,7 @@ impl KernelEngine {
 }
 
 /// Rewrites `map_idx` / `map_idx_value` references to the kernel's `map_fd` / `map_value`.
-fn with_map_fds(insns: &[Insn], maps: &[KernelMap]) -> Result<Vec<Insn>, KernelError> {
+pub(crate) fn with_map_fds(insns: &[Insn], maps: &[KernelMap]) -> Result<Vec<Insn>, KernelError> {
     insns
         .iter()
         .map(|insn| match *insn {

@@ -13,6 +13,7 @@ use bpflab_vm::{EngineError, ProgType};
 
 pub mod features;
 mod sys;
+pub mod verdict;
 
 use sys::{FuncInfoRec, LineInfoRec, MapHandle, OBJ_NAME_LEN, SysError};
 
