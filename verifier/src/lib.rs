@@ -9,9 +9,16 @@
 #![forbid(unsafe_code)]
 
 pub mod bounds;
+mod call;
+pub mod cfg;
+mod check;
 pub mod config;
 pub mod error;
+mod log;
+mod mem;
+mod prune;
 pub mod report;
+pub mod state;
 pub mod tnum;
 
 pub use config::{Config, Flags};
@@ -30,15 +37,74 @@ pub fn verify(
     helpers: &HelperRegistry,
     config: &Config,
 ) -> Report {
-    let _ = (helpers, config);
-    let program = collection.programs.get(index).map(|p| p.name.clone()).unwrap_or_default();
-    Report {
-        program,
-        verdict: Verdict::Unsupported(Unsupported {
-            feature: "the verifier core (being built)".into(),
-            insn: None,
-        }),
-        stats: Stats::default(),
-        log: String::new(),
+    let started = std::time::Instant::now();
+    let Some(program) = collection.programs.get(index) else {
+        return Report {
+            program: String::new(),
+            verdict: Verdict::Rejected(VerifyError::program(
+                ErrorKind::Other,
+                format!("no program {index}: the collection has {}", collection.programs.len()),
+            )),
+            stats: Stats::default(),
+            log: String::new(),
+        };
+    };
+    let mut log = log::Log::new(config.log_level, collection, program);
+    let (verdict, mut stats) = match cfg::analyze_in(collection, index, helpers, config) {
+        Err(mut e) => {
+            if e.line.is_none() {
+                e.line = e.insn.and_then(|i| log.source_line(i));
+            }
+            (Verdict::Rejected(e), Stats::default())
+        }
+        Ok(cfg) => match entry_state(program) {
+            Err(u) => (Verdict::Unsupported(u), Stats::default()),
+            Ok(entry) => {
+                let mut v = check::Verifier::new(collection, program, helpers, config, cfg, log);
+                let verdict = match v.run(entry) {
+                    Ok(()) => Verdict::Accepted,
+                    Err(error::Stop::Reject(e)) => Verdict::Rejected(e),
+                    Err(error::Stop::Unsupported(u)) => Verdict::Unsupported(u),
+                };
+                log = v.log;
+                (verdict, v.stats)
+            }
+        },
+    };
+    stats.verification_usec = started.elapsed().as_micros() as u64;
+    if config.log_level > 0 || !verdict.is_accepted() {
+        use std::fmt::Write as _;
+        match &verdict {
+            Verdict::Rejected(e) => {
+                if let Some(l) = &e.line {
+                    let _ = writeln!(log.text, "; {} @ {}:{}", l.text, l.file, l.line);
+                }
+                let _ = writeln!(log.text, "{}", e.message);
+            }
+            Verdict::Unsupported(u) => {
+                let _ = writeln!(log.text, "bpflab: unsupported: {}", u.feature);
+            }
+            Verdict::Accepted => {}
+        }
     }
+    {
+        use std::fmt::Write as _;
+        let _ = writeln!(log.text, "{}", stats.line(config.max_processed_insns));
+    }
+    Report { program: program.name.clone(), verdict, stats, log: log.text }
+}
+
+/// The state at the program's entry: r1 is the context (every program type the kernel
+/// loads has one).
+fn entry_state(program: &bpflab_vm::Program) -> Result<state::State, Unsupported> {
+    if program.prog_type == bpflab_vm::ProgType::Unspec {
+        return Err(Unsupported {
+            feature: format!(
+                "program {:?} has no program type (section {:?})",
+                program.name, program.section
+            ),
+            insn: None,
+        });
+    }
+    Ok(state::State::entry(state::Reg::ptr(state::PtrKind::Ctx)))
 }

@@ -1,0 +1,1014 @@
+//! The path walk: abstract interpretation of the program instruction by instruction, forking
+//! at conditional jumps, storing states at the CFG's prune points and pruning paths whose
+//! state a stored, fully explored state covers (the kernel's `do_check`).
+
+use std::time::Instant;
+
+use bpflab_vm::helpers::HelperRegistry;
+use bpflab_vm::isa::{AluOp, ByteOrder, CallKind, Insn, JmpCond, Operand, PseudoSrc, Width};
+use bpflab_vm::{Collection, Program};
+
+use crate::bounds::{self, Scalar};
+use crate::cfg::Cfg;
+use crate::config::Config;
+use crate::error::{ErrorKind, Stop};
+use crate::log::Log;
+use crate::report::Stats;
+use crate::state::{FP, NREGS, PtrKind, Reg, RegType, State};
+
+/// Largest packet offset the kernel tracks (`MAX_PACKET_OFF`).
+pub(crate) const MAX_PACKET_OFF: u64 = 0xffff;
+/// Packet range marker: the pointer is known to be beyond `data_end` (`BEYOND_PKT_END`).
+pub(crate) const BEYOND_PKT_END: i32 = -1;
+/// Packet range marker: the pointer is known to be at `data_end` (`AT_PKT_END`).
+pub(crate) const AT_PKT_END: i32 = -2;
+/// Largest fixed offset a pointer may get (`BPF_MAX_VAR_OFF`).
+pub(crate) const MAX_VAR_OFF: i64 = 1 << 29;
+
+/// A state stored at a prune point.
+struct Stored {
+    /// The state (dead registers cleared).
+    state: State,
+    /// The checkpoint this one was reached from.
+    parent: Option<usize>,
+    /// Paths still being explored below this state; 0 once it is complete.
+    branches: u32,
+    /// Times it pruned a path.
+    hit: u32,
+    /// Times it failed to.
+    miss: u32,
+    /// Still in its instruction's list (evicted states stay as parents).
+    listed: bool,
+}
+
+/// A branch waiting to be explored.
+struct Pending {
+    state: State,
+    insn: usize,
+    prev: usize,
+    parent: Option<usize>,
+}
+
+/// What an instruction leads to.
+enum Flow {
+    /// Continue at this slot.
+    Next(usize),
+    /// The path ends (program exit).
+    End,
+}
+
+/// One verification in progress.
+pub(crate) struct Verifier<'a> {
+    /// The collection (maps, BTF, kfuncs).
+    pub coll: &'a Collection,
+    /// The program verified.
+    pub prog: &'a Program,
+    /// Helper prototypes and availability.
+    pub helpers: &'a HelperRegistry,
+    /// Limits and flags.
+    pub config: &'a Config,
+    /// The whole-program analysis.
+    pub cfg: Cfg,
+    /// Counters.
+    pub stats: Stats,
+    /// The log.
+    pub log: Log,
+    /// Deepest stack use per subprogram, in bytes.
+    pub stack_depth: Vec<u32>,
+    id_gen: u32,
+    stored: Vec<Stored>,
+    explored: Vec<Vec<usize>>,
+    pending: Vec<Pending>,
+    cur_states: u64,
+    jmps_processed: u64,
+    prev_jmps: u64,
+    prev_insns: u64,
+}
+
+impl<'a> Verifier<'a> {
+    /// Prepares verifying `prog` after the whole-program analysis `cfg`.
+    pub(crate) fn new(
+        coll: &'a Collection,
+        prog: &'a Program,
+        helpers: &'a HelperRegistry,
+        config: &'a Config,
+        cfg: Cfg,
+        log: Log,
+    ) -> Verifier<'a> {
+        let slots = cfg.slots;
+        let nsub = cfg.subprogs.len();
+        Verifier {
+            coll,
+            prog,
+            helpers,
+            config,
+            cfg,
+            stats: Stats::default(),
+            log,
+            stack_depth: vec![0; nsub],
+            id_gen: 0,
+            stored: Vec::new(),
+            explored: vec![Vec::new(); slots],
+            pending: Vec::new(),
+            cur_states: 0,
+            jmps_processed: 0,
+            prev_jmps: 0,
+            prev_insns: 0,
+        }
+    }
+
+    /// A fresh id for null-check and range sharing or references.
+    pub(crate) fn new_id(&mut self) -> u32 {
+        self.id_gen += 1;
+        self.id_gen
+    }
+
+    /// The decoded instruction at `slot`.
+    pub(crate) fn insn_at(&self, slot: usize) -> Option<&'a Insn> {
+        let i = (*self.cfg.insn_at.get(slot)?)?;
+        self.prog.insns.get(i as usize)
+    }
+
+    /// Walks every path from `entry`; `Ok` when every path ends in a valid exit.
+    pub(crate) fn run(&mut self, entry: State) -> Result<(), Stop> {
+        let start = Instant::now();
+        let r = self.walk(entry);
+        self.stats.verification_usec = start.elapsed().as_micros() as u64;
+        r
+    }
+
+    fn walk(&mut self, entry: State) -> Result<(), Stop> {
+        let mut st = entry;
+        let mut insn = 0usize;
+        let mut parent: Option<usize> = None;
+        loop {
+            let slots = self.cfg.slots;
+            if insn >= slots {
+                return Err(Stop::reject(
+                    ErrorKind::InvalidInsn,
+                    insn,
+                    format!("invalid insn idx {insn} insn_cnt {slots}"),
+                ));
+            }
+            self.stats.processed_insns += 1;
+            if self.stats.processed_insns > self.config.max_processed_insns {
+                return Err(Stop::reject(
+                    ErrorKind::TooComplex,
+                    insn,
+                    format!(
+                        "BPF program is too large. Processed {} insn",
+                        self.stats.processed_insns
+                    ),
+                ));
+            }
+            let mut ended = false;
+            if self.cfg.prune_point[insn] && self.visit(&st, insn, &mut parent)? {
+                self.log.pruned(insn, self.config.log_level);
+                ended = true;
+            }
+            if !ended {
+                let Some(&ins) = self.insn_at(insn) else {
+                    return Err(Stop::reject(
+                        ErrorKind::JumpOutOfRange,
+                        insn,
+                        format!("jump into the middle of ldimm64 insn {insn}"),
+                    ));
+                };
+                if matches!(ins, Insn::Jump { .. } | Insn::Ja { .. } | Insn::JaLong { .. })
+                    || matches!(ins, Insn::Call { .. } | Insn::Exit)
+                {
+                    self.jmps_processed += 1;
+                }
+                let flow = self.step(&mut st, insn, ins, parent).map_err(|e| self.locate(e))?;
+                self.log.after_insn(insn, &ins, &st);
+                match flow {
+                    Flow::Next(n) => {
+                        insn = n;
+                        continue;
+                    }
+                    Flow::End => ended = true,
+                }
+            }
+            debug_assert!(ended);
+            self.end_path(parent);
+            match self.pending.pop() {
+                None => return Ok(()),
+                Some(p) => {
+                    self.log.from_to(p.prev, p.insn, &p.state);
+                    st = p.state;
+                    insn = p.insn;
+                    parent = p.parent;
+                }
+            }
+        }
+    }
+
+    /// Adds the C source line to an error.
+    fn locate(&self, mut e: Stop) -> Stop {
+        if let Stop::Reject(err) = &mut e
+            && err.line.is_none()
+            && let Some(i) = err.insn
+        {
+            err.line = self.log.source_line(i);
+        }
+        e
+    }
+
+    /// Marks the path below checkpoint `parent` finished.
+    fn end_path(&mut self, mut parent: Option<usize>) {
+        while let Some(p) = parent {
+            let s = &mut self.stored[p];
+            s.branches = s.branches.saturating_sub(1);
+            if s.branches > 0 {
+                break;
+            }
+            parent = s.parent;
+        }
+    }
+
+    /// Queues the other side of a branch.
+    fn push_branch(
+        &mut self,
+        state: State,
+        insn: usize,
+        prev: usize,
+        parent: Option<usize>,
+    ) -> Result<(), Stop> {
+        if let Some(p) = parent {
+            self.stored[p].branches += 1;
+        }
+        self.pending.push(Pending { state, insn, prev, parent });
+        if self.pending.len() > self.config.max_pending_jumps {
+            return Err(Stop::reject(
+                ErrorKind::TooComplex,
+                prev,
+                format!("The sequence of {} jumps is too complex.", self.pending.len()),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The kernel's `is_state_visited`: prunes the path (`true`) when a complete stored state
+    /// covers `cur`, detects infinite loops against states still being explored, and stores
+    /// `cur` as a new checkpoint when the heuristics say so.
+    fn visit(&mut self, cur: &State, insn: usize, parent: &mut Option<usize>) -> Result<bool, Stop> {
+        let force_new = self.config.flags.test_state_freq || self.cfg.force_checkpoint[insn];
+        let mut add_new = force_new
+            || (self.jmps_processed - self.prev_jmps >= 2
+                && self.stats.processed_insns - self.prev_insns >= 8);
+        let live = crate::prune::Liveness::at(self, cur, insn);
+        let mut states_cnt = 0u64;
+        let mut k = 0;
+        while k < self.explored[insn].len() {
+            let idx = self.explored[insn][k];
+            states_cnt += 1;
+            let old = &self.stored[idx];
+            if old.branches > 0 {
+                if crate::prune::looping(&old.state, cur, &live) {
+                    return Err(Stop::reject(
+                        ErrorKind::InfiniteLoop,
+                        insn,
+                        format!("infinite loop detected at insn {insn}"),
+                    ));
+                }
+                if !force_new
+                    && self.jmps_processed - self.prev_jmps < 20
+                    && self.stats.processed_insns - self.prev_insns < 100
+                {
+                    add_new = false;
+                }
+            } else if crate::prune::covers(&old.state, cur, &live) {
+                self.stored[idx].hit += 1;
+                return Ok(true);
+            }
+            let s = &mut self.stored[idx];
+            if add_new {
+                s.miss += 1;
+            }
+            if s.miss > s.hit * 3 + 3 {
+                s.listed = false;
+                self.explored[insn].swap_remove(k);
+                self.cur_states = self.cur_states.saturating_sub(1);
+                continue;
+            }
+            k += 1;
+        }
+        self.stats.max_states_per_insn = self.stats.max_states_per_insn.max(states_cnt);
+        if !self.config.privileged && states_cnt > self.config.max_states_per_insn as u64 {
+            return Ok(false);
+        }
+        if !add_new {
+            return Ok(false);
+        }
+        let mut state = cur.clone();
+        crate::prune::clean(&mut state, &live);
+        self.stored.push(Stored { state, parent: *parent, branches: 1, hit: 0, miss: 0, listed: true });
+        let idx = self.stored.len() - 1;
+        self.explored[insn].push(idx);
+        *parent = Some(idx);
+        self.stats.total_states += 1;
+        self.cur_states += 1;
+        self.stats.peak_states = self.stats.peak_states.max(self.cur_states);
+        self.prev_jmps = self.jmps_processed;
+        self.prev_insns = self.stats.processed_insns;
+        Ok(false)
+    }
+
+    /// Checks that register `r` may be read.
+    pub(crate) fn check_read(&self, st: &State, insn: usize, r: usize) -> Result<(), Stop> {
+        if !st.reg(r).is_init() {
+            return Err(Stop::reject(ErrorKind::UninitRegister, insn, format!("R{r} !read_ok")));
+        }
+        Ok(())
+    }
+
+    /// Checks that register `r` may be written.
+    pub(crate) fn check_write(&self, insn: usize, r: usize) -> Result<(), Stop> {
+        if r == FP {
+            return Err(Stop::reject(ErrorKind::ReadOnly, insn, "frame pointer is read only"));
+        }
+        Ok(())
+    }
+
+    /// Executes one instruction abstractly.
+    fn step(&mut self, st: &mut State, insn: usize, ins: Insn, parent: Option<usize>) -> Result<Flow, Stop> {
+        let next = insn + ins.slots();
+        match ins {
+            Insn::Alu { width, op, dst, src } => {
+                self.alu(st, insn, width == Width::W64, op, dst.idx(), src)?;
+                Ok(Flow::Next(next))
+            }
+            Insn::Neg { width, dst } => {
+                let d = dst.idx();
+                self.check_read(st, insn, d)?;
+                self.check_write(insn, d)?;
+                let r = st.reg_mut(d);
+                if r.is_ptr() {
+                    return Err(Stop::reject(
+                        ErrorKind::PointerArithmetic,
+                        insn,
+                        format!("R{d} pointer arithmetic prohibited"),
+                    ));
+                }
+                r.var.neg(width == Width::W64);
+                r.id = 0;
+                Ok(Flow::Next(next))
+            }
+            Insn::Endian { order, bits, dst } => {
+                let d = dst.idx();
+                self.check_read(st, insn, d)?;
+                self.check_write(insn, d)?;
+                let r = st.reg_mut(d);
+                if r.is_ptr() {
+                    return Err(Stop::reject(
+                        ErrorKind::PointerArithmetic,
+                        insn,
+                        format!("R{d} pointer arithmetic prohibited"),
+                    ));
+                }
+                r.var.endian(order != ByteOrder::Le, bits);
+                r.id = 0;
+                Ok(Flow::Next(next))
+            }
+            Insn::AddrSpaceCast { .. } => Err(Stop::unsupported(insn, "arena pointers (addr_space_cast)")),
+            Insn::LdImm64 { dst, src, imm, next_imm } => {
+                let d = dst.idx();
+                self.check_write(insn, d)?;
+                let reg = self.ld_imm64(insn, src, imm, next_imm)?;
+                *st.reg_mut(d) = reg;
+                Ok(Flow::Next(next))
+            }
+            Insn::LdAbs { size, .. } => {
+                crate::mem::check_ld_abs(self, st, insn, size.bytes(), None)?;
+                Ok(Flow::Next(next))
+            }
+            Insn::LdInd { size, src, .. } => {
+                crate::mem::check_ld_abs(self, st, insn, size.bytes(), Some(src.idx()))?;
+                Ok(Flow::Next(next))
+            }
+            Insn::Load { size, signed, dst, src, off } => {
+                let (d, s) = (dst.idx(), src.idx());
+                self.check_read(st, insn, s)?;
+                self.check_write(insn, d)?;
+                crate::mem::check_mem_access(
+                    self,
+                    st,
+                    insn,
+                    s,
+                    off,
+                    size.bytes(),
+                    crate::mem::Access::Read { dst: d, signed },
+                )?;
+                Ok(Flow::Next(next))
+            }
+            Insn::Store { size, dst, off, src } => {
+                let d = dst.idx();
+                let (src, imm) = match src {
+                    Operand::Reg(r) => {
+                        self.check_read(st, insn, r.idx())?;
+                        (Some(r.idx()), 0)
+                    }
+                    Operand::Imm(i) => (None, i),
+                };
+                self.check_read(st, insn, d)?;
+                crate::mem::check_mem_access(
+                    self,
+                    st,
+                    insn,
+                    d,
+                    off,
+                    size.bytes(),
+                    crate::mem::Access::Write { src, imm },
+                )?;
+                Ok(Flow::Next(next))
+            }
+            Insn::Atomic { size, op, dst, src, off } => {
+                self.check_read(st, insn, src.idx())?;
+                self.check_read(st, insn, dst.idx())?;
+                crate::mem::check_atomic(self, st, insn, op, size.bytes(), dst.idx(), src.idx(), off)?;
+                Ok(Flow::Next(next))
+            }
+            Insn::Ja { off } => Ok(Flow::Next(jump_target(insn, i64::from(off)))),
+            Insn::JaLong { imm } => Ok(Flow::Next(jump_target(insn, i64::from(imm)))),
+            Insn::Jump { width, cond, dst, src, off } => {
+                self.cond_jump(st, insn, width == Width::W32, cond, dst.idx(), src, off, parent)
+            }
+            Insn::Call { kind, imm, .. } => match kind {
+                CallKind::Helper => {
+                    crate::call::check_helper_call(self, st, insn, imm)?;
+                    Ok(Flow::Next(next))
+                }
+                CallKind::Kfunc => {
+                    crate::call::check_kfunc_call(self, st, insn, imm)?;
+                    Ok(Flow::Next(next))
+                }
+                CallKind::Local => {
+                    let target = jump_target(insn, i64::from(imm));
+                    Ok(Flow::Next(crate::call::check_func_call(self, st, insn, target)?))
+                }
+            },
+            Insn::Exit => {
+                if st.frames.len() > 1 {
+                    Ok(Flow::Next(crate::call::return_from_func(self, st, insn)?))
+                } else {
+                    crate::call::check_exit(self, st, insn)?;
+                    Ok(Flow::End)
+                }
+            }
+        }
+    }
+
+    /// The register an LD_IMM64 produces.
+    fn ld_imm64(&mut self, insn: usize, src: PseudoSrc, imm: i32, next_imm: i32) -> Result<Reg, Stop> {
+        let map = |v: &Self, idx: i32| -> Result<u32, Stop> {
+            let i = u32::try_from(idx).ok().filter(|&i| (i as usize) < v.coll.maps.len());
+            i.ok_or_else(|| {
+                Stop::reject(
+                    ErrorKind::InvalidInsn,
+                    insn,
+                    format!("fd {idx} is not pointing to valid bpf_map"),
+                )
+            })
+        };
+        Ok(match src {
+            PseudoSrc::Imm => Reg::konst(Insn::imm64(imm, next_imm)),
+            PseudoSrc::MapIdx => Reg { map: map(self, imm)?, ..Reg::ptr(PtrKind::MapPtr) },
+            PseudoSrc::MapIdxValue => {
+                let m = map(self, imm)?;
+                let vs = self.coll.maps[m as usize].value_size;
+                if next_imm < 0 || next_imm as u32 >= vs.max(1) {
+                    return Err(Stop::reject(
+                        ErrorKind::InvalidInsn,
+                        insn,
+                        format!("invalid access to map value pointer, value_size={vs} off={next_imm}"),
+                    ));
+                }
+                Reg { map: m, off: next_imm, ..Reg::ptr(PtrKind::MapValue) }
+            }
+            PseudoSrc::Func => {
+                let target = jump_target(insn, i64::from(imm));
+                Reg { subprog: target as u32, ..Reg::ptr(PtrKind::Func) }
+            }
+            PseudoSrc::BtfId => return Err(Stop::unsupported(insn, "__ksym variables (ld_imm64 btf_id)")),
+            PseudoSrc::MapFd | PseudoSrc::MapValue => {
+                return Err(Stop::unsupported(insn, "map file descriptors in raw bytecode"));
+            }
+        })
+    }
+
+    /// ALU and ALU64 instructions.
+    fn alu(&mut self, st: &mut State, insn: usize, is64: bool, op: AluOp, d: usize, src: Operand) -> Result<(), Stop> {
+        let src_reg = match src {
+            Operand::Reg(r) => {
+                self.check_read(st, insn, r.idx())?;
+                Some(r.idx())
+            }
+            Operand::Imm(_) => None,
+        };
+        if op != AluOp::Mov && !op.is_movsx() {
+            self.check_read(st, insn, d)?;
+        }
+        self.check_write(insn, d)?;
+        let sv = match src {
+            Operand::Reg(r) => *st.reg(r.idx()),
+            Operand::Imm(i) => {
+                if is64 {
+                    Reg::konst(i as i64 as u64)
+                } else {
+                    Reg::konst(u64::from(i as u32))
+                }
+            }
+        };
+        if src_reg.is_none() {
+            let k = match src {
+                Operand::Imm(i) => i,
+                Operand::Reg(_) => 0,
+            };
+            if matches!(op, AluOp::Div | AluOp::Sdiv | AluOp::Mod | AluOp::Smod) && k == 0 {
+                return Err(Stop::reject(ErrorKind::Alu, insn, "div by zero"));
+            }
+            if matches!(op, AluOp::Lsh | AluOp::Rsh | AluOp::Arsh) {
+                let width = if is64 { 64 } else { 32 };
+                if k < 0 || k >= width {
+                    return Err(Stop::reject(ErrorKind::Alu, insn, format!("invalid shift {k}")));
+                }
+            }
+        }
+        match op {
+            AluOp::Mov => {
+                if is64 {
+                    let mut v = sv;
+                    if let Some(s) = src_reg
+                        && v.is_scalar()
+                        && !v.var.is_const()
+                    {
+                        if v.id == 0 {
+                            v.id = self.new_id();
+                            st.reg_mut(s).id = v.id;
+                        }
+                    }
+                    *st.reg_mut(d) = v;
+                } else if sv.is_ptr() {
+                    if !self.config.privileged {
+                        return Err(Stop::reject(
+                            ErrorKind::PointerLeak,
+                            insn,
+                            format!("R{} partial copy of pointer", src_reg.unwrap_or(0)),
+                        ));
+                    }
+                    let mut var = Scalar::unknown();
+                    var.zext32();
+                    *st.reg_mut(d) = Reg::scalar(var);
+                } else {
+                    let mut var = sv.var;
+                    var.zext32();
+                    *st.reg_mut(d) = Reg::scalar(var);
+                }
+                Ok(())
+            }
+            AluOp::Movsx8 | AluOp::Movsx16 | AluOp::Movsx32 => {
+                if sv.is_ptr() {
+                    return Err(Stop::reject(
+                        ErrorKind::PointerArithmetic,
+                        insn,
+                        format!("R{} sign-extension on pointer prohibited", src_reg.unwrap_or(0)),
+                    ));
+                }
+                let bits = match op {
+                    AluOp::Movsx8 => 8,
+                    AluOp::Movsx16 => 16,
+                    _ => 32,
+                };
+                let mut var = Scalar::unknown();
+                var.movsx(&sv.var, bits, is64);
+                *st.reg_mut(d) = Reg::scalar(var);
+                Ok(())
+            }
+            _ => {
+                let dv = *st.reg(d);
+                if dv.is_ptr() || sv.is_ptr() {
+                    return self.ptr_alu(st, insn, is64, op, d, src_reg, dv, sv);
+                }
+                let r = st.reg_mut(d);
+                r.var.alu(op, &sv.var, is64);
+                r.id = 0;
+                r.precise = false;
+                Ok(())
+            }
+        }
+    }
+
+    /// Arithmetic with a pointer operand (the kernel's `adjust_ptr_min_max_vals`).
+    #[allow(clippy::too_many_arguments)]
+    fn ptr_alu(
+        &mut self,
+        st: &mut State,
+        insn: usize,
+        is64: bool,
+        op: AluOp,
+        d: usize,
+        src_reg: Option<usize>,
+        dv: Reg,
+        sv: Reg,
+    ) -> Result<(), Stop> {
+        let priv_ = self.config.privileged;
+        if dv.is_ptr() && sv.is_ptr() {
+            if op == AluOp::Sub && dv.kind() == sv.kind() && priv_ {
+                *st.reg_mut(d) = Reg::unknown();
+                return Ok(());
+            }
+            if op != AluOp::Sub {
+                let name = match op {
+                    AluOp::Add => "+=",
+                    _ => op.symbol(),
+                };
+                if op == AluOp::Add {
+                    return Err(Stop::reject(
+                        ErrorKind::PointerArithmetic,
+                        insn,
+                        format!("R{d} pointer {name} pointer prohibited"),
+                    ));
+                }
+            }
+            if !priv_ {
+                return Err(Stop::reject(
+                    ErrorKind::PointerArithmetic,
+                    insn,
+                    format!("R{d} pointer arithmetic on pointers prohibited"),
+                ));
+            }
+            *st.reg_mut(d) = Reg::unknown();
+            return Ok(());
+        }
+        // Exactly one is a pointer.
+        let (ptr, scalar, ptr_is_dst) = if dv.is_ptr() { (dv, sv, true) } else { (sv, dv, false) };
+        let kind = ptr.kind().expect("pointer");
+        if !is64 {
+            if !priv_ {
+                return Err(Stop::reject(
+                    ErrorKind::PointerArithmetic,
+                    insn,
+                    format!("R{d} 32-bit pointer arithmetic prohibited"),
+                ));
+            }
+            // The kernel makes the result an unknown scalar (a leak only privileged loads may do).
+            *st.reg_mut(d) = Reg::unknown();
+            return Ok(());
+        }
+        let allowed_op = match op {
+            AluOp::Add => true,
+            AluOp::Sub => ptr_is_dst,
+            _ => false,
+        };
+        if !allowed_op {
+            if op == AluOp::Sub {
+                return Err(Stop::reject(
+                    ErrorKind::PointerArithmetic,
+                    insn,
+                    format!("R{d} tried to subtract pointer from scalar"),
+                ));
+            }
+            if !priv_ {
+                return Err(Stop::reject(
+                    ErrorKind::PointerArithmetic,
+                    insn,
+                    format!("R{d} pointer arithmetic with {} operator prohibited", op.symbol()),
+                ));
+            }
+            *st.reg_mut(d) = Reg::unknown();
+            return Ok(());
+        }
+        if ptr.maybe_null {
+            return Err(Stop::reject(
+                ErrorKind::PointerArithmetic,
+                insn,
+                format!(
+                    "R{d} pointer arithmetic on {} prohibited, null-check it first",
+                    ptr.type_name()
+                ),
+            ));
+        }
+        match kind {
+            PtrKind::MapPtr
+            | PtrKind::PacketEnd
+            | PtrKind::Sock
+            | PtrKind::SockCommon
+            | PtrKind::TcpSock
+            | PtrKind::XdpSock
+            | PtrKind::Func => {
+                return Err(Stop::reject(
+                    ErrorKind::PointerArithmetic,
+                    insn,
+                    format!("R{d} pointer arithmetic on {} prohibited", ptr.type_name()),
+                ));
+            }
+            PtrKind::FlowKeys if !scalar.var.is_const() => {
+                return Err(Stop::reject(
+                    ErrorKind::PointerArithmetic,
+                    insn,
+                    format!("R{d} pointer arithmetic on {} prohibited", ptr.type_name()),
+                ));
+            }
+            _ => {}
+        }
+        let sreg = src_reg.unwrap_or(d);
+        let s = scalar.var;
+        if s.smin == i64::MIN {
+            return Err(Stop::reject(
+                ErrorKind::PointerArithmetic,
+                insn,
+                format!(
+                    "math between {} pointer and register with unbounded min value is not allowed",
+                    ptr.kind().map(PtrKind::name).unwrap_or("?")
+                ),
+            ));
+        }
+        let _ = sreg;
+        let mut out = ptr;
+        let neg = op == AluOp::Sub;
+        if let Some(c) = s.const_value() {
+            let c = c as i64;
+            let delta = if neg { c.checked_neg() } else { Some(c) };
+            let new_off = delta.and_then(|d| i64::from(ptr.off).checked_add(d));
+            match new_off {
+                Some(o) if o.abs() < MAX_VAR_OFF => out.off = o as i32,
+                _ => {
+                    return Err(Stop::reject(
+                        ErrorKind::PointerArithmetic,
+                        insn,
+                        format!(
+                            "value {c} makes {} pointer be out of bounds",
+                            ptr.kind().map(PtrKind::name).unwrap_or("?")
+                        ),
+                    ));
+                }
+            }
+        } else {
+            if kind == PtrKind::Ctx && !priv_ {
+                return Err(Stop::reject(
+                    ErrorKind::PointerArithmetic,
+                    insn,
+                    format!("R{d} variable ctx access prohibited"),
+                ));
+            }
+            if kind == PtrKind::Stack && !priv_ {
+                return Err(Stop::reject(
+                    ErrorKind::PointerArithmetic,
+                    insn,
+                    format!("R{d} variable stack access prohibited for !root, off={}", ptr.off),
+                ));
+            }
+            out.var.alu(op, &s, true);
+            if kind.is_pkt() {
+                out.id = self.new_id();
+                out.range = 0;
+            }
+        }
+        if kind.is_pkt() && s.const_value().is_some() && out.off != ptr.off {
+            // Constant offsets keep the id and range: the kernel shares them.
+        }
+        *st.reg_mut(d) = out;
+        Ok(())
+    }
+
+    /// A conditional jump.
+    #[allow(clippy::too_many_arguments)]
+    fn cond_jump(
+        &mut self,
+        st: &mut State,
+        insn: usize,
+        is32: bool,
+        cond: JmpCond,
+        d: usize,
+        src: Operand,
+        off: i16,
+        parent: Option<usize>,
+    ) -> Result<Flow, Stop> {
+        self.check_read(st, insn, d)?;
+        let (sv, sreg) = match src {
+            Operand::Reg(r) => {
+                self.check_read(st, insn, r.idx())?;
+                (*st.reg(r.idx()), Some(r.idx()))
+            }
+            Operand::Imm(i) => {
+                let v = if is32 { u64::from(i as u32) } else { i as i64 as u64 };
+                (Reg::konst(v), None)
+            }
+        };
+        let dv = *st.reg(d);
+        let target = jump_target(insn, i64::from(off));
+        let fall = insn + 1;
+
+        if dv.is_ptr() || sv.is_ptr() {
+            if !self.config.privileged {
+                let cmp_null = sv.is_const(0) && dv.maybe_null;
+                if !cmp_null {
+                    let r = if dv.is_ptr() { d } else { sreg.unwrap_or(d) };
+                    return Err(Stop::reject(
+                        ErrorKind::PointerComparison,
+                        insn,
+                        format!("R{r} pointer comparison prohibited"),
+                    ));
+                }
+            }
+            // NULL checks.
+            if !is32 && matches!(cond, JmpCond::Eq | JmpCond::Ne) {
+                let (p, other) = if dv.is_ptr() { (dv, sv) } else { (sv, dv) };
+                if other.is_const(0) {
+                    if p.maybe_null {
+                        let mut taken = st.clone();
+                        let null_on_taken = cond == JmpCond::Eq;
+                        mark_null(&mut taken, &p, null_on_taken);
+                        mark_null(st, &p, !null_on_taken);
+                        self.push_branch(taken, target, insn, parent)?;
+                        return Ok(Flow::Next(fall));
+                    }
+                    if !p.maybe_null && p.kind() != Some(PtrKind::Stack) || p.kind() == Some(PtrKind::Stack) {
+                        // A non-NULL pointer never equals 0.
+                        return Ok(Flow::Next(if cond == JmpCond::Ne { target } else { fall }));
+                    }
+                }
+            }
+            if !is32 && sreg.is_some() && let Some(flow) = self.pkt_compare(st, insn, cond, dv, sv, d, sreg.unwrap_or(0), target, fall, parent)? {
+                return Ok(flow);
+            }
+            let taken = st.clone();
+            self.push_branch(taken, target, insn, parent)?;
+            return Ok(Flow::Next(fall));
+        }
+
+        match bounds::branch_taken(cond, &dv.var, &sv.var, is32) {
+            Some(true) => Ok(Flow::Next(target)),
+            Some(false) => Ok(Flow::Next(fall)),
+            None => {
+                let mut taken = st.clone();
+                refine_regs(&mut taken, cond, d, sreg, &sv, true, is32);
+                refine_regs(st, cond, d, sreg, &sv, false, is32);
+                self.push_branch(taken, target, insn, parent)?;
+                Ok(Flow::Next(fall))
+            }
+        }
+    }
+
+    /// Comparisons of packet pointers with `data_end` (or meta with data): sets the proven
+    /// range on the side where the access is in bounds.
+    #[allow(clippy::too_many_arguments)]
+    fn pkt_compare(
+        &mut self,
+        st: &mut State,
+        insn: usize,
+        cond: JmpCond,
+        dv: Reg,
+        sv: Reg,
+        d: usize,
+        s: usize,
+        target: usize,
+        fall: usize,
+        parent: Option<usize>,
+    ) -> Result<Option<Flow>, Stop> {
+        let is_end = |p: &Reg, q: &Reg| match p.kind() {
+            Some(PtrKind::Packet) => q.kind() == Some(PtrKind::PacketEnd),
+            Some(PtrKind::PacketMeta) => {
+                q.kind() == Some(PtrKind::Packet) && q.off == 0 && q.var.const_value() == Some(0)
+            }
+            _ => false,
+        };
+        // Normalise to "pkt OP end".
+        let (pkt, preg, op) = if is_end(&dv, &sv) {
+            (dv, d, cond)
+        } else if is_end(&sv, &dv) {
+            let flipped = match cond {
+                JmpCond::Gt => JmpCond::Lt,
+                JmpCond::Lt => JmpCond::Gt,
+                JmpCond::Ge => JmpCond::Le,
+                JmpCond::Le => JmpCond::Ge,
+                other => other,
+            };
+            (sv, s, flipped)
+        } else {
+            return Ok(None);
+        };
+        // (taken side: Ok(open) = good range, Err(marker); fall side likewise)
+        let (taken_rule, fall_rule): (Result<bool, i32>, Result<bool, i32>) = match op {
+            JmpCond::Gt => (Err(BEYOND_PKT_END), Ok(false)),
+            JmpCond::Ge => (Err(AT_PKT_END), Ok(true)),
+            JmpCond::Lt => (Ok(true), Err(AT_PKT_END)),
+            JmpCond::Le => (Ok(false), Err(BEYOND_PKT_END)),
+            _ => return Ok(None),
+        };
+        // Already decided by an earlier comparison?
+        if pkt.range < 0 {
+            let decided = match op {
+                JmpCond::Gt | JmpCond::Le if pkt.range == BEYOND_PKT_END => Some(op == JmpCond::Gt),
+                JmpCond::Ge | JmpCond::Lt if pkt.range == BEYOND_PKT_END || pkt.range == AT_PKT_END => {
+                    Some(op == JmpCond::Ge)
+                }
+                _ => None,
+            };
+            if let Some(t) = decided {
+                return Ok(Some(Flow::Next(if t { target } else { fall })));
+            }
+        }
+        let _ = insn;
+        let mut taken = st.clone();
+        apply_pkt_rule(&mut taken, &pkt, preg, taken_rule);
+        apply_pkt_rule(st, &pkt, preg, fall_rule);
+        self.push_branch(taken, target, insn, parent)?;
+        Ok(Some(Flow::Next(fall)))
+    }
+}
+
+/// The slot a jump at `insn` with offset `off` goes to.
+pub(crate) fn jump_target(insn: usize, off: i64) -> usize {
+    (insn as i64 + 1 + off).max(0) as usize
+}
+
+/// Applies a packet comparison's outcome to one side.
+fn apply_pkt_rule(st: &mut State, pkt: &Reg, preg: usize, rule: Result<bool, i32>) {
+    match rule {
+        Ok(open) => {
+            if pkt.off < 0 || (pkt.off == 0 && open) {
+                return;
+            }
+            if pkt.var.umax > MAX_PACKET_OFF || pkt.var.umax + pkt.off as u64 > MAX_PACKET_OFF {
+                return;
+            }
+            let new_range = pkt.off + i32::from(open);
+            let (kind, id) = (pkt.kind(), pkt.id);
+            st.for_each_reg(|r| {
+                if r.kind() == kind && r.id == id {
+                    r.range = r.range.max(new_range);
+                }
+            });
+        }
+        Err(marker) => {
+            st.reg_mut(preg).range = marker;
+        }
+    }
+}
+
+/// Marks every copy of the maybe-NULL pointer `p` (same id) as NULL (a zero scalar) or as
+/// non-NULL on one side of a NULL check; a NULL reference is no longer held.
+fn mark_null(st: &mut State, p: &Reg, is_null: bool) {
+    let id = p.id;
+    if id == 0 {
+        return;
+    }
+    let ref_id = p.ref_obj_id;
+    st.for_each_reg(|r| {
+        if r.is_ptr() && r.maybe_null && r.id == id {
+            if is_null {
+                *r = Reg::konst(0);
+            } else {
+                r.maybe_null = false;
+            }
+        }
+    });
+    if is_null && ref_id != 0 {
+        st.refs.retain(|r| r.id != ref_id);
+    }
+}
+
+/// Refines both operands of a scalar comparison for one side, and every register linked to
+/// them by id.
+fn refine_regs(st: &mut State, cond: JmpCond, d: usize, s: Option<usize>, sv: &Reg, taken: bool, is32: bool) {
+    let mut a = st.reg(d).var;
+    let mut b = match s {
+        Some(r) => st.reg(r).var,
+        None => sv.var,
+    };
+    bounds::refine(cond, &mut a, &mut b, taken, is32);
+    let did = st.reg(d).id;
+    st.reg_mut(d).var = a;
+    if did != 0 {
+        sync_linked(st, did, a);
+    }
+    if let Some(r) = s
+        && st.reg(r).is_scalar()
+    {
+        let sid = st.reg(r).id;
+        st.reg_mut(r).var = b;
+        if sid != 0 {
+            sync_linked(st, sid, b);
+        }
+    }
+}
+
+/// Copies refined bounds to every scalar sharing `id`.
+fn sync_linked(st: &mut State, id: u32, var: Scalar) {
+    st.for_each_reg(|r| {
+        if r.is_scalar() && r.id == id {
+            r.var = var;
+        }
+    });
+}
+
+/// Registers read by stores into the ctx and kept for the checks.
+#[allow(dead_code)]
+pub(crate) fn is_reg_type(r: &Reg, t: RegType) -> bool {
+    r.ty == t
+}
+
+/// How many registers a frame has (for iteration in other modules).
+#[allow(dead_code)]
+pub(crate) const REGS: usize = NREGS;
