@@ -1,0 +1,913 @@
+//! The whole-program checks the Linux verifier makes before its path walk, in its order:
+//! the program size (checked by `bpf(2)` before the verifier runs), subprogram discovery from
+//! local calls and `func` pseudo loads, jumps kept inside their subprogram and subprograms that
+//! cannot fall into the next one, BTF function info against the subprogram layout, the pseudo
+//! sources of 64-bit immediate loads, and the depth-first walk of the control-flow graph
+//! (jumps out of range, loops the mode forbids, unreachable instructions, jumps into the middle
+//! of an LD_IMM64). Its result, [`Cfg`], holds what the walk needs from this pass: slot and
+//! instruction indices, the subprograms, the kernel's prune points, forced checkpoints and
+//! jump-history points, and the registers live before each instruction.
+//!
+//! Everything is indexed by slot, as the kernel counts instructions: an LD_IMM64 takes two.
+//! Errors carry the kernel's message and the slot the kernel names.
+
+use bpflab_vm::Program;
+use bpflab_vm::helpers::HelperRegistry;
+use bpflab_vm::isa::{
+    AtomicOp, CallKind, Class, DecodeError, DecodeErrorKind, Field, Insn, Operand, PseudoSrc,
+};
+use bpflab_vm::spec::{Collection, KfuncRef, MapSpec, MapType};
+
+use crate::config::Config;
+use crate::error::{ErrorKind, VerifyError};
+
+/// Helper id of `bpf_tail_call`.
+const FUNC_TAIL_CALL: i32 = 12;
+/// Helper id of `bpf_for_each_map_elem`.
+const FUNC_FOR_EACH_MAP_ELEM: i32 = 164;
+/// Helper id of `bpf_timer_set_callback`.
+const FUNC_TIMER_SET_CALLBACK: i32 = 170;
+/// Helper id of `bpf_find_vma`.
+const FUNC_FIND_VMA: i32 = 180;
+/// Helper id of `bpf_loop`.
+const FUNC_LOOP: i32 = 181;
+/// Helper id of `bpf_user_ringbuf_drain`.
+const FUNC_USER_RINGBUF_DRAIN: i32 = 209;
+/// Largest offset into a map value an LD_IMM64 may carry (`BPF_MAX_VAR_OFF`).
+const MAX_VAR_OFF: u32 = 1 << 29;
+/// Registers r0..r5, which calls clobber.
+const CALLER_SAVED: u16 = 0x3f;
+/// Registers r0..r10.
+const ALL_REGS: u16 = 0x7ff;
+
+/// One function of the program: the main program or a subprogram reached by a local call or
+/// a `func` pseudo load.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Subprog {
+    /// First slot.
+    pub start: usize,
+    /// One past the last slot (the next subprogram's start, or the program's length).
+    pub end: usize,
+    /// Global (non-static) function, from BTF func info linkage; `false` without BTF.
+    pub is_global: bool,
+    /// It calls `bpf_tail_call`.
+    pub has_tail_call: bool,
+    /// It uses LD_ABS or LD_IND.
+    pub has_ld_abs: bool,
+    /// Stack depth, filled in by the walk (0 here).
+    pub stack_depth: u32,
+}
+
+/// What the pre-walk checks learn about a program, per slot and per subprogram.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cfg {
+    /// Program length in slots.
+    pub slots: usize,
+    /// Per slot, the index into `program.insns` of the instruction starting there (`None` for
+    /// the second slot of an LD_IMM64).
+    pub insn_at: Vec<Option<u32>>,
+    /// Per instruction index, its first slot.
+    pub slot_of: Vec<u32>,
+    /// The functions, sorted by start; `subprogs[0]` is the main program at slot 0.
+    pub subprogs: Vec<Subprog>,
+    /// Per slot: the kernel considers storing a state here (jump targets, conditional jumps,
+    /// the slot after a call, callback-calling calls, `func` loads), as its CFG walk marks
+    /// them. With `test_state_freq` the kernel stores a state at every one of them.
+    pub prune_point: Vec<bool>,
+    /// Per slot: the kernel always stores a state here (callback-calling calls, open-coded
+    /// iterator `next` kfunc calls).
+    pub force_checkpoint: Vec<bool>,
+    /// Per slot: the kernel records the jump history here (jump targets, slots after calls,
+    /// callback-calling calls).
+    pub jmp_point: Vec<bool>,
+    /// Per slot: helper or kfunc calls that call a callback synchronously (`bpf_loop`,
+    /// `bpf_for_each_map_elem`, `bpf_find_vma`, `bpf_user_ringbuf_drain`, `bpf_rbtree_add`).
+    pub calls_callback: Vec<bool>,
+    /// Per slot: bitmask of the registers r0..r10 live before the instruction (bit n = rn),
+    /// as the kernel's static liveness computes it; 0 for the second slot of an LD_IMM64.
+    pub live_in: Vec<u16>,
+    /// Slots of kfunc calls (checked by the walk).
+    pub kfunc_calls: Vec<usize>,
+    /// `BPF_F_TEST_STATE_FREQ` in effect (privileged loads only): every prune point stores a
+    /// state.
+    pub test_state_freq: bool,
+}
+
+impl Cfg {
+    /// The instruction starting at `slot` (`None` inside an LD_IMM64 or past the end).
+    pub fn insn<'p>(&self, program: &'p Program, slot: usize) -> Option<&'p Insn> {
+        let idx = (*self.insn_at.get(slot)?)?;
+        program.insns.get(idx as usize)
+    }
+
+    /// The index of the subprogram holding `slot`.
+    pub fn subprog_of(&self, slot: usize) -> Option<usize> {
+        if slot >= self.slots {
+            return None;
+        }
+        let i = self.subprogs.partition_point(|s| s.start <= slot);
+        i.checked_sub(1)
+    }
+
+    /// The index of the subprogram starting exactly at `slot`.
+    pub fn subprog_starting_at(&self, slot: usize) -> Option<usize> {
+        self.subprogs.binary_search_by_key(&slot, |s| s.start).ok()
+    }
+}
+
+/// Runs the kernel's pre-walk checks on `program`, whose `map_idx` / `map_fd` pseudo sources
+/// index the collection's `map_count` maps, and returns what the walk needs, or the kernel's
+/// first error.
+pub fn analyze(
+    program: &Program,
+    map_count: usize,
+    helpers: &HelperRegistry,
+    config: &Config,
+) -> Result<Cfg, VerifyError> {
+    let env = Env { maps: Maps::Count(map_count), kfuncs: &[], btf: None, helpers, config };
+    env.analyze(program)
+}
+
+/// [`analyze`] for program `index` of `collection`, using what the collection knows beyond a
+/// map count: the maps' types and value sizes (direct value loads), kfunc names (iterator and
+/// callback kfuncs) and BTF (global functions and return types in func info).
+pub fn analyze_in(
+    collection: &Collection,
+    index: usize,
+    helpers: &HelperRegistry,
+    config: &Config,
+) -> Result<Cfg, VerifyError> {
+    let program = collection.programs.get(index).ok_or_else(|| {
+        VerifyError::program(
+            ErrorKind::Other,
+            format!("no program {index}: the collection has {}", collection.programs.len()),
+        )
+    })?;
+    let btf = collection.btf.as_deref().and_then(|b| bpflab_btf::Btf::parse(b).ok());
+    let env = Env {
+        maps: Maps::Specs(&collection.maps),
+        kfuncs: &collection.kfuncs,
+        btf: btf.as_ref(),
+        helpers,
+        config,
+    };
+    env.analyze(program)
+}
+
+/// An error with the kernel's message, classed as the kernel's log line would be.
+fn kernel_error(insn: usize, message: String) -> VerifyError {
+    VerifyError::new(ErrorKind::classify(&message), insn, message)
+}
+
+/// What is known of the collection's maps.
+enum Maps<'a> {
+    /// Only how many there are.
+    Count(usize),
+    /// Their specifications.
+    Specs(&'a [MapSpec]),
+}
+
+impl Maps<'_> {
+    fn count(&self) -> usize {
+        match self {
+            Maps::Count(n) => *n,
+            Maps::Specs(s) => s.len(),
+        }
+    }
+}
+
+/// One analysis: the program's surroundings.
+struct Env<'a> {
+    maps: Maps<'a>,
+    kfuncs: &'a [KfuncRef],
+    btf: Option<&'a bpflab_btf::Btf>,
+    helpers: &'a HelperRegistry,
+    config: &'a Config,
+}
+
+/// DFS states of a slot, as the kernel's CFG walk keeps them.
+const DISCOVERED: u8 = 0x10;
+const EXPLORED: u8 = 0x20;
+const FALLTHROUGH: u8 = 1;
+const BRANCH: u8 = 2;
+
+/// Whether a visit finished with a slot or must come back to it.
+enum Visit {
+    Done,
+    Keep,
+}
+
+/// What a slot is, for the slot-level walks (the second half of an LD_IMM64 is a plain
+/// instruction with opcode 0 to the kernel).
+#[derive(Clone, Copy)]
+enum SlotKind<'p> {
+    Insn(&'p Insn),
+    LdImm64Tail,
+}
+
+impl<'a> Env<'a> {
+    fn analyze(&self, program: &Program) -> Result<Cfg, VerifyError> {
+        let mut cfg = self.layout(program)?;
+        self.check_func_info_early(program)?;
+        self.add_subprogs(program, &mut cfg)?;
+        self.check_subprogs(program, &mut cfg)?;
+        self.check_btf_info(program, &mut cfg)?;
+        self.check_pseudo_loads(program, &cfg)?;
+        let postorder = self.check_cfg(program, &mut cfg)?;
+        self.compute_live_regs(program, &mut cfg, &postorder);
+        Ok(cfg)
+    }
+
+    /// Slot layout and the size limits `bpf(2)` checks before the verifier.
+    fn layout(&self, program: &Program) -> Result<Cfg, VerifyError> {
+        let slots: usize = program.insns.iter().map(Insn::slots).sum();
+        if slots == 0 {
+            return Err(VerifyError::program(
+                ErrorKind::Other,
+                "empty program: BPF_PROG_LOAD refuses 0 instructions with EINVAL before the \
+                 verifier runs (no log)",
+            ));
+        }
+        let limit = self.config.max_insns();
+        if slots > limit {
+            return Err(VerifyError::program(
+                ErrorKind::TooComplex,
+                format!(
+                    "BPF program is too large: {slots} insns, the limit is {limit}; \
+                     BPF_PROG_LOAD refuses it with E2BIG before the verifier runs (no log)"
+                ),
+            ));
+        }
+        let mut insn_at = Vec::with_capacity(slots);
+        let mut slot_of = Vec::with_capacity(program.insns.len());
+        for (i, insn) in program.insns.iter().enumerate() {
+            slot_of.push(insn_at.len() as u32);
+            insn_at.push(Some(i as u32));
+            if insn.slots() == 2 {
+                insn_at.push(None);
+            }
+        }
+        Ok(Cfg {
+            slots,
+            insn_at,
+            slot_of,
+            subprogs: Vec::new(),
+            prune_point: vec![false; slots],
+            force_checkpoint: vec![false; slots],
+            jmp_point: vec![false; slots],
+            calls_callback: vec![false; slots],
+            live_in: vec![0; slots],
+            kfunc_calls: Vec::new(),
+            test_state_freq: self.config.privileged && self.config.flags.test_state_freq,
+        })
+    }
+
+    /// The slots of `program` with what each holds.
+    fn slot_kinds<'p>(
+        &self,
+        program: &'p Program,
+    ) -> impl Iterator<Item = (usize, SlotKind<'p>)> + 'p {
+        program
+            .insns
+            .iter()
+            .flat_map(|insn| {
+                let tail = (insn.slots() == 2).then_some(SlotKind::LdImm64Tail);
+                std::iter::once(SlotKind::Insn(insn)).chain(tail)
+            })
+            .enumerate()
+    }
+
+    /// The kernel's early func info checks (record order), made before subprograms are known.
+    fn check_func_info_early(&self, program: &Program) -> Result<(), VerifyError> {
+        let mut prev = 0u32;
+        for (i, &(off, _)) in program.func_info.iter().enumerate() {
+            if i == 0 && off != 0 {
+                return Err(VerifyError::program(
+                    ErrorKind::Other,
+                    format!("nonzero insn_off {off} for the first func info record"),
+                ));
+            }
+            if i > 0 && off <= prev {
+                return Err(VerifyError::program(
+                    ErrorKind::Other,
+                    format!(
+                        "same or smaller insn offset ({off}) than previous func info record \
+                         ({prev})"
+                    ),
+                ));
+            }
+            prev = off;
+        }
+        Ok(())
+    }
+
+    /// Subprogram discovery: the main program, then every local call's and `func` load's
+    /// target, in slot order; kfunc calls are recorded.
+    fn add_subprogs(&self, program: &Program, cfg: &mut Cfg) -> Result<(), VerifyError> {
+        let mut starts = vec![0usize];
+        for (slot, kind) in self.slot_kinds(program) {
+            let SlotKind::Insn(insn) = kind else { continue };
+            let (target, kfunc) = match *insn {
+                Insn::Call { kind: CallKind::Local, imm, .. }
+                | Insn::LdImm64 { src: PseudoSrc::Func, imm, .. } => (Some(imm), false),
+                Insn::Call { kind: CallKind::Kfunc, .. } => (None, true),
+                _ => continue,
+            };
+            if !self.config.privileged {
+                return Err(kernel_error(
+                    slot,
+                    "loading/calling other bpf or kernel functions are allowed for CAP_BPF \
+                     and CAP_SYS_ADMIN"
+                        .into(),
+                ));
+            }
+            if kfunc {
+                cfg.kfunc_calls.push(slot);
+                continue;
+            }
+            let Some(imm) = target else { continue };
+            let dest = slot as i64 + i64::from(imm) + 1;
+            if dest < 0 || dest >= cfg.slots as i64 {
+                return Err(kernel_error(slot, "call to invalid destination".into()));
+            }
+            let dest = dest as usize;
+            if let Err(pos) = starts.binary_search(&dest) {
+                if starts.len() >= self.config.max_subprogs {
+                    return Err(kernel_error(slot, "too many subprograms".into()));
+                }
+                starts.insert(pos, dest);
+            }
+        }
+        cfg.subprogs = starts
+            .iter()
+            .enumerate()
+            .map(|(i, &start)| Subprog {
+                start,
+                end: starts.get(i + 1).copied().unwrap_or(cfg.slots),
+                is_global: false,
+                has_tail_call: false,
+                has_ld_abs: false,
+                stack_depth: 0,
+            })
+            .collect();
+        Ok(())
+    }
+
+    /// Jumps stay inside their subprogram, and no subprogram falls through into the next.
+    fn check_subprogs(&self, program: &Program, cfg: &mut Cfg) -> Result<(), VerifyError> {
+        let mut cur = 0usize;
+        for (slot, kind) in self.slot_kinds(program) {
+            let (start, end) = (cfg.subprogs[cur].start, cfg.subprogs[cur].end);
+            let mut ends_function = false;
+            if let SlotKind::Insn(insn) = kind {
+                match *insn {
+                    Insn::Call { kind: CallKind::Helper, imm: FUNC_TAIL_CALL, .. } => {
+                        cfg.subprogs[cur].has_tail_call = true;
+                    }
+                    Insn::LdAbs { .. } | Insn::LdInd { .. } => cfg.subprogs[cur].has_ld_abs = true,
+                    _ => {}
+                }
+                let off = match *insn {
+                    Insn::Jump { off, .. } | Insn::Ja { off } => Some(i32::from(off)),
+                    Insn::JaLong { imm } => Some(imm),
+                    _ => None,
+                };
+                if let Some(off) = off {
+                    // The kernel computes the target in `int`.
+                    let to = (slot as i32).wrapping_add(off).wrapping_add(1);
+                    if to < start as i32 || to >= end as i32 {
+                        return Err(kernel_error(
+                            slot,
+                            format!("jump out of range from insn {slot} to {to}"),
+                        ));
+                    }
+                }
+                ends_function = matches!(insn, Insn::Exit | Insn::Ja { .. } | Insn::JaLong { .. });
+            }
+            if slot + 1 == end {
+                if !ends_function {
+                    return Err(kernel_error(slot, "last insn is not an exit or jmp".into()));
+                }
+                cur += 1;
+                if cur == cfg.subprogs.len() {
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// BTF info against the layout: without func and line info, subprograms may not use
+    /// LD_ABS or tail calls; with func info, one record per subprogram at its start, and the
+    /// linkage and return types BTF gives.
+    fn check_btf_info(&self, program: &Program, cfg: &mut Cfg) -> Result<(), VerifyError> {
+        if program.func_info.is_empty() && program.line_info.is_empty() {
+            for sub in &cfg.subprogs[1..] {
+                if sub.has_ld_abs {
+                    return Err(kernel_error(
+                        sub.start,
+                        "LD_ABS is not allowed in subprogs without BTF".into(),
+                    ));
+                }
+                if sub.has_tail_call {
+                    return Err(kernel_error(
+                        sub.start,
+                        "tail_call is not allowed in subprogs without BTF".into(),
+                    ));
+                }
+            }
+            return Ok(());
+        }
+        if program.func_info.is_empty() {
+            return Ok(());
+        }
+        if program.func_info.len() != cfg.subprogs.len() {
+            return Err(VerifyError::program(
+                ErrorKind::Other,
+                "number of funcs in func_info doesn't match number of subprogs",
+            ));
+        }
+        for (i, (sub, &(off, type_id))) in
+            cfg.subprogs.iter_mut().zip(&program.func_info).enumerate()
+        {
+            if sub.start != off as usize {
+                return Err(VerifyError::program(
+                    ErrorKind::Other,
+                    "func_info BTF section doesn't match subprog layout in BPF program",
+                ));
+            }
+            let Some(btf) = self.btf else { continue };
+            let Some((linkage, scalar_return)) = func_facts(btf, type_id) else { continue };
+            sub.is_global = linkage == bpflab_btf::linkage::GLOBAL;
+            if i > 0 && !scalar_return && sub.has_ld_abs {
+                return Err(kernel_error(
+                    sub.start,
+                    "LD_ABS is only allowed in functions that return 'int'.".into(),
+                ));
+            }
+            if i > 0 && !scalar_return && sub.has_tail_call {
+                return Err(kernel_error(
+                    sub.start,
+                    "tail_call is only allowed in functions that return 'int'.".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The pseudo sources of LD_IMM64: map references must name a map, and direct value
+    /// loads an offset inside an array map's single value.
+    fn check_pseudo_loads(&self, program: &Program, cfg: &Cfg) -> Result<(), VerifyError> {
+        for (i, insn) in program.insns.iter().enumerate() {
+            let Insn::LdImm64 { src, imm, next_imm, .. } = *insn else { continue };
+            let slot = cfg.slot_of[i] as usize;
+            let value = match src {
+                PseudoSrc::MapFd | PseudoSrc::MapIdx => false,
+                PseudoSrc::MapValue | PseudoSrc::MapIdxValue => true,
+                _ => continue,
+            };
+            let map = usize::try_from(imm).ok().filter(|&m| m < self.maps.count());
+            let Some(map) = map else {
+                return Err(kernel_error(
+                    slot,
+                    format!("fd {imm} is not pointing to valid bpf_map"),
+                ));
+            };
+            if !value {
+                continue;
+            }
+            let off = next_imm as u32;
+            if off >= MAX_VAR_OFF {
+                return Err(kernel_error(
+                    slot,
+                    format!("direct value offset of {off} is not allowed"),
+                ));
+            }
+            if let Maps::Specs(specs) = self.maps {
+                let spec = &specs[map];
+                if spec.map_type != MapType::Array {
+                    return Err(kernel_error(
+                        slot,
+                        "no direct value access support for this map type".into(),
+                    ));
+                }
+                if spec.max_entries != 1 || off >= spec.value_size {
+                    return Err(kernel_error(
+                        slot,
+                        format!(
+                            "invalid access to map value pointer, value_size={} off={off}",
+                            spec.value_size
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The kernel's depth-first walk of the control-flow graph from slot 0: marks prune,
+    /// checkpoint and jump-history points, refuses jumps out of range, back-edges in
+    /// unprivileged mode, unreachable slots and jumps into an LD_IMM64. Returns the slots in
+    /// the order the walk finished them (postorder).
+    fn check_cfg(&self, program: &Program, cfg: &mut Cfg) -> Result<Vec<usize>, VerifyError> {
+        let kinds: Vec<SlotKind<'_>> = self.slot_kinds(program).map(|(_, k)| k).collect();
+        let n = cfg.slots;
+        let mut walk = Walk {
+            state: vec![0u8; n],
+            stack: Vec::with_capacity(n.min(1024)),
+            privileged: self.config.privileged,
+        };
+        let mut postorder = Vec::with_capacity(n);
+        walk.state[0] = DISCOVERED;
+        walk.stack.push(0);
+        while let Some(&t) = walk.stack.last() {
+            match self.visit(t, &kinds, cfg, &mut walk)? {
+                Visit::Done => {
+                    walk.state[t] = EXPLORED;
+                    walk.stack.pop();
+                    postorder.push(t);
+                }
+                Visit::Keep => {}
+            }
+        }
+        let mut slot = 0;
+        while slot < n {
+            if walk.state[slot] != EXPLORED {
+                return Err(kernel_error(slot, format!("unreachable insn {slot}")));
+            }
+            if let SlotKind::Insn(Insn::LdImm64 { .. }) = kinds[slot] {
+                if walk.state[slot + 1] != 0 {
+                    return Err(kernel_error(
+                        slot,
+                        format!("jump into the middle of ldimm64 insn {slot}"),
+                    ));
+                }
+                slot += 1;
+            }
+            slot += 1;
+        }
+        Ok(postorder)
+    }
+
+    /// One visit of slot `t` in the walk.
+    fn visit(
+        &self,
+        t: usize,
+        kinds: &[SlotKind<'_>],
+        cfg: &mut Cfg,
+        walk: &mut Walk,
+    ) -> Result<Visit, VerifyError> {
+        let insn = match kinds[t] {
+            SlotKind::LdImm64Tail => return walk.push(t, t as i64 + 1, FALLTHROUGH, cfg),
+            SlotKind::Insn(insn) => insn,
+        };
+        let next = t as i64 + insn.slots() as i64;
+        match *insn {
+            Insn::LdImm64 { src: PseudoSrc::Func, imm, .. } => {
+                self.visit_call(t, next, Some(imm), cfg, walk)
+            }
+            Insn::Exit => Ok(Visit::Done),
+            Insn::Call { kind, imm, .. } => {
+                let (sync_cb, async_cb, iter_next) = self.call_traits(kind, imm);
+                if async_cb {
+                    cfg.prune_point[t] = true;
+                }
+                if sync_cb {
+                    cfg.calls_callback[t] = true;
+                    cfg.force_checkpoint[t] = true;
+                    cfg.prune_point[t] = true;
+                    cfg.jmp_point[t] = true;
+                }
+                if iter_next {
+                    cfg.prune_point[t] = true;
+                    cfg.force_checkpoint[t] = true;
+                }
+                let callee = (kind == CallKind::Local).then_some(imm);
+                self.visit_call(t, next, callee, cfg, walk)
+            }
+            Insn::Ja { .. } | Insn::JaLong { .. } => {
+                let off = match *insn {
+                    Insn::JaLong { imm } => i64::from(imm),
+                    Insn::Ja { off } => i64::from(off),
+                    _ => 0,
+                };
+                let w = t as i64 + off + 1;
+                let r = walk.push(t, w, FALLTHROUGH, cfg)?;
+                if let Visit::Keep = r {
+                    return Ok(r);
+                }
+                let w = w as usize;
+                cfg.prune_point[w] = true;
+                cfg.jmp_point[w] = true;
+                Ok(r)
+            }
+            Insn::Jump { off, .. } => {
+                cfg.prune_point[t] = true;
+                if let Visit::Keep = walk.push(t, t as i64 + 1, FALLTHROUGH, cfg)? {
+                    return Ok(Visit::Keep);
+                }
+                walk.push(t, t as i64 + i64::from(off) + 1, BRANCH, cfg)
+            }
+            _ => walk.push(t, next, FALLTHROUGH, cfg),
+        }
+    }
+
+    /// A call or `func` load: the fall-through edge, the slot after it a prune and
+    /// jump-history point, and for local calls and `func` loads the edge into the callee.
+    fn visit_call(
+        &self,
+        t: usize,
+        next: i64,
+        callee: Option<i32>,
+        cfg: &mut Cfg,
+        walk: &mut Walk,
+    ) -> Result<Visit, VerifyError> {
+        let r = walk.push(t, next, FALLTHROUGH, cfg)?;
+        if let Visit::Keep = r {
+            return Ok(r);
+        }
+        let next = next as usize;
+        cfg.prune_point[next] = true;
+        cfg.jmp_point[next] = true;
+        match callee {
+            Some(imm) => {
+                cfg.prune_point[t] = true;
+                walk.push(t, t as i64 + i64::from(imm) + 1, BRANCH, cfg)
+            }
+            None => Ok(r),
+        }
+    }
+
+    /// Whether a call calls a callback synchronously, asynchronously, or is an open-coded
+    /// iterator's `next`.
+    fn call_traits(&self, kind: CallKind, imm: i32) -> (bool, bool, bool) {
+        match kind {
+            CallKind::Helper => (
+                matches!(
+                    imm,
+                    FUNC_FOR_EACH_MAP_ELEM | FUNC_FIND_VMA | FUNC_LOOP | FUNC_USER_RINGBUF_DRAIN
+                ),
+                imm == FUNC_TIMER_SET_CALLBACK,
+                false,
+            ),
+            CallKind::Kfunc => {
+                let name = self
+                    .kfuncs
+                    .iter()
+                    .find(|k| k.btf_id == imm as u32)
+                    .map(|k| k.name.as_str())
+                    .unwrap_or("");
+                (
+                    name == "bpf_rbtree_add_impl",
+                    matches!(
+                        name,
+                        "bpf_wq_set_callback_impl"
+                            | "bpf_task_work_schedule_signal_impl"
+                            | "bpf_task_work_schedule_resume_impl"
+                    ),
+                    name.starts_with("bpf_iter_") && name.ends_with("_next"),
+                )
+            }
+            CallKind::Local => (false, false, false),
+        }
+    }
+
+    /// Registers live before each slot: the kernel's backward may-live analysis over the
+    /// walk's postorder, iterated to a fixed point.
+    fn compute_live_regs(&self, program: &Program, cfg: &mut Cfg, postorder: &[usize]) {
+        let n = cfg.slots;
+        let mut use_def = vec![(0u16, 0u16); n];
+        let mut succ = vec![[usize::MAX; 2]; n];
+        for (slot, kind) in self.slot_kinds(program) {
+            let SlotKind::Insn(insn) = kind else { continue };
+            use_def[slot] = self.use_def(insn);
+            succ[slot] = successors(slot, insn, n);
+        }
+        let mut live_out = vec![0u16; n];
+        let live_in = &mut cfg.live_in;
+        let mut changed = true;
+        while changed {
+            changed = false;
+            for &t in postorder {
+                let out = succ[t]
+                    .iter()
+                    .filter(|&&s| s < n)
+                    .fold(0u16, |acc, &s| acc | live_in[s]);
+                let (uses, defs) = use_def[t];
+                let inn = (out & !defs) | uses;
+                if out != live_out[t] || inn != live_in[t] {
+                    live_out[t] = out;
+                    live_in[t] = inn;
+                    changed = true;
+                }
+            }
+        }
+    }
+
+    /// The registers an instruction reads and writes, as the kernel's liveness counts them.
+    fn use_def(&self, insn: &Insn) -> (u16, u16) {
+        let bit = |r: bpflab_vm::isa::Reg| 1u16 << r.num();
+        let operand = |o: Operand| match o {
+            Operand::Reg(r) => bit(r),
+            Operand::Imm(_) => 0,
+        };
+        match *insn {
+            Insn::LdImm64 { dst, .. } => (0, bit(dst)),
+            // The kernel assumes LD_ABS / LD_IND read everything.
+            Insn::LdAbs { .. } | Insn::LdInd { .. } => (ALL_REGS, 0),
+            Insn::Load { dst, src, .. } => (bit(src), bit(dst)),
+            Insn::Store { dst, src, .. } => (bit(dst) | operand(src), 0),
+            Insn::Atomic { op: AtomicOp::Cmpxchg, dst, src, .. } => (1 | bit(dst) | bit(src), 1),
+            Insn::Atomic { op, dst, src, .. } => {
+                (bit(dst) | bit(src), if op.fetches() { bit(src) } else { 0 })
+            }
+            Insn::Alu { op, dst, src, .. } => {
+                let is_mov = matches!(
+                    op,
+                    bpflab_vm::isa::AluOp::Mov
+                        | bpflab_vm::isa::AluOp::Movsx8
+                        | bpflab_vm::isa::AluOp::Movsx16
+                        | bpflab_vm::isa::AluOp::Movsx32
+                );
+                let uses = if is_mov { operand(src) } else { bit(dst) | operand(src) };
+                (uses, bit(dst))
+            }
+            Insn::AddrSpaceCast { dst, src, .. } => (bit(src), bit(dst)),
+            Insn::Neg { dst, .. } | Insn::Endian { dst, .. } => (bit(dst), bit(dst)),
+            Insn::Ja { .. } | Insn::JaLong { .. } => (0, 0),
+            Insn::Exit => (1, 0),
+            Insn::Jump { dst, src, .. } => (bit(dst) | operand(src), 0),
+            Insn::Call { kind, imm, .. } => {
+                let args = match kind {
+                    CallKind::Helper => {
+                        self.helpers.get(i64::from(imm)).map(|h| h.proto.args.len().min(5))
+                    }
+                    _ => None,
+                };
+                let uses = match args {
+                    Some(n) => ((1u16 << (n + 1)) - 1) & !1,
+                    None => CALLER_SAVED & !1,
+                };
+                (uses, CALLER_SAVED)
+            }
+        }
+    }
+}
+
+/// The slots control may go to after `insn` at `slot` within its function (calls continue
+/// after the call); `usize::MAX` fills unused entries.
+fn successors(slot: usize, insn: &Insn, n: usize) -> [usize; 2] {
+    let mut out = [usize::MAX; 2];
+    let target = |off: i64| {
+        let w = slot as i64 + off + 1;
+        if (0..n as i64).contains(&w) { w as usize } else { usize::MAX }
+    };
+    match *insn {
+        Insn::Exit => {}
+        Insn::Ja { off } => out[0] = target(i64::from(off)),
+        Insn::JaLong { imm } => out[0] = target(i64::from(imm)),
+        Insn::Jump { off, .. } => {
+            out[0] = slot + 1;
+            let w = target(i64::from(off));
+            if w != out[0] {
+                out[1] = w;
+            }
+        }
+        _ => out[0] = slot + insn.slots(),
+    }
+    out
+}
+
+/// The linkage of the BTF function `type_id` and whether it returns a scalar (an integer of
+/// at most 8 bytes or an enum), as the kernel's func info check reads them.
+fn func_facts(btf: &bpflab_btf::Btf, type_id: u32) -> Option<(u32, bool)> {
+    use bpflab_btf::BtfType;
+    let BtfType::Func { type_id: proto, linkage, .. } = btf.type_by_id(type_id).ok()? else {
+        return None;
+    };
+    let BtfType::FuncProto { ret_type, .. } = btf.type_by_id(*proto).ok()? else {
+        return None;
+    };
+    let (_, ret_ty) = btf.resolve_mods(*ret_type).ok()?;
+    let scalar = match ret_ty {
+        BtfType::Int(int) => int.size <= 8,
+        BtfType::Enum(_) | BtfType::Enum64(_) => true,
+        _ => false,
+    };
+    Some((*linkage, scalar))
+}
+
+/// The walk's per-slot states and stack.
+struct Walk {
+    state: Vec<u8>,
+    stack: Vec<usize>,
+    privileged: bool,
+}
+
+impl Walk {
+    /// Follows the edge `t -> w` of kind `e` (fall-through or branch).
+    fn push(&mut self, t: usize, w: i64, e: u8, cfg: &mut Cfg) -> Result<Visit, VerifyError> {
+        if self.state[t] >= DISCOVERED | e {
+            return Ok(Visit::Done);
+        }
+        if w < 0 || w >= self.state.len() as i64 {
+            return Err(kernel_error(t, format!("jump out of range from insn {t} to {w}")));
+        }
+        let w = w as usize;
+        if e == BRANCH {
+            cfg.prune_point[w] = true;
+            cfg.jmp_point[w] = true;
+        }
+        match self.state[w] {
+            0 => {
+                self.state[t] = DISCOVERED | e;
+                self.state[w] = DISCOVERED;
+                self.stack.push(w);
+                Ok(Visit::Keep)
+            }
+            s if s & 0xf0 == DISCOVERED => {
+                if self.privileged {
+                    Ok(Visit::Done)
+                } else {
+                    Err(kernel_error(t, format!("back-edge from insn {t} to {w}")))
+                }
+            }
+            _ => {
+                self.state[t] = DISCOVERED | e;
+                Ok(Visit::Done)
+            }
+        }
+    }
+}
+
+/// The kernel's message for an encoding bpflab's decoder refuses, as the kernel reports it
+/// for the same raw instruction (its first error for that instruction).
+pub fn decode_error_message(e: &DecodeError) -> VerifyError {
+    let at = e.index;
+    let msg = match e.kind {
+        DecodeErrorKind::UnknownOpcode { code } => {
+            if Class::of(code) == Class::Ldx {
+                // The kernel checks LDX modes before its opcode table.
+                "BPF_LDX uses reserved fields".to_string()
+            } else {
+                format!("unknown opcode {code:02x}")
+            }
+        }
+        DecodeErrorKind::InvalidRegister { reg, .. } => format!("R{reg} is invalid"),
+        DecodeErrorKind::ReservedField { code, field, value } => {
+            reserved_field_message(code, field, value)
+        }
+        DecodeErrorKind::TruncatedLdImm64 => "invalid bpf_ld_imm64 insn".to_string(),
+        DecodeErrorKind::BadLdImm64Tail { field: Field::Imm, .. } => {
+            "unrecognized bpf_ld_imm64 insn".to_string()
+        }
+        DecodeErrorKind::BadLdImm64Tail { .. } => "invalid bpf_ld_imm64 insn".to_string(),
+        DecodeErrorKind::PastEnd { len } => {
+            return VerifyError::program(
+                ErrorKind::Other,
+                format!("no instruction at slot {at}: the program has {len} slots"),
+            );
+        }
+        DecodeErrorKind::TrailingBytes { len } => {
+            return VerifyError::program(
+                ErrorKind::Other,
+                format!(
+                    "program length leaves {len} trailing bytes (not a multiple of 8): \
+                     BPF_PROG_LOAD cannot express it"
+                ),
+            );
+        }
+    };
+    kernel_error(at, msg)
+}
+
+/// The kernel's message for a reserved field of opcode `code`.
+fn reserved_field_message(code: u8, field: Field, value: i64) -> String {
+    let op = code & 0xf0;
+    let s = match Class::of(code) {
+        Class::Alu | Class::Alu64 => match op {
+            0x80 => "BPF_NEG uses reserved fields",
+            0xd0 => "BPF_END uses reserved fields",
+            0xb0 => "BPF_MOV uses reserved fields",
+            _ => "BPF_ALU uses reserved fields",
+        },
+        Class::Jmp | Class::Jmp32 => match op {
+            0x00 => "BPF_JA uses reserved fields",
+            0x80 => "BPF_CALL uses reserved fields",
+            0x90 => "BPF_EXIT uses reserved fields",
+            _ => "BPF_JMP/JMP32 uses reserved fields",
+        },
+        Class::Ld if code == 0x18 => match field {
+            Field::Src => "unrecognized bpf_ld_imm64 insn",
+            _ => "BPF_LD_IMM64 uses reserved fields",
+        },
+        Class::Ld => "BPF_LD_[ABS|IND] uses reserved fields",
+        Class::Ldx => "BPF_LDX uses reserved fields",
+        Class::St => "BPF_ST uses reserved fields",
+        Class::Stx if code & 0xe0 == 0xc0 && field == Field::Imm => {
+            return format!("BPF_ATOMIC uses invalid atomic opcode {:02x}", value as i32);
+        }
+        Class::Stx => "BPF_STX uses reserved fields",
+    };
+    s.to_string()
+}
