@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use bpflab_kernel::verdict::{VerdictOptions, kernel_verdict};
 use bpflab_loader::{Object, ProgramInfo};
 use bpflab_verifier::report::{self, Tally};
 use bpflab_verifier::{Config, Flags, Report, SourceLine, Verdict};
@@ -106,7 +107,7 @@ fn run(args: &VerifyArgs) -> Result<u8, Box<dyn std::error::Error>> {
     let reports: Vec<Report> =
         selected.iter().map(|&i| verify_program(&obj, i, &helpers, &base, args.flags())).collect();
     if args.kernel {
-        return compare(&obj, &selected, &reports, format, &base);
+        return compare(&obj, &selected, &reports, format, &base, args.flags());
     }
     let file_name = file_name(&args.object);
     let tally = Tally::of(&reports);
@@ -227,23 +228,15 @@ pub(crate) fn before_run(
             );
             Ok(false)
         }
-        Verdict::Rejected(e) => {
-            let mut text = format!("{}: the verifier rejects the program: ", report.program);
-            if let Some(insn) = e.insn {
-                text += &format!("insn {insn}: ");
-            }
-            text += &e.message;
-            if let Some(l) = &e.line {
-                text += &format!("\n  source: {}:{}: {}", l.file, l.line, l.text.trim());
-            }
-            text += "\n(--no-verify runs it in the checked engines anyway)";
-            Err(text.into())
+        Verdict::Rejected(_) => {
+            let text = report.refusal().unwrap_or_default();
+            Err(format!("{text}\n(--no-verify runs it in the checked engines anyway)").into())
         }
     }
 }
 
 /// What this machine's kernel decided about a program.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Serialize)]
 struct KernelSide {
     /// `accepted`, `rejected`, or `error` when the kernel gave no verdict (the object's BTF
     /// or maps were refused, no privilege, ...).
@@ -254,6 +247,9 @@ struct KernelSide {
     kind: Option<&'static str>,
     /// `processed N insns` from the kernel's log, when it printed one.
     processed_insns: Option<u64>,
+    /// The kernel's verifier log (level 1 and statistics); printed at `--log-level` 1 and 2.
+    #[serde(skip)]
+    log: String,
 }
 
 /// One program of `verify --kernel`.
@@ -282,8 +278,9 @@ fn compare(
     reports: &[Report],
     format: OutputFormat,
     config: &Config,
+    extra: Flags,
 ) -> Result<u8, Box<dyn std::error::Error>> {
-    let kernel: Vec<KernelSide> = selected.iter().map(|&i| kernel_side(obj, i)).collect();
+    let kernel: Vec<KernelSide> = selected.iter().map(|&i| kernel_side(obj, i, extra)).collect();
     let rows: Vec<Comparison<'_>> = reports
         .iter()
         .zip(&kernel)
@@ -364,6 +361,9 @@ fn compare(
             if config.log_level > 0 && !c.bpflab.log.trim().is_empty() {
                 out += &format!("  bpflab log:\n{}\n", c.bpflab.log.trim_end());
             }
+            if config.log_level > 0 && !c.kernel.log.trim().is_empty() {
+                out += &format!("  kernel log:\n{}\n", c.kernel.log.trim_end());
+            }
         }
         out += &format!("{summary}\n");
         emit(&out)?;
@@ -377,42 +377,37 @@ fn compare(
     })
 }
 
-/// Loads program `index` of `obj` (with the object's BTF and maps) into this machine's kernel
-/// and reads its verdict, error line and processed count from the verifier's log.
-fn kernel_side(obj: &Object, index: usize) -> KernelSide {
-    let skip: Vec<usize> = (0..obj.collection.programs.len()).filter(|&i| i != index).collect();
-    match bpflab_kernel::KernelEngine.load_collection_except(&obj.collection, &skip) {
-        Ok(_) => KernelSide { verdict: "accepted", error: None, kind: None, processed_insns: None },
-        Err(bpflab_kernel::KernelError::Rejected { log }) => {
-            let error = error_line(&log);
-            KernelSide {
-                verdict: "rejected",
-                kind: error.as_deref().map(|e| bpflab_verifier::ErrorKind::classify(e).name()),
-                error,
-                processed_insns: processed_insns(&log),
-            }
-        }
+/// Loads program `index` of `obj` on its own (with the object's BTF and maps) into this
+/// machine's kernel, with the program's own flags plus `extra`, and reads its verdict, error
+/// line and processed count from the verifier's log.
+fn kernel_side(obj: &Object, index: usize, extra: Flags) -> KernelSide {
+    let opts = VerdictOptions { prog_flags: extra.bits(), ..VerdictOptions::default() };
+    match kernel_verdict(&obj.collection, index, &opts) {
+        // A refusal with an empty log is not the verifier's (no privilege, an attach target
+        // missing, ...): no verdict.
+        Ok(v) if !v.accepted && v.log.trim().is_empty() => KernelSide {
+            verdict: "error",
+            error: Some(format!(
+                "BPF_PROG_LOAD: {} (no verifier log)",
+                std::io::Error::from_raw_os_error(v.errno)
+            )),
+            kind: None,
+            processed_insns: None,
+            log: String::new(),
+        },
+        Ok(v) => KernelSide {
+            verdict: if v.accepted { "accepted" } else { "rejected" },
+            kind: v.error_line.as_deref().map(|e| bpflab_verifier::ErrorKind::classify(e).name()),
+            error: v.error_line,
+            processed_insns: v.processed_insns,
+            log: v.log,
+        },
         Err(e) => KernelSide {
             verdict: "error",
             error: Some(e.to_string().lines().next().unwrap_or_default().to_owned()),
             kind: None,
             processed_insns: None,
+            log: String::new(),
         },
     }
-}
-
-/// The error line of a kernel verifier log: its last line that is not statistics.
-fn error_line(log: &str) -> Option<String> {
-    const STATS: &[&str] =
-        &["processed ", "verification time ", "stack depth ", "-- END", "[log truncated"];
-    log.lines()
-        .rev()
-        .map(str::trim)
-        .find(|l| !l.is_empty() && !STATS.iter().any(|s| l.starts_with(s)))
-        .map(str::to_owned)
-}
-
-/// `N` of the log's `processed N insns` line.
-fn processed_insns(log: &str) -> Option<u64> {
-    log.lines().rev().find_map(|l| l.strip_prefix("processed ")?.split(' ').next()?.parse().ok())
 }

@@ -134,6 +134,22 @@ impl Report {
         ))
     }
 
+    /// For a rejection, the error as a command refusing to run the program prints it:
+    /// `NAME: the verifier rejects the program: insn N: MESSAGE`, then `  source: FILE:LINE:
+    /// TEXT` when the C source line is known. `None` unless rejected.
+    pub fn refusal(&self) -> Option<String> {
+        let Verdict::Rejected(e) = &self.verdict else { return None };
+        let mut text = format!("{}: the verifier rejects the program: ", self.program);
+        if let Some(insn) = e.insn {
+            text += &format!("insn {insn}: ");
+        }
+        text += &e.message;
+        if let Some(l) = &e.line {
+            text += &format!("\n  source: {}:{}: {}", l.file, l.line, l.text.trim());
+        }
+        Some(text)
+    }
+
     /// The report as text: the log when `log_level` is 1 or 2, then the verdict line
     /// (`NAME: accepted`, `NAME: rejected`, `NAME: unsupported: ...`), for a rejection the
     /// error with its instruction and C source line, and the kernel's stats line (with the
@@ -401,6 +417,28 @@ mod tests {
         // A log without the stats line gets it after the verdict.
         r.log = "0: (b7) r0 = 0\n".into();
         assert_eq!(r.text(1, 1_000_000), format!("0: (b7) r0 = 0\nxdp_ok: accepted\n{stats}\n"));
+    }
+
+    #[test]
+    fn refusal_names_program_insn_message_and_source() {
+        assert_eq!(
+            rejected().refusal().unwrap(),
+            "xdp_bad: the verifier rejects the program: insn 12: R1 invalid mem access 'scalar'\n  \
+             source: prog.bpf.c:31: return *p;"
+        );
+        let whole = Report {
+            verdict: Verdict::Rejected(VerifyError::program(
+                ErrorKind::FallOffEnd,
+                "last insn is not an exit or jmp",
+            )),
+            ..accepted()
+        };
+        assert_eq!(
+            whole.refusal().unwrap(),
+            "xdp_ok: the verifier rejects the program: last insn is not an exit or jmp"
+        );
+        assert_eq!(accepted().refusal(), None);
+        assert_eq!(unsupported().refusal(), None);
     }
 
     #[test]

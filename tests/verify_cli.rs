@@ -1,0 +1,401 @@
+//! `bpflab verify` and `bpflab run`'s verification, driven as users drive them: the JSON
+//! contract's shape, veristat's CSV, program selection, flags, exit statuses and the text
+//! output. The verdicts themselves are the verifier's (its own tests and the agreement corpus
+//! check them); these tests check that each verdict is reported as documented
+//! (docs/VERIFIER.md), whichever it is.
+
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn bpflab(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_bpflab"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run bpflab")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// The programs of xdp.bpf.o, in object order (all loaded automatically).
+const XDP_PROGRAMS: &[&str] =
+    &["xdp_classify", "xdp_ethertype", "xdp_vlan_push", "xdp_trim", "xdp_meta", "xdp_frags_len"];
+
+/// veristat's CSV header (tools/testing/selftests/bpf/veristat.c, `-o csv`).
+const VERISTAT_HEADER: &str = "file_name,prog_name,verdict,duration,total_insns,total_states,\
+                               peak_states,max_states_per_insn,max_mark_read_len";
+
+/// The exit status the documentation gives for these verdicts.
+fn expected_status(verdicts: &[&str]) -> i32 {
+    if verdicts.contains(&"rejected") {
+        1
+    } else if !verdicts.is_empty() && verdicts.iter().all(|v| *v == "accepted") {
+        0
+    } else {
+        2
+    }
+}
+
+/// Checks one program's object against the `--json` contract and returns its verdict.
+fn check_contract(doc: &Value) -> String {
+    let obj = doc.as_object().expect("a JSON object per program");
+    let keys: Vec<&str> = obj.keys().map(String::as_str).collect();
+    let mut want = vec!["error", "program", "stats", "unsupported", "verdict"];
+    want.sort_unstable();
+    assert_eq!(keys, want, "{doc}");
+    let verdict = doc["verdict"].as_str().expect("verdict is a string").to_owned();
+    match verdict.as_str() {
+        "accepted" => {
+            assert!(doc["error"].is_null() && doc["unsupported"].is_null(), "{doc}");
+        }
+        "rejected" => {
+            let e = doc["error"].as_object().expect("a rejection has an error");
+            let mut keys: Vec<&str> = e.keys().map(String::as_str).collect();
+            keys.sort_unstable();
+            assert_eq!(keys, ["insn", "kind", "message", "source"], "{doc}");
+            assert!(doc["error"]["kind"].is_string() && doc["error"]["message"].is_string());
+            assert!(doc["error"]["insn"].is_u64() || doc["error"]["insn"].is_null());
+            assert!(doc["unsupported"].is_null(), "{doc}");
+        }
+        "unsupported" => {
+            assert!(doc["error"].is_null(), "{doc}");
+            let u = doc["unsupported"].as_object().expect("an unsupported verdict says what");
+            let mut keys: Vec<&str> = u.keys().map(String::as_str).collect();
+            keys.sort_unstable();
+            assert_eq!(keys, ["feature", "insn"], "{doc}");
+            assert!(!doc["unsupported"]["feature"].as_str().unwrap_or("").is_empty(), "{doc}");
+        }
+        other => panic!("verdict {other:?} is not accepted, rejected or unsupported"),
+    }
+    let stats = doc["stats"].as_object().expect("stats");
+    let mut keys: Vec<&str> = stats.keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        [
+            "max_states_per_insn",
+            "peak_states",
+            "processed_insns",
+            "total_states",
+            "verification_usec"
+        ],
+        "{doc}"
+    );
+    assert!(stats.values().all(Value::is_u64), "{doc}");
+    verdict
+}
+
+#[test]
+fn json_for_one_program_is_one_object_in_the_contract() {
+    let o = bpflab(&["verify", "programs/tests/xdp.bpf.o", "--prog", "xdp_trim", "--json"]);
+    let doc: Value = serde_json::from_slice(&o.stdout).expect("JSON on stdout");
+    assert_eq!(doc["program"], "xdp_trim");
+    let verdict = check_contract(&doc);
+    assert_eq!(o.status.code(), Some(expected_status(&[&verdict])), "{}", stderr(&o));
+    // The contract's field order.
+    let text = stdout(&o);
+    let at = |k: &str| text.find(&format!("\n  \"{k}\"")).unwrap_or(usize::MAX);
+    assert!(
+        at("program") < at("verdict")
+            && at("verdict") < at("error")
+            && at("error") < at("unsupported")
+            && at("unsupported") < at("stats"),
+        "{text}"
+    );
+}
+
+#[test]
+fn json_for_several_programs_is_a_list_of_every_autoload_program() {
+    let o = bpflab(&["verify", "programs/tests/xdp.bpf.o", "--output", "json"]);
+    let doc: Value = serde_json::from_slice(&o.stdout).expect("JSON on stdout");
+    let list = doc.as_array().expect("a list for several programs");
+    let names: Vec<&str> = list.iter().map(|d| d["program"].as_str().unwrap()).collect();
+    assert_eq!(names, XDP_PROGRAMS);
+    let verdicts: Vec<String> = list.iter().map(check_contract).collect();
+    let verdicts: Vec<&str> = verdicts.iter().map(String::as_str).collect();
+    assert_eq!(o.status.code(), Some(expected_status(&verdicts)), "{}", stderr(&o));
+}
+
+#[test]
+fn every_fixture_verifies_with_a_documented_exit_status() {
+    let mut objects: Vec<String> = std::fs::read_dir("programs/tests")
+        .unwrap()
+        .map(|e| e.unwrap().path().display().to_string())
+        .filter(|p| p.ends_with(".bpf.o"))
+        .collect();
+    objects.sort();
+    assert!(objects.len() > 30, "{objects:?}");
+    for path in &objects {
+        let mut args = vec!["verify", path.as_str(), "--json"];
+        if path.ends_with("user_sized_maps.bpf.o") {
+            // Maps user space sizes before loading (as libbpf's bpf_map__set_max_entries).
+            args.extend(["--map-size", "len_counts=16", "--map-size", "slots=4"]);
+        }
+        let o = bpflab(&args);
+        let doc: Value = serde_json::from_slice(&o.stdout)
+            .unwrap_or_else(|e| panic!("{path}: {e}: {}", stderr(&o)));
+        let docs = match doc {
+            Value::Array(list) => list,
+            one => vec![one],
+        };
+        assert!(!docs.is_empty(), "{path}");
+        let verdicts: Vec<String> = docs.iter().map(check_contract).collect();
+        let verdicts: Vec<&str> = verdicts.iter().map(String::as_str).collect();
+        assert_eq!(o.status.code(), Some(expected_status(&verdicts)), "{path}: {}", stderr(&o));
+    }
+}
+
+#[test]
+fn csv_is_veristats_with_a_row_per_decided_program() {
+    let o = bpflab(&["verify", "programs/tests/xdp.bpf.o", "--output", "csv"]);
+    let json = bpflab(&["verify", "programs/tests/xdp.bpf.o", "--json"]);
+    let docs: Value = serde_json::from_slice(&json.stdout).unwrap();
+    let decided: Vec<(&str, &str)> = docs
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["verdict"] != "unsupported")
+        .map(|d| {
+            let v = if d["verdict"] == "accepted" { "success" } else { "failure" };
+            (d["program"].as_str().unwrap(), v)
+        })
+        .collect();
+    let text = stdout(&o);
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some(VERISTAT_HEADER));
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len(), decided.len(), "{text}");
+    for (row, (name, verdict)) in rows.iter().zip(&decided) {
+        assert_eq!(row.len(), 9, "{row:?}");
+        assert_eq!((row[0], row[1], row[2]), ("xdp.bpf.o", *name, *verdict), "{row:?}");
+        assert!(row[3..].iter().all(|v| v.parse::<u64>().is_ok()), "{row:?}");
+    }
+    // Programs without a verdict are named on stderr, not written as rows veristat rejects.
+    let undecided = XDP_PROGRAMS.len() - decided.len();
+    assert_eq!(stderr(&o).contains("left out of the CSV"), undecided > 0, "{}", stderr(&o));
+    assert_eq!(o.status.code(), json.status.code());
+}
+
+#[test]
+fn prog_selects_one_program_and_an_unknown_one_is_an_error() {
+    let o = bpflab(&["verify", "programs/tests/xdp.bpf.o", "--prog", "xdp_meta"]);
+    let text = stdout(&o);
+    assert!(text.starts_with("xdp_meta: ") || text.contains("\nxdp_meta: "), "{text}");
+    for other in XDP_PROGRAMS.iter().filter(|n| **n != "xdp_meta") {
+        assert!(!text.contains(other), "{other} in {text}");
+    }
+    let o = bpflab(&["verify", "programs/tests/xdp.bpf.o", "--prog", "nope"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(
+        stderr(&o),
+        "error: no program named \"nope\"; the object has: xdp_classify, xdp_ethertype, \
+         xdp_vlan_push, xdp_trim, xdp_meta, xdp_frags_len\n"
+    );
+    assert!(o.stdout.is_empty());
+}
+
+#[test]
+fn text_has_a_verdict_and_stats_line_per_program_and_a_summary() {
+    let o = bpflab(&["verify", "programs/tests/xdp.bpf.o"]);
+    let text = stdout(&o);
+    let json = bpflab(&["verify", "programs/tests/xdp.bpf.o", "--json"]);
+    let docs: Value = serde_json::from_slice(&json.stdout).unwrap();
+    let mut counts = [0usize; 3];
+    for d in docs.as_array().unwrap() {
+        let name = d["program"].as_str().unwrap();
+        let verdict = d["verdict"].as_str().unwrap();
+        let line = format!("{name}: {verdict}");
+        assert!(text.lines().any(|l| l.starts_with(&line)), "{line} in {text}");
+        counts[["accepted", "rejected", "unsupported"]
+            .iter()
+            .position(|v| *v == verdict)
+            .unwrap()] += 1;
+        if verdict == "rejected" {
+            assert!(text.contains("  error: "), "{text}");
+        }
+    }
+    let stats = text.lines().filter(|l| l.starts_with("processed ")).count();
+    assert_eq!(stats, XDP_PROGRAMS.len(), "{text}");
+    assert!(text.lines().filter(|l| l.starts_with("processed ")).all(|l| {
+        l.contains(" insns (limit 1000000) max_states_per_insn ")
+            && l.contains(" total_states ")
+            && l.contains(" peak_states ")
+            && l.contains(" mark_read ")
+    }));
+    let summary = format!(
+        "6 programs: {} accepted, {} rejected, {} unsupported",
+        counts[0], counts[1], counts[2]
+    );
+    assert_eq!(text.lines().last(), Some(summary.as_str()), "{text}");
+    assert_eq!(o.status.code(), json.status.code());
+}
+
+#[test]
+fn flags_are_the_kernels_and_an_unknown_one_is_refused() {
+    let o = bpflab(&["verify", "programs/tests/xdp.bpf.o", "--flag", "nope"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(err.contains("invalid value 'nope' for '--flag <NAME>'"), "{err}");
+    assert!(
+        err.contains(
+            "[possible values: strict-alignment, any-alignment, test-state-freq, sleepable, \
+             xdp-has-frags]"
+        ),
+        "{err}"
+    );
+    assert!(o.stdout.is_empty());
+    let o = bpflab(&[
+        "verify",
+        "programs/tests/xdp.bpf.o",
+        "--prog",
+        "xdp_trim",
+        "--flag",
+        "test-state-freq",
+        "--flag",
+        "any-alignment",
+        "--unpriv",
+        "--log-level",
+        "2",
+        "--json",
+    ]);
+    let doc: Value = serde_json::from_slice(&o.stdout).expect("JSON on stdout");
+    let verdict = check_contract(&doc);
+    assert_eq!(o.status.code(), Some(expected_status(&[&verdict])), "{}", stderr(&o));
+    let o = bpflab(&["verify", "programs/tests/xdp.bpf.o", "--log-level", "3"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--log-level"), "{}", stderr(&o));
+}
+
+#[test]
+fn unreadable_objects_have_no_verdict() {
+    let o = bpflab(&["verify", "programs/tests/no-such-object.bpf.o"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).starts_with("error: "), "{}", stderr(&o));
+    assert!(stderr(&o).contains("no-such-object.bpf.o"), "{}", stderr(&o));
+    let o = bpflab(&["verify", "programs/tests/xdp.bpf.o", "--kernel", "--output", "csv"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--kernel"), "{}", stderr(&o));
+}
+
+/// The verdict `verify --json` gives one program.
+fn verdict_of(object: &str, prog: &str) -> String {
+    let o = bpflab(&["verify", object, "--prog", prog, "--json"]);
+    let doc: Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    doc["verdict"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn run_verifies_first_and_no_verify_runs_checked() {
+    let object = "programs/tests/xdp.bpf.o";
+    let packet = "programs/tests/packets/arp_request.bin";
+    for engine in ["interp", "jit"] {
+        for prog in ["xdp_trim", "xdp_classify"] {
+            let args = ["run", object, "--prog", prog, "--packet-file", packet, "--engine", engine];
+            let checked = bpflab(&[&args[..], &["--no-verify"]].concat());
+            assert!(checked.status.success(), "{}", stderr(&checked));
+            assert!(stdout(&checked).starts_with(&format!("{packet}: XDP_")));
+            assert_eq!(stderr(&checked), "", "--no-verify verifies nothing");
+            let verified = bpflab(&args);
+            match verdict_of(object, prog).as_str() {
+                "accepted" => {
+                    assert!(verified.status.success(), "{}", stderr(&verified));
+                    assert_eq!(stdout(&verified), stdout(&checked));
+                    assert_eq!(stderr(&verified), "");
+                }
+                "unsupported" => {
+                    assert!(verified.status.success(), "{}", stderr(&verified));
+                    assert_eq!(stdout(&verified), stdout(&checked));
+                    let err = stderr(&verified);
+                    assert!(
+                        err.starts_with(&format!("note: {prog}: bpflab's verifier has no verdict"))
+                            && err.ends_with("; running it checked\n")
+                            && err.lines().count() == 1,
+                        "{err}"
+                    );
+                }
+                _ => {
+                    assert!(!verified.status.success());
+                    assert!(verified.stdout.is_empty());
+                    let err = stderr(&verified);
+                    assert!(
+                        err.starts_with(&format!(
+                            "error: {prog}: the verifier rejects the program: "
+                        )) && err.contains("--no-verify"),
+                        "{err}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn run_does_not_verify_raw_bytecode() {
+    // r0 = 7; exit: raw bytecode has no program type, so nothing to verify (and no note).
+    let o = bpflab(&["run", "--hex", "b7 00 00 00 07 00 00 00 95 00 00 00 00 00 00 00"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "r0 = 0x7 (7)\ninstructions: 2\n");
+    assert_eq!(stderr(&o), "");
+}
+
+#[test]
+fn kernel_comparison_shows_both_verdicts_and_a_summary() {
+    if let Err(e) = bpflab::kernel::probe() {
+        eprintln!("SKIP: no bpf(2) here: {e}");
+        return;
+    }
+    let o = bpflab(&["verify", "--kernel", "programs/tests/xdp.bpf.o"]);
+    let text = stdout(&o);
+    let mut lines = text.lines();
+    let header = lines.next().unwrap();
+    assert!(
+        header.starts_with("program ") && header.contains("bpflab") && header.contains("kernel")
+    );
+    let json = bpflab(&["verify", "programs/tests/xdp.bpf.o", "--json"]);
+    let docs: Value = serde_json::from_slice(&json.stdout).unwrap();
+    let (mut agree, mut disagree) = (0, 0);
+    for d in docs.as_array().unwrap() {
+        let name = d["program"].as_str().unwrap();
+        let row = text.lines().find(|l| l.starts_with(&format!("{name} "))).expect(name);
+        let cols: Vec<&str> = row.split_whitespace().collect();
+        // This kernel loads every program of xdp.bpf.o (the fixtures are built to load).
+        assert_eq!(cols[1], d["verdict"].as_str().unwrap(), "{row}");
+        assert_eq!(cols[2], "accepted", "{row}");
+        assert!(cols[4].parse::<u64>().is_ok_and(|n| n > 0), "kernel processed count: {row}");
+        match cols[1] {
+            "accepted" => agree += 1,
+            "rejected" => disagree += 1,
+            _ => assert_eq!(cols[5], "-", "{row}"),
+        }
+    }
+    let lacking = XDP_PROGRAMS.len() - agree - disagree;
+    let summary = format!(
+        "6 programs: {agree} agree, {disagree} disagree, {lacking} lack a verdict (bpflab \
+         {lacking}, kernel 0); 0 agreeing rejections differ in error class"
+    );
+    assert_eq!(text.lines().last(), Some(summary.as_str()), "{text}");
+    let status = if disagree > 0 {
+        1
+    } else if lacking > 0 {
+        2
+    } else {
+        0
+    };
+    assert_eq!(o.status.code(), Some(status), "{}", stderr(&o));
+    // JSON: both sides per program.
+    let o =
+        bpflab(&["verify", "--kernel", "programs/tests/xdp.bpf.o", "--prog", "xdp_meta", "--json"]);
+    let doc: Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    assert_eq!(doc["program"], "xdp_meta");
+    check_contract(&doc["bpflab"]);
+    assert_eq!(doc["kernel"]["verdict"], "accepted");
+    assert!(doc["kernel"]["error"].is_null());
+    assert!(doc["kernel"]["processed_insns"].as_u64().is_some_and(|n| n > 0));
+}
