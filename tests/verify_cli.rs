@@ -282,6 +282,10 @@ fn unreadable_objects_have_no_verdict() {
     let o = bpflab(&["verify", "programs/tests/xdp.bpf.o", "--kernel", "--output", "csv"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("--kernel"), "{}", stderr(&o));
+    let o = bpflab(&["verify", "programs/tests/xdp.bpf.o", "--kernel", "--unpriv"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--unpriv verdicts cannot be compared"), "{}", stderr(&o));
+    assert!(o.stdout.is_empty());
 }
 
 /// The verdict `verify --json` gives one program.

@@ -100,6 +100,11 @@ fn run(args: &VerifyArgs) -> Result<u8, Box<dyn std::error::Error>> {
     if args.kernel && format == OutputFormat::Csv {
         return Err("--kernel prints a comparison; --output csv is for bpflab's verdicts".into());
     }
+    if args.kernel && args.unpriv {
+        return Err("--kernel loads programs with this process's privileges; --unpriv verdicts \
+                    cannot be compared with them"
+            .into());
+    }
     let obj = load_object(&args.object, &args.load, args.prog.as_deref())?;
     let selected = selection(&obj, args.prog.as_deref())?;
     let helpers = bpflab::profile::helpers_for(&args.load.profile()?);
