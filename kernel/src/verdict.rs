@@ -6,7 +6,8 @@
 //! The program is loaded the way [`KernelEngine`](crate::KernelEngine) loads it (the
 //! collection's BTF, its maps typed by that BTF, map references rewritten to the maps' fds,
 //! func and line info, trampoline targets by their kernel BTF id), on its own: its sibling
-//! programs are not loaded, as the selftests' `test_loader` loads one program per test.
+//! programs are not loaded, as the selftests' `test_loader` loads one program per test. Where
+//! the kernel refuses the object's BTF, the program is loaded without it, as libbpf does.
 //!
 //! Unprivileged loads (the selftests' `__failure_unpriv`) are not offered: they need the
 //! capabilities dropped around the load and `kernel.unprivileged_bpf_disabled` at 0, which
@@ -104,6 +105,9 @@ pub struct KernelVerdict {
     pub max_states_per_insn: Option<u64>,
     /// `verification time N usec`.
     pub verification_usec: Option<u64>,
+    /// The BTF checker's error when the kernel refused the object's BTF: the program was then
+    /// loaded without BTF, func and line info, as libbpf loads it.
+    pub btf_refused: Option<String>,
 }
 
 /// First log buffer size; grown to what the kernel asks for (`log_true_size`) when too small.
@@ -129,9 +133,23 @@ pub fn kernel_verdict(
             what: format!("program {:?} has no program type (the kernel has no raw mode)", p.name),
         });
     }
-    // The engine's load path with every program left out: the BTF and the maps.
-    let every: Vec<usize> = (0..collection.programs.len()).collect();
-    let loaded = KernelEngine.load_collection_except(collection, &every)?;
+    // The engine's load path for the BTF and the maps (no programs). A refused BTF is left
+    // out, with the func and line info that refer to it, as libbpf does ("BTF is optional,
+    // ignoring"), so the program meets the verifier as it does under libbpf.
+    let mut setup = Collection {
+        maps: collection.maps.clone(),
+        btf: collection.btf.clone(),
+        ..Collection::default()
+    };
+    let (loaded, btf_refused) = match KernelEngine.load_collection(&setup) {
+        Ok(l) => (l, None),
+        Err(KernelError::BtfRejected { log }) => {
+            setup.btf = None;
+            let line = error_line(&log).unwrap_or_else(|| "(no log)".into());
+            (KernelEngine.load_collection(&setup)?, Some(line))
+        }
+        Err(e) => return Err(e),
+    };
     let insns = crate::engine::with_map_fds(&p.insns, loaded.maps())?;
     let attach_btf_id = match (p.prog_type, p.attach_to.as_deref()) {
         (ProgType::Tracing | ProgType::Lsm, Some(target)) => {
@@ -186,7 +204,10 @@ pub fn kernel_verdict(
             }
             Err(e) => e.errno,
         };
-        return Ok(KernelVerdict::from_log(errno == 0, errno, log));
+        return Ok(KernelVerdict {
+            btf_refused,
+            ..KernelVerdict::from_log(errno == 0, errno, log)
+        });
     }
 }
 
@@ -204,6 +225,7 @@ impl KernelVerdict {
             peak_states: stats.peak_states,
             max_states_per_insn: stats.max_states_per_insn,
             verification_usec: stats.verification_usec,
+            btf_refused: None,
             log,
         }
     }
@@ -216,12 +238,18 @@ fn is_stats_line(line: &str) -> bool {
         || (line.starts_with("processed ") && line.contains(" insns (limit "))
 }
 
+/// Whether a line is a state dump the verifier prints after some errors (`infinite loop
+/// detected` is followed by `cur state:` and `old state:` lines).
+fn is_state_dump(line: &str) -> bool {
+    line.starts_with("cur state:") || line.starts_with("old state:")
+}
+
 /// The error message of a rejected load's log: the last non-blank line before the first
 /// statistics line (or of the whole log).
 pub fn error_line(log: &str) -> Option<String> {
     log.lines()
         .take_while(|l| !is_stats_line(l))
-        .filter(|l| !l.trim().is_empty())
+        .filter(|l| !l.trim().is_empty() && !is_state_dump(l))
         .last()
         .map(|l| l.trim_end().to_string())
 }

@@ -823,8 +823,8 @@ impl<'a> Verifier<'a> {
                         self.push_branch(taken, target, insn, parent)?;
                         return Ok(Flow::Next(fall));
                     }
-                    if !p.maybe_null && p.kind() != Some(PtrKind::Stack) || p.kind() == Some(PtrKind::Stack) {
-                        // A non-NULL pointer never equals 0.
+                    if reg_not_null(&p) {
+                        // A pointer known not to be NULL never equals 0.
                         return Ok(Flow::Next(if cond == JmpCond::Ne { target } else { fall }));
                     }
                 }
@@ -921,6 +921,27 @@ impl<'a> Verifier<'a> {
 /// The slot a jump at `insn` with offset `off` goes to.
 pub(crate) fn jump_target(insn: usize, off: i64) -> usize {
     (insn as i64 + 1 + off).max(0) as usize
+}
+
+/// Whether a pointer is known not to be NULL (the kernel's `reg_not_null`): only these kinds
+/// decide a comparison with 0; others (ctx, stack, packet) leave both branches open.
+pub(crate) fn reg_not_null(r: &Reg) -> bool {
+    if r.maybe_null || r.var.smin <= -MAX_VAR_OFF || r.var.smax >= MAX_VAR_OFF {
+        return false;
+    }
+    matches!(
+        r.kind(),
+        Some(
+            PtrKind::Sock
+                | PtrKind::TcpSock
+                | PtrKind::XdpSock
+                | PtrKind::MapValue
+                | PtrKind::MapKey
+                | PtrKind::SockCommon
+                | PtrKind::Mem
+                | PtrKind::MapPtr
+        )
+    )
 }
 
 /// Applies a packet comparison's outcome to one side.
