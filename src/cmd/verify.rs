@@ -226,7 +226,7 @@ pub(crate) fn before_run(
     match &report.verdict {
         Verdict::Accepted => Ok(true),
         Verdict::Unsupported(u) => {
-            let at = u.insn.map(|i| format!(" at insn {i}")).unwrap_or_default();
+            let at = u.insn.map(|i| format!(", at insn {i}")).unwrap_or_default();
             eprintln!(
                 "note: {}: bpflab's verifier has no verdict ({}{at}); running it checked",
                 report.program, u.feature
@@ -356,7 +356,7 @@ fn compare(
                     }
                 }
                 Verdict::Unsupported(u) => {
-                    out += &format!("  bpflab: does not model {}\n", u.feature);
+                    out += &format!("  bpflab: unsupported: {}\n", u.feature);
                 }
                 Verdict::Accepted => {}
             }

@@ -151,7 +151,7 @@ impl Report {
     }
 
     /// The report as text: the log when `log_level` is 1 or 2, then the verdict line
-    /// (`NAME: accepted`, `NAME: rejected`, `NAME: unsupported: ...`), for a rejection the
+    /// (`NAME: accepted`, `NAME: rejected`, `NAME: unsupported: FEATURE, at insn N`), for a rejection the
     /// error with its instruction and C source line, and the kernel's stats line (with the
     /// processed-instruction `limit`) unless the log already ends with it.
     pub fn text(&self, log_level: u8, limit: u64) -> String {
@@ -176,12 +176,9 @@ impl Report {
                 }
             }
             Verdict::Unsupported(u) => {
-                out += &format!(
-                    "{}: unsupported: bpflab's verifier does not model {}",
-                    self.program, u.feature
-                );
+                out += &format!("{}: unsupported: {}", self.program, u.feature);
                 if let Some(insn) = u.insn {
-                    out += &format!(" (insn {insn})");
+                    out += &format!(", at insn {insn}");
                 }
                 out.push('\n');
             }
@@ -397,7 +394,7 @@ mod tests {
         assert_eq!(accepted().text(0, 1_000_000), format!("xdp_ok: accepted\n{stats}"));
         assert_eq!(
             unsupported().text(2, 1_000_000),
-            "lsm_x: unsupported: bpflab's verifier does not model kfunc bpf_foo (insn 3)\n\
+            "lsm_x: unsupported: kfunc bpf_foo, at insn 3\n\
              processed 0 insns (limit 1000000) max_states_per_insn 0 total_states 0 \
              peak_states 0 mark_read 0\n"
         );
