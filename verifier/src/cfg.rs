@@ -672,6 +672,21 @@ impl<'a> Env<'a> {
         }
     }
 
+    /// The parameter count of the kfunc with BTF id `imm`, from its declaration in the
+    /// object's BTF (the kernel reads the same prototype from its own BTF).
+    fn kfunc_params(&self, imm: i32) -> Option<usize> {
+        let name = &self.kfuncs.iter().find(|k| k.btf_id == imm as u32)?.name;
+        let btf = self.btf?;
+        let id = btf.find_by_name(name, bpflab_btf::BtfKind::Func)?;
+        let bpflab_btf::BtfType::Func { type_id, .. } = btf.type_by_id(id).ok()? else {
+            return None;
+        };
+        match btf.type_by_id(*type_id).ok()? {
+            bpflab_btf::BtfType::FuncProto { params, .. } => Some(params.len()),
+            _ => None,
+        }
+    }
+
     /// Registers live before each slot: the kernel's backward may-live analysis over the
     /// walk's postorder, iterated to a fixed point.
     fn compute_live_regs(&self, program: &Program, cfg: &mut Cfg, postorder: &[usize]) {
@@ -689,10 +704,7 @@ impl<'a> Env<'a> {
         while changed {
             changed = false;
             for &t in postorder {
-                let out = succ[t]
-                    .iter()
-                    .filter(|&&s| s < n)
-                    .fold(0u16, |acc, &s| acc | live_in[s]);
+                let out = succ[t].iter().filter(|&&s| s < n).fold(0u16, |acc, &s| acc | live_in[s]);
                 let (uses, defs) = use_def[t];
                 let inn = (out & !defs) | uses;
                 if out != live_out[t] || inn != live_in[t] {
@@ -742,7 +754,8 @@ impl<'a> Env<'a> {
                     CallKind::Helper => {
                         self.helpers.get(i64::from(imm)).map(|h| h.proto.args.len().min(5))
                     }
-                    _ => None,
+                    CallKind::Kfunc => self.kfunc_params(imm).map(|n| n.min(5)),
+                    CallKind::Local => None,
                 };
                 let uses = match args {
                     Some(n) => ((1u16 << (n + 1)) - 1) & !1,
@@ -846,8 +859,8 @@ pub fn decode_error_message(e: &DecodeError) -> VerifyError {
     let at = e.index;
     let msg = match e.kind {
         DecodeErrorKind::UnknownOpcode { code } => {
-            if Class::of(code) == Class::Ldx {
-                // The kernel checks LDX modes before its opcode table.
+            if Class::of(code) == Class::Ldx && !matches!(code & 0xe0, 0x60 | 0x80) {
+                // The kernel checks LDX modes (MEM, MEMSX) before its opcode table.
                 "BPF_LDX uses reserved fields".to_string()
             } else {
                 format!("unknown opcode {code:02x}")
@@ -857,7 +870,9 @@ pub fn decode_error_message(e: &DecodeError) -> VerifyError {
         DecodeErrorKind::ReservedField { code, field, value } => {
             reserved_field_message(code, field, value)
         }
-        DecodeErrorKind::TruncatedLdImm64 => "invalid bpf_ld_imm64 insn".to_string(),
+        // An LD_IMM64 cut short is the last slot, which the kernel's subprogram check
+        // finds first: it is not an exit or jump.
+        DecodeErrorKind::TruncatedLdImm64 => "last insn is not an exit or jmp".to_string(),
         DecodeErrorKind::BadLdImm64Tail { field: Field::Imm, .. } => {
             "unrecognized bpf_ld_imm64 insn".to_string()
         }

@@ -1,0 +1,636 @@
+//! The pre-walk checks (`bpflab_verifier::cfg`) against the running kernel: every rejection
+//! with the kernel's message, class and instruction, the same program loaded into the kernel
+//! and refused with the same error line; accepted shapes (subprograms, bounded loops, the
+//! fixtures' programs); prune points; and the static register liveness compared with the
+//! kernel's own (`Live regs before insn:` in its level-2 log).
+
+use std::path::Path;
+
+use bpflab_kernel::verdict::{BPF_LOG_LEVEL2, KernelVerdict, VerdictOptions, kernel_verdict};
+use bpflab_verifier::cfg::{Cfg, analyze, analyze_in, decode_error_message};
+use bpflab_verifier::{Config, ErrorKind, VerifyError};
+use bpflab_vm::asm::assemble;
+use bpflab_vm::helpers::HelperRegistry;
+use bpflab_vm::isa::{CallKind, Insn, Operand, PseudoSrc, RawInsn, Reg, decode_program};
+use bpflab_vm::{Collection, ProgType, Program};
+
+fn kernel_available() -> bool {
+    match bpflab_kernel::probe() {
+        Ok(()) => true,
+        Err(e) => {
+            eprintln!("kernel comparison skipped: {e}");
+            false
+        }
+    }
+}
+
+fn program(insns: Vec<Insn>) -> Program {
+    Program::raw("cfg_test", insns).with_type(ProgType::SocketFilter)
+}
+
+fn asm(src: &str) -> Program {
+    program(assemble(src).unwrap_or_else(|e| panic!("{e}\n{src}")))
+}
+
+fn ours(p: &Program) -> Result<Cfg, VerifyError> {
+    analyze(p, 0, &HelperRegistry::standard(), &Config::default())
+}
+
+fn kernel(p: &Program, log_level: u32) -> Option<KernelVerdict> {
+    if !kernel_available() {
+        return None;
+    }
+    let opts = VerdictOptions { log_level, ..VerdictOptions::default() };
+    Some(kernel_verdict(&Collection::single(p.clone()), 0, &opts).expect("kernel decides"))
+}
+
+/// Ours rejects with `message` of `kind` at `insn`, and so does the kernel.
+fn rejects_like_kernel(p: &Program, kind: ErrorKind, insn: Option<usize>, message: &str) {
+    let e = ours(p).expect_err("rejected");
+    assert_eq!(e.message, message);
+    assert_eq!(e.kind, kind, "{message}");
+    assert_eq!(e.insn, insn, "{message}");
+    assert_eq!(ErrorKind::classify(message), kind, "the kernel's line classes the same");
+    if let Some(v) = kernel(p, 1) {
+        assert!(!v.accepted, "kernel accepted:\n{}", v.log);
+        assert_eq!(v.error_line.as_deref(), Some(message), "kernel log:\n{}", v.log);
+    }
+}
+
+fn accepted_like_kernel(p: &Program) -> Cfg {
+    let cfg = ours(p).unwrap_or_else(|e| panic!("rejected: {e:?}"));
+    if let Some(v) = kernel(p, 1) {
+        assert!(v.accepted, "kernel rejected:\n{}", v.log);
+    }
+    cfg
+}
+
+fn slots(flags: &[bool]) -> Vec<usize> {
+    flags.iter().enumerate().filter(|(_, b)| **b).map(|(i, _)| i).collect()
+}
+
+#[test]
+fn jump_out_of_range() {
+    rejects_like_kernel(
+        &asm("r0 = 0\ngoto +5\nexit"),
+        ErrorKind::JumpOutOfRange,
+        Some(1),
+        "jump out of range from insn 1 to 7",
+    );
+    rejects_like_kernel(
+        &asm("goto -2\nexit"),
+        ErrorKind::JumpOutOfRange,
+        Some(0),
+        "jump out of range from insn 0 to -1",
+    );
+    rejects_like_kernel(
+        &asm("r0 = 0\nif r0 > 3 goto -5\nexit"),
+        ErrorKind::JumpOutOfRange,
+        Some(1),
+        "jump out of range from insn 1 to -3",
+    );
+    // gotol takes its offset from imm.
+    rejects_like_kernel(
+        &program(vec![Insn::JaLong { imm: 100 }, Insn::Exit]),
+        ErrorKind::JumpOutOfRange,
+        Some(0),
+        "jump out of range from insn 0 to 101",
+    );
+}
+
+#[test]
+fn jumps_stay_inside_their_subprogram() {
+    // main: call f; goto +1 (into f); exit.  f: r0 = 0; exit
+    rejects_like_kernel(
+        &asm("call f\ngoto +1\nexit\nf:\nr0 = 0\nexit"),
+        ErrorKind::JumpOutOfRange,
+        Some(1),
+        "jump out of range from insn 1 to 3",
+    );
+}
+
+#[test]
+fn last_insn_must_be_exit_or_jump() {
+    rejects_like_kernel(
+        &asm("r0 = 0"),
+        ErrorKind::FallOffEnd,
+        Some(0),
+        "last insn is not an exit or jmp",
+    );
+    // A subprogram that falls into the next one.
+    rejects_like_kernel(
+        &asm("call f\nexit\nf:\nr0 = 0\ncall g\ng:\nr0 = 1\nexit"),
+        ErrorKind::FallOffEnd,
+        Some(3),
+        "last insn is not an exit or jmp",
+    );
+    // The last slot is the second half of an LD_IMM64.
+    rejects_like_kernel(
+        &asm("r0 = 0\nexit\nr1 = 0x1122334455 ll"),
+        ErrorKind::FallOffEnd,
+        Some(3),
+        "last insn is not an exit or jmp",
+    );
+}
+
+#[test]
+fn unreachable_insn() {
+    rejects_like_kernel(
+        &asm("r0 = 0\nexit\nexit"),
+        ErrorKind::UnreachableInsn,
+        Some(2),
+        "unreachable insn 2",
+    );
+    // A privileged infinite loop is no back-edge error, but what follows it is unreachable.
+    rejects_like_kernel(
+        &asm("r0 = 0\nl:\ngoto l\nexit"),
+        ErrorKind::UnreachableInsn,
+        Some(2),
+        "unreachable insn 2",
+    );
+    // A subprogram no call reaches does not exist: its code is unreachable main code.
+    rejects_like_kernel(
+        &asm("r0 = 0\nexit\nr0 = 1\nexit"),
+        ErrorKind::UnreachableInsn,
+        Some(2),
+        "unreachable insn 2",
+    );
+}
+
+#[test]
+fn jump_into_the_middle_of_ldimm64() {
+    rejects_like_kernel(
+        &program(vec![Insn::ld_imm64(Reg::R0, 1), Insn::Ja { off: -2 }, Insn::Exit]),
+        ErrorKind::JumpOutOfRange,
+        Some(0),
+        "jump into the middle of ldimm64 insn 0",
+    );
+    rejects_like_kernel(
+        &program(vec![
+            Insn::Alu {
+                width: bpflab_vm::isa::Width::W64,
+                op: bpflab_vm::isa::AluOp::Mov,
+                dst: Reg::R0,
+                src: Operand::Imm(0),
+            },
+            Insn::Jump {
+                width: bpflab_vm::isa::Width::W64,
+                cond: bpflab_vm::isa::JmpCond::Eq,
+                dst: Reg::R0,
+                src: Operand::Imm(0),
+                off: 1,
+            },
+            Insn::ld_imm64(Reg::R0, 1),
+            Insn::Exit,
+        ]),
+        ErrorKind::JumpOutOfRange,
+        Some(2),
+        "jump into the middle of ldimm64 insn 2",
+    );
+}
+
+#[test]
+fn calls_to_nothing() {
+    let call = |imm| program(vec![Insn::Call { kind: CallKind::Local, imm, off: 0 }, Insn::Exit]);
+    for imm in [5, 1, -2, -3, i32::MAX] {
+        rejects_like_kernel(
+            &call(imm),
+            ErrorKind::JumpOutOfRange,
+            Some(0),
+            "call to invalid destination",
+        );
+    }
+}
+
+#[test]
+fn too_many_subprograms() {
+    // main calls 256 functions: with main, 257.
+    let mut src = String::new();
+    for i in 0..256 {
+        src += &format!("call f{i}\n");
+    }
+    src += "r0 = 0\nexit\n";
+    for i in 0..256 {
+        src += &format!("f{i}:\nr0 = {i}\nexit\n");
+    }
+    rejects_like_kernel(&asm(&src), ErrorKind::TooComplex, Some(255), "too many subprograms");
+    // 256 in all is fine.
+    let mut src = String::new();
+    for i in 0..255 {
+        src += &format!("call f{i}\n");
+    }
+    src += "r0 = 0\nexit\n";
+    for i in 0..255 {
+        src += &format!("f{i}:\nr0 = {i}\nexit\n");
+    }
+    let cfg = accepted_like_kernel(&asm(&src));
+    assert_eq!(cfg.subprogs.len(), 256);
+}
+
+#[test]
+fn subprograms_without_btf_may_not_use_ld_abs_or_tail_calls() {
+    rejects_like_kernel(
+        &asm("r6 = r1\ncall f\nexit\nf:\nr0 = *(u8 *)skb[0]\nexit"),
+        ErrorKind::Other,
+        Some(3),
+        "LD_ABS is not allowed in subprogs without BTF",
+    );
+    rejects_like_kernel(
+        &asm("call f\nexit\nf:\nr3 = 0\ncall 12\nr0 = 0\nexit"),
+        ErrorKind::TailCall,
+        Some(2),
+        "tail_call is not allowed in subprogs without BTF",
+    );
+    // The main program may.
+    let cfg = accepted_like_kernel(&asm("r6 = r1\nr0 = *(u8 *)skb[0]\nexit"));
+    assert!(cfg.subprogs[0].has_ld_abs);
+}
+
+#[test]
+fn map_references_must_name_a_map() {
+    let p = program(vec![
+        Insn::LdImm64 { dst: Reg::R1, src: PseudoSrc::MapFd, imm: 1000, next_imm: 0 },
+        Insn::Alu {
+            width: bpflab_vm::isa::Width::W64,
+            op: bpflab_vm::isa::AluOp::Mov,
+            dst: Reg::R0,
+            src: Operand::Imm(0),
+        },
+        Insn::Exit,
+    ]);
+    rejects_like_kernel(&p, ErrorKind::Other, Some(0), "fd 1000 is not pointing to valid bpf_map");
+    // With a thousand and one maps, index 1000 is one.
+    assert!(analyze(&p, 1001, &HelperRegistry::standard(), &Config::default()).is_ok());
+    let value = |off| {
+        program(vec![
+            Insn::LdImm64 { dst: Reg::R1, src: PseudoSrc::MapIdxValue, imm: 0, next_imm: off },
+            Insn::Exit,
+        ])
+    };
+    let e = analyze(&value(1 << 29), 1, &HelperRegistry::standard(), &Config::default())
+        .expect_err("offset too large");
+    assert_eq!(e.message, "direct value offset of 536870912 is not allowed");
+    assert_eq!(e.insn, Some(0));
+    assert!(analyze(&value(8), 1, &HelperRegistry::standard(), &Config::default()).is_ok());
+}
+
+#[test]
+fn the_kernels_order_decides_the_first_error() {
+    // Out of range (subprogram pass) before unreachable (CFG pass).
+    rejects_like_kernel(
+        &asm("r0 = 0\nexit\ngoto +5\nexit"),
+        ErrorKind::JumpOutOfRange,
+        Some(2),
+        "jump out of range from insn 2 to 8",
+    );
+    // Call targets before jumps.
+    rejects_like_kernel(
+        &asm("goto +7\ncall 9\ncall pc+9\nexit"),
+        ErrorKind::JumpOutOfRange,
+        Some(2),
+        "call to invalid destination",
+    );
+    // Map references (LD_IMM64 pass) before unreachable code (CFG pass).
+    let p = program(vec![
+        Insn::Alu {
+            width: bpflab_vm::isa::Width::W64,
+            op: bpflab_vm::isa::AluOp::Mov,
+            dst: Reg::R0,
+            src: Operand::Imm(0),
+        },
+        Insn::Exit,
+        Insn::LdImm64 { dst: Reg::R1, src: PseudoSrc::MapFd, imm: 999, next_imm: 0 },
+        Insn::Exit,
+    ]);
+    rejects_like_kernel(&p, ErrorKind::Other, Some(2), "fd 999 is not pointing to valid bpf_map");
+}
+
+#[test]
+fn unprivileged_mode_refuses_loops_and_calls() {
+    // The kernel refuses unprivileged loads here (kernel.unprivileged_bpf_disabled), so these
+    // are checked against the kernel's source text only.
+    let unpriv = Config { privileged: false, ..Config::default() };
+    let reg = HelperRegistry::standard();
+    let p = asm("r0 = 0\nl:\nr0 += 1\nif r0 < 3 goto l\nexit");
+    let e = analyze(&p, 0, &reg, &unpriv).expect_err("back-edge");
+    assert_eq!(e.message, "back-edge from insn 2 to 1");
+    assert_eq!((e.kind, e.insn), (ErrorKind::BackEdge, Some(2)));
+    // Privileged: a bounded loop is fine (the walk decides whether it ends).
+    let cfg = accepted_like_kernel(&p);
+    assert_eq!(slots(&cfg.prune_point), [1, 2]);
+    let e = analyze(&asm("call f\nexit\nf:\nr0 = 0\nexit"), 0, &reg, &unpriv).expect_err("call");
+    assert_eq!(
+        e.message,
+        "loading/calling other bpf or kernel functions are allowed for CAP_BPF and CAP_SYS_ADMIN"
+    );
+    assert_eq!(e.insn, Some(0));
+    // The unprivileged size limit.
+    let mut insns = vec![Insn::ld_imm64(Reg::R0, 0); 2048];
+    insns.push(Insn::Exit);
+    let e = analyze(&program(insns), 0, &reg, &unpriv).expect_err("too large");
+    assert_eq!((e.kind, e.insn), (ErrorKind::TooComplex, None));
+    assert!(e.message.contains("4097 insns, the limit is 4096"), "{}", e.message);
+}
+
+#[test]
+fn too_large_and_empty_programs_fail_before_the_verifier() {
+    let mut insns = vec![Insn::Ja { off: 0 }; 1_000_000];
+    insns.push(Insn::Exit);
+    let p = program(insns);
+    let e = ours(&p).expect_err("too large");
+    assert_eq!((e.kind, e.insn), (ErrorKind::TooComplex, None));
+    assert!(e.message.starts_with("BPF program is too large: 1000001 insns"), "{}", e.message);
+    if let Some(v) = kernel(&p, 1) {
+        assert!(!v.accepted);
+        assert_eq!(v.errno, libc_e2big());
+        assert_eq!(v.error_line, None, "no log: {}", v.log);
+    }
+    let e = ours(&program(vec![])).expect_err("empty");
+    assert_eq!((e.kind, e.insn), (ErrorKind::Other, None));
+}
+
+/// `E2BIG` (7 on Linux).
+fn libc_e2big() -> i32 {
+    7
+}
+
+#[test]
+fn subprograms_and_their_bounds() {
+    let p = asm("r1 = 1\n\
+         call f\n\
+         call g\n\
+         exit\n\
+         f:\n\
+         r0 = r1\n\
+         exit\n\
+         g:\n\
+         r0 = 0x100000000 ll\n\
+         r1 = 1\n\
+         if r1 > 0 goto done\n\
+         r0 = 0\n\
+         done:\n\
+         exit");
+    let cfg = accepted_like_kernel(&p);
+    assert_eq!(cfg.slots, 12);
+    let bounds: Vec<_> = cfg.subprogs.iter().map(|s| (s.start, s.end)).collect();
+    assert_eq!(bounds, [(0, 4), (4, 6), (6, 12)]);
+    assert!(cfg.subprogs.iter().all(|s| !s.is_global && !s.has_tail_call && !s.has_ld_abs));
+    assert_eq!(cfg.subprog_of(7), Some(2));
+    assert_eq!(cfg.subprog_of(5), Some(1));
+    assert_eq!(cfg.subprog_of(11), Some(2));
+    assert_eq!(cfg.subprog_of(12), None);
+    assert_eq!(cfg.subprog_starting_at(4), Some(1));
+    assert_eq!(cfg.subprog_starting_at(5), None);
+    // Slots and instruction indices.
+    assert_eq!(cfg.insn_at[6], Some(6));
+    assert_eq!(cfg.insn_at[7], None);
+    assert_eq!(cfg.insn_at[8], Some(7));
+    assert_eq!(cfg.slot_of, [0, 1, 2, 3, 4, 5, 6, 8, 9, 10, 11]);
+    assert_eq!(cfg.insn(&p, 8), Some(&p.insns[7]));
+    assert_eq!(cfg.insn(&p, 7), None);
+    // Prune points: after each call (2, 3), each call's target (4, 6), the conditional
+    // jump (9) and its target (11), not its fall-through (10); the local calls (1, 2).
+    assert_eq!(slots(&cfg.prune_point), [1, 2, 3, 4, 6, 9, 11]);
+    assert_eq!(slots(&cfg.jmp_point), [2, 3, 4, 6, 11]);
+    assert!(slots(&cfg.force_checkpoint).is_empty());
+}
+
+#[test]
+fn prune_points_and_callbacks() {
+    // r2 = func cb; bpf_loop(4, cb, 0, 0); callbacks are forced checkpoints.
+    let p = asm("r2 = func cb ll\n\
+         r1 = 4\n\
+         r3 = 0\n\
+         r4 = 0\n\
+         call 181\n\
+         r6 = r1\n\
+         if r6 == 0 goto out\n\
+         call 5\n\
+         out:\n\
+         goto +0\n\
+         r0 = 0\n\
+         exit\n\
+         cb:\n\
+         r0 = 0\n\
+         exit");
+    let cfg = ours(&p).expect("accepted");
+    assert_eq!(slots(&cfg.prune_point), [0, 2, 5, 6, 7, 9, 10, 12]);
+    assert_eq!(slots(&cfg.force_checkpoint), [5]);
+    assert_eq!(slots(&cfg.calls_callback), [5]);
+    assert_eq!(slots(&cfg.jmp_point), [2, 5, 6, 9, 10, 12]);
+    assert_eq!(cfg.subprogs.len(), 2);
+    assert!(!cfg.test_state_freq);
+    let freq = Config {
+        flags: bpflab_verifier::Flags { test_state_freq: true, ..Default::default() },
+        ..Config::default()
+    };
+    let reg = HelperRegistry::standard();
+    assert!(analyze(&p, 0, &reg, &freq).unwrap().test_state_freq);
+    let unpriv = Config { privileged: false, ..freq };
+    // Unprivileged, the func load is refused (and test_state_freq would be ignored).
+    assert!(analyze(&p, 0, &reg, &unpriv).is_err());
+    // A timer callback: only the call is a prune point (async callback).
+    let cfg = ours(&asm("r1 = 0\nr2 = 0\ncall 170\nexit")).unwrap();
+    assert_eq!(slots(&cfg.prune_point), [2, 3]);
+    assert!(slots(&cfg.calls_callback).is_empty());
+}
+
+/// The kernel's `Live regs before insn:` table: per slot, the registers r0..r9 shown live.
+fn kernel_live_regs(log: &str) -> Vec<(usize, u16)> {
+    let mut out = Vec::new();
+    let mut lines = log.lines().skip_while(|l| !l.starts_with("Live regs before insn:"));
+    lines.next();
+    for line in lines {
+        let Some((head, rest)) = line.split_once(": ") else { break };
+        let Some(Ok(slot)) = head.split_whitespace().last().map(str::parse::<usize>) else {
+            break;
+        };
+        // Ten columns, `.` or the register's digit, then a space; the state trace that
+        // follows the table does not look like that.
+        let regs = rest.as_bytes();
+        let is_table = regs.len() > 10
+            && regs[10] == b' '
+            && regs[..10].iter().enumerate().all(|(r, &c)| c == b'.' || c == b'0' + r as u8);
+        if !is_table {
+            break;
+        }
+        let mut mask = 0u16;
+        for (r, &c) in regs[..10].iter().enumerate() {
+            if c != b'.' {
+                mask |= 1 << r;
+            }
+        }
+        out.push((slot, mask));
+    }
+    out
+}
+
+/// Our liveness equals the kernel's for every slot it prints (r0..r9; r10 is never shown).
+fn live_like_kernel(p: &Program, cfg: &Cfg, name: &str) {
+    let Some(v) = kernel(p, BPF_LOG_LEVEL2) else { return };
+    check_live(&v, cfg, name);
+}
+
+fn check_live(v: &KernelVerdict, cfg: &Cfg, name: &str) {
+    let theirs = kernel_live_regs(&v.log);
+    assert!(!theirs.is_empty(), "{name}: no liveness table in:\n{}", v.log);
+    let ours: Vec<(usize, u16)> = cfg
+        .insn_at
+        .iter()
+        .enumerate()
+        .filter(|(_, i)| i.is_some())
+        .map(|(s, _)| (s, cfg.live_in[s] & 0x3ff))
+        .collect();
+    assert_eq!(ours, theirs, "{name}: ours vs the kernel's (slot, live mask)");
+}
+
+#[test]
+fn liveness_of_a_small_program() {
+    let p = asm("r6 = r1\n\
+         r1 = 0\n\
+         if r6 == 0 goto +1\n\
+         r0 = 1\n\
+         call 5\n\
+         r0 = r6\n\
+         exit");
+    let cfg = accepted_like_kernel(&p);
+    // r1 before 0; r6 from 1 on; r0 at the exit only (the call defines it).
+    assert_eq!(cfg.live_in, [0x002, 0x040, 0x040, 0x040, 0x040, 0x040, 0x001]);
+    live_like_kernel(&p, &cfg, "small");
+}
+
+#[test]
+fn liveness_of_calls_stores_atomics_and_legacy_loads() {
+    let cases = [
+        (
+            "local call",
+            "r1 = 3\ncall f\nexit\nf:\nr0 = r1\nexit",
+            vec![0x03c, 0x03e, 0x001, 0x002, 0x001],
+        ),
+        (
+            "helper args",
+            // bpf_get_prandom_u32 (0 args), bpf_probe_read_kernel (3 args).
+            "r1 = r10\nr1 += -8\nr2 = 8\nr3 = 0\nr4 = 7\ncall 113\ncall 7\nexit",
+            vec![0x400, 0x002, 0x002, 0x006, 0x00e, 0x00e, 0x000, 0x001],
+        ),
+        (
+            "stores and atomics",
+            "r1 = 5\n*(u64 *)(r10 -8) = r1\n*(u32 *)(r10 -16) = 7\n\
+             r2 = 1\nlock *(u64 *)(r10 -8) += r2\nr2 = atomic64_fetch_add((u64 *)(r10 -8), r2)\n\
+             r0 = 0\nr0 = atomic64_cmpxchg((u64 *)(r10 -8), r0, r2)\nr0 = *(u64 *)(r10 -8)\nexit",
+            vec![0x400, 0x402, 0x400, 0x400, 0x404, 0x404, 0x404, 0x405, 0x400, 0x001],
+        ),
+        ("ld_abs", "r6 = r1\nr0 = *(u16 *)skb[12]\nr0 = 0\nexit", vec![0x7bf, 0x7ff, 0x000, 0x001]),
+        (
+            "alu, endian, neg",
+            "r1 = 1\nr2 = 2\nr1 += r2\nr1 = be16 r1\nr1 = -r1\nw0 = w1\nexit",
+            vec![0x000, 0x002, 0x006, 0x002, 0x002, 0x002, 0x001],
+        ),
+    ];
+    for (name, src, want) in cases {
+        let p = asm(src);
+        let cfg = ours(&p).unwrap_or_else(|e| panic!("{name}: {e:?}"));
+        let got: Vec<u16> = cfg
+            .insn_at
+            .iter()
+            .zip(&cfg.live_in)
+            .filter(|(i, _)| i.is_some())
+            .map(|(_, &l)| l)
+            .collect();
+        assert_eq!(got, want, "{name}");
+        live_like_kernel(&p, &cfg, name);
+    }
+}
+
+#[test]
+fn the_fixture_programs_pass_and_their_liveness_is_the_kernels() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../programs/tests");
+    let reg = HelperRegistry::standard();
+    let config = Config::default();
+    let mut checked = 0;
+    let mut compared = 0;
+    let mut entries: Vec<_> = std::fs::read_dir(&dir)
+        .expect("fixtures")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "o"))
+        .collect();
+    entries.sort();
+    let live = kernel_available();
+    for path in entries {
+        let bytes = std::fs::read(&path).expect("read");
+        let Ok(obj) = bpflab_loader::load(&bytes, &bpflab_loader::LoadOptions::for_path(&path))
+        else {
+            continue;
+        };
+        let c = &obj.collection;
+        for (i, p) in c.programs.iter().enumerate() {
+            let name = format!("{}:{}", path.file_name().unwrap().to_string_lossy(), p.name);
+            let cfg = analyze_in(c, i, &reg, &config).unwrap_or_else(|e| panic!("{name}: {e:?}"));
+            checked += 1;
+            if !live || p.prog_type == ProgType::Unspec {
+                continue;
+            }
+            let opts = VerdictOptions { log_level: BPF_LOG_LEVEL2, ..VerdictOptions::default() };
+            let Ok(v) = kernel_verdict(c, i, &opts) else { continue };
+            // Programs the kernel refuses before its liveness pass print no table.
+            if v.log.contains("Live regs before insn:") {
+                check_live(&v, &cfg, &name);
+                compared += 1;
+            }
+        }
+    }
+    assert!(checked > 50, "only {checked} fixture programs");
+    eprintln!("{checked} fixture programs analyzed, {compared} compared with the kernel");
+    assert!(!live || compared > 50, "only {compared} liveness tables compared");
+}
+
+#[test]
+fn decode_errors_get_the_kernels_messages() {
+    let raw = |code, dst, src, off, imm| RawInsn { code, dst, src, off, imm };
+    let exit = raw(0x95, 0, 0, 0, 0);
+    let mov0 = raw(0xb7, 0, 0, 0, 0);
+    let cases: Vec<(Vec<RawInsn>, &str)> = vec![
+        (vec![raw(0x07, 0, 0, 2, 1), exit], "BPF_ALU uses reserved fields"),
+        (vec![mov0, raw(0x87, 0, 0, 0, 1), exit], "BPF_NEG uses reserved fields"),
+        (vec![mov0, raw(0xd4, 0, 0, 0, 8), exit], "BPF_END uses reserved fields"),
+        (vec![raw(0xbf, 0, 1, 0, 1), exit], "BPF_MOV uses reserved fields"),
+        (vec![raw(0x61, 0, 1, 0, 1), exit], "BPF_LDX uses reserved fields"),
+        (vec![raw(0x21, 0, 1, 0, 0), exit], "BPF_LDX uses reserved fields"),
+        (vec![raw(0x99, 0, 1, 0, 0), exit], "unknown opcode 99"),
+        (vec![raw(0x62, 10, 1, -4, 0), mov0, exit], "BPF_ST uses reserved fields"),
+        (vec![raw(0x63, 10, 1, -4, 1), mov0, exit], "BPF_STX uses reserved fields"),
+        (vec![raw(0xdb, 10, 1, -8, 2), mov0, exit], "BPF_ATOMIC uses invalid atomic opcode 02"),
+        (vec![raw(0xff, 0, 0, 0, 0), exit], "unknown opcode ff"),
+        (vec![raw(0xe4, 0, 0, 0, 0), exit], "unknown opcode e4"),
+        (vec![raw(0x05, 0, 0, 0, 1), mov0, exit], "BPF_JA uses reserved fields"),
+        (vec![raw(0x85, 1, 0, 0, 5), mov0, exit], "BPF_CALL uses reserved fields"),
+        (vec![raw(0x85, 0, 3, 0, 5), mov0, exit], "BPF_CALL uses reserved fields"),
+        (vec![mov0, raw(0x95, 0, 1, 0, 0)], "BPF_EXIT uses reserved fields"),
+        (vec![mov0, raw(0x15, 0, 1, 0, 0), exit], "BPF_JMP/JMP32 uses reserved fields"),
+        (vec![mov0, raw(0x1d, 0, 1, 0, 1), exit], "BPF_JMP/JMP32 uses reserved fields"),
+        (vec![raw(0x18, 0, 7, 0, 1), RawInsn::default(), exit], "unrecognized bpf_ld_imm64 insn"),
+        (
+            vec![raw(0x18, 0, 0, 1, 1), RawInsn::default(), exit],
+            "BPF_LD_IMM64 uses reserved fields",
+        ),
+        (vec![raw(0x18, 0, 0, 0, 1), raw(0x07, 0, 0, 0, 0), exit], "invalid bpf_ld_imm64 insn"),
+        (vec![raw(0x18, 0, 1, 0, 1), raw(0, 0, 0, 0, 5), exit], "unrecognized bpf_ld_imm64 insn"),
+        (vec![mov0, exit, raw(0x18, 0, 0, 0, 1)], "last insn is not an exit or jmp"),
+        (vec![raw(0xb7, 11, 0, 0, 0), exit], "R11 is invalid"),
+        (vec![raw(0xbf, 0, 11, 0, 0), exit], "R11 is invalid"),
+        (
+            vec![raw(0xbf, 6, 1, 0, 0), raw(0x30, 1, 0, 0, 0), exit],
+            "BPF_LD_[ABS|IND] uses reserved fields",
+        ),
+        (vec![raw(0x86, 0, 0, 0, 5), mov0, exit], "unknown opcode 86"),
+        (vec![raw(0x00, 0, 0, 0, 0), mov0, exit], "unknown opcode 00"),
+        (vec![mov0, raw(0x8f, 0, 0, 0, 0), exit], "unknown opcode 8f"),
+    ];
+    for (slots, want) in cases {
+        let e = decode_program(&slots).expect_err(want);
+        let v = decode_error_message(&e);
+        assert_eq!(v.message, want, "{e}");
+        assert_eq!(v.insn, Some(e.index), "{want}");
+        assert_eq!(v.kind, ErrorKind::classify(want), "{want}");
+    }
+}
