@@ -350,9 +350,7 @@ impl Scalar {
 
         // A sign-extended 32-bit value whose low half is known non-negative: the high half
         // cannot be all ones.
-        if self.s32_min >= 0
-            && self.smin >= i64::from(i32::MIN)
-            && self.smax <= i64::from(i32::MAX)
+        if self.s32_min >= 0 && self.smin >= i64::from(i32::MIN) && self.smax <= i64::from(i32::MAX)
         {
             self.smin = i64::from(self.s32_min);
             self.smax = i64::from(self.s32_max);
@@ -373,15 +371,15 @@ impl Scalar {
     #[inline]
     fn bound_offset(&mut self) {
         let t64 = self.var_off.intersect(Tnum::range(self.umin, self.umax));
-        let t32 = t64
-            .subreg()
-            .intersect(Tnum::range(u64::from(self.u32_min), u64::from(self.u32_max)));
+        let t32 =
+            t64.subreg().intersect(Tnum::range(u64::from(self.u32_min), u64::from(self.u32_max)));
         self.var_off = t64.clear_subreg().or(t32);
     }
 
     /// Brings the tnum and the eight bounds in step (the kernel's `reg_bounds_sync`):
     /// bounds from the tnum, 32<->64-bit and signed<->unsigned deductions, tnum bits from
-    /// the bounds, bounds from the tnum again.
+    /// the bounds, bounds from the tnum again. Like the kernel's, one call is not always a
+    /// fixpoint: a second may narrow a bound further (it never loses a value).
     pub fn sync(&mut self) {
         self.update_bounds();
         self.deduce();
@@ -859,13 +857,22 @@ impl Scalar {
         self.sync();
     }
 
-    /// Byte swaps: `to_be` is a conversion to big endian (and the unconditional `bswap`),
-    /// a swap on bpflab's little-endian machine, whose result the kernel does not track;
-    /// otherwise (`le16/32/64`) a truncation to `bits`, which the kernel does not track
-    /// either: both give an unknown value.
+    /// Byte-order conversions on bpflab's little-endian machine, as the kernel tracks them:
+    /// `to_be` (`be16/32/64`, and the unconditional `bswap16/32/64`) swaps the low `bits` / 8
+    /// bytes of the tnum, forgets the bounds and truncates to `bits`; otherwise (`le16/32`)
+    /// the value is truncated to `bits`, and `le64` changes nothing.
     pub fn endian(&mut self, to_be: bool, bits: u8) {
-        let _ = (to_be, bits);
-        self.mark_unknown();
+        if to_be {
+            self.var_off = self.var_off.bswap(bits);
+            self.mark_unbounded();
+        } else if bits >= 64 {
+            return;
+        }
+        if bits < 64 {
+            self.coerce_to_size(bits / 8);
+        } else {
+            self.sync();
+        }
     }
 
     /// `self = (sN)src` for `from_bits` 8, 16 or 32 (`is64`: ALU64 `MOVSX`, else the 32-bit

@@ -222,6 +222,23 @@ impl Tnum {
         Tnum { value: self.value & o.value & !mu, mask: mu }
     }
 
+    /// Reverses the order of the low `bits` / 8 bytes (16, 32 or 64), dropping the bytes above
+    /// them (what `be16/32/64` and `bswap16/32/64` do on a little-endian machine).
+    #[inline]
+    pub const fn bswap(self, bits: u8) -> Tnum {
+        match bits {
+            16 => Tnum {
+                value: (self.value as u16).swap_bytes() as u64,
+                mask: (self.mask as u16).swap_bytes() as u64,
+            },
+            32 => Tnum {
+                value: (self.value as u32).swap_bytes() as u64,
+                mask: (self.mask as u32).swap_bytes() as u64,
+            },
+            _ => Tnum { value: self.value.swap_bytes(), mask: self.mask.swap_bytes() },
+        }
+    }
+
     /// Truncates to the low `size_bytes` bytes (1, 2, 4 or 8), zero-extending.
     #[inline]
     pub const fn cast(self, size_bytes: u8) -> Tnum {
@@ -350,10 +367,10 @@ mod tests {
         assert_eq!(Tnum::konst(0xf0).xor(Tnum::konst(0xff)), Tnum::konst(0x0f));
         assert_eq!(Tnum::konst(0x8000_0000).arshift(31, 32), Tnum::konst(0xffff_ffff));
         assert_eq!(Tnum::konst(1 << 63).arshift(63, 64), Tnum::konst(u64::MAX));
-        assert_eq!(Tnum { value: 0x1_0000_0001, mask: 0xf0_0000_00f0 }.subreg(), Tnum {
-            value: 1,
-            mask: 0xf0
-        });
+        assert_eq!(
+            Tnum { value: 0x1_0000_0001, mask: 0xf0_0000_00f0 }.subreg(),
+            Tnum { value: 1, mask: 0xf0 }
+        );
         assert_eq!(Tnum::UNKNOWN.const_subreg(5), Tnum { value: 5, mask: 0xffff_ffff_0000_0000 });
         assert_eq!(Tnum { value: 0, mask: 0xff }.fmt_kernel(), "(0x0; 0xff)");
     }
@@ -365,10 +382,10 @@ mod tests {
         assert!(Tnum::konst(4).is_subset_of(u));
         assert!(!u.is_subset_of(Tnum::konst(4)));
         assert!(u.is_subset_of(Tnum::UNKNOWN));
-        assert_eq!(Tnum::range(0, 15).intersect(Tnum { value: 8, mask: !8 }), Tnum {
-            value: 8,
-            mask: 7
-        });
+        assert_eq!(
+            Tnum::range(0, 15).intersect(Tnum { value: 8, mask: !8 }),
+            Tnum { value: 8, mask: 7 }
+        );
         assert!(Tnum::range(0, 7).is_aligned(1));
         assert!(Tnum { value: 8, mask: 0xf0 }.is_aligned(8));
         assert!(!Tnum { value: 8, mask: 0xf4 }.is_aligned(8));
