@@ -297,10 +297,14 @@ fn verdict_of(object: &str, prog: &str) -> String {
 
 #[test]
 fn run_verifies_first_and_no_verify_runs_checked() {
-    let object = "programs/tests/xdp.bpf.o";
     let packet = "programs/tests/packets/arp_request.bin";
+    let programs = [
+        ("programs/tests/xdp.bpf.o", "xdp_trim"),
+        ("programs/tests/xdp.bpf.o", "xdp_classify"),
+        ("programs/tests/unknown_sections.bpf.o", "xdp_known"),
+    ];
     for engine in ["interp", "jit"] {
-        for prog in ["xdp_trim", "xdp_classify"] {
+        for (object, prog) in programs {
             let args = ["run", object, "--prog", prog, "--packet-file", packet, "--engine", engine];
             let checked = bpflab(&[&args[..], &["--no-verify"]].concat());
             assert!(checked.status.success(), "{}", stderr(&checked));

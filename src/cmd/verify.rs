@@ -185,8 +185,7 @@ pub(crate) fn verify_program(
     base: &Config,
     extra: Flags,
 ) -> Report {
-    let own = obj.collection.programs.get(index).map_or(0, |p| p.flags);
-    let config = Config { flags: Flags::from_bits(own | extra.bits()), ..base.clone() };
+    let config = program_config(obj, index, base, extra);
     let mut report = bpflab_verifier::verify(&obj.collection, index, helpers, &config);
     if let (Verdict::Rejected(e), Some(info)) = (&mut report.verdict, obj.programs.get(index))
         && e.line.is_none()
@@ -195,6 +194,12 @@ pub(crate) fn verify_program(
         e.line = source_line(info, insn);
     }
     report
+}
+
+/// `base` with the load flags of program `index`: its own (from its section) plus `extra`.
+fn program_config(obj: &Object, index: usize, base: &Config, extra: Flags) -> Config {
+    let own = obj.collection.programs.get(index).map_or(0, |p| p.flags);
+    Config { flags: Flags::from_bits(own | extra.bits()), ..base.clone() }
 }
 
 /// The C source line of slot `insn`: the line info record at or before it.
@@ -414,5 +419,105 @@ fn kernel_side(obj: &Object, index: usize, extra: Flags) -> KernelSide {
             processed_insns: None,
             log: String::new(),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bpflab_verifier::{ErrorKind, Unsupported, VerifyError};
+
+    fn xdp_object() -> Object {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("programs/tests/xdp.bpf.o");
+        load_object(&path, &LoadArgs::default(), None).expect("xdp.bpf.o loads")
+    }
+
+    #[test]
+    fn source_line_is_the_line_info_record_at_or_before_the_slot() {
+        let obj = xdp_object();
+        let info = &obj.programs[0];
+        assert!(info.line_info.len() > 2, "xdp.bpf.o has line info");
+        let (first, l0) = &info.line_info[0];
+        assert_eq!(*first, 0);
+        let got = source_line(info, 0).unwrap();
+        assert_eq!(
+            (got.file.as_str(), got.line, got.text.as_str()),
+            (l0.file.as_str(), l0.line, l0.text.as_str())
+        );
+        assert!(got.file.ends_with("xdp.bpf.c"), "{}", got.file);
+        // A slot between two records belongs to the earlier one.
+        let (s1, l1) = &info.line_info[1];
+        let (s2, _) = &info.line_info[2];
+        assert!(s2 > s1);
+        for slot in *s1..*s2 {
+            assert_eq!(source_line(info, slot).unwrap().line, l1.line, "slot {slot}");
+        }
+    }
+
+    #[test]
+    fn selection_is_prog_or_every_autoload_program() {
+        let mut obj = xdp_object();
+        assert_eq!(selection(&obj, None).unwrap(), (0..6).collect::<Vec<_>>());
+        assert_eq!(selection(&obj, Some("xdp_meta")).unwrap(), vec![4]);
+        let err = selection(&obj, Some("")).unwrap_err().to_string();
+        assert!(err.starts_with("the object has 6 programs; choose one"), "{err}");
+        obj.programs[1].autoload = false;
+        obj.programs[3].autoload = false;
+        assert_eq!(selection(&obj, None).unwrap(), vec![0, 2, 4, 5]);
+        // A program left out of autoload is still verified when named.
+        assert_eq!(selection(&obj, Some("xdp_ethertype")).unwrap(), vec![1]);
+        for p in &mut obj.programs {
+            p.autoload = false;
+        }
+        let err = selection(&obj, None).unwrap_err().to_string();
+        assert!(err.starts_with("no program of the object is loaded automatically"), "{err}");
+    }
+
+    #[test]
+    fn agreement_needs_both_verdicts() {
+        let side = |verdict| KernelSide {
+            verdict,
+            error: None,
+            kind: None,
+            processed_insns: None,
+            log: String::new(),
+        };
+        let rejected = Verdict::Rejected(VerifyError::program(ErrorKind::Other, "x"));
+        let unsupported = Verdict::Unsupported(Unsupported { feature: "f".into(), insn: None });
+        assert_eq!(agreement(&Verdict::Accepted, &side("accepted")), Some(true));
+        assert_eq!(agreement(&rejected, &side("rejected")), Some(true));
+        assert_eq!(agreement(&Verdict::Accepted, &side("rejected")), Some(false));
+        assert_eq!(agreement(&rejected, &side("accepted")), Some(false));
+        assert_eq!(agreement(&unsupported, &side("accepted")), None);
+        assert_eq!(agreement(&Verdict::Accepted, &side("error")), None);
+    }
+
+    #[test]
+    fn flags_add_the_programs_own() {
+        let obj = xdp_object();
+        let frags = obj.collection.programs.iter().position(|p| p.name == "xdp_frags_len");
+        let frags = frags.unwrap();
+        assert!(Flags::from_bits(obj.collection.programs[frags].flags).xdp_has_frags);
+        let args = VerifyArgs {
+            object: PathBuf::new(),
+            prog: None,
+            log_level: 0,
+            unpriv: false,
+            flags: vec!["sleepable".into(), "test-state-freq".into()],
+            json: false,
+            output: None,
+            kernel: false,
+            load: LoadArgs::default(),
+        };
+        let f = args.flags();
+        assert!(f.sleepable && f.test_state_freq && !f.any_alignment && !f.xdp_has_frags);
+        let base = Config { privileged: false, log_level: 2, ..Config::default() };
+        let c = program_config(&obj, frags, &base, f);
+        assert!(c.flags.sleepable && c.flags.test_state_freq && c.flags.xdp_has_frags);
+        assert!(!c.flags.any_alignment && !c.flags.strict_alignment);
+        assert_eq!((c.privileged, c.log_level, c.max_stack), (false, 2, 512));
+        // Another program of the object has no flags of its own.
+        let c = program_config(&obj, 0, &base, Flags::default());
+        assert_eq!(c.flags, Flags::default());
     }
 }
