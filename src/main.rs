@@ -84,9 +84,11 @@ enum Command {
     /// inputs run in turn, and map state carries over from run to run, warm-up runs included
     /// (like the kernel's test-run `repeat`).
     Bench(Box<cmd::BenchArgs>),
-    /// Say whether the kernel's verifier would load an object's programs, with its error,
-    /// the C source line and its statistics (bpflab's verifier; `--kernel` asks this machine's
-    /// kernel too). Exit status: 0 all accepted, 1 any rejected, 2 no verdict.
+    /// Say whether the kernel's verifier would load an object's programs.
+    ///
+    /// Prints each program's verdict with the kernel's error, the C source line and the
+    /// kernel's stats line (bpflab's verifier; `--kernel` asks this machine's kernel too).
+    /// Exit status: 0 all accepted, 1 any rejected, 2 no verdict (docs/VERIFIER.md).
     Verify(Box<cmd::VerifyArgs>),
     /// Act as a bpf_conformance plugin: program hex on stdin, memory hex as the first
     /// argument, r0 in hex on stdout.
