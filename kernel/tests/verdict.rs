@@ -108,3 +108,21 @@ fn object_programs_load_with_their_maps_and_btf() {
     let past = kernel_verdict(&obj.collection, obj.collection.programs.len(), &Default::default());
     assert!(past.is_err());
 }
+
+#[test]
+fn a_refused_btf_is_left_out_as_libbpf_does() {
+    if !kernel_available() {
+        return;
+    }
+    // A BTF header with a bad magic: the kernel refuses it, the program loads without it.
+    let mut c = socket_filter(vec![mov(Reg::R0, 0), Insn::Exit]);
+    let mut btf = vec![0u8; 24];
+    btf[..2].copy_from_slice(&0x1234u16.to_le_bytes());
+    c.btf = Some(btf);
+    let v = verdict(&c, &VerdictOptions::default());
+    assert!(v.accepted, "{}", v.log);
+    assert!(v.btf_refused.is_some(), "{v:?}");
+    // A collection with acceptable BTF (or none) keeps it.
+    let plain = verdict(&socket_filter(vec![mov(Reg::R0, 0), Insn::Exit]), &Default::default());
+    assert_eq!(plain.btf_refused, None);
+}
