@@ -4,6 +4,7 @@
 use crate::engine::{ProgType, Program, RunInput};
 use crate::memory::{Access, MemError, Memory, RegionId};
 
+pub mod layout;
 pub mod sk_lookup;
 pub mod sk_msg;
 pub mod skb;

@@ -1,0 +1,322 @@
+//! The static context descriptions (`bpflab_vm::ctx::layout`) against the running kernel's
+//! verifier: for every program type (and the expected attach types its rules depend on) the
+//! kernel can load, every aligned (offset, size) over the context, read, sign-extending read
+//! and write, must be allowed by the table exactly when the kernel's verifier accepts it.
+//!
+//! The accesses the table allows are loaded in batches (one program per direction and
+//! target): an acceptance proves them all; a rejection names the first refused one in the
+//! log ("invalid bpf_context access off=.. size=.."), which is recorded as a disagreement
+//! and dropped before retrying. Each access the table refuses is one program the kernel must
+//! reject with that message. Misaligned accesses are refused by every `is_valid_access`: the
+//! table is checked to refuse all of them, and the kernel on a sample. Large contexts
+//! (tracepoint records, syscall argument buffers) are covered at their start and their end.
+//! Types the kernel cannot load print one SKIP line each.
+
+use bpflab_kernel::{KernelError, KernelProgram, ProgLoadOptions, probe};
+use bpflab_vm::ProgType;
+use bpflab_vm::ctx::Target;
+use bpflab_vm::ctx::layout::{self, AccessKind, attach as a};
+use bpflab_vm::isa::{AluOp, Insn, MemSize, Operand, Reg, Width};
+
+/// `BPF_F_SLEEPABLE` (syscall programs must be sleepable).
+const BPF_F_SLEEPABLE: u32 = 1 << 4;
+
+/// What is checked: a program type with an expected attach type and load flags.
+#[derive(Clone, Copy, Debug)]
+struct Subject {
+    prog_type: ProgType,
+    attach: Option<u32>,
+    flags: u32,
+}
+
+fn subjects() -> Vec<Subject> {
+    use ProgType::*;
+    let s = |prog_type, attach| Subject { prog_type, attach, flags: 0 };
+    let mut v = vec![
+        s(SocketFilter, None),
+        s(SchedCls, None),
+        s(SchedAct, None),
+        s(CgroupSkb, Some(a::CGROUP_INET_INGRESS)),
+        s(CgroupSkb, Some(a::CGROUP_INET_EGRESS)),
+        s(LwtIn, None),
+        s(LwtOut, None),
+        s(LwtXmit, None),
+        s(LwtSeg6local, None),
+        s(SkSkb, None),
+        s(FlowDissector, None),
+        s(Xdp, None),
+        s(Xdp, Some(a::XDP_DEVMAP)),
+        s(Xdp, Some(a::XDP_CPUMAP)),
+        s(SockOps, None),
+        s(SkMsg, None),
+        s(SkLookup, Some(a::SK_LOOKUP)),
+        s(SkReuseport, None),
+        s(SkReuseport, Some(a::SK_REUSEPORT_SELECT_OR_MIGRATE)),
+        s(CgroupSock, None),
+        s(CgroupSock, Some(a::CGROUP_INET_SOCK_RELEASE)),
+        s(CgroupSock, Some(a::CGROUP_INET4_POST_BIND)),
+        s(CgroupSock, Some(a::CGROUP_INET6_POST_BIND)),
+        s(CgroupSysctl, None),
+        s(CgroupSockopt, Some(a::CGROUP_GETSOCKOPT)),
+        s(CgroupSockopt, Some(a::CGROUP_SETSOCKOPT)),
+        s(CgroupDevice, None),
+        s(Kprobe, None),
+        s(Tracepoint, None),
+        s(PerfEvent, None),
+        s(RawTracepoint, None),
+        s(RawTracepointWritable, None),
+        s(Netfilter, Some(a::NETFILTER)),
+        s(LircMode2, None),
+        Subject { prog_type: Syscall, attach: None, flags: BPF_F_SLEEPABLE },
+    ];
+    for at in [
+        a::CGROUP_INET4_BIND,
+        a::CGROUP_INET6_BIND,
+        a::CGROUP_INET4_CONNECT,
+        a::CGROUP_INET6_CONNECT,
+        a::CGROUP_UNIX_CONNECT,
+        a::CGROUP_INET4_GETPEERNAME,
+        a::CGROUP_INET6_GETPEERNAME,
+        a::CGROUP_UNIX_GETPEERNAME,
+        a::CGROUP_INET4_GETSOCKNAME,
+        a::CGROUP_INET6_GETSOCKNAME,
+        a::CGROUP_UNIX_GETSOCKNAME,
+        a::CGROUP_UDP4_SENDMSG,
+        a::CGROUP_UDP6_SENDMSG,
+        a::CGROUP_UNIX_SENDMSG,
+        a::CGROUP_UDP4_RECVMSG,
+        a::CGROUP_UDP6_RECVMSG,
+        a::CGROUP_UNIX_RECVMSG,
+    ] {
+        v.push(s(CgroupSockAddr, Some(at)));
+    }
+    v
+}
+
+/// One context access.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Probe {
+    off: i64,
+    size: u32,
+    kind: AccessKind,
+}
+
+fn mem_size(size: u32) -> MemSize {
+    match size {
+        1 => MemSize::B,
+        2 => MemSize::H,
+        4 => MemSize::W,
+        _ => MemSize::Dw,
+    }
+}
+
+fn mov(dst: Reg, imm: i32) -> Insn {
+    Insn::Alu { width: Width::W64, op: AluOp::Mov, dst, src: Operand::Imm(imm) }
+}
+
+/// `r2 = 0`, the accesses through r1, then `r0 = 1; exit` (1 is a valid return code for
+/// every program type here).
+fn program(probes: &[Probe]) -> Vec<Insn> {
+    let mut insns = vec![mov(Reg::R2, 0)];
+    for p in probes {
+        let (size, off) = (mem_size(p.size), p.off as i16);
+        insns.push(match p.kind {
+            AccessKind::Read | AccessKind::ReadSx => Insn::Load {
+                size,
+                signed: p.kind == AccessKind::ReadSx,
+                dst: Reg::R0,
+                src: Reg::R1,
+                off,
+            },
+            AccessKind::Write => {
+                Insn::Store { size, dst: Reg::R1, off, src: Operand::Reg(Reg::R2) }
+            }
+        });
+    }
+    insns.push(mov(Reg::R0, 1));
+    insns.push(Insn::Exit);
+    insns
+}
+
+/// The kernel's verdict on a program.
+enum Verdict {
+    Accepted,
+    /// Refused with "invalid bpf_context access off=.. size=..".
+    CtxRefused {
+        off: i64,
+        size: u32,
+    },
+    /// Refused for another reason (the log's last lines).
+    Other(String),
+}
+
+fn load(subject: Subject, probes: &[Probe]) -> Result<Verdict, KernelError> {
+    let opts = ProgLoadOptions {
+        name: "ctx_layout",
+        expected_attach_type: subject.attach,
+        flags: subject.flags,
+        ..ProgLoadOptions::default()
+    };
+    match KernelProgram::load_with_options(subject.prog_type, &program(probes), "GPL", &opts) {
+        Ok(_) => Ok(Verdict::Accepted),
+        Err(KernelError::Rejected { log }) => {
+            let parsed = log.lines().find_map(|l| {
+                let rest = l.split("invalid bpf_context access off=").nth(1)?;
+                let (off, size) = rest.split_once(" size=")?;
+                Some((off.trim().parse().ok()?, size.trim().parse().ok()?))
+            });
+            Ok(match parsed {
+                Some((off, size)) => Verdict::CtxRefused { off, size },
+                None => {
+                    let tail: Vec<&str> = log.lines().rev().take(3).collect();
+                    Verdict::Other(tail.into_iter().rev().collect::<Vec<_>>().join(" | "))
+                }
+            })
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The offsets to cover: the whole context, or for large ones its start and its end, plus a
+/// little past the end. An instruction's offset is an `i16` and the verifier refuses
+/// dereferences of a moved context pointer, so no access reaches past `i16::MAX`: a syscall
+/// program's buffer is covered up to there.
+fn offsets(size: u32) -> Vec<i64> {
+    let size = i64::from(size);
+    let max = i64::from(i16::MAX);
+    if size <= 256 {
+        (0..size + 8).collect()
+    } else if size + 8 <= max {
+        (0..128).chain(size - 64..size + 8).collect()
+    } else {
+        (0..128).chain(max - 64..=max).collect()
+    }
+}
+
+#[test]
+fn context_tables_match_the_kernel_verifier() {
+    if let Err(e) = probe() {
+        println!("SKIP: the kernel cannot load BPF programs here: {e}");
+        return;
+    }
+    let started = std::time::Instant::now();
+    let (mut compared, mut skipped, mut loads) = (0usize, 0usize, 0usize);
+    let mut disagreements = Vec::new();
+    for t in [ProgType::Tracing, ProgType::Lsm, ProgType::StructOps, ProgType::Ext] {
+        println!("SKIP {t:?}: loading needs an attach target's BTF id (btf_ctx_access)");
+        skipped += 1;
+    }
+    for subject in subjects() {
+        let target = Target { prog_type: subject.prog_type, attach: subject.attach };
+        let label = format!("{:?}/{:?}", subject.prog_type, subject.attach);
+        let l = layout::layout(subject.prog_type).expect("a layout for every subject");
+        // Can the kernel load this type at all?
+        loads += 1;
+        match load(subject, &[]) {
+            Ok(Verdict::Accepted) => {}
+            Ok(Verdict::CtxRefused { .. }) => unreachable!("no accesses"),
+            Ok(Verdict::Other(why)) => {
+                println!("SKIP {label}: the kernel refuses an empty program: {why}");
+                skipped += 1;
+                continue;
+            }
+            Err(e) => {
+                println!("SKIP {label}: the kernel cannot load it: {e}");
+                skipped += 1;
+                continue;
+            }
+        }
+        let table = |p: &Probe| layout::check_access(target, p.off, p.size, p.kind).is_ok();
+        // Misaligned accesses: the table refuses all, the kernel a sample.
+        for off in offsets(l.size) {
+            for size in [2u32, 4, 8] {
+                if off % i64::from(size) != 0 {
+                    for kind in [AccessKind::Read, AccessKind::Write] {
+                        assert!(
+                            !table(&Probe { off, size, kind }),
+                            "{label}: misaligned {off}/{size}"
+                        );
+                    }
+                }
+            }
+        }
+        let mut sample = vec![];
+        for (off, size) in [(1, 2), (2, 4), (4, 8), (6, 4), (3, 2)] {
+            sample.push(Probe { off, size, kind: AccessKind::Read });
+            sample.push(Probe { off, size, kind: AccessKind::Write });
+        }
+        let mut probes = sample.clone();
+        for kind in [AccessKind::Read, AccessKind::ReadSx, AccessKind::Write] {
+            for off in offsets(l.size) {
+                for size in [1u32, 2, 4, 8] {
+                    if off % i64::from(size) != 0 || (kind == AccessKind::ReadSx && size == 8) {
+                        continue;
+                    }
+                    probes.push(Probe { off, size, kind });
+                }
+            }
+        }
+        // A sign-extending load is never allowed where a plain one is not (`is_ldsx` only
+        // adds refusals): those are checked against the table alone.
+        probes.retain(|p| {
+            let plain = Probe { kind: AccessKind::Read, ..*p };
+            p.kind != AccessKind::ReadSx || table(&plain) || {
+                assert!(!table(p), "{label}: {p:?} allowed, its plain load refused");
+                false
+            }
+        });
+        let (mut allowed, refused): (Vec<Probe>, Vec<Probe>) =
+            probes.iter().partition(|p| table(p));
+        compared += probes.len();
+        // Refused by the table: the kernel must refuse each, with the context message.
+        for p in &refused {
+            loads += 1;
+            match load(subject, &[*p]).expect("load") {
+                Verdict::CtxRefused { off, size } if (off, size) == (p.off, p.size) => {}
+                Verdict::CtxRefused { off, size } => {
+                    disagreements.push(format!("{label}: {p:?} refused as off={off} size={size}"))
+                }
+                Verdict::Accepted => disagreements.push(format!("{label}: kernel accepts {p:?}")),
+                Verdict::Other(why) => {
+                    disagreements.push(format!("{label}: {p:?} refused otherwise: {why}"))
+                }
+            }
+        }
+        // Allowed by the table: one program per kind, dropping what the kernel refuses.
+        for kind in [AccessKind::Read, AccessKind::ReadSx, AccessKind::Write] {
+            let mut batch: Vec<Probe> =
+                allowed.iter().copied().filter(|p| p.kind == kind).collect();
+            while !batch.is_empty() {
+                loads += 1;
+                match load(subject, &batch).expect("load") {
+                    Verdict::Accepted => break,
+                    Verdict::CtxRefused { off, size } => {
+                        let Some(i) = batch.iter().position(|p| (p.off, p.size) == (off, size))
+                        else {
+                            panic!("{label}: refused off={off} size={size}, not in the batch");
+                        };
+                        disagreements.push(format!("{label}: kernel refuses {:?}", batch[i]));
+                        batch.remove(i);
+                    }
+                    Verdict::Other(why) => {
+                        disagreements.push(format!("{label}: {kind:?} batch refused: {why}"));
+                        break;
+                    }
+                }
+            }
+        }
+        allowed.clear();
+    }
+    println!(
+        "context layouts vs kernel: {compared} accesses compared in {loads} loads, {} \
+         disagreements, {skipped} subjects skipped, {:.1}s",
+        disagreements.len(),
+        started.elapsed().as_secs_f64()
+    );
+    assert!(
+        disagreements.is_empty(),
+        "{} disagreements:\n{}",
+        disagreements.len(),
+        disagreements.join("\n")
+    );
+}
