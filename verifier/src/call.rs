@@ -1,19 +1,1192 @@
 //! Calls: helpers (against their prototypes), kfuncs, bpf-to-bpf calls and callbacks, and
 //! program exit (return value, references, locks).
+//!
+//! Helper prototypes come from [`bpflab_vm::helpers`] (the registry the engines use); what the
+//! kernel knows about helpers beyond a prototype (which acquire or release references, which
+//! invalidate packet pointers, which map types go with which helper, which arguments the
+//! prototypes write loosely) is in the tables of this file, each fact once.
 
+use bpflab_vm::ctx::layout::attach;
+use bpflab_vm::helper_names::KERNEL_HELPER_NAMES;
+use bpflab_vm::helpers::{ArgType, Helper, RetType, license_is_gpl_compatible};
+use bpflab_vm::isa::{CallKind, Insn, PseudoSrc};
+use bpflab_vm::{MapSpec, MapType, ProgType};
+
+use crate::bounds::Scalar;
 use crate::check::Verifier;
-use crate::error::Stop;
-use crate::state::State;
+use crate::error::{ErrorKind, Stop};
+use crate::state::{Frame, Lock, PtrKind, Reg, RefKind, RefState, RegType, State};
+
+/// Helper ids (`enum bpf_func_id`) the checks below name.
+mod id {
+    pub(super) const MAP_LOOKUP_ELEM: i32 = 1;
+    pub(super) const MAP_UPDATE_ELEM: i32 = 2;
+    pub(super) const MAP_DELETE_ELEM: i32 = 3;
+    pub(super) const SKB_STORE_BYTES: i32 = 9;
+    pub(super) const L3_CSUM_REPLACE: i32 = 10;
+    pub(super) const L4_CSUM_REPLACE: i32 = 11;
+    pub(super) const TAIL_CALL: i32 = 12;
+    pub(super) const CLONE_REDIRECT: i32 = 13;
+    pub(super) const SKB_VLAN_PUSH: i32 = 18;
+    pub(super) const SKB_VLAN_POP: i32 = 19;
+    pub(super) const PERF_EVENT_READ: i32 = 22;
+    pub(super) const PERF_EVENT_OUTPUT: i32 = 25;
+    pub(super) const GET_STACKID: i32 = 27;
+    pub(super) const CSUM_DIFF: i32 = 28;
+    pub(super) const SKB_CHANGE_PROTO: i32 = 31;
+    pub(super) const SKB_UNDER_CGROUP: i32 = 33;
+    pub(super) const CURRENT_TASK_UNDER_CGROUP: i32 = 37;
+    pub(super) const SKB_CHANGE_TAIL: i32 = 38;
+    pub(super) const SKB_PULL_DATA: i32 = 39;
+    pub(super) const SKB_CHANGE_HEAD: i32 = 43;
+    pub(super) const XDP_ADJUST_HEAD: i32 = 44;
+    pub(super) const SKB_ADJUST_ROOM: i32 = 50;
+    pub(super) const REDIRECT_MAP: i32 = 51;
+    pub(super) const SK_REDIRECT_MAP: i32 = 52;
+    pub(super) const SOCK_MAP_UPDATE: i32 = 53;
+    pub(super) const XDP_ADJUST_META: i32 = 54;
+    pub(super) const PERF_EVENT_READ_VALUE: i32 = 55;
+    pub(super) const MSG_REDIRECT_MAP: i32 = 60;
+    pub(super) const MSG_PULL_DATA: i32 = 63;
+    pub(super) const XDP_ADJUST_TAIL: i32 = 65;
+    pub(super) const SOCK_HASH_UPDATE: i32 = 70;
+    pub(super) const MSG_REDIRECT_HASH: i32 = 71;
+    pub(super) const SK_REDIRECT_HASH: i32 = 72;
+    pub(super) const LWT_PUSH_ENCAP: i32 = 73;
+    pub(super) const LWT_SEG6_STORE_BYTES: i32 = 74;
+    pub(super) const LWT_SEG6_ADJUST_SRH: i32 = 75;
+    pub(super) const LWT_SEG6_ACTION: i32 = 76;
+    pub(super) const GET_LOCAL_STORAGE: i32 = 81;
+    pub(super) const SK_SELECT_REUSEPORT: i32 = 82;
+    pub(super) const SK_LOOKUP_TCP: i32 = 84;
+    pub(super) const SK_LOOKUP_UDP: i32 = 85;
+    pub(super) const SK_RELEASE: i32 = 86;
+    pub(super) const MAP_PUSH_ELEM: i32 = 87;
+    pub(super) const MAP_POP_ELEM: i32 = 88;
+    pub(super) const MAP_PEEK_ELEM: i32 = 89;
+    pub(super) const MSG_PUSH_DATA: i32 = 90;
+    pub(super) const MSG_POP_DATA: i32 = 91;
+    pub(super) const SPIN_LOCK: i32 = 93;
+    pub(super) const SPIN_UNLOCK: i32 = 94;
+    pub(super) const SK_FULLSOCK: i32 = 95;
+    pub(super) const TCP_SOCK: i32 = 96;
+    pub(super) const GET_LISTENER_SOCK: i32 = 98;
+    pub(super) const SKC_LOOKUP_TCP: i32 = 99;
+    pub(super) const TCP_CHECK_SYNCOOKIE: i32 = 100;
+    pub(super) const SK_STORAGE_GET: i32 = 107;
+    pub(super) const SK_STORAGE_DELETE: i32 = 108;
+    pub(super) const TCP_GEN_SYNCOOKIE: i32 = 110;
+    pub(super) const SKB_OUTPUT: i32 = 111;
+    pub(super) const XDP_OUTPUT: i32 = 121;
+    pub(super) const SK_ASSIGN: i32 = 124;
+    pub(super) const RINGBUF_OUTPUT: i32 = 130;
+    pub(super) const RINGBUF_RESERVE: i32 = 131;
+    pub(super) const RINGBUF_SUBMIT: i32 = 132;
+    pub(super) const RINGBUF_DISCARD: i32 = 133;
+    pub(super) const RINGBUF_QUERY: i32 = 134;
+    pub(super) const STORE_HDR_OPT: i32 = 143;
+    pub(super) const INODE_STORAGE_GET: i32 = 145;
+    pub(super) const INODE_STORAGE_DELETE: i32 = 146;
+    pub(super) const TASK_STORAGE_GET: i32 = 156;
+    pub(super) const TASK_STORAGE_DELETE: i32 = 157;
+    pub(super) const FOR_EACH_MAP_ELEM: i32 = 164;
+    pub(super) const SNPRINTF: i32 = 165;
+    pub(super) const TIMER_SET_CALLBACK: i32 = 170;
+    pub(super) const FIND_VMA: i32 = 180;
+    pub(super) const LOOP: i32 = 181;
+    pub(super) const KPTR_XCHG: i32 = 194;
+    pub(super) const MAP_LOOKUP_PERCPU_ELEM: i32 = 195;
+    pub(super) const RINGBUF_RESERVE_DYNPTR: i32 = 198;
+    pub(super) const RINGBUF_SUBMIT_DYNPTR: i32 = 199;
+    pub(super) const RINGBUF_DISCARD_DYNPTR: i32 = 200;
+    pub(super) const USER_RINGBUF_DRAIN: i32 = 209;
+    pub(super) const CGRP_STORAGE_GET: i32 = 210;
+    pub(super) const CGRP_STORAGE_DELETE: i32 = 211;
+}
+
+/// Largest stack of one program (`MAX_BPF_STACK`).
+const MAX_BPF_STACK: u32 = 512;
+/// Subprogram stacks at least this large get a private stack where the kernel gives one
+/// (`BPF_PRIV_STACK_MIN_SIZE`).
+const PRIV_STACK_MIN_SIZE: u32 = 64;
+/// `BPF_F_RDONLY_PROG`: the program may only read the map.
+const BPF_F_RDONLY_PROG: u32 = 1 << 7;
+
+/// What the call checks learn about subprograms while walking (the kernel's `is_cb` and
+/// `is_async_cb` subprogram flags), used by the stack-depth check after the walk.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct CallFacts {
+    /// Subprogram start slots used as callbacks.
+    pub cb: Vec<usize>,
+    /// Subprogram start slots used as asynchronous callbacks (timers).
+    pub async_cb: Vec<usize>,
+}
+
+/// A helper argument as the kernel types it (`enum bpf_arg_type` with its flags), derived
+/// from the registry's prototype and refined where the prototype is looser than the kernel's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Arg {
+    /// ARG_ANYTHING: any initialised value (a pointer leaks unless privileged).
+    Anything,
+    /// ARG_SCALAR.
+    Scalar,
+    /// ARG_CONST_MAP_PTR.
+    MapPtr,
+    /// ARG_PTR_TO_MAP_KEY.
+    MapKey,
+    /// ARG_PTR_TO_MAP_VALUE (`null_ok`: _OR_NULL).
+    MapValue { null_ok: bool },
+    /// ARG_PTR_TO_MEM (`uninit`: MEM_UNINIT, the helper writes; `null_ok`: PTR_MAYBE_NULL).
+    Mem { uninit: bool, null_ok: bool },
+    /// ARG_PTR_TO_FIXED_SIZE_MEM | MEM_UNINIT | MEM_ALIGNED of `size` bytes (ARG_PTR_TO_LONG).
+    FixedMem { size: u32 },
+    /// ARG_CONST_SIZE / ARG_CONST_SIZE_OR_ZERO for the previous memory argument.
+    Size { zero_ok: bool },
+    /// ARG_CONST_ALLOC_SIZE_OR_ZERO.
+    AllocSize,
+    /// ARG_PTR_TO_CTX.
+    Ctx,
+    /// ARG_PTR_TO_CONST_STR.
+    ConstStr,
+    /// ARG_PTR_TO_FUNC.
+    Func,
+    /// ARG_PTR_TO_STACK_OR_NULL.
+    StackOrNull,
+    /// ARG_PTR_TO_SOCK_COMMON.
+    SockCommon,
+    /// ARG_PTR_TO_BTF_ID_SOCK_COMMON (`null_ok`: PTR_MAYBE_NULL, `release`: OBJ_RELEASE).
+    BtfSockCommon { null_ok: bool, release: bool },
+    /// ARG_PTR_TO_SOCKET (`null_ok`: _OR_NULL).
+    Socket { null_ok: bool },
+    /// ARG_PTR_TO_BTF_ID(_OR_NULL) of a kernel type bpflab does not track.
+    BtfId { null_ok: bool },
+    /// ARG_PTR_TO_RINGBUF_MEM | OBJ_RELEASE.
+    RingbufMem,
+    /// ARG_PTR_TO_SPIN_LOCK.
+    SpinLock,
+    /// ARG_PTR_TO_TIMER.
+    Timer,
+    /// ARG_PTR_TO_DYNPTR.
+    Dynptr,
+}
+
+impl Arg {
+    /// The kernel's type from the registry's prototype argument `argno` (0-based) of helper
+    /// `func`, for a program of `prog_type`: where the registry writes an argument more
+    /// loosely than the kernel's `bpf_func_proto` (an ARG_SCALAR or a BTF pointer written
+    /// `Anything`, the several socket argument types written `PtrToSocket`), the kernel's.
+    fn of(func: i32, argno: usize, ty: ArgType, prog_type: ProgType) -> Arg {
+        match (func, argno) {
+            (id::LOOP, 0) => return Arg::Scalar,
+            (id::SK_RELEASE, 0) => return Arg::BtfSockCommon { null_ok: false, release: true },
+            (id::SK_FULLSOCK | id::TCP_SOCK | id::GET_LISTENER_SOCK, 0) => return Arg::SockCommon,
+            (id::TCP_CHECK_SYNCOOKIE | id::TCP_GEN_SYNCOOKIE, 0) => {
+                return Arg::BtfSockCommon { null_ok: false, release: false };
+            }
+            (id::SK_ASSIGN, 1) => {
+                return if prog_type == ProgType::SkLookup {
+                    Arg::Socket { null_ok: true }
+                } else {
+                    Arg::BtfSockCommon { null_ok: false, release: false }
+                };
+            }
+            (id::SK_STORAGE_GET | id::SK_STORAGE_DELETE, 1) => {
+                return match prog_type {
+                    ProgType::CgroupSock if func == id::SK_STORAGE_GET => Arg::Ctx,
+                    ProgType::Tracing | ProgType::Lsm | ProgType::Syscall => {
+                        Arg::BtfId { null_ok: true }
+                    }
+                    _ => Arg::BtfSockCommon { null_ok: false, release: false },
+                };
+            }
+            (
+                id::INODE_STORAGE_GET
+                | id::INODE_STORAGE_DELETE
+                | id::TASK_STORAGE_GET
+                | id::TASK_STORAGE_DELETE
+                | id::CGRP_STORAGE_GET
+                | id::CGRP_STORAGE_DELETE,
+                1,
+            ) => return Arg::BtfId { null_ok: true },
+            (id::RINGBUF_RESERVE, 1) => return Arg::AllocSize,
+            (id::RINGBUF_SUBMIT | id::RINGBUF_DISCARD, 0) => return Arg::RingbufMem,
+            _ => {}
+        }
+        match ty {
+            ArgType::Anything => Arg::Anything,
+            ArgType::ConstMapPtr => Arg::MapPtr,
+            ArgType::PtrToMapKey => Arg::MapKey,
+            ArgType::PtrToMapValue => Arg::MapValue { null_ok: false },
+            ArgType::PtrToMem => Arg::Mem { uninit: false, null_ok: false },
+            ArgType::PtrToMemOrNull => {
+                if matches!(
+                    func,
+                    id::SK_STORAGE_GET
+                        | id::INODE_STORAGE_GET
+                        | id::TASK_STORAGE_GET
+                        | id::CGRP_STORAGE_GET
+                ) {
+                    Arg::MapValue { null_ok: true }
+                } else {
+                    Arg::Mem { uninit: false, null_ok: true }
+                }
+            }
+            ArgType::PtrToUninitMem => Arg::Mem { uninit: true, null_ok: false },
+            ArgType::ConstSize => Arg::Size { zero_ok: false },
+            ArgType::ConstSizeOrZero => Arg::Size { zero_ok: true },
+            ArgType::PtrToCtx => Arg::Ctx,
+            ArgType::PtrToConstStr => Arg::ConstStr,
+            ArgType::PtrToFunc => Arg::Func,
+            ArgType::PtrToStackOrNull => Arg::StackOrNull,
+            ArgType::PtrToSocket => Arg::Socket { null_ok: false },
+            ArgType::PtrToSpinLock => Arg::SpinLock,
+            ArgType::PtrToAllocMem => Arg::RingbufMem,
+            ArgType::PtrToLong => Arg::FixedMem { size: 8 },
+            ArgType::PtrToTimer => Arg::Timer,
+            ArgType::PtrToDynptr => Arg::Dynptr,
+        }
+    }
+
+    /// Whether a NULL (a known zero scalar) passes without a type check (PTR_MAYBE_NULL).
+    fn null_ok(self) -> bool {
+        matches!(
+            self,
+            Arg::MapValue { null_ok: true }
+                | Arg::Mem { null_ok: true, .. }
+                | Arg::StackOrNull
+                | Arg::BtfSockCommon { null_ok: true, .. }
+                | Arg::Socket { null_ok: true }
+                | Arg::BtfId { null_ok: true }
+        )
+    }
+
+    /// Whether the argument releases the reference it is passed (OBJ_RELEASE).
+    fn release(self) -> bool {
+        matches!(self, Arg::RingbufMem | Arg::BtfSockCommon { release: true, .. })
+    }
+}
+
+/// The register types an argument accepts (`compatible_reg_types`), as the kernel lists them
+/// in "expected=" and as bpflab's registers are: `(kind, needs non-NULL)`.
+fn compatible(arg: Arg) -> (&'static [PtrKind], &'static str) {
+    use PtrKind as P;
+    const MEM: &[PtrKind] = &[P::Stack, P::Packet, P::PacketMeta, P::MapKey, P::MapValue, P::Mem];
+    const MEM_S: &str = "fp, pkt, pkt_meta, map_key, map_value, mem, ringbuf_mem, buf, trusted_ptr_";
+    const SOCK: &[PtrKind] = &[P::SockCommon, P::Sock, P::TcpSock, P::XdpSock];
+    match arg {
+        Arg::MapKey | Arg::MapValue { .. } | Arg::Mem { .. } | Arg::FixedMem { .. } => (MEM, MEM_S),
+        Arg::MapPtr => (&[P::MapPtr], "map_ptr"),
+        Arg::Ctx => (&[P::Ctx], "ctx"),
+        Arg::SockCommon => (SOCK, "sock_common, sock, tcp_sock, xdp_sock"),
+        Arg::BtfSockCommon { .. } => {
+            (SOCK, "sock_common, sock, tcp_sock, xdp_sock, ptr_, trusted_ptr_")
+        }
+        Arg::Socket { .. } => (&[P::Sock], "sock"),
+        Arg::BtfId { .. } => (&[], "ptr_, trusted_ptr_, rcu_ptr_"),
+        Arg::RingbufMem => (&[P::Mem], "ringbuf_mem"),
+        Arg::SpinLock => (&[P::MapValue], "map_value, ptr_"),
+        Arg::Timer | Arg::ConstStr => (&[P::MapValue], "map_value"),
+        Arg::Func => (&[P::Func], "func"),
+        Arg::StackOrNull => (&[P::Stack], "fp"),
+        Arg::Dynptr => (&[P::Stack], "fp, const_ptr_to_dynptr"),
+        Arg::Anything | Arg::Scalar | Arg::Size { .. } | Arg::AllocSize => (&[], "scalar"),
+    }
+}
+
+/// Whether helper `func` may read the packet through a pointer argument (`pkt_access`).
+fn pkt_access(func: i32) -> bool {
+    matches!(
+        func,
+        id::MAP_LOOKUP_ELEM
+            | id::MAP_UPDATE_ELEM
+            | id::MAP_DELETE_ELEM
+            | id::MAP_PUSH_ELEM
+            | id::MAP_LOOKUP_PERCPU_ELEM
+            | id::CSUM_DIFF
+            | id::SK_LOOKUP_TCP
+            | id::SK_LOOKUP_UDP
+            | id::SKC_LOOKUP_TCP
+            | id::SOCK_MAP_UPDATE
+            | id::SOCK_HASH_UPDATE
+            | id::TCP_CHECK_SYNCOOKIE
+            | id::TCP_GEN_SYNCOOKIE
+    )
+}
+
+/// Whether helper `func` may move packet data, so that every packet pointer is invalid after
+/// it (`bpf_helper_changes_pkt_data`).
+fn changes_pkt_data(func: i32) -> bool {
+    matches!(
+        func,
+        id::CLONE_REDIRECT
+            | id::L3_CSUM_REPLACE
+            | id::L4_CSUM_REPLACE
+            | id::LWT_PUSH_ENCAP
+            | id::LWT_SEG6_ACTION
+            | id::LWT_SEG6_ADJUST_SRH
+            | id::LWT_SEG6_STORE_BYTES
+            | id::MSG_POP_DATA
+            | id::MSG_PULL_DATA
+            | id::MSG_PUSH_DATA
+            | id::SKB_ADJUST_ROOM
+            | id::SKB_CHANGE_HEAD
+            | id::SKB_CHANGE_PROTO
+            | id::SKB_CHANGE_TAIL
+            | id::SKB_PULL_DATA
+            | id::SKB_STORE_BYTES
+            | id::SKB_VLAN_POP
+            | id::SKB_VLAN_PUSH
+            | id::STORE_HDR_OPT
+            | id::XDP_ADJUST_HEAD
+            | id::XDP_ADJUST_META
+            | id::XDP_ADJUST_TAIL
+            | id::TAIL_CALL
+    )
+}
+
+/// Whether helper `func` acquires a reference returned in r0 (`is_acquire_function`).
+fn is_acquire(func: i32) -> bool {
+    matches!(func, id::SK_LOOKUP_TCP | id::SK_LOOKUP_UDP | id::SKC_LOOKUP_TCP | id::RINGBUF_RESERVE)
+}
+
+/// Whether r0 of helper `func` is its socket argument seen as another type, holding the same
+/// reference (`is_ptr_cast_function`).
+fn is_ptr_cast(func: i32) -> bool {
+    matches!(func, id::SK_FULLSOCK | id::TCP_SOCK) || (136..=140).contains(&func) || func == 178
+}
+
+/// The helpers that call a subprogram, with the range the callback must return
+/// (`callback_ret_range`) and whether it runs later, asynchronously.
+fn callback_of(func: i32) -> Option<((i64, i64), bool)> {
+    match func {
+        id::LOOP | id::FOR_EACH_MAP_ELEM | id::FIND_VMA | id::USER_RINGBUF_DRAIN => {
+            Some(((0, 1), false))
+        }
+        id::TIMER_SET_CALLBACK => Some(((0, 0), true)),
+        _ => None,
+    }
+}
+
+/// The map types each helper takes and the helpers each map type goes with
+/// (`check_map_func_compatibility`); `false` is "cannot pass map_type".
+fn map_func_compatible(v: &Verifier<'_>, map: MapType, func: i32) -> bool {
+    use MapType as M;
+    let sockmap_update = || {
+        if func != id::MAP_UPDATE_ELEM && func != id::MAP_DELETE_ELEM {
+            return false;
+        }
+        match v.prog.prog_type {
+            ProgType::Tracing => v.prog.expected_attach_type == Some(TRACE_ITER),
+            ProgType::SockOps => func == id::MAP_DELETE_ELEM,
+            ProgType::SocketFilter
+            | ProgType::SchedCls
+            | ProgType::SchedAct
+            | ProgType::Xdp
+            | ProgType::SkReuseport
+            | ProgType::FlowDissector
+            | ProgType::SkLookup => true,
+            _ => false,
+        }
+    };
+    let by_map = match map {
+        M::ProgArray => func == id::TAIL_CALL,
+        M::PerfEventArray => matches!(
+            func,
+            id::PERF_EVENT_READ
+                | id::PERF_EVENT_OUTPUT
+                | id::SKB_OUTPUT
+                | id::PERF_EVENT_READ_VALUE
+                | id::XDP_OUTPUT
+        ),
+        M::Ringbuf => matches!(
+            func,
+            id::RINGBUF_OUTPUT
+                | id::RINGBUF_RESERVE
+                | id::RINGBUF_QUERY
+                | id::RINGBUF_RESERVE_DYNPTR
+                | id::RINGBUF_SUBMIT_DYNPTR
+                | id::RINGBUF_DISCARD_DYNPTR
+        ),
+        M::UserRingbuf => func == id::USER_RINGBUF_DRAIN,
+        M::StackTrace => func == id::GET_STACKID,
+        M::CgroupArray => matches!(func, id::SKB_UNDER_CGROUP | id::CURRENT_TASK_UNDER_CGROUP),
+        M::CgroupStorage | M::PercpuCgroupStorage => func == id::GET_LOCAL_STORAGE,
+        M::Devmap | M::DevmapHash | M::Xskmap => {
+            matches!(func, id::REDIRECT_MAP | id::MAP_LOOKUP_ELEM)
+        }
+        M::Cpumap => func == id::REDIRECT_MAP,
+        M::ArrayOfMaps | M::HashOfMaps => func == id::MAP_LOOKUP_ELEM,
+        M::Sockmap => {
+            matches!(
+                func,
+                id::SK_REDIRECT_MAP
+                    | id::SOCK_MAP_UPDATE
+                    | id::MSG_REDIRECT_MAP
+                    | id::SK_SELECT_REUSEPORT
+                    | id::MAP_LOOKUP_ELEM
+            ) || sockmap_update()
+        }
+        M::Sockhash => {
+            matches!(
+                func,
+                id::SK_REDIRECT_HASH
+                    | id::SOCK_HASH_UPDATE
+                    | id::MSG_REDIRECT_HASH
+                    | id::SK_SELECT_REUSEPORT
+                    | id::MAP_LOOKUP_ELEM
+            ) || sockmap_update()
+        }
+        M::ReuseportSockarray => func == id::SK_SELECT_REUSEPORT,
+        M::Queue | M::Stack => {
+            matches!(func, id::MAP_PEEK_ELEM | id::MAP_POP_ELEM | id::MAP_PUSH_ELEM)
+        }
+        M::SkStorage => matches!(func, id::SK_STORAGE_GET | id::SK_STORAGE_DELETE | id::KPTR_XCHG),
+        M::InodeStorage => {
+            matches!(func, id::INODE_STORAGE_GET | id::INODE_STORAGE_DELETE | id::KPTR_XCHG)
+        }
+        M::TaskStorage => {
+            matches!(func, id::TASK_STORAGE_GET | id::TASK_STORAGE_DELETE | id::KPTR_XCHG)
+        }
+        M::CgrpStorage => {
+            matches!(func, id::CGRP_STORAGE_GET | id::CGRP_STORAGE_DELETE | id::KPTR_XCHG)
+        }
+        M::BloomFilter => matches!(func, id::MAP_PEEK_ELEM | id::MAP_PUSH_ELEM),
+        _ => true,
+    };
+    if !by_map {
+        return false;
+    }
+    match func {
+        id::TAIL_CALL => map == M::ProgArray,
+        id::PERF_EVENT_READ
+        | id::PERF_EVENT_OUTPUT
+        | id::PERF_EVENT_READ_VALUE
+        | id::SKB_OUTPUT
+        | id::XDP_OUTPUT => map == M::PerfEventArray,
+        id::RINGBUF_OUTPUT
+        | id::RINGBUF_RESERVE
+        | id::RINGBUF_QUERY
+        | id::RINGBUF_RESERVE_DYNPTR
+        | id::RINGBUF_SUBMIT_DYNPTR
+        | id::RINGBUF_DISCARD_DYNPTR => map == M::Ringbuf,
+        id::USER_RINGBUF_DRAIN => map == M::UserRingbuf,
+        id::GET_STACKID => map == M::StackTrace,
+        id::CURRENT_TASK_UNDER_CGROUP | id::SKB_UNDER_CGROUP => map == M::CgroupArray,
+        id::REDIRECT_MAP => matches!(map, M::Devmap | M::DevmapHash | M::Cpumap | M::Xskmap),
+        id::SK_REDIRECT_MAP | id::MSG_REDIRECT_MAP | id::SOCK_MAP_UPDATE => map == M::Sockmap,
+        id::SK_REDIRECT_HASH | id::MSG_REDIRECT_HASH | id::SOCK_HASH_UPDATE => map == M::Sockhash,
+        id::GET_LOCAL_STORAGE => matches!(map, M::CgroupStorage | M::PercpuCgroupStorage),
+        id::SK_SELECT_REUSEPORT => {
+            matches!(map, M::ReuseportSockarray | M::Sockmap | M::Sockhash)
+        }
+        id::MAP_POP_ELEM => matches!(map, M::Queue | M::Stack),
+        id::MAP_PEEK_ELEM | id::MAP_PUSH_ELEM => {
+            matches!(map, M::Queue | M::Stack | M::BloomFilter)
+        }
+        id::MAP_LOOKUP_PERCPU_ELEM => {
+            matches!(map, M::PercpuArray | M::PercpuHash | M::LruPercpuHash)
+        }
+        id::SK_STORAGE_GET | id::SK_STORAGE_DELETE => map == M::SkStorage,
+        id::INODE_STORAGE_GET | id::INODE_STORAGE_DELETE => map == M::InodeStorage,
+        id::TASK_STORAGE_GET | id::TASK_STORAGE_DELETE => map == M::TaskStorage,
+        id::CGRP_STORAGE_GET | id::CGRP_STORAGE_DELETE => map == M::CgrpStorage,
+        _ => true,
+    }
+}
+
+/// `BPF_TRACE_ITER`.
+const TRACE_ITER: u32 = 28;
+/// `BPF_LSM_CGROUP`.
+const LSM_CGROUP: u32 = 43;
+/// `BPF_TRACE_KPROBE_SESSION`.
+const TRACE_KPROBE_SESSION: u32 = 56;
+
+/// What the main program's exit must return, by program type and attach type
+/// (`check_return_code`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RetRule {
+    /// Any value.
+    Any,
+    /// A scalar within `[min, max]`.
+    Range(i64, i64),
+    /// bpflab cannot tell (the attach target's prototype decides).
+    Unknown(&'static str),
+}
+
+/// The return rule of a program (`check_return_code`'s table).
+fn return_rule(prog_type: ProgType, attach_type: Option<u32>) -> RetRule {
+    use attach as a;
+    let at = attach_type.unwrap_or(0);
+    match prog_type {
+        ProgType::CgroupSockAddr => match at {
+            a::CGROUP_UDP4_RECVMSG
+            | a::CGROUP_UDP6_RECVMSG
+            | a::CGROUP_UNIX_RECVMSG
+            | a::CGROUP_INET4_GETPEERNAME
+            | a::CGROUP_INET6_GETPEERNAME
+            | a::CGROUP_UNIX_GETPEERNAME
+            | a::CGROUP_INET4_GETSOCKNAME
+            | a::CGROUP_INET6_GETSOCKNAME
+            | a::CGROUP_UNIX_GETSOCKNAME => RetRule::Range(1, 1),
+            a::CGROUP_INET4_BIND | a::CGROUP_INET6_BIND => RetRule::Range(0, 3),
+            _ => RetRule::Range(0, 1),
+        },
+        ProgType::CgroupSkb if at == a::CGROUP_INET_EGRESS => RetRule::Range(0, 3),
+        ProgType::CgroupSkb
+        | ProgType::CgroupSock
+        | ProgType::SockOps
+        | ProgType::CgroupDevice
+        | ProgType::CgroupSysctl
+        | ProgType::CgroupSockopt => RetRule::Range(0, 1),
+        ProgType::RawTracepoint | ProgType::RawTracepointWritable => RetRule::Any,
+        ProgType::Tracing => match at {
+            a::TRACE_FENTRY | a::TRACE_FEXIT => RetRule::Range(0, 0),
+            a::TRACE_RAW_TP | a::MODIFY_RETURN => RetRule::Any,
+            TRACE_ITER => RetRule::Range(0, 1),
+            _ => RetRule::Unknown("tracing programs of this attach type"),
+        },
+        ProgType::Kprobe if at == TRACE_KPROBE_SESSION => RetRule::Range(0, 1),
+        ProgType::SkLookup => RetRule::Range(0, 1),
+        ProgType::Netfilter => RetRule::Range(0, 1),
+        ProgType::Lsm if at == LSM_CGROUP => RetRule::Unknown("LSM cgroup return values"),
+        ProgType::Lsm => RetRule::Unknown("LSM hook return ranges"),
+        ProgType::StructOps => RetRule::Unknown("struct_ops return values"),
+        _ => RetRule::Any,
+    }
+}
+
+/// A rejection whose class is the one the kernel's message belongs to.
+fn reject(insn: usize, message: impl Into<String>) -> Stop {
+    let message = message.into();
+    Stop::reject(ErrorKind::classify(&message), insn, message)
+}
+
+/// The kernel's name of helper `func` (`func_id_name`).
+fn func_name(func: i32) -> &'static str {
+    usize::try_from(func).ok().and_then(|i| KERNEL_HELPER_NAMES.get(i)).copied().unwrap_or("unknown")
+}
+
+/// The kernel's type name of a register in messages (`reg_type_str`), with ring buffer
+/// records shown as `ringbuf_mem`.
+fn type_str(st: &State, r: &Reg) -> String {
+    if r.kind() == Some(PtrKind::Mem) && r.ref_obj_id != 0 && is_ringbuf_ref(st, r.ref_obj_id) {
+        return if r.maybe_null { "ringbuf_mem_or_null".into() } else { "ringbuf_mem".into() };
+    }
+    r.type_name()
+}
+
+/// Whether reference `id` is a ring buffer record.
+fn is_ringbuf_ref(st: &State, id: u32) -> bool {
+    st.refs.iter().any(|x| x.id == id && x.kind == RefKind::Ringbuf)
+}
+
+/// Whether the register is a NULL pointer: a known zero scalar (`register_is_null`).
+fn is_null(r: &Reg) -> bool {
+    r.is_const(0)
+}
+
+/// A register a released reference or moved packet leaves behind (`mark_reg_invalid`): an
+/// unknown scalar when pointers may leak, else unreadable.
+fn invalid_reg(privileged: bool) -> Reg {
+    if privileged { Reg::unknown() } else { Reg::NOT_INIT }
+}
+
+/// What the arguments of one helper call establish (`struct bpf_call_arg_meta`).
+#[derive(Default)]
+struct Meta {
+    map: Option<u32>,
+    /// The pending memory argument: register and whether the helper writes it.
+    mem: Option<(usize, Arg)>,
+    ref_obj_id: u32,
+    release_regno: Option<usize>,
+    subprog: Option<usize>,
+    alloc_size: Option<u64>,
+}
 
 /// Checks a helper call and applies its effect (r0, clobbered r1-r5, references).
 pub(crate) fn check_helper_call(
     v: &mut Verifier<'_>,
     st: &mut State,
     insn: usize,
-    id: i32,
+    func: i32,
+    parent: Option<usize>,
 ) -> Result<(), Stop> {
-    let _ = (v, st);
-    Err(Stop::unsupported(insn, format!("helper calls (being built): helper #{id}")))
+    if st.lock.is_some() && func != id::SPIN_UNLOCK {
+        return Err(reject(insn, "function calls are not allowed while holding a lock"));
+    }
+    let name = func_name(func);
+    if func < 0 || func as usize >= KERNEL_HELPER_NAMES.len() {
+        return Err(reject(insn, format!("invalid func {name}#{func}")));
+    }
+    let prog_type = v.prog.prog_type;
+    let Some(helper) = v.helpers.get(i64::from(func)).copied() else {
+        if func == 0 {
+            return Err(reject(insn, format!("program of this type cannot use helper {name}#{func}")));
+        }
+        return Err(Stop::unsupported(insn, format!("helper {name}#{func} (no prototype in bpflab)")));
+    };
+    if !v.helpers.allowed(&helper, prog_type) {
+        return Err(reject(insn, format!("program of this type cannot use helper {name}#{func}")));
+    }
+    if helper.proto.gpl_only && !license_is_gpl_compatible(&v.prog.license) {
+        return Err(reject(insn, "cannot call GPL-restricted function from non-GPL compatible program"));
+    }
+    let mut meta = Meta::default();
+    for (i, &ty) in helper.proto.args.iter().enumerate() {
+        let arg = Arg::of(func, i, ty, prog_type);
+        check_arg(v, st, insn, func, &helper, i + 1, arg, &mut meta)?;
+    }
+    // References released by the call.
+    if let Some(regno) = meta.release_regno {
+        if meta.ref_obj_id != 0 {
+            release_reference(v, st, insn, func, meta.ref_obj_id)?;
+        } else if !is_null(st.reg(regno)) {
+            return Err(reject(
+                insn,
+                format!("func {name}#{func} reference has not been acquired before"),
+            ));
+        }
+    }
+    match func {
+        id::TAIL_CALL => {
+            if st.lock.is_some() {
+                return Err(reject(insn, "tail_call cannot be used inside bpf_spin_lock-ed region"));
+            }
+            if let Some(r) = leaked_ref(st) {
+                return Err(reject(
+                    insn,
+                    format!(
+                        "Unreleased reference id={} alloc_insn={}\ntail_call would lead to reference leak",
+                        r.id, r.insn
+                    ),
+                ));
+            }
+            if st.rcu_lock > 0 {
+                return Err(reject(
+                    insn,
+                    "tail_call cannot be used inside bpf_rcu_read_lock-ed region",
+                ));
+            }
+        }
+        id::GET_LOCAL_STORAGE => {
+            if !is_null(st.reg(2)) {
+                return Err(reject(insn, "get_local_storage() doesn't support non-zero flags"));
+            }
+        }
+        id::SNPRINTF => {
+            return Err(Stop::unsupported(insn, "bpf_snprintf format string checks"));
+        }
+        _ => {}
+    }
+    if let Some((ret_range, is_async)) = callback_of(func) {
+        let Some(sub_start) = meta.subprog else {
+            return Err(Stop::unsupported(insn, format!("{name} without a callback")));
+        };
+        push_callback(v, st, insn, func, sub_start, ret_range, is_async, parent)?;
+    }
+
+    // r1-r5 are clobbered; r0 is what the helper returns.
+    for r in 1..=5 {
+        *st.reg_mut(r) = Reg::NOT_INIT;
+    }
+    let mut r0 = match helper.proto.ret {
+        RetType::Integer => Reg::unknown(),
+        RetType::Void => Reg::NOT_INIT,
+        RetType::PtrToMapValueOrNull => {
+            let Some(m) = meta.map else {
+                return Err(reject(insn, "kernel subsystem misconfigured verifier"));
+            };
+            let mt = v.coll.maps[m as usize].map_type;
+            if func == id::MAP_LOOKUP_ELEM
+                && matches!(mt, MapType::Sockmap | MapType::Sockhash | MapType::ArrayOfMaps | MapType::HashOfMaps)
+            {
+                return Err(Stop::unsupported(
+                    insn,
+                    format!("bpf_map_lookup_elem on a {mt:?} map (inner maps and sockets)"),
+                ));
+            }
+            Reg { map: m, maybe_null: true, ..Reg::ptr(PtrKind::MapValue) }
+        }
+        RetType::PtrToSocketOrNull => {
+            let kind = match func {
+                id::TCP_SOCK => PtrKind::TcpSock,
+                id::SKC_LOOKUP_TCP => PtrKind::SockCommon,
+                _ => PtrKind::Sock,
+            };
+            Reg { maybe_null: true, ..Reg::ptr(kind) }
+        }
+        RetType::PtrToAllocMemOrNull => {
+            if func != id::RINGBUF_RESERVE {
+                return Err(Stop::unsupported(insn, format!("memory returned by {name}")));
+            }
+            let size = meta.alloc_size.unwrap_or(0);
+            Reg { maybe_null: true, mem_size: size as u32, ..Reg::ptr(PtrKind::Mem) }
+        }
+        RetType::PtrToBtfId => {
+            return Err(Stop::unsupported(insn, format!("BTF-typed kernel pointers returned by {name}")));
+        }
+    };
+    if r0.maybe_null {
+        r0.id = v.new_id();
+    }
+    if is_ptr_cast(func) {
+        r0.ref_obj_id = meta.ref_obj_id;
+    } else if is_acquire(func) {
+        let ref_id = v.new_id();
+        let callback_ref = if st.cur().callback_of.is_some() { st.cur().frameno } else { 0 };
+        let kind = if func == id::RINGBUF_RESERVE { RefKind::Ringbuf } else { RefKind::Socket };
+        st.refs.push(RefState { id: ref_id, insn, kind, callback_ref });
+        r0.id = ref_id;
+        r0.ref_obj_id = ref_id;
+    }
+    *st.reg_mut(0) = r0;
+    if let Some(m) = meta.map {
+        let mt = v.coll.maps[m as usize].map_type;
+        if !map_func_compatible(v, mt, func) {
+            return Err(reject(
+                insn,
+                format!("cannot pass map_type {} into func {name}#{func}", mt as u32),
+            ));
+        }
+    }
+    if changes_pkt_data(func) {
+        let privileged = v.config.privileged;
+        st.for_each_reg(|r| {
+            if r.kind().is_some_and(|k| k.is_pkt() || k == PtrKind::PacketEnd) {
+                *r = invalid_reg(privileged);
+            }
+        });
+    }
+    Ok(())
+}
+
+/// The first reference a tail call or a main-program exit would leak.
+fn leaked_ref(st: &State) -> Option<RefState> {
+    st.refs.first().copied()
+}
+
+/// Checks argument register `regno` against `arg` (`check_func_arg`).
+#[allow(clippy::too_many_arguments)]
+fn check_arg(
+    v: &mut Verifier<'_>,
+    st: &mut State,
+    insn: usize,
+    func: i32,
+    helper: &Helper,
+    regno: usize,
+    arg: Arg,
+    meta: &mut Meta,
+) -> Result<(), Stop> {
+    v.check_read(st, insn, regno)?;
+    let reg = *st.reg(regno);
+    if arg == Arg::Anything {
+        if reg.is_ptr() && !v.config.privileged {
+            return Err(reject(insn, format!("R{regno} leaks addr into helper function")));
+        }
+        return Ok(());
+    }
+    if reg.kind().is_some_and(PtrKind::is_pkt) && !may_access_pkt(v.prog.prog_type, func) {
+        return Err(reject(insn, "helper access to the packet is not allowed"));
+    }
+    if arg == (Arg::MapValue { null_ok: false })
+        && let Some(m) = meta.map
+        && matches!(v.coll.maps[m as usize].map_type, MapType::Sockmap | MapType::Sockhash)
+    {
+        return Err(Stop::unsupported(insn, "socket values of sockmap/sockhash updates"));
+    }
+    let null_skip = is_null(&reg) && arg.null_ok();
+    if !null_skip {
+        check_reg_type(st, insn, regno, arg, &reg)?;
+        check_reg_off(st, insn, regno, arg, &reg)?;
+    }
+    if arg.release() {
+        if reg.ref_obj_id == 0 && !is_null(&reg) {
+            return Err(reject(
+                insn,
+                format!("R{regno} must be referenced when passed to release function"),
+            ));
+        }
+        meta.release_regno = Some(regno);
+    }
+    if reg.ref_obj_id != 0 {
+        meta.ref_obj_id = reg.ref_obj_id;
+    }
+    match arg {
+        Arg::MapPtr => meta.map = Some(reg.map),
+        Arg::MapKey | Arg::MapValue { .. } => {
+            if null_skip {
+                return Ok(());
+            }
+            let Some(m) = meta.map else {
+                let what = if arg == Arg::MapKey { "key" } else { "value" };
+                return Err(reject(insn, format!("invalid map_ptr to access map->{what}")));
+            };
+            let spec = &v.coll.maps[m as usize];
+            let size = if arg == Arg::MapKey { spec.key_size } else { spec.value_size };
+            // bpf_map_pop_elem/peek_elem write the value (ARG_PTR_TO_MAP_VALUE | MEM_UNINIT).
+            let write = arg == (Arg::MapValue { null_ok: false })
+                && helper.proto.args.get(regno - 1) == Some(&ArgType::PtrToUninitMem);
+            helper_mem(v, st, insn, regno, &Scalar::konst(u64::from(size)), write, false, None)?;
+        }
+        Arg::Mem { .. } => meta.mem = Some((regno, arg)),
+        Arg::FixedMem { size } => {
+            helper_mem(v, st, insn, regno, &Scalar::konst(u64::from(size)), true, false, None)?;
+            let r = st.reg(regno);
+            if r.kind() == Some(PtrKind::Stack) {
+                let off = i64::from(r.off) + r.var.var_off.value as i64;
+                if off % i64::from(size) != 0 {
+                    return Err(reject(
+                        insn,
+                        format!("misaligned stack access off {}+{} size {size}", r.var.fmt_kernel(), r.off),
+                    ));
+                }
+            }
+        }
+        Arg::Size { zero_ok } => {
+            let Some((mreg, marg)) = meta.mem.take() else {
+                return Err(reject(insn, format!("kernel subsystem misconfigured func {}#{func}", func_name(func))));
+            };
+            let uninit = matches!(marg, Arg::Mem { uninit: true, .. });
+            helper_mem(v, st, insn, mreg, &reg.var, uninit, zero_ok, Some(regno))?;
+        }
+        Arg::AllocSize => {
+            let Some(c) = reg.var.const_value() else {
+                return Err(reject(insn, format!("R{regno} is not a known constant'")));
+            };
+            meta.alloc_size = Some(c);
+        }
+        Arg::Func => meta.subprog = Some(reg.subprog as usize),
+        Arg::ConstStr => check_const_str(v, insn, regno, &reg)?,
+        Arg::SpinLock => process_spin_lock(v, st, insn, regno, &reg, func == id::SPIN_LOCK)?,
+        Arg::Timer => return Err(Stop::unsupported(insn, "bpf_timer arguments")),
+        Arg::Dynptr => return Err(Stop::unsupported(insn, "dynptr arguments")),
+        Arg::BtfId { .. } if !null_skip => {
+            return Err(Stop::unsupported(insn, "BTF-typed kernel pointer arguments"));
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Whether a helper of `func` may be passed packet pointers in `prog_type`
+/// (`may_access_direct_pkt_data` for reads, with the helper's `pkt_access`).
+fn may_access_pkt(prog_type: ProgType, func: i32) -> bool {
+    match prog_type {
+        ProgType::LwtIn
+        | ProgType::LwtOut
+        | ProgType::LwtSeg6local
+        | ProgType::SkReuseport
+        | ProgType::FlowDissector
+        | ProgType::CgroupSkb
+        | ProgType::SchedCls
+        | ProgType::SchedAct
+        | ProgType::Xdp
+        | ProgType::LwtXmit
+        | ProgType::SkSkb
+        | ProgType::SkMsg => pkt_access(func),
+        ProgType::CgroupSockopt => true,
+        _ => false,
+    }
+}
+
+/// Checks the register's type against the argument's (`check_reg_type`).
+fn check_reg_type(st: &State, insn: usize, regno: usize, arg: Arg, reg: &Reg) -> Result<(), Stop> {
+    let (kinds, expected) = compatible(arg);
+    let ok = match reg.ty {
+        RegType::Scalar => matches!(arg, Arg::Scalar | Arg::Size { .. } | Arg::AllocSize),
+        RegType::NotInit => false,
+        RegType::Ptr(k) => {
+            let null_folded = reg.maybe_null && !arg.null_ok();
+            let ringbuf = k == PtrKind::Mem && reg.ref_obj_id != 0 && is_ringbuf_ref(st, reg.ref_obj_id);
+            let kind_ok = match arg {
+                Arg::RingbufMem => ringbuf,
+                _ => kinds.contains(&k),
+            };
+            kind_ok && !null_folded && !(reg.rdonly && matches!(arg, Arg::Mem { uninit: true, .. }))
+        }
+    };
+    if !ok {
+        if reg.kind() == Some(PtrKind::BtfId) {
+            return Err(Stop::unsupported(insn, "BTF-typed kernel pointers passed to helpers"));
+        }
+        return Err(reject(
+            insn,
+            format!("R{regno} type={} expected={expected}", type_str(st, reg)),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a pointer argument's offsets (`check_func_arg_reg_off`).
+fn check_reg_off(st: &State, insn: usize, regno: usize, arg: Arg, reg: &Reg) -> Result<(), Stop> {
+    let Some(kind) = reg.kind() else { return Ok(()) };
+    if arg.release() {
+        if reg.off != 0 {
+            return Err(reject(
+                insn,
+                format!(
+                    "R{regno} must have zero offset when passed to release func or trusted arg to kfunc"
+                ),
+            ));
+        }
+        return ptr_off(st, insn, regno, reg, false);
+    }
+    match kind {
+        PtrKind::Stack
+        | PtrKind::Packet
+        | PtrKind::PacketMeta
+        | PtrKind::MapKey
+        | PtrKind::MapValue
+        | PtrKind::Mem => Ok(()),
+        PtrKind::BtfId => ptr_off(st, insn, regno, reg, true),
+        _ => ptr_off(st, insn, regno, reg, false),
+    }
+}
+
+/// `__check_ptr_off_reg`: a pointer passed on in its original form.
+fn ptr_off(st: &State, insn: usize, regno: usize, reg: &Reg, fixed_ok: bool) -> Result<(), Stop> {
+    let t = type_str(st, reg);
+    if reg.off < 0 {
+        return Err(reject(insn, format!("negative offset {t} ptr R{regno} off={} disallowed", reg.off)));
+    }
+    if !fixed_ok && reg.off != 0 {
+        return Err(reject(
+            insn,
+            format!("dereference of modified {t} ptr R{regno} off={} disallowed", reg.off),
+        ));
+    }
+    if reg.var.const_value() != Some(0) {
+        return Err(reject(
+            insn,
+            format!("variable {t} access var_off={} disallowed", fmt_tnum(&reg.var)),
+        ));
+    }
+    Ok(())
+}
+
+/// A tnum as the kernel prints it (`tnum_strn`: `(0x..; 0x..)`).
+fn fmt_tnum(s: &Scalar) -> String {
+    format!("(0x{:x}; 0x{:x})", s.var_off.value, s.var_off.mask)
+}
+
+/// A helper's memory argument through the memory checks (`check_helper_mem_access`).
+#[allow(clippy::too_many_arguments)]
+fn helper_mem(
+    v: &mut Verifier<'_>,
+    st: &mut State,
+    insn: usize,
+    regno: usize,
+    size: &Scalar,
+    write: bool,
+    zero_ok: bool,
+    size_regno: Option<usize>,
+) -> Result<(), Stop> {
+    crate::mem::check_helper_mem(v, st, insn, regno, size, write, zero_ok, size_regno)
+}
+
+/// ARG_PTR_TO_CONST_STR: a NUL-terminated string in a read-only map (`check_reg_const_str`).
+fn check_const_str(v: &Verifier<'_>, insn: usize, regno: usize, reg: &Reg) -> Result<(), Stop> {
+    let spec = &v.coll.maps[reg.map as usize];
+    if spec.flags & BPF_F_RDONLY_PROG == 0 {
+        return Err(reject(insn, format!("R{regno} does not point to a readonly map'")));
+    }
+    let Some(var) = reg.var.const_value() else {
+        return Err(reject(insn, format!("R{regno} is not a constant address'")));
+    };
+    let off = i64::from(reg.off) + var as i64;
+    let Some((_, data)) = &spec.data else {
+        return Err(Stop::unsupported(insn, "constant strings in maps without initial data"));
+    };
+    let Some(tail) = usize::try_from(off).ok().and_then(|o| data.get(o..)) else {
+        return Err(reject(
+            insn,
+            format!("invalid access to map value, value_size={} off={off} size=0", spec.value_size),
+        ));
+    };
+    if !tail.contains(&0) {
+        return Err(reject(insn, "string is not zero-terminated"));
+    }
+    Ok(())
+}
+
+/// Where the map's value holds its `struct bpf_spin_lock`, from the collection's BTF.
+fn spin_lock_off(v: &Verifier<'_>, insn: usize, spec: &MapSpec) -> Result<Option<u32>, Stop> {
+    let unsupported = |what: &str| Stop::unsupported(insn, format!("spin lock of map {:?}: {what}", spec.name));
+    let Some(value_id) = spec.btf_value_type_id else {
+        return Ok(None);
+    };
+    let Some(raw) = v.coll.btf.as_deref() else { return Ok(None) };
+    let btf = bpflab_btf::Btf::parse(raw).map_err(|e| unsupported(&format!("BTF: {e}")))?;
+    let resolved = btf.skip_mods_and_typedefs(value_id).map_err(|e| unsupported(&e.to_string()))?;
+    let ty = btf.type_by_id(resolved).map_err(|e| unsupported(&e.to_string()))?;
+    let mut found = None;
+    if let Some(comp) = ty.as_composite() {
+        for m in &comp.members {
+            let mid = btf.skip_mods_and_typedefs(m.type_id).map_err(|e| unsupported(&e.to_string()))?;
+            if btf.type_name(mid).ok() == Some("bpf_spin_lock") {
+                found = Some(m.bit_offset / 8);
+            }
+        }
+        return Ok(found);
+    }
+    Err(unsupported("value type is not a struct"))
+}
+
+/// bpf_spin_lock / bpf_spin_unlock on a map value (`process_spin_lock`).
+fn process_spin_lock(
+    v: &Verifier<'_>,
+    st: &mut State,
+    insn: usize,
+    regno: usize,
+    reg: &Reg,
+    lock: bool,
+) -> Result<(), Stop> {
+    if reg.var.const_value().is_none() {
+        return Err(reject(
+            insn,
+            format!("R{regno} doesn't have constant offset. bpf_spin_lock has to be at the constant offset"),
+        ));
+    }
+    let spec = &v.coll.maps[reg.map as usize];
+    let Some(lock_off) = spin_lock_off(v, insn, spec)? else {
+        if spec.btf_value_type_id.is_none() {
+            return Err(reject(
+                insn,
+                format!("map '{}' has to have BTF in order to use bpf_spin_lock", spec.name),
+            ));
+        }
+        return Err(reject(insn, format!("map '{}' has no valid bpf_spin_lock", spec.name)));
+    };
+    let off = i64::from(reg.off) + reg.var.var_off.value as i64;
+    if off != i64::from(lock_off) {
+        return Err(reject(
+            insn,
+            format!("off {off} doesn't point to 'struct bpf_spin_lock' that is at {lock_off}"),
+        ));
+    }
+    if lock {
+        if st.lock.is_some() {
+            return Err(reject(
+                insn,
+                "Locking two bpf_spin_locks are not allowed",
+            ));
+        }
+        st.lock = Some(Lock { id: reg.id, map: reg.map, off: off as i32 });
+    } else {
+        let Some(held) = st.lock else {
+            return Err(reject(insn, "bpf_spin_unlock without taking a lock"));
+        };
+        if held.id != reg.id || held.map != reg.map {
+            return Err(reject(insn, "bpf_spin_unlock of different lock"));
+        }
+        st.lock = None;
+    }
+    Ok(())
+}
+
+/// Drops reference `ref_id` and every register holding it (`release_reference`).
+fn release_reference(
+    v: &Verifier<'_>,
+    st: &mut State,
+    insn: usize,
+    func: i32,
+    ref_id: u32,
+) -> Result<(), Stop> {
+    let Some(pos) = st.refs.iter().position(|r| r.id == ref_id) else {
+        return Err(reject(
+            insn,
+            format!("func {}#{func} reference has not been acquired before", func_name(func)),
+        ));
+    };
+    st.refs.remove(pos);
+    let privileged = v.config.privileged;
+    st.for_each_reg(|r| {
+        if r.ref_obj_id == ref_id {
+            *r = invalid_reg(privileged);
+        }
+    });
+    Ok(())
+}
+
+/// Queues the verification of a callback called by helper `func` at `insn` from the
+/// current frame (`push_callback_call`).
+#[allow(clippy::too_many_arguments)]
+fn push_callback(
+    v: &mut Verifier<'_>,
+    st: &mut State,
+    insn: usize,
+    func: i32,
+    start: usize,
+    ret_range: (i64, i64),
+    is_async: bool,
+    parent: Option<usize>,
+) -> Result<(), Stop> {
+    let _ = ret_range;
+    let Some(sub) = v.cfg.subprogs.iter().position(|s| s.start == start) else {
+        return Err(reject(insn, format!("verifier bug. No program starts at insn {start}")));
+    };
+    if !v.calls.cb.contains(&start) {
+        v.calls.cb.push(start);
+    }
+    if is_async {
+        if !v.calls.async_cb.contains(&start) {
+            v.calls.async_cb.push(start);
+        }
+        return Err(Stop::unsupported(insn, "asynchronous callbacks (bpf_timer_set_callback)"));
+    }
+    if func == id::FIND_VMA || func == id::USER_RINGBUF_DRAIN {
+        return Err(Stop::unsupported(insn, format!("{} callbacks", func_name(func))));
+    }
+    if func == id::LOOP {
+        // The callback runs while the caller's callback depth is below nr_loops.
+        if u64::from(st.cur().callback_depth) >= st.reg(1).var.umax {
+            st.cur_mut().callback_depth = 0;
+            return Ok(());
+        }
+    }
+    let caller = st.cur().clone();
+    let mut cb = st.clone();
+    if cb.frames.len() >= v.config.max_frames {
+        return Err(reject(
+            insn,
+            format!("the call stack of {} frames is too deep", cb.frames.len() + 1),
+        ));
+    }
+    let frameno = cb.frames.len() as u8;
+    let mut callee = Frame::new(frameno, insn, sub);
+    callee.callback_of = Some(insn);
+    match func {
+        id::LOOP => {
+            callee.regs[1] = Reg::unknown();
+            callee.regs[2] = caller.regs[3];
+        }
+        id::FOR_EACH_MAP_ELEM => {
+            let m = caller.regs[1].map;
+            let mt = v.coll.maps[m as usize].map_type;
+            if !matches!(
+                mt,
+                MapType::Hash
+                    | MapType::PercpuHash
+                    | MapType::LruHash
+                    | MapType::LruPercpuHash
+                    | MapType::Array
+                    | MapType::PercpuArray
+            ) {
+                return Err(reject(insn, "callback function not allowed for map"));
+            }
+            callee.regs[1] = caller.regs[1];
+            callee.regs[2] = Reg { map: m, ..Reg::ptr(PtrKind::MapKey) };
+            callee.regs[3] = Reg { map: m, ..Reg::ptr(PtrKind::MapValue) };
+            callee.regs[4] = caller.regs[3];
+        }
+        _ => return Err(Stop::unsupported(insn, format!("{} callbacks", func_name(func)))),
+    }
+    if let Some(f) = cb.frames.last_mut() {
+        f.callback_depth += 1;
+    }
+    cb.frames.push(callee);
+    st.cur_mut().callback_depth = 0;
+    v.push_branch(cb, start, insn, parent)
 }
 
 /// Checks a kfunc call.
@@ -23,7 +1196,7 @@ pub(crate) fn check_kfunc_call(
     insn: usize,
     btf_id: i32,
 ) -> Result<(), Stop> {
-    let _ = (st, btf_id);
+    let _ = st;
     let name = v
         .coll
         .kfuncs
@@ -42,8 +1215,66 @@ pub(crate) fn check_func_call(
     insn: usize,
     target: usize,
 ) -> Result<usize, Stop> {
-    let _ = (v, st, target);
-    Err(Stop::unsupported(insn, "bpf-to-bpf calls (being built)"))
+    let Some(sub) = v.cfg.subprogs.iter().position(|s| s.start == target) else {
+        return Err(reject(insn, format!("verifier bug. No program starts at insn {target}")));
+    };
+    if v.cfg.subprogs[sub].is_global {
+        if st.lock.is_some() {
+            return Err(reject(
+                insn,
+                "global function calls are not allowed while holding a lock,\nuse static function instead",
+            ));
+        }
+        return Err(Stop::unsupported(insn, "calls to global functions"));
+    }
+    if st.frames.len() >= v.config.max_frames {
+        return Err(reject(
+            insn,
+            format!("the call stack of {} frames is too deep", st.frames.len() + 1),
+        ));
+    }
+    let frameno = st.frames.len() as u8;
+    let mut callee = Frame::new(frameno, insn, sub);
+    for r in 1..=5 {
+        callee.regs[r] = *st.reg(r);
+    }
+    for r in 0..=5 {
+        *st.reg_mut(r) = Reg::NOT_INIT;
+    }
+    st.frames.push(callee);
+    Ok(target)
+}
+
+/// Exit checks common to every frame: locks, RCU sections and references (`BPF_EXIT` in
+/// `do_check`, before the frame is left).
+fn exit_resource_checks(st: &State, insn: usize) -> Result<(), Stop> {
+    let main = st.frames.len() == 1;
+    if main && st.lock.is_some() {
+        return Err(reject(insn, "bpf_spin_unlock is missing"));
+    }
+    if main && st.rcu_lock > 0 {
+        return Err(reject(insn, "bpf_rcu_read_unlock is missing"));
+    }
+    if main && st.preempt_off > 0 {
+        let n = st.preempt_off;
+        return Err(reject(
+            insn,
+            format!("{n} bpf_preempt_enable{} missing", if n == 1 { " is" } else { "(s) are" }),
+        ));
+    }
+    let frame = st.cur();
+    let leaked = if main {
+        st.refs.first()
+    } else if frame.callback_of.is_some() {
+        // A callback must release what it acquired itself.
+        st.refs.iter().find(|r| r.callback_ref == frame.frameno)
+    } else {
+        None
+    };
+    if let Some(r) = leaked {
+        return Err(reject(insn, format!("Unreleased reference id={} alloc_insn={}", r.id, r.insn)));
+    }
+    Ok(())
 }
 
 /// Returns from a subprogram or callback frame; gives the slot where the caller continues.
@@ -52,16 +1283,191 @@ pub(crate) fn return_from_func(
     st: &mut State,
     insn: usize,
 ) -> Result<usize, Stop> {
-    let _ = (v, st);
-    Err(Stop::unsupported(insn, "returns from subprograms (being built)"))
+    exit_resource_checks(st, insn)?;
+    let callee = st.cur().clone();
+    let r0 = callee.regs[0];
+    if r0.kind() == Some(PtrKind::Stack) {
+        return Err(reject(insn, "cannot return stack pointer to the caller"));
+    }
+    if let Some(cs) = callee.callback_of {
+        if !r0.is_scalar() {
+            return Err(reject(insn, "R0 not a scalar value"));
+        }
+        let func = match v.insn_at(cs) {
+            Some(Insn::Call { kind: CallKind::Helper, imm, .. }) => *imm,
+            _ => return Err(reject(insn, format!("BUG: in callback at {insn}, callsite {cs} !calls_callback"))),
+        };
+        let ((min, max), _) = callback_of(func).unwrap_or(((0, 1), false));
+        if r0.var.smin < min || r0.var.smax > max {
+            return Err(reject(insn, invalid_scalar("At callback return", "R0", &r0.var, min, max)));
+        }
+        st.frames.pop();
+        return Ok(cs);
+    }
+    st.frames.pop();
+    *st.reg_mut(0) = r0;
+    Ok(callee.callsite + 1)
+}
+
+/// The kernel's message for a return value out of range (`verbose_invalid_scalar`).
+fn invalid_scalar(ctx: &str, reg: &str, s: &Scalar, min: i64, max: i64) -> String {
+    let mut m = format!("{ctx} the register {reg} has");
+    let mut unknown = true;
+    if s.smin > i64::MIN {
+        m.push_str(&format!(" smin={}", s.smin));
+        unknown = false;
+    }
+    if s.smax < i64::MAX {
+        m.push_str(&format!(" smax={}", s.smax));
+        unknown = false;
+    }
+    if unknown {
+        m.push_str(" unknown scalar value");
+    }
+    m.push_str(&format!(" should have been in [{min}, {max}]"));
+    m
 }
 
 /// Checks the main program's exit: r0 initialised and in the program type's range, no
 /// reference or lock held.
 pub(crate) fn check_exit(v: &mut Verifier<'_>, st: &mut State, insn: usize) -> Result<(), Stop> {
-    let _ = v;
-    if !st.reg(0).is_init() {
-        return Err(Stop::reject(crate::error::ErrorKind::UninitRegister, insn, "R0 !read_ok"));
+    exit_resource_checks(st, insn)?;
+    let rule = return_rule(v.prog.prog_type, v.prog.expected_attach_type);
+    if let RetRule::Unknown(what) = rule {
+        return Err(Stop::unsupported(insn, format!("return value rules of {what}")));
+    }
+    let r0 = *st.reg(0);
+    if !r0.is_init() {
+        return Err(reject(insn, "R0 !read_ok"));
+    }
+    if r0.is_ptr() && !v.config.privileged {
+        return Err(reject(insn, "R0 leaks addr as return value"));
+    }
+    if st.cur().subprog != 0 {
+        if !r0.is_scalar() {
+            return Err(reject(
+                insn,
+                format!(
+                    "At subprogram exit the register R0 is not a scalar value ({})",
+                    type_str(st, &r0)
+                ),
+            ));
+        }
+        return Ok(());
+    }
+    if let RetRule::Range(min, max) = rule {
+        if !r0.is_scalar() {
+            return Err(reject(
+                insn,
+                format!(
+                    "At program exit the register R0 is not a known value ({})",
+                    type_str(st, &r0)
+                ),
+            ));
+        }
+        if r0.var.smin < min || r0.var.smax > max {
+            return Err(reject(insn, invalid_scalar("At program exit", "R0", &r0.var, min, max)));
+        }
+    }
+    Ok(())
+}
+
+/// Checks made once the walk has accepted every path: the stack of every call chain
+/// (`check_max_stack_depth`).
+pub(crate) fn after_walk(v: &mut Verifier<'_>) -> Result<(), Stop> {
+    check_max_stack_depth(v)
+}
+
+/// The subprogram index of slot `start`.
+fn subprog_at(v: &Verifier<'_>, start: usize) -> Option<usize> {
+    v.cfg.subprogs.iter().position(|s| s.start == start)
+}
+
+/// Whether the kernel gives this program's subprograms private stacks when they are large
+/// (`bpf_enable_priv_stack` with a JIT that supports it, as x86-64's does).
+fn priv_stack(v: &Verifier<'_>) -> bool {
+    if v.cfg.subprogs.iter().any(|s| s.has_tail_call) {
+        return false;
+    }
+    matches!(
+        v.prog.prog_type,
+        ProgType::Kprobe | ProgType::Tracepoint | ProgType::PerfEvent | ProgType::RawTracepoint
+    )
+}
+
+/// Rounds a subprogram's stack as the JIT allocates it (`round_up_stack_depth`).
+fn round_stack(depth: u32) -> u32 {
+    depth.div_ceil(16) * 16
+}
+
+/// The combined stack along every chain of calls, and tail calls under deep stacks
+/// (`check_max_stack_depth`).
+fn check_max_stack_depth(v: &Verifier<'_>) -> Result<(), Stop> {
+    let priv_ok = priv_stack(v);
+    let mut roots = vec![0usize];
+    for s in &v.calls.async_cb {
+        if let Some(i) = subprog_at(v, *s) {
+            roots.push(i);
+        }
+    }
+    for root in roots {
+        let priv_ok = priv_ok && root == 0;
+        walk_stack(v, root, 0, 0, priv_ok)?;
+    }
+    Ok(())
+}
+
+/// One subprogram of the stack walk, entered at `frame` with `depth` bytes below it.
+fn walk_stack(v: &Verifier<'_>, idx: usize, frame: usize, depth: u32, priv_ok: bool) -> Result<(), Stop> {
+    let sub = &v.cfg.subprogs[idx];
+    if idx != 0 && sub.has_tail_call && depth >= 256 {
+        return Err(reject(
+            sub.start,
+            format!(
+                "tail_calls are not allowed when call stack of previous frames is {depth} bytes. Too large"
+            ),
+        ));
+    }
+    let own = round_stack(v.stack_depth.get(idx).copied().unwrap_or(0));
+    let depth = if priv_ok && own >= PRIV_STACK_MIN_SIZE {
+        if own > MAX_BPF_STACK {
+            return Err(reject(sub.start, format!("stack size of subprog {idx} is {own}. Too large")));
+        }
+        depth
+    } else {
+        let d = depth + own;
+        if d > MAX_BPF_STACK {
+            return Err(reject(
+                sub.start,
+                format!("combined stack size of {} calls is {d}. Too large", frame + 1),
+            ));
+        }
+        d
+    };
+    let mut slot = sub.start;
+    while slot < sub.end {
+        let Some(ins) = v.insn_at(slot) else {
+            slot += 1;
+            continue;
+        };
+        let target = match *ins {
+            Insn::Call { kind: CallKind::Local, imm, .. } => Some((slot as i64 + 1 + i64::from(imm), true)),
+            Insn::LdImm64 { src: PseudoSrc::Func, imm, .. } => Some((slot as i64 + 1 + i64::from(imm), false)),
+            _ => None,
+        };
+        slot += ins.slots();
+        let Some((t, direct)) = target else { continue };
+        let Some(callee) = usize::try_from(t).ok().and_then(|t| subprog_at(v, t)) else { continue };
+        if v.calls.async_cb.contains(&v.cfg.subprogs[callee].start) && !direct {
+            continue;
+        }
+        if frame + 1 >= v.config.max_frames {
+            return Err(reject(
+                slot,
+                format!("the call stack of {} frames is too deep !", frame + 1),
+            ));
+        }
+        walk_stack(v, callee, frame + 1, depth, priv_ok)?;
     }
     Ok(())
 }

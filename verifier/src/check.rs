@@ -75,6 +75,8 @@ pub(crate) struct Verifier<'a> {
     pub log: Log,
     /// Deepest stack use per subprogram, in bytes.
     pub stack_depth: Vec<u32>,
+    /// What the call checks learned about subprograms (callbacks).
+    pub calls: crate::call::CallFacts,
     id_gen: u32,
     stored: Vec<Stored>,
     explored: Vec<Vec<usize>>,
@@ -106,6 +108,7 @@ impl<'a> Verifier<'a> {
             stats: Stats::default(),
             log,
             stack_depth: vec![0; nsub],
+            calls: crate::call::CallFacts::default(),
             id_gen: 0,
             stored: Vec::new(),
             explored: vec![Vec::new(); slots],
@@ -132,7 +135,7 @@ impl<'a> Verifier<'a> {
     /// Walks every path from `entry`; `Ok` when every path ends in a valid exit.
     pub(crate) fn run(&mut self, entry: State) -> Result<(), Stop> {
         let start = Instant::now();
-        let r = self.walk(entry);
+        let r = self.walk(entry).and_then(|()| crate::call::after_walk(self));
         self.stats.verification_usec = start.elapsed().as_micros() as u64;
         r
     }
@@ -227,7 +230,7 @@ impl<'a> Verifier<'a> {
     }
 
     /// Queues the other side of a branch.
-    fn push_branch(
+    pub(crate) fn push_branch(
         &mut self,
         state: State,
         insn: usize,
@@ -435,7 +438,7 @@ impl<'a> Verifier<'a> {
             }
             Insn::Call { kind, imm, .. } => match kind {
                 CallKind::Helper => {
-                    crate::call::check_helper_call(self, st, insn, imm)?;
+                    crate::call::check_helper_call(self, st, insn, imm, parent)?;
                     Ok(Flow::Next(next))
                 }
                 CallKind::Kfunc => {

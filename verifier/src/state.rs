@@ -281,6 +281,9 @@ pub struct Frame {
     pub subprog: usize,
     /// Set when the frame is a callback called by a helper (`cb`), with the helper's slot.
     pub callback_of: Option<usize>,
+    /// Callbacks of a callback-calling helper entered from this frame on this path, reset
+    /// when the helper stops scheduling them (`callback_depth`).
+    pub callback_depth: u32,
 }
 
 impl Frame {
@@ -288,7 +291,7 @@ impl Frame {
     pub fn new(frameno: u8, callsite: usize, subprog: usize) -> Frame {
         let mut regs = [Reg::NOT_INIT; NREGS];
         regs[FP] = Reg { frameno, ..Reg::ptr(PtrKind::Stack) };
-        Frame { regs, stack: Vec::new(), callsite, frameno, subprog, callback_of: None }
+        Frame { regs, stack: Vec::new(), callsite, frameno, subprog, callback_of: None, callback_depth: 0 }
     }
 
     /// Bytes of stack the frame has touched (a multiple of 8).
@@ -333,6 +336,9 @@ pub struct RefState {
     pub insn: usize,
     /// What it is.
     pub kind: RefKind,
+    /// The callback frame that acquired it, or 0 outside callbacks (`callback_ref`): a
+    /// callback must release what it acquires before returning.
+    pub callback_ref: u8,
 }
 
 /// A held `bpf_spin_lock`: the id of the pointer (map value) holding it and the lock's offset.
