@@ -75,6 +75,8 @@ pub(crate) struct Verifier<'a> {
     pub log: Log,
     /// Deepest stack use per subprogram, in bytes.
     pub stack_depth: Vec<u32>,
+    /// Per slot, the registers whose scalar values pruning compares.
+    pub precise_in: Vec<u16>,
     /// What the call checks learned about subprograms (callbacks).
     pub calls: crate::call::CallFacts,
     id_gen: u32,
@@ -99,7 +101,9 @@ impl<'a> Verifier<'a> {
     ) -> Verifier<'a> {
         let slots = cfg.slots;
         let nsub = cfg.subprogs.len();
+        let precise_in = crate::prune::precision_in(prog, &cfg, helpers);
         Verifier {
+            precise_in,
             coll,
             prog,
             helpers,

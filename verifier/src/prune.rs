@@ -2,18 +2,23 @@
 //! `regsafe`, `stacksafe`, `states_maybe_looping`), with registers dead at the checkpoint
 //! ignored (static liveness, as the 6.18 kernel computes it).
 //!
-//! Scalars are compared as if every one were precise: a stored state covers the current one
-//! only when each scalar range of the stored state contains the current one. This never
-//! prunes a path the kernel would explore, so it is sound; it may explore paths the kernel
-//! prunes through precision tracking, so processed-instruction counts can be higher.
+//! Precision: the kernel compares a stored scalar's range only when the scalar is *precise*,
+//! i.e. some later decision depended on its exact value (found by backtracking along the
+//! path). bpflab computes a static superset instead ([`precision_in`]): a register is
+//! precise at a slot when its value may flow, on some path, into a branch comparison, a
+//! pointer offset, a constant helper argument or the return value. Imprecise scalars match
+//! anything; spilled scalars are always compared. A superset never prunes a path the
+//! kernel's precision would keep, so this is sound; it may keep paths the kernel prunes.
 
 use crate::check::Verifier;
 use crate::state::{ByteKind, Frame, NREGS, Reg, RegType, State, StackSlot};
 
-/// Which registers are live at a checkpoint, per frame.
+/// Which registers are live, and which of those precise, at a checkpoint, per frame.
 pub(crate) struct Liveness {
     /// Per frame (main first): bitmask of live registers r0..r10.
     pub regs: Vec<u16>,
+    /// Per frame: bitmask of registers whose scalar value must be compared.
+    pub precise: Vec<u16>,
 }
 
 impl Liveness {
@@ -22,22 +27,114 @@ impl Liveness {
     pub(crate) fn at(v: &Verifier<'_>, st: &State, insn: usize) -> Liveness {
         let n = st.frames.len();
         let mut regs = Vec::with_capacity(n);
-        for (i, f) in st.frames.iter().enumerate() {
+        let mut precise = Vec::with_capacity(n);
+        for i in 0..n {
             let at = if i + 1 == n { insn } else { st.frames[i + 1].callsite + 1 };
             let mut m = v.cfg.live_in.get(at).copied().unwrap_or(0x7ff);
+            let mut p = v.precise_in.get(at).copied().unwrap_or(0x7ff);
             if i + 1 < n {
                 // The call returns r0 and clobbers r1-r5: only r6-r9 (and r10) carry over.
                 m &= !0x3f;
+                p &= !0x3f;
             }
-            let _ = f;
             regs.push(m | 1 << 10);
+            precise.push(p);
         }
-        Liveness { regs }
+        Liveness { regs, precise }
     }
 
     fn live(&self, frame: usize, r: usize) -> bool {
         self.regs.get(frame).is_none_or(|m| m & (1 << r) != 0)
     }
+
+    fn precise(&self, frame: usize, r: usize) -> bool {
+        self.precise.get(frame).is_none_or(|m| m & (1 << r) != 0)
+    }
+}
+
+/// Per slot, the registers whose value may decide something later (see the module docs):
+/// a backward may-analysis over the program's control flow, iterated to a fixpoint.
+pub(crate) fn precision_in(
+    prog: &bpflab_vm::Program,
+    cfg: &crate::cfg::Cfg,
+    helpers: &bpflab_vm::helpers::HelperRegistry,
+) -> Vec<u16> {
+    use bpflab_vm::helpers::ArgType;
+    use bpflab_vm::isa::{AluOp, CallKind, Insn, Operand};
+    const ARGS: u16 = 0b11_1110;
+    const CALLER_SAVED: u16 = 0b11_1111;
+    let n = cfg.slots;
+    let mut inn = vec![0u16; n];
+    let bit = |r: bpflab_vm::isa::Reg| 1u16 << r.idx();
+    let mut changed = true;
+    while changed {
+        changed = false;
+        for slot in (0..n).rev() {
+            let Some(&ins) = cfg.insn(prog, slot) else { continue };
+            let next = slot + ins.slots();
+            let at = |s: usize| inn.get(s).copied().unwrap_or(0);
+            let target = |off: i64| at(crate::check::jump_target(slot, off));
+            let v = match ins {
+                Insn::Alu { op, dst, src, .. } => {
+                    let out = at(next);
+                    let s = match src {
+                        Operand::Reg(r) => bit(r),
+                        Operand::Imm(_) => 0,
+                    };
+                    if op == AluOp::Mov || op.is_movsx() {
+                        let mut v = out & !bit(dst);
+                        if out & bit(dst) != 0 {
+                            v |= s;
+                        }
+                        v
+                    } else {
+                        // The source may be a pointer offset: always precise.
+                        out | s
+                    }
+                }
+                Insn::Neg { .. } | Insn::Endian { .. } | Insn::Store { .. } => at(next),
+                Insn::Atomic { src, .. } => at(next) & !bit(src) | bit(src),
+                Insn::AddrSpaceCast { dst, src, .. } => at(next) & !bit(dst) | bit(src),
+                Insn::LdImm64 { dst, .. } | Insn::Load { dst, .. } => at(next) & !bit(dst),
+                Insn::LdAbs { .. } => at(next) & !CALLER_SAVED,
+                Insn::LdInd { src, .. } => at(next) & !CALLER_SAVED | bit(src),
+                Insn::Ja { off } => target(i64::from(off)),
+                Insn::JaLong { imm } => target(i64::from(imm)),
+                Insn::Jump { dst, src, off, .. } => {
+                    let s = match src {
+                        Operand::Reg(r) => bit(r),
+                        Operand::Imm(_) => 0,
+                    };
+                    at(next) | target(i64::from(off)) | bit(dst) | s
+                }
+                Insn::Call { kind: CallKind::Helper, imm, .. } => {
+                    let mut v = at(next) & !CALLER_SAVED;
+                    match helpers.get(i64::from(imm)) {
+                        Some(h) => {
+                            for (i, a) in h.proto.args.iter().enumerate() {
+                                if matches!(a, ArgType::ConstSize | ArgType::ConstSizeOrZero) {
+                                    v |= 1 << (i + 1);
+                                }
+                            }
+                            // The tail call index and loop counts decide paths too.
+                            if matches!(imm, 12 | 181) {
+                                v |= ARGS;
+                            }
+                        }
+                        None => v |= ARGS,
+                    }
+                    v
+                }
+                Insn::Call { .. } => at(next) & !CALLER_SAVED | ARGS,
+                Insn::Exit => 1,
+            };
+            if v != inn[slot] {
+                inn[slot] = v;
+                changed = true;
+            }
+        }
+    }
+    inn
 }
 
 /// Clears the registers dead at the checkpoint, so stored states do not keep values no later
@@ -139,7 +236,11 @@ fn states_equal(old: &State, cur: &State, live: &Liveness, mode: Mode) -> bool {
             if !live.live(i, r) {
                 continue;
             }
-            if !reg_safe(&fo.regs[r], &fc.regs[r], &mut ids, mode) {
+            let (ro, rc) = (&fo.regs[r], &fc.regs[r]);
+            if mode == Mode::Covers && ro.is_scalar() && rc.is_scalar() && !live.precise(i, r) {
+                continue;
+            }
+            if !reg_safe(ro, rc, &mut ids, mode) {
                 return false;
             }
         }
