@@ -1306,8 +1306,9 @@ fn map_value_load(v: &Verifier<'_>, reg: &Reg, off: i32, size: usize, ldsx: bool
 // Context and sockets
 // ---------------------------------------------------------------------------------------
 
-/// `check_ctx_access`: a load or store of the program's context at `off`; gives the loaded
-/// register.
+/// `check_ctx_access`: a load or store of the program's context at `off`, decided by the
+/// program type's context layout (`vm::ctx::layout`, the kernel's `is_valid_access`); gives
+/// the loaded register.
 pub(crate) fn ctx_access(
     v: &mut Verifier<'_>,
     insn: usize,
@@ -1316,11 +1317,73 @@ pub(crate) fn ctx_access(
     t: Rw,
     ldsx: bool,
 ) -> Result<Reg, Stop> {
-    let _ = (v, off, size, t, ldsx);
-    Err(Stop::unsupported(insn, "context accesses (being built)"))
+    use bpflab_vm::ctx::layout::{self, AccessKind, Yields};
+    let prog = v.prog;
+    let Some(l) = layout::layout(prog.prog_type) else {
+        return Err(Stop::unsupported(
+            insn,
+            format!("context accesses of {:?} programs", prog.prog_type),
+        ));
+    };
+    let kind = match (t, ldsx) {
+        (Rw::Write, _) => AccessKind::Write,
+        (Rw::Read, true) => AccessKind::ReadSx,
+        (Rw::Read, false) => AccessKind::Read,
+    };
+    let attach = layout::normalize_attach(prog.prog_type, prog.expected_attach_type);
+    let field = l
+        .check(attach, v.bpf_capable(), i64::from(off), size as u32, kind)
+        .map_err(|_| reject(insn, format!("invalid bpf_context access off={off} size={size}")))?;
+    Ok(match field.yields {
+        Yields::Scalar => Reg::unknown(),
+        Yields::Packet => Reg::ptr(PtrKind::Packet),
+        Yields::PacketMeta => Reg::ptr(PtrKind::PacketMeta),
+        Yields::PacketEnd => Reg::ptr(PtrKind::PacketEnd),
+        Yields::Socket => Reg::ptr(PtrKind::Sock),
+        Yields::SocketOrNull => Reg { maybe_null: true, ..Reg::ptr(PtrKind::Sock) },
+        Yields::SockCommonOrNull => Reg { maybe_null: true, ..Reg::ptr(PtrKind::SockCommon) },
+        Yields::FlowKeys => Reg::ptr(PtrKind::FlowKeys),
+        Yields::TpBuffer => Reg::ptr(PtrKind::TpBuffer),
+        Yields::TracedArg => {
+            return Err(Stop::unsupported(insn, "traced function arguments (BTF pointer access)"));
+        }
+        Yields::BtfId(name) => {
+            return Err(Stop::unsupported(insn, format!("BTF pointer access (struct {name})")));
+        }
+    })
 }
 
-/// `check_sock_access`.
+/// `sizeof(struct bpf_sock)`.
+const BPF_SOCK_SIZE: i32 = 80;
+/// `offsetofend(struct bpf_tcp_sock, icsk_retransmits)`.
+const BPF_TCP_SOCK_END: i32 = 112;
+/// `offsetofend(struct bpf_xdp_sock, queue_id)`.
+const BPF_XDP_SOCK_END: i32 = 4;
+
+/// `bpf_ctx_narrow_access_ok`.
+fn narrow_ok(size: i32, field: i32) -> bool {
+    size <= field && size & (size - 1) == 0
+}
+
+/// `bpf_sock_is_valid_access`.
+fn sock_valid(off: i32, size: i32) -> bool {
+    if !(0..BPF_SOCK_SIZE).contains(&off) || size <= 0 || off % size != 0 {
+        return false;
+    }
+    match off {
+        // state, family, type, protocol, src_port, rx_queue_mapping (their first byte only)
+        72 | 4 | 8 | 12 | 44 | 76 => narrow_ok(size, 4),
+        // src_ip4, src_ip6[4], dst_ip4, dst_ip6[4]
+        24..=43 | 52..=71 => narrow_ok(size, 4),
+        // dst_port: 4-byte loads kept for compatibility, else a 2-byte field.
+        48..=49 => narrow_ok(size, if size == 4 { 4 } else { 2 }),
+        50..=51 => false,
+        _ => size == 4,
+    }
+}
+
+/// `check_sock_access`: loads of `struct bpf_sock`, `bpf_tcp_sock` and `bpf_xdp_sock`
+/// fields (net/core/filter.c's `*_is_valid_access`).
 fn sock_access(
     insn: usize,
     regno: usize,
@@ -1329,8 +1392,35 @@ fn sock_access(
     off: i32,
     size: i32,
 ) -> Result<(), Stop> {
-    let _ = (regno, reg, kind, off, size);
-    Err(Stop::unsupported(insn, "socket field accesses (being built)"))
+    if reg.var.smin < 0 {
+        return Err(reject(
+            insn,
+            format!(
+                "R{regno} min value is negative, either use unsigned index or do a if (index >=0) check."
+            ),
+        ));
+    }
+    let valid = match kind {
+        PtrKind::SockCommon => !(8..24).contains(&off) && sock_valid(off, size),
+        PtrKind::Sock => sock_valid(off, size),
+        PtrKind::TcpSock => {
+            (0..BPF_TCP_SOCK_END).contains(&off)
+                && size > 0
+                && off % size == 0
+                && match off {
+                    80 | 88 => size == 8,
+                    _ => size == 4,
+                }
+        }
+        PtrKind::XdpSock => {
+            (0..BPF_XDP_SOCK_END).contains(&off) && size > 0 && off % size == 0 && size == 4
+        }
+        _ => false,
+    };
+    if valid {
+        return Ok(());
+    }
+    Err(reject(insn, format!("R{regno} invalid {} access off={off} size={size}", type_str(reg))))
 }
 
 // ---------------------------------------------------------------------------------------
