@@ -47,6 +47,8 @@ struct Pending {
     insn: usize,
     prev: usize,
     parent: Option<usize>,
+    /// Where the log and the path go back to when it is explored.
+    mark: crate::log::Mark,
 }
 
 /// What an instruction leads to.
@@ -170,7 +172,7 @@ impl<'a> Verifier<'a> {
             }
             let mut ended = false;
             if self.cfg.prune_point[insn] && self.visit(&st, insn, &mut parent)? {
-                self.log.pruned(insn, self.config.log_level);
+                self.log.pruned(insn);
                 ended = true;
             }
             if !ended {
@@ -186,8 +188,13 @@ impl<'a> Verifier<'a> {
                 {
                     self.jmps_processed += 1;
                 }
+                self.log.before_insn(insn, &ins, &st);
                 let flow = self.step(&mut st, insn, ins, parent).map_err(|e| self.locate(e))?;
-                self.log.after_insn(insn, &ins, &st);
+                let next = match flow {
+                    Flow::Next(n) => Some(n),
+                    Flow::End => None,
+                };
+                self.log.after_insn(insn, &ins, &st, next);
                 match flow {
                     Flow::Next(n) => {
                         insn = n;
@@ -201,7 +208,7 @@ impl<'a> Verifier<'a> {
             match self.pending.pop() {
                 None => return Ok(()),
                 Some(p) => {
-                    self.log.from_to(p.prev, p.insn, &p.state);
+                    self.log.resume(p.mark, p.prev, p.insn);
                     st = p.state;
                     insn = p.insn;
                     parent = p.parent;
@@ -244,7 +251,8 @@ impl<'a> Verifier<'a> {
         if let Some(p) = parent {
             self.stored[p].branches += 1;
         }
-        self.pending.push(Pending { state, insn, prev, parent });
+        let mark = self.log.mark();
+        self.pending.push(Pending { state, insn, prev, parent, mark });
         if self.pending.len() > self.config.max_pending_jumps {
             return Err(Stop::reject(
                 ErrorKind::TooComplex,
@@ -718,38 +726,20 @@ impl<'a> Verifier<'a> {
             }
             _ => {}
         }
-        let sreg = src_reg.unwrap_or(d);
+        let _ = src_reg;
         let s = scalar.var;
-        if s.smin == i64::MIN {
-            return Err(Stop::reject(
-                ErrorKind::PointerArithmetic,
-                insn,
-                format!(
-                    "math between {} pointer and register with unbounded min value is not allowed",
-                    ptr.kind().map(PtrKind::name).unwrap_or("?")
-                ),
-            ));
-        }
-        let _ = sreg;
+        let kname = kind.name();
+        sane_offset(insn, &scalar, kname)?;
+        sane_offset(insn, &ptr, kname)?;
         let mut out = ptr;
         let neg = op == AluOp::Sub;
-        if let Some(c) = s.const_value() {
+        let fixed = s.const_value().and_then(|c| {
             let c = c as i64;
-            let delta = if neg { c.checked_neg() } else { Some(c) };
-            let new_off = delta.and_then(|d| i64::from(ptr.off).checked_add(d));
-            match new_off {
-                Some(o) if o.abs() < MAX_VAR_OFF => out.off = o as i32,
-                _ => {
-                    return Err(Stop::reject(
-                        ErrorKind::PointerArithmetic,
-                        insn,
-                        format!(
-                            "value {c} makes {} pointer be out of bounds",
-                            ptr.kind().map(PtrKind::name).unwrap_or("?")
-                        ),
-                    ));
-                }
-            }
+            let delta = if neg { c.checked_neg()? } else { c };
+            i32::try_from(i64::from(ptr.off).checked_add(delta)?).ok()
+        });
+        if let Some(o) = fixed {
+            out.off = o;
         } else {
             if kind == PtrKind::Ctx && !priv_ {
                 return Err(Stop::reject(
@@ -771,9 +761,7 @@ impl<'a> Verifier<'a> {
                 out.range = 0;
             }
         }
-        if kind.is_pkt() && s.const_value().is_some() && out.off != ptr.off {
-            // Constant offsets keep the id and range: the kernel shares them.
-        }
+        sane_offset(insn, &out, kname)?;
         *st.reg_mut(d) = out;
         Ok(())
     }
@@ -923,6 +911,30 @@ impl<'a> Verifier<'a> {
         self.push_branch(taken, target, insn, parent)?;
         Ok(Some(Flow::Next(fall)))
     }
+}
+
+/// The kernel's `check_reg_sane_offset` for one operand or the result of pointer arithmetic
+/// on a pointer of kind `kname`.
+fn sane_offset(insn: usize, r: &Reg, kname: &str) -> Result<(), Stop> {
+    let reject = |m: String| Err(Stop::reject(ErrorKind::PointerArithmetic, insn, m));
+    if let Some(v) = r.var.const_value() {
+        let v = v as i64;
+        if v >= MAX_VAR_OFF || v <= -MAX_VAR_OFF {
+            return reject(format!("math between {kname} pointer and {v} is not allowed"));
+        }
+    }
+    if i64::from(r.off) >= MAX_VAR_OFF || i64::from(r.off) <= -MAX_VAR_OFF {
+        return reject(format!("{kname} pointer offset {} is not allowed", r.off));
+    }
+    if r.var.smin == i64::MIN {
+        return reject(format!(
+            "math between {kname} pointer and register with unbounded min value is not allowed"
+        ));
+    }
+    if r.var.smin >= MAX_VAR_OFF || r.var.smin <= -MAX_VAR_OFF {
+        return reject(format!("value {} makes {kname} pointer be out of bounds", r.var.smin));
+    }
+    Ok(())
 }
 
 /// The slot a jump at `insn` with offset `off` goes to.

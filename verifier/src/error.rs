@@ -265,6 +265,7 @@ const CLASSES: &[(&str, ErrorKind)] = &[
     ("misaligned", ErrorKind::Alignment),
     ("pointer arithmetic", ErrorKind::PointerArithmetic),
     ("pointer += pointer", ErrorKind::PointerArithmetic),
+    ("pointer offset", ErrorKind::PointerArithmetic),
     ("on pointer prohibited", ErrorKind::PointerArithmetic),
     ("variable stack access prohibited", ErrorKind::PointerArithmetic),
     ("variable ctx access prohibited", ErrorKind::PointerArithmetic),
