@@ -50,6 +50,7 @@ pub fn verify(
         };
     };
     let mut log = log::Log::new(config.log_level, collection, program);
+    let mut depth = Vec::new();
     let (verdict, mut stats) = match cfg::analyze_in(collection, index, helpers, config) {
         Err(mut e) => {
             if e.line.is_none() {
@@ -60,6 +61,7 @@ pub fn verify(
         Ok(cfg) => match entry_state(program) {
             Err(u) => (Verdict::Unsupported(u), Stats::default()),
             Ok(entry) => {
+                log.header(&cfg, program);
                 let mut v = check::Verifier::new(collection, program, helpers, config, cfg, log);
                 let verdict = match v.run(entry) {
                     Ok(()) => Verdict::Accepted,
@@ -67,30 +69,13 @@ pub fn verify(
                     Err(error::Stop::Unsupported(u)) => Verdict::Unsupported(u),
                 };
                 log = v.log;
+                depth = v.stack_depth;
                 (verdict, v.stats)
             }
         },
     };
     stats.verification_usec = started.elapsed().as_micros() as u64;
-    if config.log_level > 0 || !verdict.is_accepted() {
-        use std::fmt::Write as _;
-        match &verdict {
-            Verdict::Rejected(e) => {
-                if let Some(l) = &e.line {
-                    let _ = writeln!(log.text, "; {} @ {}:{}", l.text, l.file, l.line);
-                }
-                let _ = writeln!(log.text, "{}", e.message);
-            }
-            Verdict::Unsupported(u) => {
-                let _ = writeln!(log.text, "bpflab: unsupported: {}", u.feature);
-            }
-            Verdict::Accepted => {}
-        }
-    }
-    {
-        use std::fmt::Write as _;
-        let _ = writeln!(log.text, "{}", stats.line(config.max_processed_insns));
-    }
+    log.finish(&verdict, &stats, config.max_processed_insns, &depth);
     Report { program: program.name.clone(), verdict, stats, log: log.text }
 }
 
