@@ -125,18 +125,23 @@ fn json_for_several_programs_is_a_list_of_every_autoload_program() {
 
 #[test]
 fn every_fixture_verifies_with_a_documented_exit_status() {
-    let mut objects: Vec<String> = std::fs::read_dir("programs/tests")
-        .unwrap()
+    let mut objects: Vec<String> = ["programs/tests", "programs/corpus"]
+        .iter()
+        .flat_map(|dir| std::fs::read_dir(dir).unwrap())
         .map(|e| e.unwrap().path().display().to_string())
         .filter(|p| p.ends_with(".bpf.o"))
         .collect();
     objects.sort();
-    assert!(objects.len() > 30, "{objects:?}");
+    assert!(objects.len() > 80, "{objects:?}");
     for path in &objects {
         let mut args = vec!["verify", path.as_str(), "--json"];
-        if path.ends_with("user_sized_maps.bpf.o") {
-            // Maps user space sizes before loading (as libbpf's bpf_map__set_max_entries).
+        // Maps user space sizes before loading (as libbpf's bpf_map__set_max_entries).
+        if path == "programs/tests/user_sized_maps.bpf.o" {
             args.extend(["--map-size", "len_counts=16", "--map-size", "slots=4"]);
+        }
+        if path == "programs/corpus/user_sized_maps.bpf.o" {
+            let sizes = ["conn_count=1024", "port_count=512", "events=4096"];
+            args.extend(sizes.iter().flat_map(|s| ["--map-size", s]));
         }
         let o = bpflab(&args);
         let doc: Value = serde_json::from_slice(&o.stdout)
