@@ -913,22 +913,40 @@ impl Scalar {
     }
 
     /// Sign-extends the low `bytes` bytes (1, 2, 4) into the register, as a sign-extending
-    /// load (`LDSX`) or a 64-bit `MOVSX` does (the kernel's `coerce_reg_to_size_sx`, which
-    /// does not sync).
+    /// load (`LDSX`) or a 64-bit `MOVSX` does (the kernel's `coerce_reg_to_size_sx` as 6.18
+    /// behaves):
+    /// - when the s32 bounds lie within the narrow type's signed range (always, from 4 bytes)
+    ///   the low 32 bits are unchanged and the signed 64-bit bounds are the s32 ones; the
+    ///   unsigned 64-bit bounds and the tnum are re-derived;
+    /// - otherwise, when the signed 64-bit bounds agree above the narrow type and their
+    ///   sign-extended ends have the same sign, the result is that range;
+    /// - otherwise it is the narrow type's whole signed range.
     pub fn coerce_to_size_sx(&mut self, bytes: u8) {
         if bytes >= 8 {
             return;
         }
-        let shift = 64 - u32::from(bytes) * 8;
+        let nbits = u32::from(bytes) * 8;
+        let shift = 64 - nbits;
         let sext = |v: u64| -> i64 { ((v << shift) as i64) >> shift };
         if let Some(v) = self.const_value() {
             *self = Scalar::konst(sext(v) as u64);
             return;
         }
-        let nbits = u32::from(bytes) * 8;
-        let top_max = (self.smax as u64) >> nbits;
-        let top_min = (self.smin as u64) >> nbits;
-        if top_max == top_min {
+        let (lo, hi) = match bytes {
+            1 => (i64::from(i8::MIN), i64::from(i8::MAX)),
+            2 => (i64::from(i16::MIN), i64::from(i16::MAX)),
+            _ => (i64::from(i32::MIN), i64::from(i32::MAX)),
+        };
+        if i64::from(self.s32_min) >= lo && i64::from(self.s32_max) <= hi {
+            self.smin = i64::from(self.s32_min);
+            self.smax = i64::from(self.s32_max);
+            self.umin = 0;
+            self.umax = u64::MAX;
+            self.var_off = Tnum::UNKNOWN;
+            self.sync();
+            return;
+        }
+        if (self.smax as u64) >> nbits == (self.smin as u64) >> nbits {
             let a = sext(self.smax as u64);
             let b = sext(self.smin as u64);
             let (lo, hi) = (a.min(b), a.max(b));
@@ -945,11 +963,6 @@ impl Scalar {
                 return;
             }
         }
-        let (lo, hi) = match bytes {
-            1 => (i64::from(i8::MIN), i64::from(i8::MAX)),
-            2 => (i64::from(i16::MIN), i64::from(i16::MAX)),
-            _ => (i64::from(i32::MIN), i64::from(i32::MAX)),
-        };
         self.smin = lo;
         self.smax = hi;
         self.s32_min = lo as i32;

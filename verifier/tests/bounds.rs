@@ -615,3 +615,199 @@ fn fork_on_bitop_matches_the_kernels_condition() {
     assert_eq!(m.fork_on_bitop(AluOp::And, &unknown()), None);
     assert_eq!(Scalar::urange(0, 5).fork_on_bitop(AluOp::Or, &k(1)), None);
 }
+
+// ---------------------------------------------------------------------------------------
+// Replay of kernel-recorded programs.
+//
+// A case is a straight-line program over r6..r9 in a small assembly (`call 5`,
+// `alu64|alu32 OP dst src|imm`, `alu64|alu32 neg dst`, `end le|be|bswap BITS dst`,
+// `ld64 dst imm`, `jmp|jmp32 COND dst src|imm +2`, `exit`) ending in one conditional jump
+// over an exit, and the text the kernel printed for each destination register after each
+// instruction (`SLOT:rN`), for the jump's operands on the taken side (`fromSLOT:rN`), and
+// whether each side was explored (`fallSLOT`, `takenSLOT`). Register ids and precision
+// marks are stripped from the kernel's text.
+
+fn alu_op(name: &str) -> Option<AluOp> {
+    Some(match name {
+        "add" => AluOp::Add,
+        "sub" => AluOp::Sub,
+        "mul" => AluOp::Mul,
+        "div" => AluOp::Div,
+        "sdiv" => AluOp::Sdiv,
+        "or" => AluOp::Or,
+        "and" => AluOp::And,
+        "lsh" => AluOp::Lsh,
+        "rsh" => AluOp::Rsh,
+        "mod" => AluOp::Mod,
+        "smod" => AluOp::Smod,
+        "xor" => AluOp::Xor,
+        "mov" => AluOp::Mov,
+        "arsh" => AluOp::Arsh,
+        "movsx8" => AluOp::Movsx8,
+        "movsx16" => AluOp::Movsx16,
+        "movsx32" => AluOp::Movsx32,
+        _ => return None,
+    })
+}
+
+fn jmp_cond(name: &str) -> JmpCond {
+    match name {
+        "jeq" => JmpCond::Eq,
+        "jgt" => JmpCond::Gt,
+        "jge" => JmpCond::Ge,
+        "jset" => JmpCond::Set,
+        "jne" => JmpCond::Ne,
+        "jsgt" => JmpCond::Sgt,
+        "jsge" => JmpCond::Sge,
+        "jlt" => JmpCond::Lt,
+        "jle" => JmpCond::Le,
+        "jslt" => JmpCond::Slt,
+        "jsle" => JmpCond::Sle,
+        other => panic!("unknown condition {other}"),
+    }
+}
+
+fn reg_no(s: &str) -> Option<usize> {
+    s.strip_prefix('r').and_then(|n| n.parse().ok())
+}
+
+fn int(s: &str) -> i128 {
+    s.parse::<i128>().unwrap_or_else(|_| panic!("bad number {s}"))
+}
+
+/// Runs `prog` through the scalar domain; returns the same keys the kernel log gave.
+fn replay(prog: &[String]) -> HashMap<String, String> {
+    let mut regs = [Scalar::unknown(); 11];
+    let mut out = HashMap::new();
+    let mut slot = 0usize;
+    for line in prog {
+        let p: Vec<&str> = line.split_whitespace().collect();
+        let this = slot;
+        slot += 1;
+        match p[0] {
+            "call" => regs[0..=5].iter_mut().for_each(Scalar::mark_unknown),
+            "exit" => break,
+            "ld64" => {
+                let d = reg_no(p[1]).unwrap();
+                regs[d] = Scalar::konst(int(p[2]) as u64);
+                out.insert(format!("{this}:r{d}"), regs[d].fmt_reg());
+                slot += 1;
+            }
+            "end" => {
+                let d = reg_no(p[3]).unwrap();
+                regs[d].endian(p[1] != "le", p[2].parse().unwrap());
+                out.insert(format!("{this}:r{d}"), regs[d].fmt_reg());
+            }
+            "alu64" | "alu32" => {
+                let is64 = p[0] == "alu64";
+                let d = reg_no(p[2]).unwrap();
+                if p[1] == "neg" {
+                    regs[d].neg(is64);
+                } else {
+                    let op = alu_op(p[1]).unwrap();
+                    let src = match reg_no(p[3]) {
+                        Some(s) => regs[s],
+                        None => Scalar::konst(int(p[3]) as i64 as u64),
+                    };
+                    // The kernel explores the 0 case separately; this path carries -1.
+                    match regs[d].fork_on_bitop(op, &src) {
+                        Some(false) => regs[d] = Scalar::konst(u64::MAX),
+                        Some(true) => regs[d].mark_known32(u32::MAX),
+                        None => {}
+                    }
+                    regs[d].alu(op, &src, is64);
+                }
+                out.insert(format!("{this}:r{d}"), regs[d].fmt_reg());
+            }
+            "jmp" | "jmp32" => {
+                let is32 = p[0] == "jmp32";
+                let cond = jmp_cond(p[1]);
+                let d = reg_no(p[2]).unwrap();
+                let s = reg_no(p[3]);
+                let mut a = regs[d];
+                let mut b = match s {
+                    Some(s) => regs[s],
+                    None => Scalar::konst(int(p[3]) as i64 as u64),
+                };
+                let decided = branch_taken(cond, &a, &b, is32);
+                out.insert(format!("fall{this}"), (decided != Some(true)).to_string());
+                out.insert(format!("taken{this}"), (decided != Some(false)).to_string());
+                if decided.is_none() {
+                    let (mut ta, mut tb) = (a, b);
+                    refine(cond, &mut ta, &mut tb, true, is32);
+                    out.insert(format!("from{this}:r{d}"), ta.fmt_reg());
+                    if let Some(s) = s {
+                        out.insert(format!("from{this}:r{s}"), tb.fmt_reg());
+                    }
+                    refine(cond, &mut a, &mut b, false, is32);
+                } else {
+                    out.insert(format!("from{this}:r{d}"), a.fmt_reg());
+                    if let Some(s) = s {
+                        out.insert(format!("from{this}:r{s}"), b.fmt_reg());
+                    }
+                }
+                out.insert(format!("{this}:r{d}"), a.fmt_reg());
+                if let Some(s) = s {
+                    out.insert(format!("{this}:r{s}"), b.fmt_reg());
+                }
+                regs[d] = a;
+                if let Some(s) = s {
+                    regs[s] = b;
+                }
+            }
+            other => panic!("unknown line {other}"),
+        }
+    }
+    out
+}
+
+/// Compares replayed cases with the kernel's record; returns the mismatches, described.
+fn compare(cases: &serde_json::Value) -> (usize, Vec<String>) {
+    let mut bad = Vec::new();
+    let mut checked = 0;
+    for case in cases.as_array().expect("a list of cases") {
+        let prog: Vec<String> = case["prog"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l.as_str().unwrap().to_string())
+            .collect();
+        let got = replay(&prog);
+        for (key, want) in case["expect"].as_object().unwrap() {
+            let want = match want {
+                serde_json::Value::Bool(b) => b.to_string(),
+                other => other.as_str().unwrap().to_string(),
+            };
+            checked += 1;
+            let have = got.get(key).cloned().unwrap_or_else(|| "<none>".into());
+            if have != want {
+                bad.push(format!(
+                    "{}\n  {key}: kernel {want}\n  {key}: bpflab {have}",
+                    prog.join("; ")
+                ));
+                break;
+            }
+        }
+    }
+    (checked, bad)
+}
+
+/// Cases recorded from the kernel by a generator outside the tree (`BPFLAB_SCALAR_CASES`
+/// names the JSON file); run with `--ignored`.
+#[test]
+#[ignore = "needs a case file recorded from the running kernel"]
+fn kernel_recorded_cases_from_file() {
+    let path = std::env::var("BPFLAB_SCALAR_CASES").expect("BPFLAB_SCALAR_CASES");
+    let cases: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("read cases")).expect("json");
+    let (checked, bad) = compare(&cases);
+    for b in bad.iter().take(40) {
+        eprintln!("{b}");
+    }
+    assert!(
+        bad.is_empty(),
+        "{} of {} cases differ ({checked} values checked)",
+        bad.len(),
+        cases.as_array().unwrap().len()
+    );
+}
