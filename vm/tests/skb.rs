@@ -175,7 +175,7 @@ fn access_rules_per_program_type() {
     let (_, _, _, reason) = refused(SchedCls, "r2 = 1\n*(u32 *)(r1 + 0) = r2\nr0 = 0\nexit");
     assert_eq!(reason, "field is read-only for tc programs");
     let (_, _, _, reason) = refused(SchedCls, "r0 = *(u64 *)(r1 + 8)\nexit");
-    assert_eq!(reason, "fields are read as u32 or narrower");
+    assert_eq!(reason, "fields are read as u32 or narrower, written as u32");
     let (_, _, _, reason) = refused(SchedCls, "r0 = *(u64 *)(r1 + 64)\nexit");
     assert_eq!(reason, "past the end of cb[]");
     let (_, _, _, reason) = refused(SchedCls, "r0 = *(u32 *)(r1 + 92)\nexit");

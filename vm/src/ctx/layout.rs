@@ -233,6 +233,8 @@ pub struct CtxLayout {
     /// Accesses must start below this offset (the structure's size; `U16_MAX` for syscall
     /// programs, `PERF_MAX_TRACE_SIZE` for tracepoints).
     pub size: u32,
+    /// Why an access past [`CtxLayout::size`] is refused.
+    pub past_end: &'static str,
     /// The fields, in offset order, not overlapping; offsets in no field are padding.
     pub fields: &'static [CtxField],
     /// Why a store to a readable field that is not writable is refused.
@@ -317,7 +319,7 @@ impl CtxLayout {
             return deny(Why::OutOfRange, None, "negative context offset");
         };
         if uoff >= self.size {
-            return deny(Why::OutOfRange, None, "past the end of the context");
+            return deny(Why::OutOfRange, None, self.past_end);
         }
         if !matches!(size, 1 | 2 | 4 | 8) || !uoff.is_multiple_of(size) {
             return deny(Why::Misaligned, None, "misaligned context access");
@@ -674,6 +676,7 @@ static SK_SKB_FIELDS: [CtxField; SKB_FIELDS] = skb_fields(Skb::SkSkb);
 pub static SOCKET_FILTER: CtxLayout = CtxLayout {
     name: "__sk_buff",
     size: SK_BUFF_SIZE,
+    past_end: "past the end of __sk_buff",
     fields: &SOCKET_FILTER_FIELDS,
     read_only: "socket filters may only write cb[]",
 };
@@ -681,6 +684,7 @@ pub static SOCKET_FILTER: CtxLayout = CtxLayout {
 pub static TC: CtxLayout = CtxLayout {
     name: "__sk_buff",
     size: SK_BUFF_SIZE,
+    past_end: "past the end of __sk_buff",
     fields: &TC_FIELDS,
     read_only: "field is read-only for tc programs",
 };
@@ -688,6 +692,7 @@ pub static TC: CtxLayout = CtxLayout {
 pub static CGROUP_SKB: CtxLayout = CtxLayout {
     name: "__sk_buff",
     size: SK_BUFF_SIZE,
+    past_end: "past the end of __sk_buff",
     fields: &CGROUP_SKB_FIELDS,
     read_only: "field is read-only for cgroup_skb programs",
 };
@@ -695,6 +700,7 @@ pub static CGROUP_SKB: CtxLayout = CtxLayout {
 pub static LWT: CtxLayout = CtxLayout {
     name: "__sk_buff",
     size: SK_BUFF_SIZE,
+    past_end: "past the end of __sk_buff",
     fields: &LWT_FIELDS,
     read_only: "field is read-only for lwt programs",
 };
@@ -702,6 +708,7 @@ pub static LWT: CtxLayout = CtxLayout {
 pub static SK_SKB: CtxLayout = CtxLayout {
     name: "__sk_buff",
     size: SK_BUFF_SIZE,
+    past_end: "past the end of __sk_buff",
     fields: &SK_SKB_FIELDS,
     read_only: "sk_skb programs may only write tc_index and priority",
 };
@@ -711,6 +718,7 @@ pub static SK_SKB: CtxLayout = CtxLayout {
 pub static FLOW_DISSECTOR: CtxLayout = CtxLayout {
     name: "__sk_buff",
     size: SK_BUFF_SIZE,
+    past_end: "past the end of __sk_buff",
     fields: &[
         none("len..napi_id", 0, 76, "flow dissectors may only read data, data_end and flow_keys"),
         field(
@@ -758,14 +766,19 @@ pub static FLOW_DISSECTOR: CtxLayout = CtxLayout {
 pub const XDP_MD_SIZE: u32 = 24;
 const XDP_U32: &str = "xdp_md fields are read as u32";
 
+const fn xdp_ptr(name: &'static str, off: u32, yields: Yields) -> CtxField {
+    field(name, off, 4, Some(Rule::at_start(U32)), None, yields, XDP_U32)
+}
+
 /// XDP programs: every field a u32, read-only; `egress_ifindex` for devmap programs only.
 pub static XDP: CtxLayout = CtxLayout {
     name: "xdp_md",
     size: XDP_MD_SIZE,
+    past_end: "past the end of xdp_md",
     fields: &[
-        ptr("data", 0, 4, Rule::at_start(U32), Yields::Packet),
-        ptr("data_end", 4, 4, Rule::at_start(U32), Yields::PacketEnd),
-        ptr("data_meta", 8, 4, Rule::at_start(U32), Yields::PacketMeta),
+        xdp_ptr("data", 0, Yields::Packet),
+        xdp_ptr("data_end", 4, Yields::PacketEnd),
+        xdp_ptr("data_meta", 8, Yields::PacketMeta),
         ro("ingress_ifindex", 12, 4, Rule::at_start(U32), XDP_U32),
         ro("rx_queue_index", 16, 4, Rule::at_start(U32), XDP_U32),
         ro(
@@ -773,7 +786,7 @@ pub static XDP: CtxLayout = CtxLayout {
             20,
             4,
             Rule::at_start(U32).when(When::Attach(&[a::XDP_DEVMAP])),
-            "egress_ifindex is a u32 of devmap programs only",
+            "egress_ifindex needs a devmap program (and is read as u32)",
         ),
     ],
     read_only: "xdp_md is read-only",
@@ -795,6 +808,7 @@ const fn ops(name: &'static str, off: u32, len: u32) -> CtxField {
 pub static SOCK_OPS: CtxLayout = CtxLayout {
     name: "bpf_sock_ops",
     size: SOCK_OPS_SIZE,
+    past_end: "past the end of bpf_sock_ops",
     fields: &[
         ops("op", 0, 4),
         field(
@@ -848,6 +862,7 @@ const MSG_U32: &str = "sk_msg_md fields are read as u32";
 pub static SK_MSG: CtxLayout = CtxLayout {
     name: "sk_msg_md",
     size: SK_MSG_MD_SIZE,
+    past_end: "past the end of sk_msg_md",
     fields: &[
         ptr("data", 0, 8, Rule::at_start(U64), Yields::Packet),
         ptr("data_end", 8, 8, Rule::at_start(U64), Yields::PacketEnd),
@@ -879,8 +894,17 @@ const fn lookup(name: &'static str, off: u32, len: u32) -> CtxField {
 pub static SK_LOOKUP: CtxLayout = CtxLayout {
     name: "bpf_sk_lookup",
     size: SK_LOOKUP_SIZE,
+    past_end: "past the end of bpf_sk_lookup",
     fields: &[
-        ptr("sk", 0, 8, Rule::at_start(U64), Yields::SocketOrNull),
+        field(
+            "sk",
+            0,
+            8,
+            Some(Rule::at_start(U64)),
+            None,
+            Yields::SocketOrNull,
+            "not a readable bpf_sk_lookup field (sk is loaded as u64)",
+        ),
         lookup("family", 8, 4),
         lookup("protocol", 12, 4),
         lookup("remote_ip4", 16, 4),
@@ -909,6 +933,7 @@ pub static SK_LOOKUP: CtxLayout = CtxLayout {
 pub static SK_REUSEPORT: CtxLayout = CtxLayout {
     name: "sk_reuseport_md",
     size: 56,
+    past_end: "past the end of sk_reuseport_md",
     fields: &[
         ptr("data", 0, 8, Rule::at_start(U64), Yields::Packet),
         ptr("data_end", 8, 8, Rule::at_start(U64), Yields::PacketEnd),
@@ -954,6 +979,7 @@ const fn sock_rw(name: &'static str, off: u32) -> CtxField {
 pub static CGROUP_SOCK: CtxLayout = CtxLayout {
     name: "bpf_sock",
     size: 80,
+    past_end: "past the end of bpf_sock",
     fields: &[
         sock_rw("bound_dev_if", 0),
         ro("family", 4, 4, Rule::at_start(NARROW32), SOCK_NARROW_START),
@@ -1031,6 +1057,7 @@ const fn sa_addr(name: &'static str, off: u32, len: u32, when: When) -> CtxField
 pub static SOCK_ADDR: CtxLayout = CtxLayout {
     name: "bpf_sock_addr",
     size: 72,
+    past_end: "past the end of bpf_sock_addr",
     fields: &[
         ro("user_family", 0, 4, Rule::at_start(U32), "user_family is read as u32"),
         sa_addr("user_ip4", 4, 4, When::Attach(IP4_ATTACH)),
@@ -1053,6 +1080,7 @@ pub static SOCK_ADDR: CtxLayout = CtxLayout {
 pub static SYSCTL: CtxLayout = CtxLayout {
     name: "bpf_sysctl",
     size: 8,
+    past_end: "past the end of bpf_sysctl",
     fields: &[
         ro("write", 0, 4, Rule::anywhere(NARROW32), "write is read as u32 or narrower"),
         field(
@@ -1075,6 +1103,7 @@ const SOCKOPT_SET: &[u32] = &[a::CGROUP_SETSOCKOPT];
 pub static SOCKOPT: CtxLayout = CtxLayout {
     name: "bpf_sockopt",
     size: 40,
+    past_end: "past the end of bpf_sockopt",
     fields: &[
         ptr("sk", 0, 8, Rule::at_start(U64), Yields::Socket),
         ptr("optval", 8, 8, Rule::at_start(U64), Yields::Packet),
@@ -1123,6 +1152,7 @@ pub static SOCKOPT: CtxLayout = CtxLayout {
 pub static CGROUP_DEVICE: CtxLayout = CtxLayout {
     name: "bpf_cgroup_dev_ctx",
     size: 12,
+    past_end: "past the end of bpf_cgroup_dev_ctx",
     fields: &[
         ro("access_type", 0, 4, Rule::anywhere(NARROW32), "access_type is read as u32 or narrower"),
         ro("major", 4, 4, Rule::at_start(U32), "major is read as u32"),
@@ -1145,6 +1175,7 @@ pub const ARGS_SIZE: u32 = 96;
 pub static KPROBE: CtxLayout = CtxLayout {
     name: "pt_regs",
     size: PT_REGS_SIZE,
+    past_end: "past the end of pt_regs",
     fields: &[ro("regs", 0, PT_REGS_SIZE, Rule::anywhere(ANY), "past the end of struct pt_regs")],
     read_only: "struct pt_regs is read-only",
 };
@@ -1154,6 +1185,7 @@ pub static KPROBE: CtxLayout = CtxLayout {
 pub static TRACEPOINT: CtxLayout = CtxLayout {
     name: "tracepoint record",
     size: PERF_MAX_TRACE_SIZE,
+    past_end: "past PERF_MAX_TRACE_SIZE",
     fields: &[
         none("common fields", 0, 8, "the tracepoint's common fields are not readable"),
         ro("record", 8, PERF_MAX_TRACE_SIZE - 8, Rule::anywhere(ANY), "past PERF_MAX_TRACE_SIZE"),
@@ -1166,6 +1198,7 @@ pub static TRACEPOINT: CtxLayout = CtxLayout {
 pub static PERF_EVENT: CtxLayout = CtxLayout {
     name: "bpf_perf_event_data",
     size: 184,
+    past_end: "past the end of bpf_perf_event_data",
     fields: &[
         ro("regs", 0, PT_REGS_SIZE, Rule::anywhere(U64), "registers are read as u64"),
         ro("sample_period", 168, 8, Rule::anywhere(ANY), "sample_period is a u64"),
@@ -1178,6 +1211,7 @@ pub static PERF_EVENT: CtxLayout = CtxLayout {
 pub static RAW_TP: CtxLayout = CtxLayout {
     name: "args",
     size: ARGS_SIZE,
+    past_end: "past args[11]",
     fields: &[ro("args", 0, ARGS_SIZE, Rule::anywhere(ANY), "past args[11]")],
     read_only: "the argument array is read-only",
 };
@@ -1186,6 +1220,7 @@ pub static RAW_TP: CtxLayout = CtxLayout {
 pub static RAW_TP_WRITABLE: CtxLayout = CtxLayout {
     name: "args",
     size: ARGS_SIZE,
+    past_end: "past args[11]",
     fields: &[
         // Only a load at offset 0 yields the buffer (as u64); the rest of args[0] reads as
         // with raw_tp programs.
@@ -1214,6 +1249,7 @@ const fn arg(name: &'static str, n: u32) -> CtxField {
 pub static TRACING: CtxLayout = CtxLayout {
     name: "args",
     size: ARGS_SIZE,
+    past_end: "past args[11]",
     fields: &[
         arg("args[0]", 0),
         arg("args[1]", 1),
@@ -1242,6 +1278,7 @@ pub const SYSCALL_CTX_MAX: u32 = u16::MAX as u32;
 pub static SYSCALL: CtxLayout = CtxLayout {
     name: "syscall arguments",
     size: SYSCALL_CTX_MAX,
+    past_end: "past U16_MAX",
     fields: &[field(
         "args",
         0,
@@ -1258,6 +1295,7 @@ pub static SYSCALL: CtxLayout = CtxLayout {
 pub static NETFILTER: CtxLayout = CtxLayout {
     name: "bpf_nf_ctx",
     size: 16,
+    past_end: "past the end of bpf_nf_ctx",
     fields: &[
         ptr("state", 0, 8, Rule::at_start(U64), Yields::BtfId("nf_hook_state")),
         ptr("skb", 8, 8, Rule::at_start(U64), Yields::BtfId("sk_buff")),
@@ -1269,6 +1307,7 @@ pub static NETFILTER: CtxLayout = CtxLayout {
 pub static LIRC_MODE2: CtxLayout = CtxLayout {
     name: "lirc sample",
     size: 4,
+    past_end: "past the end of lirc sample",
     fields: &[ro("sample", 0, 4, Rule::at_start(U32), "the sample is read as u32")],
     read_only: "the lirc sample is read-only",
 };

@@ -133,6 +133,22 @@ pub fn load_abs(mem: &Memory, packet: RegionId, off: i32, len: usize) -> Option<
     mem.bytes(packet).get(off..off.checked_add(len)?).map(be)
 }
 
+/// Decides a context access by the program type's [`layout`] (as a program loaded with
+/// `CAP_BPF`): the field reached, or the refusal.
+pub(crate) fn allowed(
+    target: Target,
+    access: Access,
+    off: usize,
+    len: usize,
+) -> Result<&'static layout::CtxField, MemError> {
+    let kind = match access {
+        Access::Read => layout::AccessKind::Read,
+        Access::Write | Access::Atomic => layout::AccessKind::Write,
+    };
+    let (o, l) = (i64::try_from(off).unwrap_or(i64::MAX), u32::try_from(len).unwrap_or(u32::MAX));
+    layout::check_access(target, o, l, kind).map_err(|d| denied(access, off, len, d.reason))
+}
+
 /// The refusal of a context access, in the kernel's words.
 pub(crate) fn denied(access: Access, off: usize, len: usize, reason: &'static str) -> MemError {
     MemError::Context { access, off, len, reason }

@@ -5,8 +5,8 @@
 
 use std::any::Any;
 
-use super::{CtxError, Installed, denied, read_field};
-use crate::engine::RunInput;
+use super::{CtxError, Installed, Target, allowed, denied, read_field};
+use crate::engine::{ProgType, RunInput};
 use crate::memory::{Access, ContextAccess, MemError, Memory};
 use crate::sock::{SockId, SockView};
 
@@ -77,27 +77,17 @@ pub(crate) fn install(input: &RunInput, mem: &mut Memory) -> Result<Installed, C
     Ok(Installed { r1: id.base(), ld_abs: None, owned: Vec::new() })
 }
 
+/// The sk_lookup target, whose [`super::layout`] decides field accesses.
+const SK_LOOKUP: Target =
+    Target { prog_type: ProgType::SkLookup, attach: Some(super::layout::attach::SK_LOOKUP) };
+
 impl ContextAccess for SkLookupCtx {
     fn size(&self) -> usize {
         SK_LOOKUP_SIZE
     }
 
     fn load(&self, mem: &Memory, off: usize, len: usize) -> Result<u64, MemError> {
-        let ok = match off {
-            // sk (PTR_TO_SOCKET_OR_NULL) or cookie.
-            0 => len == 8,
-            // remote_port: __be16, 4-byte loads allowed for compatibility.
-            36 => len == 2 || len == 4,
-            38 => false,
-            8..=35 | 40..=67 => {
-                // family .. remote_ip6, local_ip4 .. ingress_ifindex: u32 fields, narrow loads.
-                matches!(len, 1 | 2 | 4) && off.is_multiple_of(len) && (off % 4) + len <= 4
-            }
-            _ => false,
-        };
-        if !ok {
-            return Err(denied(Access::Read, off, len, "not a readable bpf_sk_lookup field"));
-        }
+        allowed(SK_LOOKUP, Access::Read, off, len)?;
         if off == 0 {
             return Ok(self
                 .selected
@@ -115,6 +105,7 @@ impl ContextAccess for SkLookupCtx {
         len: usize,
         _value: u64,
     ) -> Result<(), MemError> {
+        allowed(SK_LOOKUP, Access::Write, off, len)?;
         Err(denied(Access::Write, off, len, "bpf_sk_lookup is read-only"))
     }
 

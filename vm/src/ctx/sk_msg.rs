@@ -15,8 +15,8 @@
 
 use std::any::Any;
 
-use super::{CtxError, Installed, denied, write_field};
-use crate::engine::RunInput;
+use super::{CtxError, Installed, Target, allowed, denied, write_field};
+use crate::engine::{ProgType, RunInput};
 use crate::memory::{Access, ContextAccess, MemError, Memory, Perm, RegionId, RegionKind};
 use crate::sock::{SockFields, SockId, SockView};
 
@@ -280,26 +280,23 @@ impl SkMsgCtx {
     }
 }
 
+/// The sk_msg target, whose [`super::layout`] decides field accesses.
+const SK_MSG: Target = Target { prog_type: ProgType::SkMsg, attach: None };
+
 impl ContextAccess for SkMsgCtx {
     fn size(&self) -> usize {
         SK_MSG_MD_SIZE
     }
 
     fn load(&self, mem: &Memory, off: usize, len: usize) -> Result<u64, MemError> {
-        let refuse = |reason| Err(denied(Access::Read, off, len, reason));
-        if !off.is_multiple_of(len) {
-            return refuse("misaligned sk_msg_md access");
-        }
-        match off {
-            0..=15 | 72..=79 if len != 8 => refuse("data, data_end and sk are read as u64"),
-            0 => Ok(self.region.base() + self.data as u64),
-            8 => Ok(self.region.base() + self.data_end(mem) as u64),
-            72 => Ok(self.sk),
-            16..=71 if len != 4 => refuse("sk_msg_md fields are read as u32"),
-            68 => Ok(self.size(mem) as u64),
-            16..=67 => Ok(u64::from(self.fields.get(off - 16))),
-            _ => refuse("past the end of sk_msg_md"),
-        }
+        allowed(SK_MSG, Access::Read, off, len)?;
+        Ok(match off {
+            0 => self.region.base() + self.data as u64,
+            8 => self.region.base() + self.data_end(mem) as u64,
+            72 => self.sk,
+            68 => self.size(mem) as u64,
+            _ => u64::from(self.fields.get(off - 16)),
+        })
     }
 
     fn store(
@@ -309,6 +306,7 @@ impl ContextAccess for SkMsgCtx {
         len: usize,
         _value: u64,
     ) -> Result<(), MemError> {
+        allowed(SK_MSG, Access::Write, off, len)?;
         Err(denied(Access::Write, off, len, "sk_msg_md is read-only"))
     }
 

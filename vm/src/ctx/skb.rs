@@ -9,7 +9,8 @@
 //! header; every other type sees it from the network header). After the run the non-tc types
 //! get 14 zeroed bytes pushed in front of the output packet.
 //!
-//! Field accesses follow the kernel's `*_is_valid_access()` rules per program type and its
+//! Which field accesses are allowed is decided by the program type's [`super::layout`] table
+//! (the kernel's `*_is_valid_access()` rules); values follow the kernel's
 //! `bpf_convert_ctx_access()` rewriting, narrow loads included: a narrow load reads the field
 //! with the width the rewrite uses and only shifts and masks when the access is narrower than
 //! that width (so a 2-byte load of the 2-byte `protocol` at offset 18 reads `protocol` itself).
@@ -27,7 +28,8 @@
 
 use std::any::Any;
 
-use super::{CtxError, Installed, denied, read_field, write_field};
+use super::layout::Yields;
+use super::{CtxError, Installed, Target, allowed, denied, read_field, write_field};
 use crate::engine::{ProgType, RunInput};
 use crate::memory::{Access, ContextAccess, MemError, Memory, Perm, RegionId, RegionKind};
 use crate::sock::{INIT_NET_COOKIE, SockId, SockView, map_detached, test_run_bpf_sock};
@@ -661,137 +663,10 @@ fn within(off: usize, start: usize, size: usize) -> bool {
     (start..start + size).contains(&off)
 }
 
-/// The part of `bpf_skb_is_valid_access()` shared by every program type.
-fn common_valid(off: usize, size: usize, write: bool) -> Result<(), &'static str> {
-    if off >= SK_BUFF_SIZE {
-        return Err("past the end of __sk_buff");
-    }
-    if !off.is_multiple_of(size) {
-        return Err("misaligned __sk_buff access");
-    }
-    if within(off, off::CB, 20) {
-        return if off + size > off::CB_END { Err("past the end of cb[]") } else { Ok(()) };
-    }
-    if within(off, off::DATA, 4) || within(off, off::DATA_META, 4) || within(off, off::DATA_END, 4)
-    {
-        return if size == 4 { Ok(()) } else { Err("packet pointers are read as u32") };
-    }
-    if within(off, off::REMOTE_IP4, 8) || within(off, off::REMOTE_IP6, 32) {
-        return if size == 4 { Ok(()) } else { Err("addresses are read as u32") };
-    }
-    if within(off, off::FLOW_KEYS, 8) {
-        return Err("flow_keys is for flow dissectors only");
-    }
-    if within(off, off::HWTSTAMP, 8) {
-        return if write || size != 8 { Err("hwtstamp is a read-only u64") } else { Ok(()) };
-    }
-    if within(off, off::TSTAMP, 8) {
-        return if size != 8 { Err("tstamp is accessed as u64") } else { Ok(()) };
-    }
-    if within(off, off::SK, 8) {
-        return if write || size != 8 { Err("sk is a read-only pointer") } else { Ok(()) };
-    }
-    if off == off::TSTAMP_TYPE {
-        return Err("tstamp_type is for tc programs only");
-    }
-    if within(off, off::TSTAMP_TYPE + 1, 3) {
-        return Err("padding of __sk_buff");
-    }
-    if write {
-        if size != 4 { Err("fields are written as u32") } else { Ok(()) }
-    } else if size > 4 {
-        Err("fields are read as u32 or narrower")
-    } else {
-        Ok(())
-    }
-}
-
 impl SkbCtx {
-    /// The program type's access rules, then the common ones; the reason when refused.
-    fn valid(&self, off: usize, size: usize, write: bool) -> Result<(), &'static str> {
-        let f = |start, size| within(off, start, size);
-        let sock_fields = (off::FAMILY..off::DATA_META).contains(&off);
-        match self.rules {
-            SkbRules::SocketFilter => {
-                if f(off::TC_CLASSID, 4)
-                    || f(off::DATA, 4)
-                    || f(off::DATA_META, 4)
-                    || f(off::DATA_END, 4)
-                    || sock_fields
-                    || f(off::TSTAMP, 8)
-                    || f(off::WIRE_LEN, 4)
-                    || f(off::HWTSTAMP, 8)
-                {
-                    return Err("field not available to socket filters");
-                }
-                if write && !f(off::CB, 20) {
-                    return Err("socket filters may only write cb[]");
-                }
-            }
-            SkbRules::TcClsAct => {
-                if write
-                    && !(f(off::MARK, 4)
-                        || f(off::TC_INDEX, 4)
-                        || f(off::PRIORITY, 4)
-                        || f(off::TC_CLASSID, 4)
-                        || f(off::CB, 20)
-                        || f(off::TSTAMP, 8)
-                        || f(off::QUEUE_MAPPING, 4))
-                {
-                    return Err("field is read-only for tc programs");
-                }
-                if sock_fields {
-                    return Err("socket fields are not available to tc programs");
-                }
-                if off == off::TSTAMP_TYPE {
-                    return if size == 1 { Ok(()) } else { Err("tstamp_type is a u8") };
-                }
-            }
-            SkbRules::CgroupSkb => {
-                if f(off::TC_CLASSID, 4) || f(off::DATA_META, 4) || f(off::WIRE_LEN, 4) {
-                    return Err("field not available to cgroup_skb programs");
-                }
-                if write
-                    && !(f(off::MARK, 4)
-                        || f(off::PRIORITY, 4)
-                        || f(off::CB, 20)
-                        || f(off::TSTAMP, 8))
-                {
-                    return Err("field is read-only for cgroup_skb programs");
-                }
-            }
-            SkbRules::Lwt => {
-                if f(off::TC_CLASSID, 4)
-                    || sock_fields
-                    || f(off::DATA_META, 4)
-                    || f(off::TSTAMP, 8)
-                    || f(off::WIRE_LEN, 4)
-                    || f(off::HWTSTAMP, 8)
-                {
-                    return Err("field not available to lwt programs");
-                }
-                if write && !(f(off::MARK, 4) || f(off::PRIORITY, 4) || f(off::CB, 20)) {
-                    return Err("field is read-only for lwt programs");
-                }
-            }
-            SkbRules::SkSkb => {
-                if f(off::TC_CLASSID, 4)
-                    || f(off::DATA_META, 4)
-                    || f(off::TSTAMP, 8)
-                    || f(off::WIRE_LEN, 4)
-                    || f(off::HWTSTAMP, 8)
-                {
-                    return Err("field not available to sk_skb programs");
-                }
-                if write && !(f(off::TC_INDEX, 4) || f(off::PRIORITY, 4)) {
-                    return Err("sk_skb programs may only write tc_index and priority");
-                }
-                if f(off::MARK, 4) {
-                    return Err("mark is not available to sk_skb programs");
-                }
-            }
-        }
-        common_valid(off, size, write)
+    /// The program's target, whose [`super::layout`] decides field accesses.
+    fn target(&self) -> Target {
+        Target { prog_type: self.prog_type, attach: None }
     }
 
     /// A field of the default (narrow-loadable) kind at the 4-aligned `base`: the value
@@ -886,12 +761,12 @@ impl ContextAccess for SkbCtx {
     }
 
     fn load(&self, mem: &Memory, off: usize, len: usize) -> Result<u64, MemError> {
-        self.valid(off, len, false).map_err(|reason| denied(Access::Read, off, len, reason))?;
+        allowed(self.target(), Access::Read, off, len)?;
         self.read(mem, off, len)
     }
 
     fn store(&mut self, _mem: &Memory, off: usize, len: usize, value: u64) -> Result<(), MemError> {
-        self.valid(off, len, true).map_err(|reason| denied(Access::Write, off, len, reason))?;
+        allowed(self.target(), Access::Write, off, len)?;
         self.write(off, len, value);
         Ok(())
     }
@@ -918,6 +793,9 @@ impl ContextAccess for SkbCtx {
         self
     }
 }
+
+/// The flow dissector's target.
+const FLOW_DISSECTOR: Target = Target { prog_type: ProgType::FlowDissector, attach: None };
 
 /// The flow dissector's context (`struct bpf_flow_dissector`, seen through `__sk_buff`
 /// offsets): `data`, `data_end` and the `flow_keys` pointer, all read-only.
@@ -993,28 +871,13 @@ impl ContextAccess for FlowDissectorCtx {
     }
 
     fn load(&self, mem: &Memory, off: usize, len: usize) -> Result<u64, MemError> {
-        let refuse = |reason| Err(denied(Access::Read, off, len, reason));
-        if off >= SK_BUFF_SIZE {
-            return refuse("past the end of __sk_buff");
-        }
-        if !off.is_multiple_of(len) {
-            return refuse("misaligned __sk_buff access");
-        }
+        let field = allowed(FLOW_DISSECTOR, Access::Read, off, len)?;
         let base = self.packet.base();
-        match off {
-            o if within(o, off::DATA, 4) || within(o, off::DATA_END, 4) => {
-                if len != 4 {
-                    return refuse("packet pointers are read as u32");
-                }
-                Ok(if o == off::DATA { base } else { base + mem.bytes(self.packet).len() as u64 })
-            }
-            o if within(o, off::FLOW_KEYS, 8) => {
-                if len != 8 {
-                    return refuse("flow_keys is a u64 pointer");
-                }
-                Ok(self.keys.base())
-            }
-            _ => refuse("flow dissectors may only read data, data_end and flow_keys"),
+        match field.yields {
+            Yields::Packet => Ok(base),
+            Yields::PacketEnd => Ok(base + mem.bytes(self.packet).len() as u64),
+            Yields::FlowKeys => Ok(self.keys.base()),
+            _ => Err(denied(Access::Read, off, len, "not a flow dissector field")),
         }
     }
 
@@ -1025,6 +888,7 @@ impl ContextAccess for FlowDissectorCtx {
         len: usize,
         _value: u64,
     ) -> Result<(), MemError> {
+        allowed(FLOW_DISSECTOR, Access::Write, off, len)?;
         Err(denied(Access::Write, off, len, "the flow dissector's context is read-only"))
     }
 

@@ -16,8 +16,8 @@
 
 use std::any::Any;
 
-use super::{CtxError, Installed, denied, read_field, write_field};
-use crate::engine::RunInput;
+use super::{CtxError, Installed, Target, allowed, denied, read_field, write_field};
+use crate::engine::{ProgType, RunInput};
 use crate::memory::{Access, ContextAccess, MemError, Memory, Perm, RegionId, RegionKind};
 use crate::sock::{SockFields, SockId, SockView};
 
@@ -168,6 +168,9 @@ pub(crate) fn install(input: &RunInput, mem: &mut Memory) -> Result<Installed, C
     Ok(Installed { r1: id.base(), ld_abs: None, owned })
 }
 
+/// The sockops target, whose [`super::layout`] decides field accesses.
+const SOCK_OPS: Target = Target { prog_type: ProgType::SockOps, attach: None };
+
 /// True for the fields `SOCK_OPS_GET_FIELD` guards with `is_locked_tcp_sock`.
 fn locked_field(off: usize) -> bool {
     matches!(off, 76..=87 | 96..=183)
@@ -179,22 +182,8 @@ impl ContextAccess for SockOpsCtx {
     }
 
     fn load(&self, mem: &Memory, off: usize, len: usize) -> Result<u64, MemError> {
-        let refuse = |reason| Err(denied(Access::Read, off, len, reason));
-        if off >= BPF_SOCK_OPS_SIZE || !off.is_multiple_of(len) {
-            return refuse("outside bpf_sock_ops or misaligned");
-        }
+        allowed(SOCK_OPS, Access::Read, off, len)?;
         let skb_len = |r: RegionId| mem.bytes(r).len() as u64;
-        match off {
-            168..=183 if len != 8 => {
-                return refuse("bytes_received and bytes_acked are read as u64");
-            }
-            184..=207 if len != 8 => return refuse("pointer fields are read as u64"),
-            216..=223 if len != 8 => return refuse("skb_hwtstamp is read as u64"),
-            212 if len > 4 => return refuse("skb_tcp_flags is at most a u32"),
-            168..=207 | 212 | 216..=223 => {}
-            _ if len != 4 => return refuse("bpf_sock_ops fields are read as u32"),
-            _ => {}
-        }
         Ok(match off {
             184 if self.is_fullsock() => self.sk,
             184 => 0,
@@ -207,6 +196,7 @@ impl ContextAccess for SockOpsCtx {
     }
 
     fn store(&mut self, _mem: &Memory, off: usize, len: usize, value: u64) -> Result<(), MemError> {
+        allowed(SOCK_OPS, Access::Write, off, len)?;
         match (off, len) {
             (OFF_REPLY, 4) => write_field(&mut self.raw, off, 4, value),
             (OFF_SK_TXHASH, 4) => {

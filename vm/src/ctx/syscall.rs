@@ -3,8 +3,8 @@
 
 use std::any::Any;
 
-use super::{CtxError, Installed, denied, read_field, write_field};
-use crate::engine::RunInput;
+use super::{CtxError, Installed, Target, allowed, denied, read_field, write_field};
+use crate::engine::{ProgType, RunInput};
 use crate::memory::{Access, ContextAccess, MemError, Memory};
 
 /// Largest argument buffer the kernel accepts (`U16_MAX`).
@@ -34,7 +34,10 @@ pub(crate) fn install(input: &RunInput, mem: &mut Memory) -> Result<Installed, C
 }
 
 impl SyscallCtx {
+    /// The layout's rule (aligned, below `U16_MAX`), then the buffer's length, which the
+    /// kernel's test run checks against the largest offset the program accesses.
     fn check(&self, access: Access, off: usize, len: usize) -> Result<(), MemError> {
+        allowed(Target { prog_type: ProgType::Syscall, attach: None }, access, off, len)?;
         if off + len > self.bytes.len() {
             return Err(denied(access, off, len, "past the end of the argument buffer"));
         }

@@ -15,7 +15,7 @@
 
 use std::any::Any;
 
-use super::{CtxError, Installed, Target, denied, read_field};
+use super::{CtxError, Installed, Target, allowed, denied, read_field};
 use crate::engine::{ProgType, RunInput};
 use crate::memory::{Access, ContextAccess, MemError, Memory};
 
@@ -181,6 +181,8 @@ impl ArgsKind {
 pub struct ArgsCtx {
     /// The program kind.
     pub kind: ArgsKind,
+    /// The program's type and attach type, whose [`super::layout`] decides accesses.
+    pub target: Target,
     /// The array's bytes: the arguments, then the return value where there is one.
     pub bytes: Vec<u8>,
     /// The number of arguments (`bpf_get_func_arg_cnt`).
@@ -244,7 +246,7 @@ pub(crate) fn install(
             Box::new(TracepointCtx { record, cookie: trace.cookie })
         }
         ProgType::RawTracepoint | ProgType::RawTracepointWritable => {
-            Box::new(args_ctx(ArgsKind::RawTp, input, &trace)?)
+            Box::new(args_ctx(ArgsKind::RawTp, target, input, &trace)?)
         }
         ProgType::Tracing => {
             let kind = match target.attach {
@@ -263,11 +265,11 @@ pub(crate) fn install(
                     ));
                 }
             };
-            Box::new(args_ctx(kind, input, &trace)?)
+            Box::new(args_ctx(kind, target, input, &trace)?)
         }
         ProgType::Lsm => match target.attach {
             None | Some(BPF_LSM_MAC | BPF_LSM_CGROUP) => {
-                Box::new(args_ctx(ArgsKind::Lsm, input, &trace)?)
+                Box::new(args_ctx(ArgsKind::Lsm, target, input, &trace)?)
             }
             Some(other) => {
                 return Err(bad(format!(
@@ -312,7 +314,12 @@ fn pt_regs(input: &RunInput, trace: &TraceInput) -> Result<PtRegsCtx, CtxError> 
     Ok(PtRegsCtx { regs, func_ip: trace.func_ip, cookie: trace.cookie })
 }
 
-fn args_ctx(kind: ArgsKind, input: &RunInput, trace: &TraceInput) -> Result<ArgsCtx, CtxError> {
+fn args_ctx(
+    kind: ArgsKind,
+    target: Target,
+    input: &RunInput,
+    trace: &TraceInput,
+) -> Result<ArgsCtx, CtxError> {
     let max = MAX_BPF_FUNC_ARGS;
     let (bytes, nr_args) = match &input.ctx {
         Some(bytes) => {
@@ -346,7 +353,7 @@ fn args_ctx(kind: ArgsKind, input: &RunInput, trace: &TraceInput) -> Result<Args
             (u64s(&words), trace.args.len())
         }
     };
-    Ok(ArgsCtx { kind, bytes, nr_args, func_ip: trace.func_ip, cookie: trace.cookie })
+    Ok(ArgsCtx { kind, target, bytes, nr_args, func_ip: trace.func_ip, cookie: trace.cookie })
 }
 
 /// The bytes the kernel's ctx pointer would show to `bpf_probe_read_kernel` for the installed
@@ -366,11 +373,10 @@ pub(crate) fn ctx_bytes(mem: &Memory) -> Option<Vec<u8>> {
     c.ctx_out(mem)
 }
 
-/// Reads `len` bytes at `off` of `bytes`, refusing misaligned and out-of-range loads.
-fn load_from(bytes: &[u8], off: usize, len: usize) -> Result<u64, MemError> {
-    if len == 0 || len > 8 || !off.is_multiple_of(len) {
-        return Err(denied(Access::Read, off, len, "misaligned context access"));
-    }
+/// Reads `len` bytes at `off` of `bytes` once `target`'s layout allows the load, refusing
+/// loads past the bytes the run was given.
+fn load_from(target: Target, bytes: &[u8], off: usize, len: usize) -> Result<u64, MemError> {
+    allowed(target, Access::Read, off, len)?;
     if off.checked_add(len).is_none_or(|end| end > bytes.len()) {
         return Err(denied(Access::Read, off, len, "past the end of the context"));
     }
@@ -386,6 +392,7 @@ macro_rules! read_only_ctx {
             len: usize,
             _value: u64,
         ) -> Result<(), MemError> {
+            allowed(self.target(), Access::Write, off, len)?;
             Err(denied(Access::Write, off, len, concat!($what, " is read-only")))
         }
 
@@ -407,13 +414,31 @@ macro_rules! read_only_ctx {
     };
 }
 
+impl PtRegsCtx {
+    fn target(&self) -> Target {
+        Target { prog_type: ProgType::Kprobe, attach: None }
+    }
+}
+
+impl TracepointCtx {
+    fn target(&self) -> Target {
+        Target { prog_type: ProgType::Tracepoint, attach: None }
+    }
+}
+
+impl ArgsCtx {
+    fn target(&self) -> Target {
+        self.target
+    }
+}
+
 impl ContextAccess for PtRegsCtx {
     fn size(&self) -> usize {
         PT_REGS_SIZE
     }
 
     fn load(&self, _mem: &Memory, off: usize, len: usize) -> Result<u64, MemError> {
-        load_from(&u64s(&self.regs), off, len)
+        load_from(self.target(), &u64s(&self.regs), off, len)
     }
 
     read_only_ctx!("struct pt_regs");
@@ -425,15 +450,7 @@ impl ContextAccess for TracepointCtx {
     }
 
     fn load(&self, _mem: &Memory, off: usize, len: usize) -> Result<u64, MemError> {
-        if off < 8 {
-            return Err(denied(
-                Access::Read,
-                off,
-                len,
-                "the tracepoint's common fields are not readable",
-            ));
-        }
-        load_from(&self.record, off, len)
+        load_from(self.target(), &self.record, off, len)
     }
 
     read_only_ctx!("a tracepoint record");
@@ -445,10 +462,7 @@ impl ContextAccess for ArgsCtx {
     }
 
     fn load(&self, _mem: &Memory, off: usize, len: usize) -> Result<u64, MemError> {
-        if off >= MAX_BPF_FUNC_ARGS * 8 {
-            return Err(denied(Access::Read, off, len, "past args[11]"));
-        }
-        load_from(&self.bytes, off, len)
+        load_from(self.target, &self.bytes, off, len)
     }
 
     read_only_ctx!("the argument array");

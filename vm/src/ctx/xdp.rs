@@ -4,8 +4,8 @@
 
 use std::any::Any;
 
-use super::{CtxError, Installed, denied, read_field};
-use crate::engine::RunInput;
+use super::{CtxError, Installed, Target, allowed, denied, read_field};
+use crate::engine::{ProgType, RunInput};
 use crate::memory::{Access, ContextAccess, MemError, Memory, Perm, RegionId, RegionKind};
 
 /// Headroom in front of the packet (`XDP_PACKET_HEADROOM`).
@@ -19,7 +19,7 @@ pub const XDP_FRAME_STRUCT: usize = 40;
 /// Size of `struct xdp_md`.
 pub const XDP_MD_SIZE: usize = 24;
 /// `BPF_XDP_DEVMAP` attach type: programs attached to devmap entries may read `egress_ifindex`.
-pub const BPF_XDP_DEVMAP: u32 = 38;
+pub const BPF_XDP_DEVMAP: u32 = super::layout::attach::XDP_DEVMAP;
 
 /// Size of a fragment page (`PAGE_SIZE`: `BPF_PROG_TEST_RUN` sets the queue's `frag_size` to it).
 pub const XDP_FRAG_SIZE: usize = 4096;
@@ -251,15 +251,20 @@ pub(crate) fn install(
     Ok(Installed { r1: id.base(), ld_abs: None, owned })
 }
 
+impl XdpCtx {
+    /// The program's target, whose [`super::layout`] decides field accesses.
+    fn target(&self) -> Target {
+        Target { prog_type: ProgType::Xdp, attach: self.devmap.then_some(BPF_XDP_DEVMAP) }
+    }
+}
+
 impl ContextAccess for XdpCtx {
     fn size(&self) -> usize {
         XDP_MD_SIZE
     }
 
     fn load(&self, mem: &Memory, off: usize, len: usize) -> Result<u64, MemError> {
-        if len != 4 || !off.is_multiple_of(4) {
-            return Err(denied(Access::Read, off, len, "xdp_md fields are read as u32"));
-        }
+        allowed(self.target(), Access::Read, off, len)?;
         let base = self.frame.base();
         Ok(match off {
             0 => base + self.data as u64,
@@ -269,16 +274,7 @@ impl ContextAccess for XdpCtx {
             // loopback device's (bpf_prog_test_run_xdp), whose ifindex programs read.
             12 => u64::from(if self.ingress_ifindex == 0 { 1 } else { self.ingress_ifindex }),
             16 => u64::from(self.rx_queue_index),
-            20 if self.devmap => u64::from(self.egress_ifindex),
-            20 => {
-                return Err(denied(
-                    Access::Read,
-                    off,
-                    len,
-                    "egress_ifindex needs a devmap program",
-                ));
-            }
-            _ => return Err(denied(Access::Read, off, len, "past the end of xdp_md")),
+            _ => u64::from(self.egress_ifindex),
         })
     }
 
@@ -289,6 +285,7 @@ impl ContextAccess for XdpCtx {
         len: usize,
         _value: u64,
     ) -> Result<(), MemError> {
+        allowed(self.target(), Access::Write, off, len)?;
         Err(denied(Access::Write, off, len, "xdp_md is read-only"))
     }
 
