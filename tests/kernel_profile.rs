@@ -49,6 +49,8 @@ fn the_modeled_profile_lists_the_prototypes_helpers() {
 fn a_profile_without_a_helper_makes_the_simulator_refuse_it() {
     let ok = bpflab(&["run", XDP, "--prog", "xdp_meta", "--packet-file", PACKET]);
     assert!(ok.status.success(), "{}", text(&ok.stderr));
+    // --no-verify: the simulator's own refusal at the call (bpflab's verifier refuses the
+    // program before it runs, as the kernel's would: tests/verify_cli.rs).
     let refused = bpflab(&[
         "run",
         XDP,
@@ -58,6 +60,7 @@ fn a_profile_without_a_helper_makes_the_simulator_refuse_it() {
         PACKET,
         "--kernel-profile",
         NO_META,
+        "--no-verify",
     ]);
     assert!(!refused.status.success());
     let err = text(&refused.stderr);

@@ -412,3 +412,46 @@ fn kernel_comparison_shows_both_verdicts_and_a_summary() {
     assert!(doc["kernel"]["error"].is_null());
     assert!(doc["kernel"]["processed_insns"].as_u64().is_some_and(|n| n > 0));
 }
+
+#[test]
+fn run_refuses_what_the_verifier_rejects_with_its_error_and_source_line() {
+    // On a kernel without bpf_xdp_adjust_meta for XDP, xdp_meta cannot load there.
+    let profile = "programs/tests/profiles/no_xdp_adjust_meta.json";
+    let object = "programs/tests/xdp.bpf.o";
+    let packet = "programs/tests/packets/ipv4_udp.bin";
+    let verify =
+        bpflab(&["verify", object, "--prog", "xdp_meta", "--kernel-profile", profile, "--json"]);
+    let doc: Value = serde_json::from_slice(&verify.stdout).expect("JSON");
+    let verdict = check_contract(&doc);
+    let run = ["run", object, "--prog", "xdp_meta", "--packet-file", packet];
+    let o = bpflab(&[&run[..], &["--kernel-profile", profile]].concat());
+    assert!(!o.status.success(), "the program cannot run on that kernel");
+    assert!(o.stdout.is_empty());
+    let err = stderr(&o);
+    match verdict.as_str() {
+        "rejected" => {
+            assert_eq!(verify.status.code(), Some(1));
+            let e = &doc["error"];
+            let mut want = String::from("error: xdp_meta: the verifier rejects the program: ");
+            if let Some(insn) = e["insn"].as_u64() {
+                want += &format!("insn {insn}: ");
+            }
+            want += e["message"].as_str().unwrap();
+            assert!(err.starts_with(&want), "{err}\nwanted {want}");
+            if let Some(line) = e["source"]["line"].as_u64() {
+                let file = e["source"]["file"].as_str().unwrap();
+                assert!(err.contains(&format!("\n  source: {file}:{line}: ")), "{err}");
+            }
+            assert!(err.ends_with("\n(--no-verify runs it in the checked engines anyway)\n"));
+        }
+        // Without a verdict, the simulator refuses the helper call when it runs.
+        _ => assert!(err.contains("helper bpf_xdp_adjust_meta: not available"), "{err}"),
+    }
+    // --no-verify: the checked interpreter runs it, and refuses the call itself.
+    let o = bpflab(&[&run[..], &["--kernel-profile", profile, "--no-verify"]].concat());
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("helper bpf_xdp_adjust_meta: not available"), "{}", stderr(&o));
+    // The kernel bpflab models has the helper: the verifier does not refuse it for that.
+    let o = bpflab(&run);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
