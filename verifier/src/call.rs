@@ -636,6 +636,13 @@ pub(crate) fn check_helper_call(
         let arg = Arg::of(func, i, ty, prog_type);
         check_arg(v, st, insn, func, &helper, i + 1, arg, &mut meta)?;
     }
+    if func == id::TAIL_CALL
+        && let Some(m) = meta.map
+        && v.coll.maps[m as usize].map_type != MapType::ProgArray
+    {
+        // record_func_map (the kernel's line lacks its newline).
+        return Err(reject(insn, "expected prog array map for tail call"));
+    }
     // References released by the call.
     if let Some(regno) = meta.release_regno {
         if meta.ref_obj_id != 0 {
@@ -653,13 +660,8 @@ pub(crate) fn check_helper_call(
                 return Err(reject(insn, "tail_call cannot be used inside bpf_spin_lock-ed region"));
             }
             if let Some(r) = leaked_ref(st) {
-                return Err(reject(
-                    insn,
-                    format!(
-                        "Unreleased reference id={} alloc_insn={}\ntail_call would lead to reference leak",
-                        r.id, r.insn
-                    ),
-                ));
+                note_unreleased(v, &r);
+                return Err(reject(insn, "tail_call would lead to reference leak"));
             }
             if st.rcu_lock > 0 {
                 return Err(reject(
@@ -1184,9 +1186,22 @@ fn push_callback(
     if let Some(f) = cb.frames.last_mut() {
         f.callback_depth += 1;
     }
+    cb.callback_unroll_depth += 1;
     cb.frames.push(callee);
     st.cur_mut().callback_depth = 0;
     v.push_branch(cb, start, insn, parent)
+}
+
+/// Checks an LD_IMM64 of a subprogram's address (a callback): the program needs BTF
+/// func info and the subprogram must be static (`check_ld_imm` for `BPF_PSEUDO_FUNC`).
+pub(crate) fn check_func_ref(v: &Verifier<'_>, insn: usize, target: usize) -> Result<(), Stop> {
+    if v.prog.func_info.is_empty() {
+        return Err(reject(insn, "missing btf func_info"));
+    }
+    if subprog_at(v, target).is_some_and(|i| v.cfg.subprogs[i].is_global) {
+        return Err(reject(insn, "callback function not static"));
+    }
+    Ok(())
 }
 
 /// Checks a kfunc call.
@@ -1247,7 +1262,7 @@ pub(crate) fn check_func_call(
 
 /// Exit checks common to every frame: locks, RCU sections and references (`BPF_EXIT` in
 /// `do_check`, before the frame is left).
-fn exit_resource_checks(st: &State, insn: usize) -> Result<(), Stop> {
+fn exit_resource_checks(v: &mut Verifier<'_>, st: &State, insn: usize) -> Result<(), Stop> {
     let main = st.frames.len() == 1;
     if main && st.lock.is_some() {
         return Err(reject(insn, "bpf_spin_unlock is missing"));
@@ -1271,10 +1286,16 @@ fn exit_resource_checks(st: &State, insn: usize) -> Result<(), Stop> {
     } else {
         None
     };
-    if let Some(r) = leaked {
-        return Err(reject(insn, format!("Unreleased reference id={} alloc_insn={}", r.id, r.insn)));
+    if let Some(r) = leaked.copied() {
+        note_unreleased(v, &r);
+        return Err(reject(insn, "BPF_EXIT instruction in main prog would lead to reference leak"));
     }
     Ok(())
+}
+
+/// Logs the kernel's line naming a leaked reference, which precedes the error.
+fn note_unreleased(v: &mut Verifier<'_>, r: &RefState) {
+    v.log.text.push_str(&format!("Unreleased reference id={} alloc_insn={}\n", r.id, r.insn));
 }
 
 /// Returns from a subprogram or callback frame; gives the slot where the caller continues.
@@ -1283,7 +1304,7 @@ pub(crate) fn return_from_func(
     st: &mut State,
     insn: usize,
 ) -> Result<usize, Stop> {
-    exit_resource_checks(st, insn)?;
+    exit_resource_checks(v, st, insn)?;
     let callee = st.cur().clone();
     let r0 = callee.regs[0];
     if r0.kind() == Some(PtrKind::Stack) {
@@ -1331,7 +1352,7 @@ fn invalid_scalar(ctx: &str, reg: &str, s: &Scalar, min: i64, max: i64) -> Strin
 /// Checks the main program's exit: r0 initialised and in the program type's range, no
 /// reference or lock held.
 pub(crate) fn check_exit(v: &mut Verifier<'_>, st: &mut State, insn: usize) -> Result<(), Stop> {
-    exit_resource_checks(st, insn)?;
+    exit_resource_checks(v, st, insn)?;
     let rule = return_rule(v.prog.prog_type, v.prog.expected_attach_type);
     if let RetRule::Unknown(what) = rule {
         return Err(Stop::unsupported(insn, format!("return value rules of {what}")));

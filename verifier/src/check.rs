@@ -279,7 +279,16 @@ impl<'a> Verifier<'a> {
             states_cnt += 1;
             let old = &self.stored[idx];
             if old.branches > 0 {
-                if crate::prune::looping(&old.state, cur, &live) {
+                // At a callback-calling helper, a covered state ends the callback iteration.
+                let at_callback_call = self.cfg.calls_callback[insn];
+                if at_callback_call && crate::prune::covers(&old.state, cur, &live) {
+                    self.stored[idx].hit += 1;
+                    return Ok(true);
+                }
+                if !at_callback_call
+                    && old.state.callback_unroll_depth == cur.callback_unroll_depth
+                    && crate::prune::looping(&old.state, cur, &live)
+                {
                     return Err(Stop::reject(
                         ErrorKind::InfiniteLoop,
                         insn,
@@ -502,6 +511,7 @@ impl<'a> Verifier<'a> {
             }
             PseudoSrc::Func => {
                 let target = jump_target(insn, i64::from(imm));
+                crate::call::check_func_ref(self, insn, target)?;
                 Reg { subprog: target as u32, ..Reg::ptr(PtrKind::Func) }
             }
             PseudoSrc::BtfId => return Err(Stop::unsupported(insn, "__ksym variables (ld_imm64 btf_id)")),
@@ -1004,7 +1014,7 @@ fn mark_null(st: &mut State, p: &Reg, is_null: bool) {
             }
         }
     });
-    if is_null && ref_id != 0 {
+    if is_null && ref_id != 0 && ref_id == id {
         st.refs.retain(|r| r.id != ref_id);
     }
 }

@@ -303,6 +303,7 @@ const CLASSES: &[(&str, ErrorKind)] = &[
     ("stack size", ErrorKind::CallStack),
     ("tail_call", ErrorKind::TailCall),
     ("tail call", ErrorKind::TailCall),
+    ("would lead to reference leak", ErrorKind::Reference),
     ("div by zero", ErrorKind::Alu),
     ("invalid shift", ErrorKind::Alu),
     ("BPF_NEG uses reserved fields", ErrorKind::InvalidInsn),

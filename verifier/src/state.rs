@@ -365,6 +365,9 @@ pub struct State {
     pub rcu_lock: u32,
     /// Depth of `bpf_preempt_disable` nesting.
     pub preempt_off: u32,
+    /// Callback bodies entered along this path (`callback_unroll_depth`): states of
+    /// different iterations of a callback are not a loop.
+    pub callback_unroll_depth: u32,
 }
 
 impl State {
@@ -372,7 +375,14 @@ impl State {
     pub fn entry(r1: Reg) -> State {
         let mut f = Frame::new(0, 0, 0);
         f.regs[1] = r1;
-        State { frames: vec![f], refs: Vec::new(), lock: None, rcu_lock: 0, preempt_off: 0 }
+        State {
+            frames: vec![f],
+            refs: Vec::new(),
+            lock: None,
+            rcu_lock: 0,
+            preempt_off: 0,
+            callback_unroll_depth: 0,
+        }
     }
 
     /// The current frame.
