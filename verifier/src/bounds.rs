@@ -238,7 +238,8 @@ impl Scalar {
         self.u32_max = self.u32_max.min(v | m);
     }
 
-    /// Tightens the 64-bit bounds with what the tnum says.
+    /// Tightens the 64-bit bounds with what the tnum says; when the tnum and the unsigned
+    /// range share a single value, the scalar is that constant.
     #[inline]
     fn update_bounds64(&mut self) {
         let t = self.var_off;
@@ -246,6 +247,18 @@ impl Scalar {
         self.smax = self.smax.min(t.smax());
         self.umin = self.umin.max(t.umin());
         self.umax = self.umax.min(t.umax());
+        if t.is_const() {
+            return;
+        }
+        let next = t.step(self.umin);
+        let umin_in = t.contains(self.umin);
+        if umin_in && next > self.umax {
+            *self = Scalar::konst(self.umin);
+        } else if !umin_in && next == t.umax() {
+            *self = Scalar::konst(next);
+        } else if !umin_in && next <= self.umax && t.step(next) > self.umax {
+            *self = Scalar::konst(next);
+        }
     }
 
     #[inline]

@@ -285,6 +285,40 @@ impl Tnum {
         (v & !self.mask) == self.value
     }
 
+    /// The smallest member greater than `z`, or the largest member when none is (the
+    /// kernel's `tnum_step`).
+    #[inline]
+    pub const fn step(self, z: u64) -> u64 {
+        let tmax = self.umax();
+        if z >= tmax {
+            return tmax;
+        }
+        // The smallest member >= w: match w on the unknown bits, then fix the highest known
+        // bit where that candidate and w differ.
+        let w = z + 1;
+        let c = self.value | (w & self.mask);
+        let d = c ^ w;
+        if d == 0 {
+            return w;
+        }
+        let p = 63 - d.leading_zeros();
+        let below_p = (1u64 << p) - 1;
+        if c & (1 << p) != 0 {
+            // A known 1 above w's 0: exceed w there, everything unknown below is 0.
+            return (c & !below_p) | (self.value & below_p);
+        }
+        // A known 0 below w's 1: exceed w at the lowest unknown 0 of w above p.
+        let above_p = if p == 63 { 0 } else { !((1u64 << (p + 1)) - 1) };
+        let cand = self.mask & !w & above_p;
+        if cand == 0 {
+            return tmax;
+        }
+        let q = cand.trailing_zeros();
+        let below_q = (1u64 << q) - 1;
+        let above_q = if q == 63 { 0 } else { !((1u64 << (q + 1)) - 1) };
+        (w & above_q) | (1 << q) | (self.value & below_q)
+    }
+
     /// True when every member of `self` is a member of `outer` (the kernel's
     /// `tnum_in(outer, self)`).
     #[inline]
@@ -389,6 +423,32 @@ mod tests {
         assert!(Tnum::range(0, 7).is_aligned(1));
         assert!(Tnum { value: 8, mask: 0xf0 }.is_aligned(8));
         assert!(!Tnum { value: 8, mask: 0xf4 }.is_aligned(8));
+    }
+
+    #[test]
+    fn step_is_the_next_member() {
+        for &(value, mask) in
+            &[(0u64, 0x10u64), (0x10c, 0xfffe_fef0), (5, 0x8000_0000_0000_00a0), (0, 0)]
+        {
+            let t = Tnum::new(value, mask);
+            for z in [0u64, 1, 4, 5, 8, 15, 16, 17, 0x10c, 0x200, 0xa5, 1 << 40, u64::MAX - 1] {
+                let want = if mask.count_ones() <= 12 {
+                    let bits: Vec<u32> = (0..64).filter(|b| mask >> b & 1 == 1).collect();
+                    (0..1u64 << bits.len())
+                        .map(|k| {
+                            bits.iter()
+                                .enumerate()
+                                .fold(t.value, |v, (i, b)| v | ((k >> i & 1) << b))
+                        })
+                        .filter(|&v| v > z)
+                        .min()
+                        .unwrap_or(t.umax())
+                } else {
+                    continue;
+                };
+                assert_eq!(t.step(z), want, "{t} step {z:#x}");
+            }
+        }
     }
 
     /// Exhaustive soundness over small tnums (up to 3 unknown bits in the low 4 bits and a

@@ -675,23 +675,33 @@ fn int(s: &str) -> i128 {
     s.parse::<i128>().unwrap_or_else(|_| panic!("bad number {s}"))
 }
 
-/// Runs `prog` through the scalar domain; returns the same keys the kernel log gave.
+/// Runs `prog` through the scalar domain along the path the kernel explores first (every
+/// branch falls through unless it is always taken); returns the same keys the kernel log
+/// gave.
 fn replay(prog: &[String]) -> HashMap<String, String> {
     let mut regs = [Scalar::unknown(); 11];
     let mut out = HashMap::new();
+    // The slot of each line (LD_IMM64 takes two).
+    let mut slots = Vec::with_capacity(prog.len());
     let mut slot = 0usize;
     for line in prog {
-        let p: Vec<&str> = line.split_whitespace().collect();
-        let this = slot;
-        slot += 1;
+        slots.push(slot);
+        slot += if line.starts_with("ld64") { 2 } else { 1 };
+    }
+    let line_at = |slot: usize| slots.iter().position(|&s| s == slot).expect("jump target");
+    let mut i = 0;
+    while i < prog.len() {
+        let p: Vec<&str> = prog[i].split_whitespace().collect();
+        let this = slots[i];
+        i += 1;
         match p[0] {
             "call" => regs[0..=5].iter_mut().for_each(Scalar::mark_unknown),
             "exit" => break,
+            "ja" => i = line_at(this + 1 + p[1].parse::<usize>().unwrap()),
             "ld64" => {
                 let d = reg_no(p[1]).unwrap();
                 regs[d] = Scalar::konst(int(p[2]) as u64);
                 out.insert(format!("{this}:r{d}"), regs[d].fmt_reg());
-                slot += 1;
             }
             "end" => {
                 let d = reg_no(p[3]).unwrap();
@@ -709,7 +719,7 @@ fn replay(prog: &[String]) -> HashMap<String, String> {
                         Some(s) => regs[s],
                         None => Scalar::konst(int(p[3]) as i64 as u64),
                     };
-                    // The kernel explores the 0 case separately; this path carries -1.
+                    // The kernel explores the 0 case later; this path carries -1.
                     match regs[d].fork_on_bitop(op, &src) {
                         Some(false) => regs[d] = Scalar::konst(u64::MAX),
                         Some(true) => regs[d].mark_known32(u32::MAX),
@@ -732,23 +742,26 @@ fn replay(prog: &[String]) -> HashMap<String, String> {
                 let decided = branch_taken(cond, &a, &b, is32);
                 out.insert(format!("fall{this}"), (decided != Some(true)).to_string());
                 out.insert(format!("taken{this}"), (decided != Some(false)).to_string());
+                let (mut ta, mut tb) = (a, b);
                 if decided.is_none() {
-                    let (mut ta, mut tb) = (a, b);
                     refine(cond, &mut ta, &mut tb, true, is32);
-                    out.insert(format!("from{this}:r{d}"), ta.fmt_reg());
-                    if let Some(s) = s {
-                        out.insert(format!("from{this}:r{s}"), tb.fmt_reg());
-                    }
                     refine(cond, &mut a, &mut b, false, is32);
-                } else {
-                    out.insert(format!("from{this}:r{d}"), a.fmt_reg());
-                    if let Some(s) = s {
-                        out.insert(format!("from{this}:r{s}"), b.fmt_reg());
-                    }
                 }
+                out.insert(format!("from{this}:r{d}"), ta.fmt_reg());
                 out.insert(format!("{this}:r{d}"), a.fmt_reg());
                 if let Some(s) = s {
+                    out.insert(format!("from{this}:r{s}"), tb.fmt_reg());
                     out.insert(format!("{this}:r{s}"), b.fmt_reg());
+                }
+                if decided == Some(true) {
+                    // Only the taken side is explored.
+                    (regs[d], a) = (ta, ta);
+                    if let Some(s) = s {
+                        regs[s] = tb;
+                    }
+                    let _ = a;
+                    i = line_at(this + 1 + p[4].parse::<usize>().unwrap());
+                    continue;
                 }
                 regs[d] = a;
                 if let Some(s) = s {
