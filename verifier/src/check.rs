@@ -403,12 +403,13 @@ impl<'a> Verifier<'a> {
                 Ok(Flow::Next(next))
             }
             Insn::LdAbs { size, .. } => {
-                crate::mem::check_ld_abs(self, st, insn, size.bytes(), None)?;
-                Ok(Flow::Next(next))
+                let at = crate::mem::check_ld_abs(self, st, insn, size.bytes(), None, parent)?;
+                Ok(Flow::Next(at.unwrap_or(next)))
             }
             Insn::LdInd { size, src, .. } => {
-                crate::mem::check_ld_abs(self, st, insn, size.bytes(), Some(src.idx()))?;
-                Ok(Flow::Next(next))
+                let at =
+                    crate::mem::check_ld_abs(self, st, insn, size.bytes(), Some(src.idx()), parent)?;
+                Ok(Flow::Next(at.unwrap_or(next)))
             }
             Insn::Load { size, signed, dst, src, off } => {
                 let (d, s) = (dst.idx(), src.idx());
@@ -741,6 +742,13 @@ impl<'a> Verifier<'a> {
         let kname = kind.name();
         sane_offset(insn, &scalar, kname)?;
         sane_offset(insn, &ptr, kname)?;
+        if op == AluOp::Sub && kind == PtrKind::Stack {
+            return Err(Stop::reject(
+                ErrorKind::PointerArithmetic,
+                insn,
+                format!("R{d} subtraction from stack pointer prohibited"),
+            ));
+        }
         let mut out = ptr;
         let neg = op == AluOp::Sub;
         let fixed = s.const_value().and_then(|c| {
@@ -820,7 +828,8 @@ impl<'a> Verifier<'a> {
             if !is32 && matches!(cond, JmpCond::Eq | JmpCond::Ne) {
                 let (p, other) = if dv.is_ptr() { (dv, sv) } else { (sv, dv) };
                 if other.is_const(0) {
-                    if p.maybe_null {
+                    // NULL inference only for `if ptr op 0` with an immediate 0.
+                    if p.maybe_null && sreg.is_none() && dv.is_ptr() {
                         let mut taken = st.clone();
                         let null_on_taken = cond == JmpCond::Eq;
                         mark_null(&mut taken, &p, null_on_taken);

@@ -1629,14 +1629,18 @@ pub(crate) fn check_atomic(
     Ok(())
 }
 
-/// Checks LD_ABS / LD_IND (`src` is the index register for LD_IND).
+/// Checks LD_ABS / LD_IND (`src` is the index register for LD_IND). In a subprogram the
+/// load may end the subprogram at run time (the hidden `exit` with r0 = 0 that
+/// `bpf_gen_ld_abs` emits): the path continuing after the load is queued and this path
+/// returns to the caller with r0 = 0; gives the slot where the caller continues then.
 pub(crate) fn check_ld_abs(
     v: &mut Verifier<'_>,
     st: &mut State,
     insn: usize,
     size: usize,
     src: Option<usize>,
-) -> Result<(), Stop> {
+    parent: Option<usize>,
+) -> Result<Option<usize>, Stop> {
     let _ = size;
     if !matches!(v.prog.prog_type, ProgType::SocketFilter | ProgType::SchedCls | ProgType::SchedAct)
     {
@@ -1680,6 +1684,11 @@ pub(crate) fn check_ld_abs(
         *st.reg_mut(r) = Reg::NOT_INIT;
     }
     *st.reg_mut(0) = Reg::unknown();
+    if st.frames.len() > 1 {
+        v.push_branch(st.clone(), insn + 1, insn, parent)?;
+        *st.reg_mut(0) = Reg::konst(0);
+        return crate::call::return_from_func(v, st, insn).map(Some);
+    }
     let _ = FP;
-    Ok(())
+    Ok(None)
 }

@@ -92,6 +92,8 @@ pub(crate) fn precision_in(
                         out | s
                     }
                 }
+                // A stored register may be filled back and decide something: precise.
+                Insn::Store { src: Operand::Reg(r), .. } => at(next) | bit(r),
                 Insn::Neg { .. } | Insn::Endian { .. } | Insn::Store { .. } => at(next),
                 Insn::Atomic { src, .. } => at(next) & !bit(src) | bit(src),
                 Insn::AddrSpaceCast { dst, src, .. } => at(next) & !bit(dst) | bit(src),
