@@ -15,7 +15,7 @@ use bpflab_vm::{MapSpec, MapType, ProgType};
 use crate::bounds::Scalar;
 use crate::check::Verifier;
 use crate::error::{ErrorKind, Stop};
-use crate::state::{Frame, Lock, PtrKind, Reg, RefKind, RefState, RegType, State};
+use crate::state::{Frame, Lock, PtrKind, RefKind, RefState, Reg, RegType, State};
 
 /// Helper ids (`enum bpf_func_id`) the checks below name.
 mod id {
@@ -271,7 +271,8 @@ impl Arg {
 fn compatible(arg: Arg) -> (&'static [PtrKind], &'static str) {
     use PtrKind as P;
     const MEM: &[PtrKind] = &[P::Stack, P::Packet, P::PacketMeta, P::MapKey, P::MapValue, P::Mem];
-    const MEM_S: &str = "fp, pkt, pkt_meta, map_key, map_value, mem, ringbuf_mem, buf, trusted_ptr_";
+    const MEM_S: &str =
+        "fp, pkt, pkt_meta, map_key, map_value, mem, ringbuf_mem, buf, trusted_ptr_";
     const SOCK: &[PtrKind] = &[P::SockCommon, P::Sock, P::TcpSock, P::XdpSock];
     match arg {
         Arg::MapKey | Arg::MapValue { .. } | Arg::Mem { .. } | Arg::FixedMem { .. } => (MEM, MEM_S),
@@ -563,7 +564,11 @@ fn reject(insn: usize, message: impl Into<String>) -> Stop {
 
 /// The kernel's name of helper `func` (`func_id_name`).
 fn func_name(func: i32) -> &'static str {
-    usize::try_from(func).ok().and_then(|i| KERNEL_HELPER_NAMES.get(i)).copied().unwrap_or("unknown")
+    usize::try_from(func)
+        .ok()
+        .and_then(|i| KERNEL_HELPER_NAMES.get(i))
+        .copied()
+        .unwrap_or("unknown")
 }
 
 /// The kernel's type name of a register in messages (`reg_type_str`), with ring buffer
@@ -621,15 +626,24 @@ pub(crate) fn check_helper_call(
     let prog_type = v.prog.prog_type;
     let Some(helper) = v.helpers.get(i64::from(func)).copied() else {
         if func == 0 {
-            return Err(reject(insn, format!("program of this type cannot use helper {name}#{func}")));
+            return Err(reject(
+                insn,
+                format!("program of this type cannot use helper {name}#{func}"),
+            ));
         }
-        return Err(Stop::unsupported(insn, format!("helper {name}#{func} (no prototype in bpflab)")));
+        return Err(Stop::unsupported(
+            insn,
+            format!("helper {name}#{func} (no prototype in bpflab)"),
+        ));
     };
     if !v.helpers.allowed(&helper, prog_type) {
         return Err(reject(insn, format!("program of this type cannot use helper {name}#{func}")));
     }
     if helper.proto.gpl_only && !license_is_gpl_compatible(&v.prog.license) {
-        return Err(reject(insn, "cannot call GPL-restricted function from non-GPL compatible program"));
+        return Err(reject(
+            insn,
+            "cannot call GPL-restricted function from non-GPL compatible program",
+        ));
     }
     let mut meta = Meta::default();
     for (i, &ty) in helper.proto.args.iter().enumerate() {
@@ -657,7 +671,10 @@ pub(crate) fn check_helper_call(
     match func {
         id::TAIL_CALL => {
             if st.lock.is_some() {
-                return Err(reject(insn, "tail_call cannot be used inside bpf_spin_lock-ed region"));
+                return Err(reject(
+                    insn,
+                    "tail_call cannot be used inside bpf_spin_lock-ed region",
+                ));
             }
             if let Some(r) = leaked_ref(st) {
                 note_unreleased(v, &r);
@@ -670,10 +687,8 @@ pub(crate) fn check_helper_call(
                 ));
             }
         }
-        id::GET_LOCAL_STORAGE => {
-            if !is_null(st.reg(2)) {
-                return Err(reject(insn, "get_local_storage() doesn't support non-zero flags"));
-            }
+        id::GET_LOCAL_STORAGE if !is_null(st.reg(2)) => {
+            return Err(reject(insn, "get_local_storage() doesn't support non-zero flags"));
         }
         id::SNPRINTF => {
             return Err(Stop::unsupported(insn, "bpf_snprintf format string checks"));
@@ -700,7 +715,13 @@ pub(crate) fn check_helper_call(
             };
             let mt = v.coll.maps[m as usize].map_type;
             if func == id::MAP_LOOKUP_ELEM
-                && matches!(mt, MapType::Sockmap | MapType::Sockhash | MapType::ArrayOfMaps | MapType::HashOfMaps)
+                && matches!(
+                    mt,
+                    MapType::Sockmap
+                        | MapType::Sockhash
+                        | MapType::ArrayOfMaps
+                        | MapType::HashOfMaps
+                )
             {
                 return Err(Stop::unsupported(
                     insn,
@@ -725,7 +746,10 @@ pub(crate) fn check_helper_call(
             Reg { maybe_null: true, mem_size: size as u32, ..Reg::ptr(PtrKind::Mem) }
         }
         RetType::PtrToBtfId => {
-            return Err(Stop::unsupported(insn, format!("BTF-typed kernel pointers returned by {name}")));
+            return Err(Stop::unsupported(
+                insn,
+                format!("BTF-typed kernel pointers returned by {name}"),
+            ));
         }
     };
     if r0.maybe_null {
@@ -839,14 +863,21 @@ fn check_arg(
                 if off % i64::from(size) != 0 {
                     return Err(reject(
                         insn,
-                        format!("misaligned stack access off {}+{} size {size}", r.var.fmt_kernel(), r.off),
+                        format!(
+                            "misaligned stack access off {}+{} size {size}",
+                            r.var.fmt_kernel(),
+                            r.off
+                        ),
                     ));
                 }
             }
         }
         Arg::Size { zero_ok } => {
             let Some((mreg, marg)) = meta.mem.take() else {
-                return Err(reject(insn, format!("kernel subsystem misconfigured func {}#{func}", func_name(func))));
+                return Err(reject(
+                    insn,
+                    format!("kernel subsystem misconfigured func {}#{func}", func_name(func)),
+                ));
             };
             let uninit = matches!(marg, Arg::Mem { uninit: true, .. });
             helper_mem(v, st, insn, mreg, &reg.var, uninit, zero_ok, Some(regno))?;
@@ -899,7 +930,8 @@ fn check_reg_type(st: &State, insn: usize, regno: usize, arg: Arg, reg: &Reg) ->
         RegType::NotInit => false,
         RegType::Ptr(k) => {
             let null_folded = reg.maybe_null && !arg.null_ok();
-            let ringbuf = k == PtrKind::Mem && reg.ref_obj_id != 0 && is_ringbuf_ref(st, reg.ref_obj_id);
+            let ringbuf =
+                k == PtrKind::Mem && reg.ref_obj_id != 0 && is_ringbuf_ref(st, reg.ref_obj_id);
             let kind_ok = match arg {
                 Arg::RingbufMem => ringbuf,
                 _ => kinds.contains(&k),
@@ -949,7 +981,10 @@ fn check_reg_off(st: &State, insn: usize, regno: usize, arg: Arg, reg: &Reg) -> 
 fn ptr_off(st: &State, insn: usize, regno: usize, reg: &Reg, fixed_ok: bool) -> Result<(), Stop> {
     let t = type_str(st, reg);
     if reg.off < 0 {
-        return Err(reject(insn, format!("negative offset {t} ptr R{regno} off={} disallowed", reg.off)));
+        return Err(reject(
+            insn,
+            format!("negative offset {t} ptr R{regno} off={} disallowed", reg.off),
+        ));
     }
     if !fixed_ok && reg.off != 0 {
         return Err(reject(
@@ -1013,7 +1048,8 @@ fn check_const_str(v: &Verifier<'_>, insn: usize, regno: usize, reg: &Reg) -> Re
 
 /// Where the map's value holds its `struct bpf_spin_lock`, from the collection's BTF.
 fn spin_lock_off(v: &Verifier<'_>, insn: usize, spec: &MapSpec) -> Result<Option<u32>, Stop> {
-    let unsupported = |what: &str| Stop::unsupported(insn, format!("spin lock of map {:?}: {what}", spec.name));
+    let unsupported =
+        |what: &str| Stop::unsupported(insn, format!("spin lock of map {:?}: {what}", spec.name));
     let Some(value_id) = spec.btf_value_type_id else {
         return Ok(None);
     };
@@ -1024,7 +1060,8 @@ fn spin_lock_off(v: &Verifier<'_>, insn: usize, spec: &MapSpec) -> Result<Option
     let mut found = None;
     if let Some(comp) = ty.as_composite() {
         for m in &comp.members {
-            let mid = btf.skip_mods_and_typedefs(m.type_id).map_err(|e| unsupported(&e.to_string()))?;
+            let mid =
+                btf.skip_mods_and_typedefs(m.type_id).map_err(|e| unsupported(&e.to_string()))?;
             if btf.type_name(mid).ok() == Some("bpf_spin_lock") {
                 found = Some(m.bit_offset / 8);
             }
@@ -1046,7 +1083,9 @@ fn process_spin_lock(
     if reg.var.const_value().is_none() {
         return Err(reject(
             insn,
-            format!("R{regno} doesn't have constant offset. bpf_spin_lock has to be at the constant offset"),
+            format!(
+                "R{regno} doesn't have constant offset. bpf_spin_lock has to be at the constant offset"
+            ),
         ));
     }
     let spec = &v.coll.maps[reg.map as usize];
@@ -1068,10 +1107,7 @@ fn process_spin_lock(
     }
     if lock {
         if st.lock.is_some() {
-            return Err(reject(
-                insn,
-                "Locking two bpf_spin_locks are not allowed",
-            ));
+            return Err(reject(insn, "Locking two bpf_spin_locks are not allowed"));
         }
         st.lock = Some(Lock { id: reg.id, map: reg.map, off: off as i32 });
     } else {
@@ -1264,17 +1300,11 @@ pub(crate) fn check_func_call(
 /// `do_check`, before the frame is left).
 fn exit_resource_checks(v: &mut Verifier<'_>, st: &State, insn: usize) -> Result<(), Stop> {
     let main = st.frames.len() == 1;
+    const PREFIX: &str = "BPF_EXIT instruction in main prog";
     if main && st.lock.is_some() {
-        return Err(reject(insn, "bpf_spin_unlock is missing"));
-    }
-    if main && st.rcu_lock > 0 {
-        return Err(reject(insn, "bpf_rcu_read_unlock is missing"));
-    }
-    if main && st.preempt_off > 0 {
-        let n = st.preempt_off;
         return Err(reject(
             insn,
-            format!("{n} bpf_preempt_enable{} missing", if n == 1 { " is" } else { "(s) are" }),
+            format!("{PREFIX} cannot be used inside bpf_spin_lock-ed region"),
         ));
     }
     let frame = st.cur();
@@ -1288,7 +1318,19 @@ fn exit_resource_checks(v: &mut Verifier<'_>, st: &State, insn: usize) -> Result
     };
     if let Some(r) = leaked.copied() {
         note_unreleased(v, &r);
-        return Err(reject(insn, "BPF_EXIT instruction in main prog would lead to reference leak"));
+        return Err(reject(insn, format!("{PREFIX} would lead to reference leak")));
+    }
+    if main && st.rcu_lock > 0 {
+        return Err(reject(
+            insn,
+            format!("{PREFIX} cannot be used inside bpf_rcu_read_lock-ed region"),
+        ));
+    }
+    if main && st.preempt_off > 0 {
+        return Err(reject(
+            insn,
+            format!("{PREFIX} cannot be used inside bpf_preempt_disable-ed region"),
+        ));
     }
     Ok(())
 }
@@ -1316,11 +1358,19 @@ pub(crate) fn return_from_func(
         }
         let func = match v.insn_at(cs) {
             Some(Insn::Call { kind: CallKind::Helper, imm, .. }) => *imm,
-            _ => return Err(reject(insn, format!("BUG: in callback at {insn}, callsite {cs} !calls_callback"))),
+            _ => {
+                return Err(reject(
+                    insn,
+                    format!("BUG: in callback at {insn}, callsite {cs} !calls_callback"),
+                ));
+            }
         };
         let ((min, max), _) = callback_of(func).unwrap_or(((0, 1), false));
         if r0.var.smin < min || r0.var.smax > max {
-            return Err(reject(insn, invalid_scalar("At callback return", "R0", &r0.var, min, max)));
+            return Err(reject(
+                insn,
+                invalid_scalar("At callback return", "R0", &r0.var, min, max),
+            ));
         }
         st.frames.pop();
         return Ok(cs);
@@ -1439,7 +1489,13 @@ fn check_max_stack_depth(v: &Verifier<'_>) -> Result<(), Stop> {
 }
 
 /// One subprogram of the stack walk, entered at `frame` with `depth` bytes below it.
-fn walk_stack(v: &Verifier<'_>, idx: usize, frame: usize, depth: u32, priv_ok: bool) -> Result<(), Stop> {
+fn walk_stack(
+    v: &Verifier<'_>,
+    idx: usize,
+    frame: usize,
+    depth: u32,
+    priv_ok: bool,
+) -> Result<(), Stop> {
     let sub = &v.cfg.subprogs[idx];
     if idx != 0 && sub.has_tail_call && depth >= 256 {
         return Err(reject(
@@ -1452,7 +1508,10 @@ fn walk_stack(v: &Verifier<'_>, idx: usize, frame: usize, depth: u32, priv_ok: b
     let own = round_stack(v.stack_depth.get(idx).copied().unwrap_or(0));
     let depth = if priv_ok && own >= PRIV_STACK_MIN_SIZE {
         if own > MAX_BPF_STACK {
-            return Err(reject(sub.start, format!("stack size of subprog {idx} is {own}. Too large")));
+            return Err(reject(
+                sub.start,
+                format!("stack size of subprog {idx} is {own}. Too large"),
+            ));
         }
         depth
     } else {
@@ -1472,8 +1531,12 @@ fn walk_stack(v: &Verifier<'_>, idx: usize, frame: usize, depth: u32, priv_ok: b
             continue;
         };
         let target = match *ins {
-            Insn::Call { kind: CallKind::Local, imm, .. } => Some((slot as i64 + 1 + i64::from(imm), true)),
-            Insn::LdImm64 { src: PseudoSrc::Func, imm, .. } => Some((slot as i64 + 1 + i64::from(imm), false)),
+            Insn::Call { kind: CallKind::Local, imm, .. } => {
+                Some((slot as i64 + 1 + i64::from(imm), true))
+            }
+            Insn::LdImm64 { src: PseudoSrc::Func, imm, .. } => {
+                Some((slot as i64 + 1 + i64::from(imm), false))
+            }
             _ => None,
         };
         slot += ins.slots();

@@ -24,7 +24,12 @@ struct Case {
 }
 
 /// A GPL program of type `ty`.
-const fn case(name: &'static str, ty: ProgType, asm: &'static str, expect: Option<&'static str>) -> Case {
+const fn case(
+    name: &'static str,
+    ty: ProgType,
+    asm: &'static str,
+    expect: Option<&'static str>,
+) -> Case {
     Case { name, ty, attach: None, license: "GPL", asm, expect, no_btf: false }
 }
 
@@ -46,6 +51,13 @@ macro_rules! sk_lookup {
     };
 }
 
+/// A lookup of key 0 in map `idx:4` (values with a spin lock at offset 4), r0 = the result.
+macro_rules! lookupl {
+    () => {
+        "*(u32 *)(r10 - 4) = 0\nr2 = r10\nr2 += -4\nr1 = map[idx:4]\ncall bpf_map_lookup_elem\n"
+    };
+}
+
 /// A ring buffer record of 8 bytes from map `idx:2`, in r0.
 macro_rules! reserve8 {
     () => {
@@ -56,7 +68,12 @@ macro_rules! reserve8 {
 const CASES: &[Case] = &[
     // Helper lookup, availability, license.
     case("ktime", SocketFilter, "call bpf_ktime_get_ns\nr0 = 0\nexit", None),
-    case("unknown_helper", SocketFilter, "call 500\nr0 = 0\nexit", Some("invalid func unknown#500")),
+    case(
+        "unknown_helper",
+        SocketFilter,
+        "call 500\nr0 = 0\nexit",
+        Some("invalid func unknown#500"),
+    ),
     case(
         "helper_not_for_type",
         SocketFilter,
@@ -86,7 +103,12 @@ const CASES: &[Case] = &[
     case("r5_clobbered", SocketFilter, "call bpf_ktime_get_ns\nr0 = r5\nexit", Some("R5 !read_ok")),
     case("r6_kept", SocketFilter, "r6 = 7\ncall bpf_ktime_get_ns\nr0 = r6\nexit", None),
     // Map helpers: types, keys, NULL results.
-    case("lookup_checked", SocketFilter, concat!(lookup0!(), "if r0 == 0 goto +1\nr0 = *(u64 *)(r0 + 0)\nr0 = 0\nexit"), None),
+    case(
+        "lookup_checked",
+        SocketFilter,
+        concat!(lookup0!(), "if r0 == 0 goto +1\nr0 = *(u64 *)(r0 + 0)\nr0 = 0\nexit"),
+        None,
+    ),
     case(
         "lookup_unchecked",
         SocketFilter,
@@ -104,7 +126,9 @@ const CASES: &[Case] = &[
         "lookup_scalar_key",
         SocketFilter,
         "r2 = 0\nr1 = map[idx:0]\ncall bpf_map_lookup_elem\nr0 = 0\nexit",
-        Some("R2 type=scalar expected=fp, pkt, pkt_meta, map_key, map_value, mem, ringbuf_mem, buf, trusted_ptr_"),
+        Some(
+            "R2 type=scalar expected=fp, pkt, pkt_meta, map_key, map_value, mem, ringbuf_mem, buf, trusted_ptr_",
+        ),
     ),
     case(
         "lookup_not_a_map",
@@ -184,7 +208,9 @@ const CASES: &[Case] = &[
         "sk_release_unchecked",
         SchedCls,
         concat!(sk_lookup!(), "r1 = r0\ncall bpf_sk_release\nr0 = 0\nexit"),
-        Some("R1 type=sock_or_null expected=sock_common, sock, tcp_sock, xdp_sock, ptr_, trusted_ptr_"),
+        Some(
+            "R1 type=sock_or_null expected=sock_common, sock, tcp_sock, xdp_sock, ptr_, trusted_ptr_",
+        ),
     ),
     case(
         "sk_release_twice",
@@ -208,7 +234,10 @@ const CASES: &[Case] = &[
     case(
         "ringbuf_submit",
         SocketFilter,
-        concat!(reserve8!(), "if r0 == 0 goto +4\n*(u64 *)(r0 + 0) = 1\nr1 = r0\nr2 = 0\ncall bpf_ringbuf_submit\nr0 = 0\nexit"),
+        concat!(
+            reserve8!(),
+            "if r0 == 0 goto +4\n*(u64 *)(r0 + 0) = 1\nr1 = r0\nr2 = 0\ncall bpf_ringbuf_submit\nr0 = 0\nexit"
+        ),
         None,
     ),
     case(
@@ -220,7 +249,10 @@ const CASES: &[Case] = &[
     case(
         "ringbuf_write_past_end",
         SocketFilter,
-        concat!(reserve8!(), "if r0 == 0 goto +4\n*(u64 *)(r0 + 8) = 1\nr1 = r0\nr2 = 0\ncall bpf_ringbuf_discard\nr0 = 0\nexit"),
+        concat!(
+            reserve8!(),
+            "if r0 == 0 goto +4\n*(u64 *)(r0 + 8) = 1\nr1 = r0\nr2 = 0\ncall bpf_ringbuf_discard\nr0 = 0\nexit"
+        ),
         Some("R0 min value is outside of the allowed memory range"),
     ),
     case(
@@ -242,7 +274,12 @@ const CASES: &[Case] = &[
         Some("R1 type=fp expected=ringbuf_mem"),
     ),
     // Tail calls.
-    case("tail_call", SocketFilter, "r2 = map[idx:3]\nr3 = 0\ncall bpf_tail_call\nr0 = 0\nexit", None),
+    case(
+        "tail_call",
+        SocketFilter,
+        "r2 = map[idx:3]\nr3 = 0\ncall bpf_tail_call\nr0 = 0\nexit",
+        None,
+    ),
     case(
         "tail_call_void_r0",
         SocketFilter,
@@ -267,8 +304,18 @@ const CASES: &[Case] = &[
     ),
     // bpf-to-bpf calls.
     case("subprog_call", SocketFilter, "r1 = 3\ncall f\nexit\nf:\nr0 = r1\nexit", None),
-    case("subprog_r6_uninit", SocketFilter, "r6 = 3\ncall f\nexit\nf:\nr0 = r6\nexit", Some("R6 !read_ok")),
-    case("caller_r1_after_call", SocketFilter, "r1 = 3\ncall f\nr0 = r1\nexit\nf:\nr0 = 0\nexit", Some("R1 !read_ok")),
+    case(
+        "subprog_r6_uninit",
+        SocketFilter,
+        "r6 = 3\ncall f\nexit\nf:\nr0 = r6\nexit",
+        Some("R6 !read_ok"),
+    ),
+    case(
+        "caller_r1_after_call",
+        SocketFilter,
+        "r1 = 3\ncall f\nr0 = r1\nexit\nf:\nr0 = 0\nexit",
+        Some("R1 !read_ok"),
+    ),
     case("caller_r6_kept", SocketFilter, "r6 = 3\ncall f\nr0 = r6\nexit\nf:\nr0 = 0\nexit", None),
     case(
         "subprog_returns_stack",
@@ -329,9 +376,86 @@ const CASES: &[Case] = &[
     case(
         "spin_lock_without_btf",
         SocketFilter,
-        concat!(lookup0!(), "if r0 == 0 goto +3\nr1 = r0\ncall bpf_spin_lock\nr0 = 0\nr0 = 0\nexit"),
+        concat!(
+            lookup0!(),
+            "if r0 == 0 goto +3\nr1 = r0\ncall bpf_spin_lock\nr0 = 0\nr0 = 0\nexit"
+        ),
         Some("map 'hash' has to have BTF in order to use bpf_spin_lock"),
     ),
+    // Spin locks in a map value described by BTF (map 4, lock at offset 4).
+    case(
+        "spin_lock_unlock",
+        SchedCls,
+        concat!(
+            lookupl!(),
+            "if r0 == 0 goto +7\nr6 = r0\nr1 = r0\nr1 += 4\ncall bpf_spin_lock\nr1 = r6\nr1 += 4\ncall bpf_spin_unlock\nr0 = 0\nexit"
+        ),
+        None,
+    ),
+    case(
+        "spin_lock_wrong_offset",
+        SchedCls,
+        concat!(
+            lookupl!(),
+            "if r0 == 0 goto +3\nr1 = r0\ncall bpf_spin_lock\nr0 = 0\nr0 = 0\nexit"
+        ),
+        Some("off 0 doesn't point to 'struct bpf_spin_lock' that is at 4"),
+    ),
+    case(
+        "spin_lock_call_inside",
+        SchedCls,
+        concat!(
+            lookupl!(),
+            "if r0 == 0 goto +8\nr6 = r0\nr1 = r0\nr1 += 4\ncall bpf_spin_lock\ncall bpf_ktime_get_ns\nr1 = r6\nr1 += 4\ncall bpf_spin_unlock\nr0 = 0\nexit"
+        ),
+        Some("function calls are not allowed while holding a lock"),
+    ),
+    case(
+        "spin_lock_exit_locked",
+        SchedCls,
+        concat!(
+            lookupl!(),
+            "if r0 == 0 goto +4\nr6 = r0\nr1 = r0\nr1 += 4\ncall bpf_spin_lock\nr0 = 0\nexit"
+        ),
+        Some("BPF_EXIT instruction in main prog cannot be used inside bpf_spin_lock-ed region"),
+    ),
+    case(
+        "spin_unlock_unlocked",
+        SchedCls,
+        concat!(
+            lookupl!(),
+            "if r0 == 0 goto +3\nr1 = r0\nr1 += 4\ncall bpf_spin_unlock\nr0 = 0\nexit"
+        ),
+        Some("bpf_spin_unlock without taking a lock"),
+    ),
+    case(
+        "spin_lock_twice",
+        SchedCls,
+        concat!(
+            lookupl!(),
+            "if r0 == 0 goto +9\nr6 = r0\nr1 = r0\nr1 += 4\ncall bpf_spin_lock\nr1 = r6\nr1 += 4\ncall bpf_spin_lock\nr1 = r6\nr1 += 4\ncall bpf_spin_unlock\nr0 = 0\nexit"
+        ),
+        // The second lock is a call while holding the first.
+        Some("function calls are not allowed while holding a lock"),
+    ),
+    case(
+        "spin_lock_static_call_inside",
+        SchedCls,
+        concat!(
+            lookupl!(),
+            "if r0 == 0 goto +8\nr6 = r0\nr1 = r0\nr1 += 4\ncall bpf_spin_lock\ncall f\nr1 = r6\nr1 += 4\ncall bpf_spin_unlock\nr0 = 0\nexit\nf:\nr0 = 0\nexit"
+        ),
+        None,
+    ),
+    Case {
+        name: "callback_without_btf",
+        ty: SocketFilter,
+        attach: None,
+        license: "GPL",
+        asm: "r1 = 10\nr2 = func cb ll\nr3 = 0\nr4 = 0\ncall bpf_loop\nr0 = 0\nexit\ncb:\nr0 = 0\nexit",
+        expect: Some("missing btf func_info"),
+        no_btf: true,
+    },
     // Return values.
     case("cgroup_skb_ret_1", CgroupSkb, "r0 = 1\nexit", None),
     case(
@@ -367,7 +491,9 @@ const CASES: &[Case] = &[
         attach: Some(36),
         license: "GPL",
         asm: "r0 = 2\nexit",
-        expect: Some("At program exit the register R0 has smin=2 smax=2 should have been in [0, 1]"),
+        expect: Some(
+            "At program exit the register R0 has smin=2 smax=2 should have been in [0, 1]",
+        ),
         no_btf: false,
     },
     case("xdp_ret_any", Xdp, "r0 = 1000\nexit", None),
@@ -432,7 +558,9 @@ impl BtfBuf {
         let mut out = Vec::new();
         out.extend_from_slice(&0xeb9fu16.to_le_bytes());
         out.extend_from_slice(&[1, 0]);
-        for w in [24u32, 0, self.types.len() as u32, self.types.len() as u32, self.strings.len() as u32] {
+        for w in
+            [24u32, 0, self.types.len() as u32, self.types.len() as u32, self.strings.len() as u32]
+        {
             out.extend_from_slice(&w.to_le_bytes());
         }
         out.extend_from_slice(&self.types);
