@@ -17,8 +17,10 @@ pub mod verdict;
 
 use sys::{FuncInfoRec, LineInfoRec, MapHandle, OBJ_NAME_LEN, SysError};
 
-/// First verifier log buffer size when a load fails (the log is only asked for then).
-const LOG_START: usize = 16 << 20;
+/// First verifier log buffer size when a load fails (the log is only asked for then); a
+/// longer log comes back as ENOSPC with its true size, and the load is retried with that.
+/// Small, because the buffer is zeroed for every refused load.
+const LOG_START: usize = 64 << 10;
 /// The largest verifier log buffer; beyond it the log keeps its last part only.
 const LOG_CAP: usize = 256 << 20;
 /// Verifier log lines [`KernelError::Rejected`] shows when displayed.

@@ -320,3 +320,24 @@ fn context_tables_match_the_kernel_verifier() {
         disagreements.join("\n")
     );
 }
+
+/// A refusal whose log is longer than the first log buffer (every instruction of the path is
+/// logged) still comes back whole, naming the access: the log grows to its true size.
+#[test]
+fn a_refusal_after_a_long_path_keeps_its_whole_log() {
+    if let Err(e) = probe() {
+        println!("SKIP: the kernel cannot load BPF programs here: {e}");
+        return;
+    }
+    let mut insns = vec![mov(Reg::R0, 0); 6000];
+    insns.push(Insn::Load { size: MemSize::W, signed: false, dst: Reg::R0, src: Reg::R1, off: 2 });
+    insns.push(Insn::Exit);
+    let Err(KernelError::Rejected { log }) =
+        KernelProgram::load(ProgType::SocketFilter, &insns, "GPL")
+    else {
+        panic!("a misaligned context load was accepted");
+    };
+    assert!(log.len() > 64 << 10, "log of {} bytes", log.len());
+    assert!(log.starts_with("func#0") || log.starts_with("0: "), "{}", &log[..80]);
+    assert!(log.contains("invalid bpf_context access off=2 size=4"), "{}", &log[log.len() - 300..]);
+}
