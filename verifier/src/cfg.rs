@@ -35,6 +35,45 @@ const FUNC_LOOP: i32 = 181;
 const FUNC_USER_RINGBUF_DRAIN: i32 = 209;
 /// Largest offset into a map value an LD_IMM64 may carry (`BPF_MAX_VAR_OFF`).
 const MAX_VAR_OFF: u32 = 1 << 29;
+/// Helpers that may move packet data, so that packet pointers are invalid after them (a
+/// tail-called program may call any of them).
+const PKT_CHANGING_HELPERS: &[&str] = &[
+    "bpf_clone_redirect",
+    "bpf_l3_csum_replace",
+    "bpf_l4_csum_replace",
+    "bpf_lwt_push_encap",
+    "bpf_lwt_seg6_action",
+    "bpf_lwt_seg6_adjust_srh",
+    "bpf_lwt_seg6_store_bytes",
+    "bpf_msg_pop_data",
+    "bpf_msg_pull_data",
+    "bpf_msg_push_data",
+    "bpf_skb_adjust_room",
+    "bpf_skb_change_head",
+    "bpf_skb_change_proto",
+    "bpf_skb_change_tail",
+    "bpf_skb_pull_data",
+    "bpf_skb_store_bytes",
+    "bpf_skb_vlan_pop",
+    "bpf_skb_vlan_push",
+    "bpf_store_hdr_opt",
+    "bpf_xdp_adjust_head",
+    "bpf_xdp_adjust_meta",
+    "bpf_xdp_adjust_tail",
+    "bpf_tail_call",
+];
+/// Per helper id, how many arguments the kernel's prototype takes (the signatures in the uapi
+/// header's helper documentation, variadic `...` not counted): what the kernel's liveness
+/// takes a call to read, r1 up to that many.
+const HELPER_ARGS: [u8; 212] = [
+    0, 2, 4, 2, 3, 0, 2, 0, 0, 5, 5, 5, 3, 3, 0, 0, 2, 1, 3, 1, 4, 4, 2, 2, 1, 5, 4, 3, 5, 3, 3, 3,
+    2, 3, 1, 0, 3, 2, 3, 2, 2, 1, 0, 3, 2, 3, 1, 1, 2, 5, 4, 3, 4, 4, 2, 4, 3, 5, 2, 2, 4, 2, 2, 4,
+    3, 2, 5, 4, 5, 4, 4, 4, 4, 4, 4, 3, 4, 1, 4, 1, 0, 2, 4, 2, 5, 5, 1, 3, 2, 2, 4, 4, 3, 1, 1, 1,
+    1, 1, 1, 5, 5, 4, 3, 3, 3, 4, 4, 4, 2, 1, 5, 5, 3, 3, 3, 3, 2, 1, 0, 4, 4, 5, 1, 1, 3, 0, 5, 3,
+    1, 2, 4, 3, 2, 2, 2, 2, 1, 1, 1, 1, 1, 4, 4, 4, 3, 4, 2, 3, 3, 5, 4, 1, 4, 2, 1, 2, 4, 2, 0, 2,
+    0, 3, 1, 5, 4, 5, 3, 4, 1, 3, 2, 3, 1, 1, 1, 1, 3, 4, 1, 4, 5, 4, 3, 3, 2, 1, 0, 1, 1, 4, 4, 5,
+    3, 3, 2, 3, 1, 4, 4, 2, 2, 5, 5, 3, 3, 3, 2, 2, 0, 4, 4, 2,
+];
 /// Registers r0..r5, which calls clobber.
 const CALLER_SAVED: u16 = 0x3f;
 /// Registers r0..r10.
@@ -54,6 +93,12 @@ pub struct Subprog {
     pub has_tail_call: bool,
     /// It uses LD_ABS or LD_IND.
     pub has_ld_abs: bool,
+    /// It, or a function it calls, may move packet data (a helper such as
+    /// `bpf_skb_pull_data`, a tail call, `bpf_xdp_pull_data`): calling it invalidates packet
+    /// pointers.
+    pub changes_pkt_data: bool,
+    /// It is the program's exception callback (BTF decl tag `exception_callback:NAME`).
+    pub is_exception_cb: bool,
     /// Stack depth, filled in by the walk (0 here).
     pub stack_depth: u32,
 }
@@ -88,6 +133,8 @@ pub struct Cfg {
     pub live_in: Vec<u16>,
     /// Slots of kfunc calls (checked by the walk).
     pub kfunc_calls: Vec<usize>,
+    /// The index in `subprogs` of the exception callback, if the program names one.
+    pub exception_callback: Option<usize>,
     /// `BPF_F_TEST_STATE_FREQ` in effect (privileged loads only): every prune point stores a
     /// state.
     pub test_state_freq: bool,
@@ -258,6 +305,7 @@ impl<'a> Env<'a> {
             calls_callback: vec![false; slots],
             live_in: vec![0; slots],
             kfunc_calls: Vec::new(),
+            exception_callback: None,
             test_state_freq: self.config.privileged && self.config.flags.test_state_freq,
         })
     }
@@ -338,6 +386,18 @@ impl<'a> Env<'a> {
                 starts.insert(pos, dest);
             }
         }
+        let ex_start = self.exception_callback_start(program)?;
+        if let Some(ex) = ex_start {
+            if ex >= cfg.slots {
+                return Err(kernel_error(ex, "call to invalid destination".into()));
+            }
+            if let Err(pos) = starts.binary_search(&ex) {
+                if starts.len() >= self.config.max_subprogs {
+                    return Err(kernel_error(ex, "too many subprograms".into()));
+                }
+                starts.insert(pos, ex);
+            }
+        }
         cfg.subprogs = starts
             .iter()
             .enumerate()
@@ -347,10 +407,64 @@ impl<'a> Env<'a> {
                 is_global: false,
                 has_tail_call: false,
                 has_ld_abs: false,
+                changes_pkt_data: false,
+                is_exception_cb: false,
                 stack_depth: 0,
             })
             .collect();
+        if let Some(ex) = ex_start {
+            let i = cfg.subprog_starting_at(ex).unwrap_or(0);
+            cfg.subprogs[i].is_exception_cb = true;
+            cfg.exception_callback = Some(i);
+        }
         Ok(())
+    }
+
+    /// The exception callback's first slot, from the main function's BTF decl tag
+    /// `exception_callback:NAME` and func info, as the kernel finds it.
+    fn exception_callback_start(&self, program: &Program) -> Result<Option<usize>, VerifyError> {
+        use bpflab_btf::{BtfKind, BtfType};
+        let (Some(btf), Some(&(_, main_id))) = (self.btf, program.func_info.first()) else {
+            return Ok(None);
+        };
+        let fail = |m: String| Err(VerifyError::program(ErrorKind::classify(&m), m));
+        if btf.type_by_id(main_id).is_err() {
+            return fail("invalid btf id for main subprog in func_info".into());
+        }
+        const PREFIX: &str = "exception_callback:";
+        let mut names = btf.types().filter_map(|(_, t)| match *t {
+            BtfType::DeclTag { name_off, type_id, component_idx: -1 } if type_id == main_id => {
+                btf.string_at(name_off).ok()?.strip_prefix(PREFIX)
+            }
+            _ => None,
+        });
+        let Some(name) = names.next() else { return Ok(None) };
+        if names.next().is_some() {
+            return fail("multiple exception callback tags for main subprog".into());
+        }
+        let Some(id) = btf.find_by_name(name, BtfKind::Func) else {
+            return fail(format!("exception callback '{name}' could not be found in BTF"));
+        };
+        let global = matches!(
+            btf.type_by_id(id),
+            Ok(BtfType::Func { linkage, .. }) if *linkage == bpflab_btf::linkage::GLOBAL
+        );
+        if !global {
+            return fail(format!("exception callback '{name}' must have global linkage"));
+        }
+        let mut start = 0;
+        for &(off, type_id) in &program.func_info {
+            if type_id == id {
+                if off == 0 {
+                    return fail("invalid exception callback insn_off in func_info: 0".into());
+                }
+                start = off as usize;
+            }
+        }
+        if start == 0 {
+            return fail("exception callback type id not found in func_info".into());
+        }
+        Ok(Some(start))
     }
 
     /// Jumps stay inside their subprogram, and no subprogram falls through into the next.
@@ -461,12 +575,19 @@ impl<'a> Env<'a> {
         for (i, insn) in program.insns.iter().enumerate() {
             let Insn::LdImm64 { src, imm, next_imm, .. } = *insn else { continue };
             let slot = cfg.slot_of[i] as usize;
-            let value = match src {
-                PseudoSrc::MapFd | PseudoSrc::MapIdx => false,
-                PseudoSrc::MapValue | PseudoSrc::MapIdxValue => true,
+            let (value, by_index) = match src {
+                PseudoSrc::MapFd => (false, false),
+                PseudoSrc::MapIdx => (false, true),
+                PseudoSrc::MapValue => (true, false),
+                PseudoSrc::MapIdxValue => (true, true),
                 _ => continue,
             };
-            let map = usize::try_from(imm).ok().filter(|&m| m < self.maps.count());
+            // Map references by index name one of the collection's maps (bpflab rewrites
+            // them to the maps' fds for the kernel). A reference by fd is a literal file
+            // descriptor the kernel looks up in the loading process, where no map of the
+            // collection has a known number: the kernel refuses it (the selftests' "fd 0/1
+            // is not pointing to valid bpf_map" cases).
+            let map = usize::try_from(imm).ok().filter(|&m| by_index && m < self.maps.count());
             let Some(map) = map else {
                 return Err(kernel_error(
                     slot,
@@ -518,16 +639,23 @@ impl<'a> Env<'a> {
             privileged: self.config.privileged,
         };
         let mut postorder = Vec::with_capacity(n);
-        walk.state[0] = DISCOVERED;
-        walk.stack.push(0);
-        while let Some(&t) = walk.stack.last() {
-            match self.visit(t, &kinds, cfg, &mut walk)? {
-                Visit::Done => {
-                    walk.state[t] = EXPLORED;
-                    walk.stack.pop();
-                    postorder.push(t);
+        // The main program, then the exception callback, which nothing calls.
+        let ex_start = cfg.exception_callback.map(|i| cfg.subprogs[i].start);
+        for root in std::iter::once(0).chain(ex_start) {
+            if walk.state[root] == EXPLORED {
+                continue;
+            }
+            walk.state[root] = DISCOVERED;
+            walk.stack.push(root);
+            while let Some(&t) = walk.stack.last() {
+                match self.visit(t, &kinds, cfg, &mut walk)? {
+                    Visit::Done => {
+                        walk.state[t] = EXPLORED;
+                        walk.stack.pop();
+                        postorder.push(t);
+                    }
+                    Visit::Keep => {}
                 }
-                Visit::Keep => {}
             }
         }
         let mut slot = 0;
@@ -569,6 +697,11 @@ impl<'a> Env<'a> {
             Insn::Exit => Ok(Visit::Done),
             Insn::Call { kind, imm, .. } => {
                 let (sync_cb, async_cb, iter_next) = self.call_traits(kind, imm);
+                if self.changes_pkt_data(kind, imm)
+                    && let Some(i) = cfg.subprog_of(t)
+                {
+                    cfg.subprogs[i].changes_pkt_data = true;
+                }
                 if async_cb {
                     cfg.prune_point[t] = true;
                 }
@@ -631,11 +764,36 @@ impl<'a> Env<'a> {
         cfg.jmp_point[next] = true;
         match callee {
             Some(imm) => {
+                let w = t as i64 + i64::from(imm) + 1;
                 cfg.prune_point[t] = true;
-                walk.push(t, t as i64 + i64::from(imm) + 1, BRANCH, cfg)
+                // The callee's effects reach the caller; by the time the walk comes back to
+                // the call, the callee has been explored (there is no recursion).
+                if let (Some(caller), Some(callee)) =
+                    (cfg.subprog_of(t), usize::try_from(w).ok().and_then(|w| cfg.subprog_of(w)))
+                {
+                    let effect = cfg.subprogs[callee].changes_pkt_data;
+                    cfg.subprogs[caller].changes_pkt_data |= effect;
+                }
+                walk.push(t, w, BRANCH, cfg)
             }
             None => Ok(r),
         }
+    }
+
+    /// Whether a helper or kfunc call may move packet data (the kernel's
+    /// `bpf_helper_changes_pkt_data`, tail calls included, and packet-changing kfuncs).
+    fn changes_pkt_data(&self, kind: CallKind, imm: i32) -> bool {
+        match kind {
+            CallKind::Helper => bpflab_vm::helper_names::helper_name(i64::from(imm))
+                .is_some_and(|name| PKT_CHANGING_HELPERS.contains(&name)),
+            CallKind::Kfunc => self.kfunc_name(imm) == Some("bpf_xdp_pull_data"),
+            CallKind::Local => false,
+        }
+    }
+
+    /// The name of the kfunc with BTF id `imm`, where the collection records it.
+    fn kfunc_name(&self, imm: i32) -> Option<&str> {
+        self.kfuncs.iter().find(|k| k.btf_id == imm as u32).map(|k| k.name.as_str())
     }
 
     /// Whether a call calls a callback synchronously, asynchronously, or is an open-coded
@@ -651,12 +809,7 @@ impl<'a> Env<'a> {
                 false,
             ),
             CallKind::Kfunc => {
-                let name = self
-                    .kfuncs
-                    .iter()
-                    .find(|k| k.btf_id == imm as u32)
-                    .map(|k| k.name.as_str())
-                    .unwrap_or("");
+                let name = self.kfunc_name(imm).unwrap_or("");
                 (
                     name == "bpf_rbtree_add_impl",
                     matches!(
@@ -672,10 +825,23 @@ impl<'a> Env<'a> {
         }
     }
 
+    /// How many arguments helper `imm` takes, if the program type may call it (the kernel
+    /// has no prototype for it otherwise, and its liveness then takes r1-r5 as read).
+    fn helper_args(&self, imm: i32, prog_type: bpflab_vm::ProgType) -> Option<usize> {
+        let helper = self.helpers.get(i64::from(imm));
+        if helper.is_some_and(|h| !self.helpers.allowed(h, prog_type)) {
+            return None;
+        }
+        match usize::try_from(imm).ok().and_then(|i| HELPER_ARGS.get(i)) {
+            Some(&n) if imm > 0 => Some(usize::from(n)),
+            _ => helper.map(|h| h.proto.args.len().min(5)),
+        }
+    }
+
     /// The parameter count of the kfunc with BTF id `imm`, from its declaration in the
     /// object's BTF (the kernel reads the same prototype from its own BTF).
     fn kfunc_params(&self, imm: i32) -> Option<usize> {
-        let name = &self.kfuncs.iter().find(|k| k.btf_id == imm as u32)?.name;
+        let name = self.kfunc_name(imm)?;
         let btf = self.btf?;
         let id = btf.find_by_name(name, bpflab_btf::BtfKind::Func)?;
         let bpflab_btf::BtfType::Func { type_id, .. } = btf.type_by_id(id).ok()? else {
@@ -695,7 +861,7 @@ impl<'a> Env<'a> {
         let mut succ = vec![[usize::MAX; 2]; n];
         for (slot, kind) in self.slot_kinds(program) {
             let SlotKind::Insn(insn) = kind else { continue };
-            use_def[slot] = self.use_def(insn);
+            use_def[slot] = self.use_def(insn, program.prog_type);
             succ[slot] = successors(slot, insn, n);
         }
         let mut live_out = vec![0u16; n];
@@ -717,7 +883,7 @@ impl<'a> Env<'a> {
     }
 
     /// The registers an instruction reads and writes, as the kernel's liveness counts them.
-    fn use_def(&self, insn: &Insn) -> (u16, u16) {
+    fn use_def(&self, insn: &Insn, prog_type: bpflab_vm::ProgType) -> (u16, u16) {
         let bit = |r: bpflab_vm::isa::Reg| 1u16 << r.num();
         let operand = |o: Operand| match o {
             Operand::Reg(r) => bit(r),
@@ -751,9 +917,7 @@ impl<'a> Env<'a> {
             Insn::Jump { dst, src, .. } => (bit(dst) | operand(src), 0),
             Insn::Call { kind, imm, .. } => {
                 let args = match kind {
-                    CallKind::Helper => {
-                        self.helpers.get(i64::from(imm)).map(|h| h.proto.args.len().min(5))
-                    }
+                    CallKind::Helper => self.helper_args(imm, prog_type),
                     CallKind::Kfunc => self.kfunc_params(imm).map(|n| n.min(5)),
                     CallKind::Local => None,
                 };

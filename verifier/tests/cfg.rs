@@ -259,8 +259,19 @@ fn map_references_must_name_a_map() {
         Insn::Exit,
     ]);
     rejects_like_kernel(&p, ErrorKind::Other, Some(0), "fd 1000 is not pointing to valid bpf_map");
-    // With a thousand and one maps, index 1000 is one.
-    assert!(analyze(&p, 1001, &HelperRegistry::standard(), &Config::default()).is_ok());
+    // A literal fd is never one of the collection's maps, however many there are.
+    assert!(analyze(&p, 1001, &HelperRegistry::standard(), &Config::default()).is_err());
+    // A map index is, when the collection has that many maps.
+    let idx = |imm| {
+        program(vec![
+            Insn::LdImm64 { dst: Reg::R1, src: PseudoSrc::MapIdx, imm, next_imm: 0 },
+            Insn::Exit,
+        ])
+    };
+    assert!(analyze(&idx(1000), 1001, &HelperRegistry::standard(), &Config::default()).is_ok());
+    let e =
+        analyze(&idx(1), 1, &HelperRegistry::standard(), &Config::default()).expect_err("no map 1");
+    assert_eq!((e.message.as_str(), e.insn), ("fd 1 is not pointing to valid bpf_map", Some(0)));
     let value = |off| {
         program(vec![
             Insn::LdImm64 { dst: Reg::R1, src: PseudoSrc::MapIdxValue, imm: 0, next_imm: off },
@@ -633,4 +644,142 @@ fn decode_errors_get_the_kernels_messages() {
         assert_eq!(v.insn, Some(e.index), "{want}");
         assert_eq!(v.kind, ErrorKind::classify(want), "{want}");
     }
+}
+
+/// Kernel messages of the checks this pass makes (everything before the path walk).
+const PRE_WALK_MESSAGES: &[&str] = &[
+    "jump out of range from insn",
+    "call to invalid destination",
+    "too many subprograms",
+    "last insn is not an exit or jmp",
+    "unreachable insn",
+    "back-edge from insn",
+    "jump into the middle of ldimm64",
+    "is not allowed in subprogs without BTF",
+    "is only allowed in functions that return 'int'",
+    "is not pointing to valid bpf_map",
+    "direct value offset of",
+    "no direct value access support",
+    "invalid access to map value pointer",
+    "exception callback",
+    "number of funcs in func_info",
+    "func_info BTF section doesn't match",
+    "loading/calling other bpf or kernel functions",
+];
+
+/// The kernel's selftest objects (built by the corpus, `verifier/corpus/selftests/obj`):
+/// wherever the kernel stops a program with a pre-walk error we stop it with the same line,
+/// we stop no program the kernel lets past these checks, and our liveness is the kernel's
+/// for every program small enough for a level-2 log.
+#[test]
+fn the_selftests_agree_with_the_kernel_before_the_walk() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus/selftests/obj");
+    let Ok(read) = std::fs::read_dir(&dir) else {
+        eprintln!("no selftest objects at {}: build the corpus first", dir.display());
+        return;
+    };
+    if !kernel_available() {
+        return;
+    }
+    let mut paths: Vec<_> = read
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "o"))
+        .collect();
+    paths.sort();
+    let reg = HelperRegistry::standard();
+    let config = Config::default();
+    let (mut programs, mut live_compared, mut kernel_pre_walk) = (0, 0, 0);
+    let mut disagreements = Vec::new();
+    let mut unavailable = Vec::new();
+    for path in paths {
+        let Ok(bytes) = std::fs::read(&path) else { continue };
+        let Ok(obj) = bpflab_loader::load(&bytes, &bpflab_loader::LoadOptions::for_path(&path))
+        else {
+            continue;
+        };
+        let c = &obj.collection;
+        for (i, p) in c.programs.iter().enumerate() {
+            if p.prog_type == ProgType::Unspec {
+                continue;
+            }
+            let Ok(v) = kernel_verdict(c, i, &VerdictOptions::default()) else { continue };
+            if !v.accepted && v.error_line.is_none() {
+                // Refused before the verifier ran (attach target, flags): nothing to compare.
+                continue;
+            }
+            programs += 1;
+            let name = format!("{}:{}", path.file_name().unwrap().to_string_lossy(), p.name);
+            let ours = analyze_in(c, i, &reg, &config);
+            let theirs = v
+                .error_line
+                .as_deref()
+                .filter(|l| !v.accepted && PRE_WALK_MESSAGES.iter().any(|m| l.contains(m)));
+            kernel_pre_walk += usize::from(theirs.is_some());
+            match (&ours, theirs) {
+                (Err(e), Some(line)) if e.message == line => {}
+                (Ok(_), None) => {}
+                (Err(e), _) => disagreements
+                    .push(format!("{name}: ours {:?}, kernel {:?}", e.message, v.error_line)),
+                (Ok(_), Some(line)) => {
+                    disagreements.push(format!("{name}: ours passes, kernel {line:?}"))
+                }
+            }
+            let Ok(cfg) = ours else { continue };
+            // Where a helper or kfunc is not available to the program type, the kernel has no
+            // prototype and takes r1-r5 as read. Kfunc availability is not known before the
+            // walk, and helper availability is the helper registry's (a table in vm, which
+            // can differ from the kernel's): those programs are left out here.
+            let kfunc_refused = v.error_line.as_deref().is_some_and(|l| {
+                l.starts_with("calling kernel function") && l.ends_with("is not allowed")
+            });
+            let helper_refused = p.insns.iter().any(|insn| match *insn {
+                Insn::Call { kind: CallKind::Helper, imm, .. } => {
+                    reg.get(i64::from(imm)).is_some_and(|h| !reg.allowed(h, p.prog_type))
+                }
+                _ => false,
+            });
+            if kfunc_refused || helper_refused {
+                unavailable.push(name);
+                continue;
+            }
+            if cfg.slots > 2000 || v.processed_insns.is_none_or(|n| n > 20_000) {
+                continue;
+            }
+            let opts = VerdictOptions { log_level: BPF_LOG_LEVEL2, ..VerdictOptions::default() };
+            let Ok(v2) = kernel_verdict(c, i, &opts) else { continue };
+            if !v2.log.contains("Live regs before insn:") {
+                continue;
+            }
+            let theirs = kernel_live_regs(&v2.log);
+            let ours: Vec<(usize, u16)> = cfg
+                .insn_at
+                .iter()
+                .enumerate()
+                .filter(|(_, i)| i.is_some())
+                .map(|(s, _)| (s, cfg.live_in[s] & 0x3ff))
+                .collect();
+            live_compared += 1;
+            if ours != theirs {
+                let first = ours.iter().zip(&theirs).find(|(a, b)| a != b);
+                let table: String = v2
+                    .log
+                    .lines()
+                    .skip_while(|l| !l.starts_with("Live regs"))
+                    .take(cfg.slots.min(40) + 1)
+                    .map(|l| format!("    {l}\n"))
+                    .collect();
+                disagreements.push(format!(
+                    "{name}: liveness differs, first (ours, kernel) {first:?}\n{table}"
+                ));
+            }
+        }
+    }
+    eprintln!(
+        "{programs} selftest programs, {kernel_pre_walk} stopped by the kernel before its walk, \
+         {live_compared} liveness tables compared, {} disagreements; left out for helper or \
+         kfunc availability: {unavailable:?}",
+        disagreements.len()
+    );
+    assert!(live_compared > 1000, "only {live_compared} liveness tables compared");
+    assert!(disagreements.is_empty(), "{}", disagreements.join("\n"));
 }
