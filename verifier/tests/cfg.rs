@@ -783,3 +783,34 @@ fn the_selftests_agree_with_the_kernel_before_the_walk() {
     assert!(live_compared > 1000, "only {live_compared} liveness tables compared");
     assert!(disagreements.is_empty(), "{}", disagreements.join("\n"));
 }
+
+/// With `BPF_F_TEST_STATE_FREQ` the kernel stores a state at every prune point it reaches:
+/// on programs whose walk reaches every instruction once, its state count is the number of
+/// our prune points.
+#[test]
+fn prune_points_are_where_the_kernel_stores_states_under_test_state_freq() {
+    let cases = [
+        // Local call (1), after it (2), its target (6); goto target (3); after a helper (5).
+        ("r1 = 1\ncall f\ngoto +0\nr0 = 0\ncall 5\nexit\nf:\nr0 = r1\nexit", 5),
+        // A conditional jump (1) and its target (3), not its fall-through (2).
+        ("r0 = 1\nif r0 == 0 goto +1\nr0 += 1\nr0 += 1\nexit", 2),
+        ("r1 = 0x1 ll\ngoto +0\nr0 = 0\nexit", 1),
+        ("gotol +0\nr0 = 0\nexit", 1),
+        ("r0 = 0\nexit", 0),
+    ];
+    for (src, want) in cases {
+        let p = asm(src);
+        let cfg = ours(&p).unwrap_or_else(|e| panic!("{src}: {e:?}"));
+        assert_eq!(cfg.prune_point.iter().filter(|&&b| b).count(), want, "{src}");
+        if !kernel_available() {
+            continue;
+        }
+        let opts = VerdictOptions {
+            prog_flags: bpflab_kernel::verdict::prog_flags::TEST_STATE_FREQ,
+            ..VerdictOptions::default()
+        };
+        let v = kernel_verdict(&Collection::single(p.clone()), 0, &opts).expect("decides");
+        assert!(v.accepted, "{src}: {}", v.log);
+        assert_eq!(v.total_states, Some(want as u64), "{src}: {}", v.log);
+    }
+}
