@@ -247,9 +247,6 @@ impl Scalar {
         self.smax = self.smax.min(t.smax());
         self.umin = self.umin.max(t.umin());
         self.umax = self.umax.min(t.umax());
-        if t.is_const() {
-            return;
-        }
         let next = t.step(self.umin);
         let umin_in = t.contains(self.umin);
         if umin_in && next > self.umax {

@@ -786,6 +786,7 @@ fn compare(cases: &serde_json::Value) -> (usize, Vec<String>) {
             .map(|l| l.as_str().unwrap().to_string())
             .collect();
         let got = replay(&prog);
+        let mut diffs = Vec::new();
         for (key, want) in case["expect"].as_object().unwrap() {
             let want = match want {
                 serde_json::Value::Bool(b) => b.to_string(),
@@ -794,12 +795,11 @@ fn compare(cases: &serde_json::Value) -> (usize, Vec<String>) {
             checked += 1;
             let have = got.get(key).cloned().unwrap_or_else(|| "<none>".into());
             if have != want {
-                bad.push(format!(
-                    "{}\n  {key}: kernel {want}\n  {key}: bpflab {have}",
-                    prog.join("; ")
-                ));
-                break;
+                diffs.push(format!("  {key}: kernel {want}\n  {key}: bpflab {have}"));
             }
+        }
+        if !diffs.is_empty() {
+            bad.push(format!("{}\n{}", prog.join("; "), diffs.join("\n")));
         }
     }
     (checked, bad)
