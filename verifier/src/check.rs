@@ -77,6 +77,9 @@ pub(crate) struct Verifier<'a> {
     pub log: Log,
     /// Deepest stack use per subprogram, in bytes.
     pub stack_depth: Vec<u32>,
+    /// Per slot, the pointer kind its memory access first went through (mem.rs's
+    /// `save_aux_ptr_type`: "same insn cannot be used with different pointers").
+    pub insn_ptr_kind: Vec<Option<PtrKind>>,
     /// Per slot, the registers whose scalar values pruning compares.
     pub precise_in: Vec<u16>,
     /// What the call checks learned about subprograms (callbacks).
@@ -114,6 +117,7 @@ impl<'a> Verifier<'a> {
             stats: Stats::default(),
             log,
             stack_depth: vec![0; nsub],
+            insn_ptr_kind: vec![None; slots],
             calls: crate::call::CallFacts::default(),
             id_gen: 0,
             stored: Vec::new(),
@@ -823,6 +827,24 @@ impl<'a> Verifier<'a> {
                         format!("R{r} pointer comparison prohibited"),
                     ));
                 }
+            }
+            // `if ptr == maybe_null_ptr`: on the equal side the maybe-NULL one is not NULL
+            // (that register only, as the kernel's mark_ptr_not_null_reg).
+            if let Some(sr) = sreg
+                && !is32
+                && matches!(cond, JmpCond::Eq | JmpCond::Ne)
+                && dv.is_ptr()
+                && sv.is_ptr()
+                && dv.maybe_null != sv.maybe_null
+                && dv.kind() != Some(PtrKind::BtfId)
+                && sv.kind() != Some(PtrKind::BtfId)
+            {
+                let mut taken = st.clone();
+                let eq_side = if cond == JmpCond::Eq { &mut taken } else { &mut *st };
+                let r = if sv.maybe_null { sr } else { d };
+                eq_side.reg_mut(r).maybe_null = false;
+                self.push_branch(taken, target, insn, parent)?;
+                return Ok(Flow::Next(fall));
             }
             // NULL checks.
             if !is32 && matches!(cond, JmpCond::Eq | JmpCond::Ne) {

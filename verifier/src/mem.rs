@@ -621,9 +621,9 @@ fn check_stack_bounds(
 ) -> Result<(), Stop> {
     let fi = frame_of(st, reg);
     let extra = match (src, t) {
-        (Src::Helper, _) => " indirect access to",
-        (Src::Direct, Rw::Read) => " read from",
-        (Src::Direct, Rw::Write) => " write to",
+        // The 6.18 kernel names helper accesses by their access type too.
+        (_, Rw::Read) => " read from",
+        (_, Rw::Write) => " write to",
     };
     let (min_off, max_off) = match reg.var.const_value() {
         Some(c) => {
@@ -902,8 +902,9 @@ fn stack_read_fixed(
 enum RangeMode {
     /// An instruction's variable-offset read.
     Direct,
-    /// A helper reading (and maybe writing: clobbering) initialised memory.
-    Helper,
+    /// A helper reading (and maybe writing: clobbering) initialised memory; the access
+    /// type of its argument.
+    Helper(Rw),
     /// A helper writing uninitialised memory of a known size (`meta->raw_mode`).
     HelperRaw,
 }
@@ -927,7 +928,11 @@ fn stack_range_initialized(
     if size == 0 && !zero_ok {
         return Err(reject(insn, "invalid zero-sized read"));
     }
-    let (src, bt) = if helper { (Src::Helper, Rw::Write) } else { (Src::Direct, Rw::Read) };
+    let (src, bt) = match mode {
+        RangeMode::Direct => (Src::Direct, Rw::Read),
+        RangeMode::Helper(t) => (Src::Helper, t),
+        RangeMode::HelperRaw => (Src::Helper, Rw::Write),
+    };
     check_stack_bounds(v, st, insn, regno, &reg, off, size, src, bt)?;
     let mut raw = mode == RangeMode::HelperRaw;
     let (min_off, max_off) = match reg.var.const_value() {
@@ -1081,7 +1086,36 @@ pub(crate) fn check_mem_access(
         Access::Write { src: Some(r), .. } => (Rw::Write, Val::Reg(r), false),
         Access::Write { src: None, imm } => (Rw::Write, Val::Imm(imm), false),
     };
-    access_mem(v, st, insn, base, i32::from(off), size, t, val, false, ldsx)
+    let kind = st.reg(base).kind();
+    access_mem(v, st, insn, base, i32::from(off), size, t, val, false, ldsx)?;
+    save_aux_ptr_type(v, insn, kind)
+}
+
+/// `save_aux_ptr_type`: one instruction may access memory through pointers of different
+/// kinds on different paths only when none of them is rewritten per kind (context, socket
+/// and BTF pointers are: the kernel patches the instruction for the kind it saw).
+fn save_aux_ptr_type(v: &mut Verifier<'_>, insn: usize, kind: Option<PtrKind>) -> Result<(), Stop> {
+    let Some(kind) = kind else { return Ok(()) };
+    let rewritten = |k: PtrKind| {
+        matches!(
+            k,
+            PtrKind::Ctx
+                | PtrKind::Sock
+                | PtrKind::SockCommon
+                | PtrKind::TcpSock
+                | PtrKind::XdpSock
+                | PtrKind::BtfId
+        )
+    };
+    let Some(slot) = v.insn_ptr_kind.get_mut(insn) else { return Ok(()) };
+    match *slot {
+        None => *slot = Some(kind),
+        Some(prev) if prev != kind && (rewritten(prev) || rewritten(kind)) => {
+            return Err(reject(insn, "same insn cannot be used with different pointers"));
+        }
+        Some(_) => {}
+    }
+    Ok(())
 }
 
 /// The kernel's `check_mem_access` for an access through register `regno`.
@@ -1522,7 +1556,7 @@ fn helper_mem_access(
             check_region(v, insn, regno, &reg, reg.off, isz, reg.mem_size, zero_ok)
         }
         Some(PtrKind::Stack) => {
-            let mode = if raw { RangeMode::HelperRaw } else { RangeMode::Helper };
+            let mode = if raw { RangeMode::HelperRaw } else { RangeMode::Helper(t) };
             stack_range_initialized(v, st, insn, regno, i64::from(reg.off), size, zero_ok, mode)?;
             if raw && reg.var.is_const() {
                 for i in 0..isz {
@@ -1625,6 +1659,7 @@ pub(crate) fn check_atomic(
     if let Some(r) = load_reg {
         access_mem(v, st, insn, dst, off, size, Rw::Read, Val::Reg(r), true, false)?;
     }
+    save_aux_ptr_type(v, insn, st.reg(dst).kind())?;
     access_mem(v, st, insn, dst, off, size, Rw::Write, Val::None, true, false)?;
     Ok(())
 }
@@ -1653,9 +1688,11 @@ pub(crate) fn check_ld_abs(
         return Err(reject(insn, "cannot use BPF_LD_[ABS|IND] within callback"));
     }
     v.check_read(st, insn, 6)?;
-    if let Some(r) = st.refs.first() {
-        v.log_line(&format!("Unreleased reference id={} alloc_insn={}", r.id, r.insn));
-        return Err(reject(insn, "BPF_LD_[ABS|IND] cannot be mixed with socket references"));
+    if !st.refs.is_empty() {
+        for r in st.refs.clone() {
+            v.log_line(&format!("Unreleased reference id={} alloc_insn={}", r.id, r.insn));
+        }
+        return Err(reject(insn, "BPF_LD_[ABS|IND] would lead to reference leak"));
     }
     if st.lock.is_some() {
         return Err(reject(insn, "BPF_LD_[ABS|IND] cannot be used inside bpf_spin_lock-ed region"));
