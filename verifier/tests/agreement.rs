@@ -39,13 +39,15 @@ use bpflab_btf::{Btf, BtfKind, BtfType};
 use bpflab_kernel::features::features;
 use bpflab_kernel::probe;
 use bpflab_kernel::verdict::{
-    KernelVerdict, VerdictOptions, kernel_verdict, prog_flags, unprivileged_bpf_disabled,
+    BPF_LOG_LEVEL1, KernelVerdict, VerdictOptions, kernel_verdict, prog_flags,
+    unprivileged_bpf_disabled,
 };
 use bpflab_loader::LoadOptions;
 use bpflab_loader::secdef::parse_prog_type;
 use bpflab_verifier::{Config, ErrorKind, Flags, Verdict, verify};
 use bpflab_vm::ProgType;
 use bpflab_vm::helpers::HelperRegistry;
+use bpflab_vm::profile::KernelProfile;
 use serde_json::{Value, json};
 
 /// The flags the selftests' runner adds to every load (`testing_prog_flags()`).
@@ -197,9 +199,10 @@ fn expectations(btf: Option<&Btf>, func: &str) -> Expect {
     e
 }
 
-/// Whether the kernel's log contains the `__msg` pattern: literal text, with `{{regex}}`
-/// parts matched loosely (the literal pieces must appear in order).
-fn log_has(log: &str, pattern: &str) -> bool {
+/// Where the `__msg` pattern ends in `log[from..]` (an offset into `log`): literal text, with
+/// `{{regex}}` parts matched loosely (the literal pieces must appear in order). test_loader
+/// looks for each message after the previous one's match.
+fn find_msg(log: &str, from: usize, pattern: &str) -> Option<usize> {
     let mut pieces = Vec::new();
     let mut rest = pattern;
     while let Some(start) = rest.find("{{") {
@@ -213,14 +216,16 @@ fn log_has(log: &str, pattern: &str) -> bool {
         }
     }
     pieces.push(rest);
-    let mut at = 0;
+    let mut at = from.min(log.len());
     for p in pieces.into_iter().filter(|p| !p.is_empty()) {
-        match log[at..].find(p) {
-            Some(i) => at += i + p.len(),
-            None => return false,
-        }
+        at += log.get(at..)?.find(p)? + p.len();
     }
-    true
+    Some(at)
+}
+
+/// Whether `log` contains the `__msg` pattern.
+fn log_has(log: &str, pattern: &str) -> bool {
+    find_msg(log, 0, pattern).is_some()
 }
 
 /// How bpflab and the kernel compare on one program.
@@ -340,6 +345,234 @@ fn thresholds() -> BTreeMap<String, f64> {
         .collect()
 }
 
+/// What the whole run shares.
+struct Context<'a> {
+    helpers: &'a HelperRegistry,
+    profile: Option<&'static KernelProfile>,
+    unpriv_off: bool,
+}
+
+/// One object's results, printed and counted in object order after the workers finish.
+#[derive(Default)]
+struct ObjectRun {
+    tally: Tally,
+    records: Vec<Value>,
+    unsound: Vec<String>,
+    mismatches: Vec<String>,
+    slowest: (u64, String),
+    /// `SKIP:`, `UNSOUND:` and `PANIC:` lines.
+    out: Vec<String>,
+}
+
+/// Records a skipped program.
+fn skip(run: &mut ObjectRun, at: &str, record: &mut Value, why: String) {
+    run.out.push(format!("SKIP: {at}: {why}"));
+    record["skipped"] = json!(why);
+    run.tally.skipped += 1;
+    *run.tally.outcomes.entry(Outcome::Skipped).or_default() += 1;
+}
+
+/// Every program of the object at `path`, verified by bpflab and the kernel.
+fn run_object(ctx: &Context<'_>, corpus: &str, path: &Path, selftests: bool) -> ObjectRun {
+    let mut run = ObjectRun::default();
+    run.tally.objects += 1;
+    let file = path.strip_prefix(root()).unwrap_or(path).display().to_string();
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{file}: {e}"));
+    let obj = match bpflab_loader::load(&bytes, &load_options(path, &file)) {
+        Ok(o) => o,
+        Err(e) => {
+            run.tally.objects_refused += 1;
+            run.out.push(format!("SKIP: {file}: bpflab's loader refuses it: {e}"));
+            run.records.push(json!({
+                "corpus": corpus, "object": file, "loader_error": e.to_string(),
+            }));
+            return run;
+        }
+    };
+    let collection = &obj.collection;
+    for (idx, prog) in collection.programs.iter().enumerate() {
+        run.tally.programs += 1;
+        let at = format!("{file}/{}", prog.name);
+        let expect =
+            if selftests { expectations(obj.btf.as_ref(), &prog.name) } else { Expect::default() };
+        let mut record = json!({
+        "corpus": corpus,
+        "object": file,
+        "program": prog.name,
+        "section": prog.section,
+        "prog_type": format!("{:?}", prog.prog_type),
+            });
+        if expect.tagged {
+            record["expect"] = json!({
+                "failure": expect.failure,
+                "failure_unpriv": expect.failure_unpriv,
+                "msgs": expect.msgs,
+                "flags_set": expect.flags_set,
+                "flags_clear": expect.flags_clear,
+                "unknown_flags": expect.unknown_flags,
+                "log_level": expect.log_level,
+                "auxiliary": expect.auxiliary,
+                "description": expect.description,
+            });
+        }
+        if prog.prog_type == ProgType::Unspec {
+            skip(&mut run, &at, &mut record, "no program type".into());
+            run.records.push(record);
+            continue;
+        }
+        let missing =
+            ctx.profile.map(|f| f.missing_for_program(collection, idx)).unwrap_or_default();
+        if !missing.is_empty() {
+            let what: Vec<String> = missing.iter().map(ToString::to_string).collect();
+            skip(&mut run, &at, &mut record, format!("kernel lacks {}", what.join(", ")));
+            run.records.push(record);
+            continue;
+        }
+        let (set, clear) = if selftests {
+            (TEST_LOADER_FLAGS | expect.flags_set, expect.flags_clear)
+        } else {
+            (0, 0)
+        };
+        // The test's own log level (its __msg may be from a level-2 log), at least 1
+        // so that the error is logged.
+        let log_level = expect.log_level.map_or(BPF_LOG_LEVEL1, |l| (l & 3).max(1));
+        let opts = VerdictOptions { prog_flags: set, clear_flags: clear, log_level };
+        let kernel = match kernel_verdict(collection, idx, &opts) {
+            Ok(k) => k,
+            Err(e) => {
+                skip(&mut run, &at, &mut record, format!("kernel cannot set it up: {e}"));
+                run.records.push(record);
+                continue;
+            }
+        };
+        // A refusal before the verifier said anything (attribute checks: a struct_ops
+        // type not registered, a flag the type refuses) is not a verifier verdict.
+        if !kernel.accepted && kernel.error_line.is_none() {
+            let why = format!(
+                "the kernel refuses it without a verifier message ({})",
+                std::io::Error::from_raw_os_error(kernel.errno)
+            );
+            skip(&mut run, &at, &mut record, why);
+            run.records.push(record);
+            continue;
+        }
+        let flags = (prog.flags | set) & !clear;
+        record["prog_flags"] = json!(flags);
+        record["kernel"] = kernel_json(&kernel);
+        if kernel.accepted {
+            run.tally.kernel_accepts += 1;
+        } else {
+            run.tally.kernel_rejects += 1;
+        }
+        // The annotations, checked against the kernel.
+        if expect.tagged {
+            let failure = expect.failure.unwrap_or(false);
+            run.tally.annotated += 1;
+            if failure != kernel.accepted {
+                run.tally.annotation_agrees += 1;
+            } else {
+                run.mismatches.push(format!(
+                    "{at}: annotated {}, the kernel {} it ({})",
+                    if failure { "__failure" } else { "__success" },
+                    if kernel.accepted { "accepts" } else { "rejects" },
+                    kernel.error_line.as_deref().unwrap_or("-"),
+                ));
+            }
+            // __msg is matched against the log at the test's own log level only when
+            // that level is 1 (the level asked for here).
+            let mut at = 0;
+            let mut missing = Vec::new();
+            for m in &expect.msgs {
+                run.tally.msgs += 1;
+                match find_msg(&kernel.log, at, m) {
+                    Some(end) => {
+                        run.tally.msgs_found += 1;
+                        at = end;
+                    }
+                    None => missing.push(m.clone()),
+                }
+            }
+            record["expect"]["msgs_missing"] = json!(missing);
+            if expect.unpriv && ctx.unpriv_off {
+                run.tally.unpriv_not_run += 1;
+            }
+        }
+        // bpflab's verdict.
+        let config = Config { flags: Flags::from_bits(flags), ..Config::default() };
+        let t = Instant::now();
+        let report =
+            catch_unwind(AssertUnwindSafe(|| verify(collection, idx, ctx.helpers, &config)));
+        let usec = t.elapsed().as_micros() as u64;
+        if usec > run.slowest.0 {
+            run.slowest = (usec, at.clone());
+        }
+        let outcome = match &report {
+            Err(_) => Outcome::Panicked,
+            Ok(r) => match (&r.verdict, kernel.accepted) {
+                (Verdict::Unsupported(_), _) => Outcome::Unsupported,
+                (Verdict::Accepted, true) => Outcome::Agree,
+                (Verdict::Accepted, false) => Outcome::Unsound,
+                (Verdict::Rejected(_), true) => Outcome::TooStrict,
+                (Verdict::Rejected(e), false) => {
+                    let k = kernel.error_line.as_deref().map(ErrorKind::classify);
+                    if k == Some(e.kind) { Outcome::Agree } else { Outcome::WrongClass }
+                }
+            },
+        };
+        *run.tally.outcomes.entry(outcome).or_default() += 1;
+        record["outcome"] = json!(outcome.name());
+        record["bpflab"] = match &report {
+            Err(_) => json!({ "verdict": "panicked", "usec": usec }),
+            Ok(r) => {
+                let mut b = json!({
+                    "verdict": r.verdict.name(),
+                    "processed_insns": r.stats.processed_insns,
+                    "total_states": r.stats.total_states,
+                    "peak_states": r.stats.peak_states,
+                    "usec": usec,
+                });
+                match &r.verdict {
+                    Verdict::Rejected(e) => {
+                        b["class"] = json!(e.kind.name());
+                        b["message"] = json!(e.message);
+                        b["insn"] = json!(e.insn);
+                    }
+                    Verdict::Unsupported(u) => {
+                        b["feature"] = json!(u.feature);
+                        b["insn"] = json!(u.insn);
+                    }
+                    Verdict::Accepted => {}
+                }
+                b
+            }
+        };
+        if let (Ok(r), true) = (&report, kernel.accepted && outcome == Outcome::Agree) {
+            run.tally.both_accept += 1;
+            let theirs = kernel.processed_insns.unwrap_or(0) as f64;
+            let ours = r.stats.processed_insns as f64;
+            let close = (ours - theirs).abs() <= 0.1 * theirs.max(1.0);
+            if close {
+                run.tally.insns_close += 1;
+            }
+            record["insns_close"] = json!(close);
+        }
+        match outcome {
+            Outcome::Unsound => {
+                let line = format!(
+                    "{at}: bpflab accepts, the kernel rejects: {}",
+                    kernel.error_line.as_deref().unwrap_or("(no log)")
+                );
+                run.out.push(format!("UNSOUND: {line}"));
+                run.unsound.push(line);
+            }
+            Outcome::Panicked => run.out.push(format!("PANIC: {at}: bpflab's verifier panicked")),
+            _ => {}
+        }
+        run.records.push(record);
+    }
+    run
+}
+
 #[test]
 fn agreement_with_the_kernel() {
     if let Err(e) = probe() {
@@ -363,207 +596,44 @@ fn agreement_with_the_kernel() {
     let mut unsound = Vec::new();
     let mut annotation_mismatches = Vec::new();
     let mut slowest = (0u64, String::new());
+    let ctx = Context { helpers: &helpers, profile, unpriv_off };
+    let mut jobs = Vec::new();
     for (corpus, dir, selftests) in &corpora {
-        let mut tally = Tally::default();
         let files = objects(dir);
         assert!(!files.is_empty(), "corpus {corpus}: no objects in {}", dir.display());
-        for path in files {
-            tally.objects += 1;
-            let file = path.strip_prefix(root()).unwrap_or(&path).display().to_string();
-            let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{file}: {e}"));
-            let obj = match bpflab_loader::load(&bytes, &load_options(&path, &file)) {
-                Ok(o) => o,
-                Err(e) => {
-                    tally.objects_refused += 1;
-                    println!("SKIP: {file}: bpflab's loader refuses it: {e}");
-                    records.push(json!({
-                        "corpus": corpus, "object": file, "loader_error": e.to_string(),
-                    }));
-                    continue;
+        jobs.extend(files.into_iter().map(|f| (*corpus, f, *selftests)));
+    }
+    // Objects are independent: they run on all cores, results are kept in object order.
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results: std::sync::Mutex<Vec<Option<ObjectRun>>> =
+        std::sync::Mutex::new((0..jobs.len()).map(|_| None).collect());
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some((corpus, path, selftests)) = jobs.get(i) else { break };
+                    let run = run_object(&ctx, corpus, path, *selftests);
+                    results.lock().expect("no worker panicked holding it")[i] = Some(run);
                 }
-            };
-            let collection = &obj.collection;
-            for (idx, prog) in collection.programs.iter().enumerate() {
-                tally.programs += 1;
-                let at = format!("{file}/{}", prog.name);
-                let expect = if *selftests {
-                    expectations(obj.btf.as_ref(), &prog.name)
-                } else {
-                    Expect::default()
-                };
-                let mut record = json!({
-                    "corpus": corpus,
-                    "object": file,
-                    "program": prog.name,
-                    "section": prog.section,
-                    "prog_type": format!("{:?}", prog.prog_type),
-                });
-                if expect.tagged {
-                    record["expect"] = json!({
-                        "failure": expect.failure,
-                        "failure_unpriv": expect.failure_unpriv,
-                        "msgs": expect.msgs,
-                        "flags_set": expect.flags_set,
-                        "flags_clear": expect.flags_clear,
-                        "unknown_flags": expect.unknown_flags,
-                        "log_level": expect.log_level,
-                        "auxiliary": expect.auxiliary,
-                        "description": expect.description,
-                    });
-                }
-                let skip = |record: &mut Value, tally: &mut Tally, why: String| {
-                    println!("SKIP: {at}: {why}");
-                    record["skipped"] = json!(why);
-                    tally.skipped += 1;
-                    *tally.outcomes.entry(Outcome::Skipped).or_default() += 1;
-                };
-                if prog.prog_type == ProgType::Unspec {
-                    skip(&mut record, &mut tally, "no program type".into());
-                    records.push(record);
-                    continue;
-                }
-                let missing =
-                    profile.map(|f| f.missing_for_program(collection, idx)).unwrap_or_default();
-                if !missing.is_empty() {
-                    let what: Vec<String> = missing.iter().map(ToString::to_string).collect();
-                    skip(&mut record, &mut tally, format!("kernel lacks {}", what.join(", ")));
-                    records.push(record);
-                    continue;
-                }
-                let (set, clear) = if *selftests {
-                    (TEST_LOADER_FLAGS | expect.flags_set, expect.flags_clear)
-                } else {
-                    (0, 0)
-                };
-                let opts =
-                    VerdictOptions { prog_flags: set, clear_flags: clear, ..Default::default() };
-                let kernel = match kernel_verdict(collection, idx, &opts) {
-                    Ok(k) => k,
-                    Err(e) => {
-                        skip(&mut record, &mut tally, format!("kernel cannot set it up: {e}"));
-                        records.push(record);
-                        continue;
-                    }
-                };
-                // A refusal before the verifier said anything (attribute checks: a struct_ops
-                // type not registered, a flag the type refuses) is not a verifier verdict.
-                if !kernel.accepted && kernel.error_line.is_none() {
-                    let why = format!(
-                        "the kernel refuses it without a verifier message ({})",
-                        std::io::Error::from_raw_os_error(kernel.errno)
-                    );
-                    skip(&mut record, &mut tally, why);
-                    records.push(record);
-                    continue;
-                }
-                let flags = (prog.flags | set) & !clear;
-                record["prog_flags"] = json!(flags);
-                record["kernel"] = kernel_json(&kernel);
-                if kernel.accepted {
-                    tally.kernel_accepts += 1;
-                } else {
-                    tally.kernel_rejects += 1;
-                }
-                // The annotations, checked against the kernel.
-                if expect.tagged {
-                    let failure = expect.failure.unwrap_or(false);
-                    tally.annotated += 1;
-                    if failure != kernel.accepted {
-                        tally.annotation_agrees += 1;
-                    } else {
-                        annotation_mismatches.push(format!(
-                            "{at}: annotated {}, the kernel {} it ({})",
-                            if failure { "__failure" } else { "__success" },
-                            if kernel.accepted { "accepts" } else { "rejects" },
-                            kernel.error_line.as_deref().unwrap_or("-"),
-                        ));
-                    }
-                    // __msg is matched against the log at the test's own log level only when
-                    // that level is 1 (the level asked for here).
-                    if expect.log_level.is_none_or(|l| l & 3 == 1) || !kernel.accepted {
-                        for m in &expect.msgs {
-                            tally.msgs += 1;
-                            if log_has(&kernel.log, m) {
-                                tally.msgs_found += 1;
-                            }
-                        }
-                    }
-                    if expect.unpriv && unpriv_off {
-                        tally.unpriv_not_run += 1;
-                    }
-                }
-                // bpflab's verdict.
-                let config = Config { flags: Flags::from_bits(flags), ..Config::default() };
-                let t = Instant::now();
-                let report =
-                    catch_unwind(AssertUnwindSafe(|| verify(collection, idx, &helpers, &config)));
-                let usec = t.elapsed().as_micros() as u64;
-                if usec > slowest.0 {
-                    slowest = (usec, at.clone());
-                }
-                let outcome = match &report {
-                    Err(_) => Outcome::Panicked,
-                    Ok(r) => match (&r.verdict, kernel.accepted) {
-                        (Verdict::Unsupported(_), _) => Outcome::Unsupported,
-                        (Verdict::Accepted, true) => Outcome::Agree,
-                        (Verdict::Accepted, false) => Outcome::Unsound,
-                        (Verdict::Rejected(_), true) => Outcome::TooStrict,
-                        (Verdict::Rejected(e), false) => {
-                            let k = kernel.error_line.as_deref().map(ErrorKind::classify);
-                            if k == Some(e.kind) { Outcome::Agree } else { Outcome::WrongClass }
-                        }
-                    },
-                };
-                *tally.outcomes.entry(outcome).or_default() += 1;
-                record["outcome"] = json!(outcome.name());
-                record["bpflab"] = match &report {
-                    Err(_) => json!({ "verdict": "panicked", "usec": usec }),
-                    Ok(r) => {
-                        let mut b = json!({
-                            "verdict": r.verdict.name(),
-                            "processed_insns": r.stats.processed_insns,
-                            "total_states": r.stats.total_states,
-                            "peak_states": r.stats.peak_states,
-                            "usec": usec,
-                        });
-                        match &r.verdict {
-                            Verdict::Rejected(e) => {
-                                b["class"] = json!(e.kind.name());
-                                b["message"] = json!(e.message);
-                                b["insn"] = json!(e.insn);
-                            }
-                            Verdict::Unsupported(u) => {
-                                b["feature"] = json!(u.feature);
-                                b["insn"] = json!(u.insn);
-                            }
-                            Verdict::Accepted => {}
-                        }
-                        b
-                    }
-                };
-                if let (Ok(r), true) = (&report, kernel.accepted && outcome == Outcome::Agree) {
-                    tally.both_accept += 1;
-                    let theirs = kernel.processed_insns.unwrap_or(0) as f64;
-                    let ours = r.stats.processed_insns as f64;
-                    let close = (ours - theirs).abs() <= 0.1 * theirs.max(1.0);
-                    if close {
-                        tally.insns_close += 1;
-                    }
-                    record["insns_close"] = json!(close);
-                }
-                match outcome {
-                    Outcome::Unsound => {
-                        let line = format!(
-                            "{at}: bpflab accepts, the kernel rejects: {}",
-                            kernel.error_line.as_deref().unwrap_or("(no log)")
-                        );
-                        println!("UNSOUND: {line}");
-                        unsound.push(line);
-                    }
-                    Outcome::Panicked => println!("PANIC: {at}: bpflab's verifier panicked"),
-                    _ => {}
-                }
-                records.push(record);
+            });
+        }
+    });
+    let results = results.into_inner().expect("workers finished");
+    for (corpus, _, _) in &corpora {
+        let mut tally = Tally::default();
+        for ((c, _, _), run) in jobs.iter().zip(&results) {
+            let Some(run) = run.as_ref().filter(|_| c == corpus) else { continue };
+            for line in &run.out {
+                println!("{line}");
+            }
+            tally.add(&run.tally);
+            records.extend(run.records.iter().cloned());
+            unsound.extend(run.unsound.iter().cloned());
+            annotation_mismatches.extend(run.mismatches.iter().cloned());
+            if run.slowest.0 > slowest.0 {
+                slowest = run.slowest.clone();
             }
         }
         tallies.push((corpus, tally));
@@ -714,4 +784,8 @@ fn msg_patterns_match_like_test_loader() {
     assert!(log_has(log, "0: (b7) r0 = 1"));
     assert!(!log_has(log, "R1 max value"));
     assert!(!log_has(log, "outside{{.*}}0: (b7)"));
+    // Messages are looked for in order, each after the previous one.
+    let first = find_msg(log, 0, "r0 = 1").expect("found");
+    assert!(find_msg(log, first, "max value").is_some());
+    assert_eq!(find_msg(log, first, "(b7)"), None);
 }
