@@ -12,6 +12,7 @@
 //! Errors carry the kernel's message and the slot the kernel names.
 
 use bpflab_vm::Program;
+use bpflab_vm::engine::KernelLineInfo;
 use bpflab_vm::helpers::HelperRegistry;
 use bpflab_vm::isa::{
     AtomicOp, CallKind, Class, DecodeError, DecodeErrorKind, Field, Insn, Operand, PseudoSrc,
@@ -171,7 +172,15 @@ pub fn analyze(
     helpers: &HelperRegistry,
     config: &Config,
 ) -> Result<Cfg, VerifyError> {
-    let env = Env { maps: Maps::Count(map_count), kfuncs: &[], btf: None, helpers, config };
+    let env = Env {
+        maps: Maps::Count(map_count),
+        kfuncs: &[],
+        btf: None,
+        func_info: &program.func_info,
+        line_info: &program.line_info,
+        helpers,
+        config,
+    };
     env.analyze(program)
 }
 
@@ -191,10 +200,17 @@ pub fn analyze_in(
         )
     })?;
     let btf = collection.btf.as_deref().and_then(|b| bpflab_btf::Btf::parse(b).ok());
+    // Func and line info reach the kernel only with the BTF they refer to.
+    let (func_info, line_info): (&[(u32, u32)], &[KernelLineInfo]) = match collection.btf {
+        Some(_) => (&program.func_info, &program.line_info),
+        None => (&[], &[]),
+    };
     let env = Env {
         maps: Maps::Specs(&collection.maps),
         kfuncs: &collection.kfuncs,
         btf: btf.as_ref(),
+        func_info,
+        line_info,
         helpers,
         config,
     };
@@ -228,6 +244,10 @@ struct Env<'a> {
     maps: Maps<'a>,
     kfuncs: &'a [KfuncRef],
     btf: Option<&'a bpflab_btf::Btf>,
+    /// The func info the kernel is given: `(first slot, BTF FUNC id)` per function.
+    func_info: &'a [(u32, u32)],
+    /// The line info the kernel is given.
+    line_info: &'a [KernelLineInfo],
     helpers: &'a HelperRegistry,
     config: &'a Config,
 }
@@ -255,10 +275,10 @@ enum SlotKind<'p> {
 impl<'a> Env<'a> {
     fn analyze(&self, program: &Program) -> Result<Cfg, VerifyError> {
         let mut cfg = self.layout(program)?;
-        self.check_func_info_early(program)?;
+        self.check_func_info_early()?;
         self.add_subprogs(program, &mut cfg)?;
         self.check_subprogs(program, &mut cfg)?;
-        self.check_btf_info(program, &mut cfg)?;
+        self.check_btf_info(&mut cfg)?;
         self.check_pseudo_loads(program, &cfg)?;
         let postorder = self.check_cfg(program, &mut cfg)?;
         self.compute_live_regs(program, &mut cfg, &postorder);
@@ -326,9 +346,9 @@ impl<'a> Env<'a> {
     }
 
     /// The kernel's early func info checks (record order), made before subprograms are known.
-    fn check_func_info_early(&self, program: &Program) -> Result<(), VerifyError> {
+    fn check_func_info_early(&self) -> Result<(), VerifyError> {
         let mut prev = 0u32;
-        for (i, &(off, _)) in program.func_info.iter().enumerate() {
+        for (i, &(off, type_id)) in self.func_info.iter().enumerate() {
             if i == 0 && off != 0 {
                 return Err(VerifyError::program(
                     ErrorKind::Other,
@@ -342,6 +362,14 @@ impl<'a> Env<'a> {
                         "same or smaller insn offset ({off}) than previous func info record \
                          ({prev})"
                     ),
+                ));
+            }
+            if let Some(btf) = self.btf
+                && !matches!(btf.type_by_id(type_id), Ok(bpflab_btf::BtfType::Func { .. }))
+            {
+                return Err(VerifyError::program(
+                    ErrorKind::Other,
+                    format!("invalid type id {type_id} in func info"),
                 ));
             }
             prev = off;
@@ -386,7 +414,7 @@ impl<'a> Env<'a> {
                 starts.insert(pos, dest);
             }
         }
-        let ex_start = self.exception_callback_start(program)?;
+        let ex_start = self.exception_callback_start()?;
         if let Some(ex) = ex_start {
             if ex >= cfg.slots {
                 return Err(kernel_error(ex, "call to invalid destination".into()));
@@ -422,9 +450,9 @@ impl<'a> Env<'a> {
 
     /// The exception callback's first slot, from the main function's BTF decl tag
     /// `exception_callback:NAME` and func info, as the kernel finds it.
-    fn exception_callback_start(&self, program: &Program) -> Result<Option<usize>, VerifyError> {
+    fn exception_callback_start(&self) -> Result<Option<usize>, VerifyError> {
         use bpflab_btf::{BtfKind, BtfType};
-        let (Some(btf), Some(&(_, main_id))) = (self.btf, program.func_info.first()) else {
+        let (Some(btf), Some(&(_, main_id))) = (self.btf, self.func_info.first()) else {
             return Ok(None);
         };
         let fail = |m: String| Err(VerifyError::program(ErrorKind::classify(&m), m));
@@ -453,7 +481,7 @@ impl<'a> Env<'a> {
             return fail(format!("exception callback '{name}' must have global linkage"));
         }
         let mut start = 0;
-        for &(off, type_id) in &program.func_info {
+        for &(off, type_id) in self.func_info {
             if type_id == id {
                 if off == 0 {
                     return fail("invalid exception callback insn_off in func_info: 0".into());
@@ -514,8 +542,8 @@ impl<'a> Env<'a> {
     /// BTF info against the layout: without func and line info, subprograms may not use
     /// LD_ABS or tail calls; with func info, one record per subprogram at its start, and the
     /// linkage and return types BTF gives.
-    fn check_btf_info(&self, program: &Program, cfg: &mut Cfg) -> Result<(), VerifyError> {
-        if program.func_info.is_empty() && program.line_info.is_empty() {
+    fn check_btf_info(&self, cfg: &mut Cfg) -> Result<(), VerifyError> {
+        if self.func_info.is_empty() {
             for sub in &cfg.subprogs[1..] {
                 if sub.has_ld_abs {
                     return Err(kernel_error(
@@ -530,20 +558,15 @@ impl<'a> Env<'a> {
                     ));
                 }
             }
-            return Ok(());
+            return self.check_line_info(cfg);
         }
-        if program.func_info.is_empty() {
-            return Ok(());
-        }
-        if program.func_info.len() != cfg.subprogs.len() {
+        if self.func_info.len() != cfg.subprogs.len() {
             return Err(VerifyError::program(
                 ErrorKind::Other,
                 "number of funcs in func_info doesn't match number of subprogs",
             ));
         }
-        for (i, (sub, &(off, type_id))) in
-            cfg.subprogs.iter_mut().zip(&program.func_info).enumerate()
-        {
+        for (i, (sub, &(off, type_id))) in cfg.subprogs.iter_mut().zip(self.func_info).enumerate() {
             if sub.start != off as usize {
                 return Err(VerifyError::program(
                     ErrorKind::Other,
@@ -565,6 +588,46 @@ impl<'a> Env<'a> {
                     "tail_call is only allowed in functions that return 'int'.".into(),
                 ));
             }
+        }
+        self.check_line_info(cfg)
+    }
+
+    /// Line info: increasing slots inside the program, none on the second half of an
+    /// LD_IMM64, strings inside the BTF, and one record at the start of every function.
+    fn check_line_info(&self, cfg: &Cfg) -> Result<(), VerifyError> {
+        let fail = |m: String| Err(VerifyError::program(ErrorKind::classify(&m), m));
+        let mut prev = 0u32;
+        let mut sub = 0usize;
+        for (i, l) in self.line_info.iter().enumerate() {
+            let off = l.slot;
+            if (i > 0 && off <= prev) || off as usize >= cfg.slots {
+                return fail(format!(
+                    "Invalid line_info[{i}].insn_off:{off} (prev_offset:{prev} prog->len:{})",
+                    cfg.slots
+                ));
+            }
+            if cfg.insn_at[off as usize].is_none() {
+                return fail(format!("Invalid insn code at line_info[{i}].insn_off"));
+            }
+            if let Some(btf) = self.btf
+                && (btf.string_at(l.line_off).is_err() || btf.string_at(l.file_name_off).is_err())
+            {
+                return fail(format!("Invalid line_info[{i}].line_off or .file_name_off"));
+            }
+            if let Some(s) = cfg.subprogs.get(sub) {
+                if off as usize == s.start {
+                    sub += 1;
+                } else if s.start < off as usize {
+                    return fail(format!("missing bpf_line_info for func#{sub}"));
+                }
+            }
+            prev = off;
+        }
+        if !self.line_info.is_empty() && sub != cfg.subprogs.len() {
+            return fail(format!(
+                "missing bpf_line_info for {} funcs starting from func#{sub}",
+                cfg.subprogs.len() - sub
+            ));
         }
         Ok(())
     }

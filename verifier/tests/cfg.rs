@@ -814,3 +814,111 @@ fn prune_points_are_where_the_kernel_stores_states_under_test_state_freq() {
         assert_eq!(v.total_states, Some(want as u64), "{src}: {}", v.log);
     }
 }
+
+/// `calls_xdp` of the calls fixture (six functions, with BTF func and line info), and its
+/// collection.
+fn calls_fixture() -> (Collection, usize) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../programs/tests/calls.bpf.o");
+    let bytes = std::fs::read(&path).expect("fixture");
+    let obj =
+        bpflab_loader::load(&bytes, &bpflab_loader::LoadOptions::for_path(&path)).expect("loads");
+    let i = obj.collection.programs.iter().position(|p| p.name == "calls_xdp").expect("calls_xdp");
+    (obj.collection, i)
+}
+
+/// Ours on the (changed) fixture rejects with `message`, and so does the kernel.
+fn fixture_rejects_like_kernel(c: &Collection, i: usize, message: &str) {
+    let e = analyze_in(c, i, &HelperRegistry::standard(), &Config::default()).expect_err(message);
+    assert_eq!(e.message, message);
+    assert_eq!(e.kind, ErrorKind::classify(message));
+    if kernel_available() {
+        let v = kernel_verdict(c, i, &VerdictOptions::default()).expect("decides");
+        assert!(!v.accepted, "{message}: kernel accepted");
+        // The kernel prints some func info messages without a newline, so the statistics
+        // that follow end up on the same line.
+        let line = v.error_line.as_deref().unwrap_or("");
+        let line = line.split_once("verification time").map_or(line, |(m, _)| m);
+        assert_eq!(line, message, "kernel log:\n{}", v.log);
+    }
+}
+
+#[test]
+fn func_and_line_info_must_match_the_functions() {
+    let (c, i) = calls_fixture();
+    let reg = HelperRegistry::standard();
+    let cfg = analyze_in(&c, i, &reg, &Config::default()).expect("accepted");
+    let p = &c.programs[i];
+    assert_eq!(cfg.subprogs.len(), 6);
+    let starts: Vec<u32> = cfg.subprogs.iter().map(|s| s.start as u32).collect();
+    let info: Vec<u32> = p.func_info.iter().map(|f| f.0).collect();
+    assert_eq!(starts, info);
+    // The program is global, its static helpers are not (BTF linkage).
+    assert!(cfg.subprogs[0].is_global);
+    assert!(cfg.subprogs[1..].iter().all(|s| !s.is_global), "{:?}", cfg.subprogs);
+
+    // One func info record fewer than functions.
+    let mut c2 = c.clone();
+    c2.programs[i].func_info.pop();
+    fixture_rejects_like_kernel(
+        &c2,
+        i,
+        "number of funcs in func_info doesn't match number of subprogs",
+    );
+    // A record off a function's start.
+    let mut c2 = c.clone();
+    c2.programs[i].func_info[1].0 += 1;
+    fixture_rejects_like_kernel(
+        &c2,
+        i,
+        "func_info BTF section doesn't match subprog layout in BPF program",
+    );
+    // A record naming a type that is no function (type 1 of the object's BTF is not one).
+    let mut c2 = c.clone();
+    c2.programs[i].func_info[1].1 = 1;
+    fixture_rejects_like_kernel(&c2, i, "invalid type id 1 in func info");
+    // A function without line info at its start.
+    let mut c2 = c.clone();
+    let sub1 = cfg.subprogs[1].start as u32;
+    c2.programs[i].line_info.retain(|l| l.slot != sub1);
+    fixture_rejects_like_kernel(&c2, i, "missing bpf_line_info for func#1");
+    // Line info out of order.
+    let mut c2 = c.clone();
+    let li = &mut c2.programs[i].line_info;
+    li.swap(1, 2);
+    let (a, b) = (li[1].slot, li[2].slot);
+    fixture_rejects_like_kernel(
+        &c2,
+        i,
+        &format!("Invalid line_info[2].insn_off:{b} (prev_offset:{a} prog->len:{})", cfg.slots),
+    );
+}
+
+#[test]
+fn line_info_rules_without_btf() {
+    let reg = HelperRegistry::standard();
+    let line = |slot| bpflab_vm::engine::KernelLineInfo {
+        slot,
+        file_name_off: 0,
+        line_off: 0,
+        line_col: 0,
+    };
+    // On the second half of an LD_IMM64.
+    let mut p = asm("r0 = 0x100000000 ll\nexit");
+    p.line_info = vec![line(0), line(1)];
+    let e = analyze(&p, 0, &reg, &Config::default()).expect_err("tail");
+    assert_eq!(e.message, "Invalid insn code at line_info[1].insn_off");
+    // Past the end.
+    p.line_info = vec![line(0), line(3)];
+    let e = analyze(&p, 0, &reg, &Config::default()).expect_err("past the end");
+    assert_eq!(e.message, "Invalid line_info[1].insn_off:3 (prev_offset:0 prog->len:3)");
+    // The last functions without any.
+    let mut p = asm("call f\nexit\nf:\nr0 = 0\ncall g\nexit\ng:\nr0 = 1\nexit");
+    p.line_info = vec![line(0), line(1)];
+    let e = analyze(&p, 0, &reg, &Config::default()).expect_err("missing");
+    assert_eq!(e.message, "missing bpf_line_info for 2 funcs starting from func#1");
+    // Line info without func info still forbids LD_ABS in subprograms.
+    let mut p = asm("r6 = r1\ncall f\nexit\nf:\nr0 = *(u8 *)skb[0]\nexit");
+    p.line_info = vec![line(0), line(3)];
+    let e = analyze(&p, 0, &reg, &Config::default()).expect_err("ld_abs");
+    assert_eq!(e.message, "LD_ABS is not allowed in subprogs without BTF");
+}
