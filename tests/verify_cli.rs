@@ -455,3 +455,43 @@ fn run_refuses_what_the_verifier_rejects_with_its_error_and_source_line() {
     let o = bpflab(&run);
     assert!(o.status.success(), "{}", stderr(&o));
 }
+
+#[test]
+fn accepted_programs_run_the_same_on_the_trusted_jit_as_checked() {
+    // The trusted JIT runs only what the verifier accepted, and must then behave as the
+    // checked JIT does (outputs, verdicts, errors).
+    let packets = ["programs/tests/packets/ipv4_udp.bin", "programs/tests/packets/arp_request.bin"];
+    let mut objects: Vec<String> = std::fs::read_dir("programs/tests")
+        .unwrap()
+        .map(|e| e.unwrap().path().display().to_string())
+        .filter(|p| p.ends_with(".bpf.o") && !p.ends_with("user_sized_maps.bpf.o"))
+        .collect();
+    objects.sort();
+    let mut compared = 0;
+    for object in &objects {
+        let o = bpflab(&["verify", object, "--json"]);
+        let doc: Value = serde_json::from_slice(&o.stdout).expect("JSON");
+        let docs = match doc {
+            Value::Array(list) => list,
+            one => vec![one],
+        };
+        // The first accepted program of each object (a JIT compilation per run is slow in
+        // debug builds; every object's program types and helpers are still covered).
+        for d in docs.iter().filter(|d| d["verdict"] == "accepted").take(1) {
+            let prog = d["program"].as_str().unwrap();
+            let mut args = vec!["run", object.as_str(), "--prog", prog, "--engine", "jit"];
+            for p in packets {
+                args.extend(["--packet-file", p]);
+            }
+            let trusted = bpflab(&args);
+            let checked = bpflab(&[&args[..], &["--no-verify"]].concat());
+            assert_eq!(
+                (trusted.status.code(), stdout(&trusted), stderr(&trusted)),
+                (checked.status.code(), stdout(&checked), stderr(&checked)),
+                "{object} {prog}"
+            );
+            compared += 1;
+        }
+    }
+    eprintln!("{compared} accepted programs compared");
+}
