@@ -12,7 +12,8 @@
 //! - `too_strict`: bpflab rejects what the kernel accepts;
 //! - `wrong_class`: both reject, for errors of different classes;
 //! - `unsupported`: bpflab cannot decide;
-//! - skipped (not counted as decided): bpflab's loader refuses the object, or the kernel
+//! - skipped (not counted as decided): a test for another architecture or for a custom
+//!   CO-RE target BTF (`__arch`, `__btf_path`), bpflab's loader refuses the object, or the kernel
 //!   lacks what the program needs (its feature probe says what; printed as `SKIP:` lines),
 //!   or the kernel cannot set the program up (a map refused), or it refuses the program
 //!   before its verifier says anything (no error line: attribute checks, not a verdict).
@@ -135,6 +136,11 @@ struct Expect {
     auxiliary: bool,
     /// `__description()`.
     description: Option<String>,
+    /// `__arch()`: the architectures the test is for (all when empty).
+    arches: Vec<String>,
+    /// `__btf_path()`: the BTF its CO-RE relocations are resolved against instead of the
+    /// kernel's.
+    btf_path: Option<String>,
     /// Whether the program has any test tag.
     tagged: bool,
 }
@@ -182,6 +188,8 @@ fn expectations(btf: Option<&Btf>, func: &str) -> Expect {
             "log_level" => e.log_level = val.parse().ok(),
             "auxiliary" => e.auxiliary = true,
             "description" => e.description = Some(val.to_string()),
+            "arch" => e.arches.push(val.to_string()),
+            "btf_path" => e.btf_path = Some(val.to_string()),
             "prog_flags" => {
                 let (clear, name) = match val.strip_prefix('!') {
                     Some(n) => (true, n),
@@ -413,7 +421,21 @@ fn run_object(ctx: &Context<'_>, corpus: &str, path: &Path, selftests: bool) -> 
                 "log_level": expect.log_level,
                 "auxiliary": expect.auxiliary,
                 "description": expect.description,
+                "arches": expect.arches,
+                "btf_path": expect.btf_path,
             });
+        }
+        if !expect.arches.is_empty() && !expect.arches.iter().any(|a| a == "X86_64") {
+            let why = format!("a test for {} only", expect.arches.join(", "));
+            skip(&mut run, &at, &mut record, why);
+            run.records.push(record);
+            continue;
+        }
+        if let Some(btf) = &expect.btf_path {
+            let why = format!("its CO-RE relocations are for the BTF of {btf}, not the kernel's");
+            skip(&mut run, &at, &mut record, why);
+            run.records.push(record);
+            continue;
         }
         if prog.prog_type == ProgType::Unspec {
             skip(&mut run, &at, &mut record, "no program type".into());
@@ -772,6 +794,19 @@ fn annotations_parse_from_btf_decl_tags() {
     assert_eq!(e.failure_unpriv, Some(true));
     assert_eq!((e.flags_set, e.flags_clear), (prog_flags::ANY_ALIGNMENT, 0));
     assert!(e.unknown_flags.is_empty());
+    assert!(e.arches.is_empty() && e.btf_path.is_none());
+    // __btf_path: CO-RE against a custom BTF.
+    let path = root().join("verifier/corpus/selftests/obj/verifier_bitfield_write.bpf.o");
+    let bytes = std::fs::read(&path).expect("the selftests corpus is committed");
+    let obj = bpflab_loader::load(&bytes, &LoadOptions::for_path(&path)).expect("loads");
+    let e = expectations(obj.btf.as_ref(), "single_field_roundtrip");
+    assert_eq!(e.btf_path.as_deref(), Some("btf__core_reloc_bitfields.bpf.o"));
+    assert_eq!(e.failure, Some(false));
+    // __arch: the test is for x86-64 only.
+    let path = root().join("verifier/corpus/selftests/obj/verifier_tailcall_jit.bpf.o");
+    let bytes = std::fs::read(&path).expect("the selftests corpus is committed");
+    let obj = bpflab_loader::load(&bytes, &LoadOptions::for_path(&path)).expect("loads");
+    assert_eq!(expectations(obj.btf.as_ref(), "main").arches, ["X86_64"]);
     // A program without tags expects nothing.
     assert_eq!(expectations(Some(btf), "no_such_function"), Expect::default());
 }
