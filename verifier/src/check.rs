@@ -82,6 +82,8 @@ pub(crate) struct Verifier<'a> {
     pub insn_ptr_kind: Vec<Option<PtrKind>>,
     /// Per slot, the registers whose scalar values pruning compares.
     pub precise_in: Vec<u16>,
+    /// Per slot, the pointer type a load or store first went through (`insn_aux.ptr_type`).
+    aux_ptr: Vec<Option<(PtrKind, bool)>>,
     /// What the call checks learned about subprograms (callbacks).
     pub calls: crate::call::CallFacts,
     id_gen: u32,
@@ -109,6 +111,7 @@ impl<'a> Verifier<'a> {
         let precise_in = crate::prune::precision_in(prog, &cfg, helpers);
         Verifier {
             precise_in,
+            aux_ptr: vec![None; slots],
             coll,
             prog,
             helpers,
@@ -270,7 +273,12 @@ impl<'a> Verifier<'a> {
     /// The kernel's `is_state_visited`: prunes the path (`true`) when a complete stored state
     /// covers `cur`, detects infinite loops against states still being explored, and stores
     /// `cur` as a new checkpoint when the heuristics say so.
-    fn visit(&mut self, cur: &State, insn: usize, parent: &mut Option<usize>) -> Result<bool, Stop> {
+    fn visit(
+        &mut self,
+        cur: &State,
+        insn: usize,
+        parent: &mut Option<usize>,
+    ) -> Result<bool, Stop> {
         let force_new = self.config.flags.test_state_freq || self.cfg.force_checkpoint[insn];
         let mut add_new = force_new
             || (self.jmps_processed - self.prev_jmps >= 2
@@ -330,7 +338,14 @@ impl<'a> Verifier<'a> {
         }
         let mut state = cur.clone();
         crate::prune::clean(&mut state, &live);
-        self.stored.push(Stored { state, parent: *parent, branches: 1, hit: 0, miss: 0, listed: true });
+        self.stored.push(Stored {
+            state,
+            parent: *parent,
+            branches: 1,
+            hit: 0,
+            miss: 0,
+            listed: true,
+        });
         let idx = self.stored.len() - 1;
         self.explored[insn].push(idx);
         *parent = Some(idx);
@@ -340,6 +355,48 @@ impl<'a> Verifier<'a> {
         self.prev_jmps = self.jmps_processed;
         self.prev_insns = self.stats.processed_insns;
         Ok(false)
+    }
+
+    /// The stored state at `insn` still being explored on the current path with the same
+    /// call sites as `cur` (the kernel's `find_prev_entry`), for widening at callback returns.
+    pub(crate) fn prev_entry(&self, cur: &State, insn: usize) -> Option<&State> {
+        self.explored.get(insn)?.iter().rev().map(|&i| &self.stored[i]).find_map(|s| {
+            let same = s.state.frames.len() == cur.frames.len()
+                && s.state.frames.iter().zip(&cur.frames).all(|(a, b)| a.callsite == b.callsite);
+            (s.branches > 0 && same).then_some(&s.state)
+        })
+    }
+
+    /// The kernel's `save_aux_ptr_type`: a load or store instruction whose context or socket
+    /// accesses the kernel rewrites must see the same pointer type on every path.
+    fn save_aux_ptr(&mut self, insn: usize, base: &Reg) -> Result<(), Stop> {
+        let Some(kind) = base.kind() else { return Ok(()) };
+        let key = (kind, base.rdonly);
+        let rewritten = |k: PtrKind| {
+            matches!(
+                k,
+                PtrKind::Ctx
+                    | PtrKind::Sock
+                    | PtrKind::SockCommon
+                    | PtrKind::TcpSock
+                    | PtrKind::XdpSock
+                    | PtrKind::BtfId
+            )
+        };
+        match self.aux_ptr[insn] {
+            None => self.aux_ptr[insn] = Some(key),
+            Some(prev) if prev != key && (rewritten(prev.0) || rewritten(kind)) => {
+                if !(prev.0 == PtrKind::BtfId && kind == PtrKind::BtfId) {
+                    return Err(Stop::reject(
+                        ErrorKind::InvalidMemAccess,
+                        insn,
+                        "same insn cannot be used with different pointers",
+                    ));
+                }
+            }
+            Some(_) => {}
+        }
+        Ok(())
     }
 
     /// Checks that register `r` may be read.
@@ -359,7 +416,13 @@ impl<'a> Verifier<'a> {
     }
 
     /// Executes one instruction abstractly.
-    fn step(&mut self, st: &mut State, insn: usize, ins: Insn, parent: Option<usize>) -> Result<Flow, Stop> {
+    fn step(
+        &mut self,
+        st: &mut State,
+        insn: usize,
+        ins: Insn,
+        parent: Option<usize>,
+    ) -> Result<Flow, Stop> {
         let next = insn + ins.slots();
         match ins {
             Insn::Alu { width, op, dst, src } => {
@@ -370,13 +433,18 @@ impl<'a> Verifier<'a> {
                 let d = dst.idx();
                 self.check_read(st, insn, d)?;
                 self.check_write(insn, d)?;
+                let privileged = self.config.privileged;
                 let r = st.reg_mut(d);
                 if r.is_ptr() {
-                    return Err(Stop::reject(
-                        ErrorKind::PointerArithmetic,
-                        insn,
-                        format!("R{d} pointer arithmetic prohibited"),
-                    ));
+                    if !privileged {
+                        return Err(Stop::reject(
+                            ErrorKind::PointerArithmetic,
+                            insn,
+                            format!("R{d} pointer arithmetic prohibited"),
+                        ));
+                    }
+                    // A privileged program may turn a pointer into a number.
+                    *r = Reg::unknown();
                 }
                 r.var.neg(width == Width::W64);
                 r.id = 0;
@@ -386,19 +454,26 @@ impl<'a> Verifier<'a> {
                 let d = dst.idx();
                 self.check_read(st, insn, d)?;
                 self.check_write(insn, d)?;
+                let privileged = self.config.privileged;
                 let r = st.reg_mut(d);
                 if r.is_ptr() {
-                    return Err(Stop::reject(
-                        ErrorKind::PointerArithmetic,
-                        insn,
-                        format!("R{d} pointer arithmetic prohibited"),
-                    ));
+                    if !privileged {
+                        return Err(Stop::reject(
+                            ErrorKind::PointerArithmetic,
+                            insn,
+                            format!("R{d} pointer arithmetic prohibited"),
+                        ));
+                    }
+                    // A privileged program may turn a pointer into a number.
+                    *r = Reg::unknown();
                 }
                 r.var.endian(order != ByteOrder::Le, bits);
                 r.id = 0;
                 Ok(Flow::Next(next))
             }
-            Insn::AddrSpaceCast { .. } => Err(Stop::unsupported(insn, "arena pointers (addr_space_cast)")),
+            Insn::AddrSpaceCast { .. } => {
+                Err(Stop::unsupported(insn, "arena pointers (addr_space_cast)"))
+            }
             Insn::LdImm64 { dst, src, imm, next_imm } => {
                 let d = dst.idx();
                 self.check_write(insn, d)?;
@@ -411,14 +486,21 @@ impl<'a> Verifier<'a> {
                 Ok(Flow::Next(at.unwrap_or(next)))
             }
             Insn::LdInd { size, src, .. } => {
-                let at =
-                    crate::mem::check_ld_abs(self, st, insn, size.bytes(), Some(src.idx()), parent)?;
+                let at = crate::mem::check_ld_abs(
+                    self,
+                    st,
+                    insn,
+                    size.bytes(),
+                    Some(src.idx()),
+                    parent,
+                )?;
                 Ok(Flow::Next(at.unwrap_or(next)))
             }
             Insn::Load { size, signed, dst, src, off } => {
                 let (d, s) = (dst.idx(), src.idx());
                 self.check_read(st, insn, s)?;
                 self.check_write(insn, d)?;
+                let base = *st.reg(s);
                 crate::mem::check_mem_access(
                     self,
                     st,
@@ -428,6 +510,7 @@ impl<'a> Verifier<'a> {
                     size.bytes(),
                     crate::mem::Access::Read { dst: d, signed },
                 )?;
+                self.save_aux_ptr(insn, &base)?;
                 Ok(Flow::Next(next))
             }
             Insn::Store { size, dst, off, src } => {
@@ -440,6 +523,7 @@ impl<'a> Verifier<'a> {
                     Operand::Imm(i) => (None, i),
                 };
                 self.check_read(st, insn, d)?;
+                let base = *st.reg(d);
                 crate::mem::check_mem_access(
                     self,
                     st,
@@ -449,12 +533,22 @@ impl<'a> Verifier<'a> {
                     size.bytes(),
                     crate::mem::Access::Write { src, imm },
                 )?;
+                self.save_aux_ptr(insn, &base)?;
                 Ok(Flow::Next(next))
             }
             Insn::Atomic { size, op, dst, src, off } => {
                 self.check_read(st, insn, src.idx())?;
                 self.check_read(st, insn, dst.idx())?;
-                crate::mem::check_atomic(self, st, insn, op, size.bytes(), dst.idx(), src.idx(), off)?;
+                crate::mem::check_atomic(
+                    self,
+                    st,
+                    insn,
+                    op,
+                    size.bytes(),
+                    dst.idx(),
+                    src.idx(),
+                    off,
+                )?;
                 Ok(Flow::Next(next))
             }
             Insn::Ja { off } => Ok(Flow::Next(jump_target(insn, i64::from(off)))),
@@ -488,7 +582,13 @@ impl<'a> Verifier<'a> {
     }
 
     /// The register an LD_IMM64 produces.
-    fn ld_imm64(&mut self, insn: usize, src: PseudoSrc, imm: i32, next_imm: i32) -> Result<Reg, Stop> {
+    fn ld_imm64(
+        &mut self,
+        insn: usize,
+        src: PseudoSrc,
+        imm: i32,
+        next_imm: i32,
+    ) -> Result<Reg, Stop> {
         let map = |v: &Self, idx: i32| -> Result<u32, Stop> {
             let i = u32::try_from(idx).ok().filter(|&i| (i as usize) < v.coll.maps.len());
             i.ok_or_else(|| {
@@ -509,7 +609,9 @@ impl<'a> Verifier<'a> {
                     return Err(Stop::reject(
                         ErrorKind::InvalidInsn,
                         insn,
-                        format!("invalid access to map value pointer, value_size={vs} off={next_imm}"),
+                        format!(
+                            "invalid access to map value pointer, value_size={vs} off={next_imm}"
+                        ),
                     ));
                 }
                 Reg { map: m, off: next_imm, ..Reg::ptr(PtrKind::MapValue) }
@@ -519,7 +621,9 @@ impl<'a> Verifier<'a> {
                 crate::call::check_func_ref(self, insn, target)?;
                 Reg { subprog: target as u32, ..Reg::ptr(PtrKind::Func) }
             }
-            PseudoSrc::BtfId => return Err(Stop::unsupported(insn, "__ksym variables (ld_imm64 btf_id)")),
+            PseudoSrc::BtfId => {
+                return Err(Stop::unsupported(insn, "__ksym variables (ld_imm64 btf_id)"));
+            }
             PseudoSrc::MapFd | PseudoSrc::MapValue => {
                 return Err(Stop::unsupported(insn, "map file descriptors in raw bytecode"));
             }
@@ -527,7 +631,15 @@ impl<'a> Verifier<'a> {
     }
 
     /// ALU and ALU64 instructions.
-    fn alu(&mut self, st: &mut State, insn: usize, is64: bool, op: AluOp, d: usize, src: Operand) -> Result<(), Stop> {
+    fn alu(
+        &mut self,
+        st: &mut State,
+        insn: usize,
+        is64: bool,
+        op: AluOp,
+        d: usize,
+        src: Operand,
+    ) -> Result<(), Stop> {
         let src_reg = match src {
             Operand::Reg(r) => {
                 self.check_read(st, insn, r.idx())?;
@@ -567,17 +679,13 @@ impl<'a> Verifier<'a> {
         match op {
             AluOp::Mov => {
                 if is64 {
-                    let mut v = sv;
-                    if let Some(s) = src_reg
-                        && v.is_scalar()
-                        && !v.var.is_const()
-                    {
-                        if v.id == 0 {
-                            v.id = self.new_id();
-                            st.reg_mut(s).id = v.id;
-                        }
+                    if let Some(s) = src_reg {
+                        self.link_before_mov(st, s, true);
                     }
-                    *st.reg_mut(d) = v;
+                    *st.reg_mut(d) = match src_reg {
+                        Some(s) => *st.reg(s),
+                        None => sv,
+                    };
                 } else if sv.is_ptr() {
                     if !self.config.privileged {
                         return Err(Stop::reject(
@@ -590,28 +698,55 @@ impl<'a> Verifier<'a> {
                     var.zext32();
                     *st.reg_mut(d) = Reg::scalar(var);
                 } else {
-                    let mut var = sv.var;
-                    var.zext32();
-                    *st.reg_mut(d) = Reg::scalar(var);
+                    // `w3 = w2` keeps the link when w2's upper half is known zero.
+                    let u32_src = sv.var.umax <= u64::from(u32::MAX);
+                    if let Some(s) = src_reg {
+                        self.link_before_mov(st, s, u32_src);
+                    }
+                    let mut r = match src_reg {
+                        Some(s) => *st.reg(s),
+                        None => sv,
+                    };
+                    if !u32_src {
+                        r.id = 0;
+                    }
+                    r.var.zext32();
+                    *st.reg_mut(d) = r;
                 }
                 Ok(())
             }
             AluOp::Movsx8 | AluOp::Movsx16 | AluOp::Movsx32 => {
-                if sv.is_ptr() {
-                    return Err(Stop::reject(
-                        ErrorKind::PointerArithmetic,
-                        insn,
-                        format!("R{} sign-extension on pointer prohibited", src_reg.unwrap_or(0)),
-                    ));
-                }
-                let bits = match op {
+                let bits: u8 = match op {
                     AluOp::Movsx8 => 8,
                     AluOp::Movsx16 => 16,
                     _ => 32,
                 };
+                let s = src_reg.unwrap_or(0);
+                if sv.is_ptr() {
+                    if !self.config.privileged {
+                        let m = if is64 {
+                            format!("R{s} sign-extension part of pointer")
+                        } else {
+                            format!("R{s} partial copy of pointer")
+                        };
+                        return Err(Stop::reject(ErrorKind::PointerLeak, insn, m));
+                    }
+                    let mut var = Scalar::unknown();
+                    if !is64 {
+                        var.zext32();
+                    }
+                    *st.reg_mut(d) = Reg::scalar(var);
+                    return Ok(());
+                }
+                // Values that need no sign extension keep their link.
+                let no_sext = sv.var.umax < 1u64 << (bits - 1);
+                if let Some(sr) = src_reg {
+                    self.link_before_mov(st, sr, no_sext);
+                }
                 let mut var = Scalar::unknown();
                 var.movsx(&sv.var, bits, is64);
-                *st.reg_mut(d) = Reg::scalar(var);
+                let id = if no_sext { src_reg.map_or(0, |sr| st.reg(sr).id) } else { 0 };
+                *st.reg_mut(d) = Reg { id, ..Reg::scalar(var) };
                 Ok(())
             }
             _ => {
@@ -628,7 +763,18 @@ impl<'a> Verifier<'a> {
         }
     }
 
-    /// Arithmetic with a pointer operand (the kernel's `adjust_ptr_min_max_vals`).
+    /// Gives scalar register `s` an id before it is copied, so that bounds learned on one copy
+    /// reach the other (`assign_scalar_id_before_mov`), when `link` allows it.
+    fn link_before_mov(&mut self, st: &mut State, s: usize, link: bool) {
+        let r = *st.reg(s);
+        if link && r.is_scalar() && r.id == 0 && !r.var.is_const() {
+            let id = self.new_id();
+            st.reg_mut(s).id = id;
+        }
+    }
+
+    /// Arithmetic with a pointer operand (the kernel's `adjust_reg_min_max_vals` for
+    /// pointers and `adjust_ptr_min_max_vals`, in its order of checks).
     #[allow(clippy::too_many_arguments)]
     fn ptr_alu(
         &mut self,
@@ -642,149 +788,136 @@ impl<'a> Verifier<'a> {
         sv: Reg,
     ) -> Result<(), Stop> {
         let priv_ = self.config.privileged;
+        let reject = |m: String| Err(Stop::reject(ErrorKind::PointerArithmetic, insn, m));
         if dv.is_ptr() && sv.is_ptr() {
-            if op == AluOp::Sub && dv.kind() == sv.kind() && priv_ {
+            // Two pointers: only a privileged subtraction, giving an unknown scalar.
+            if op == AluOp::Sub && priv_ {
                 *st.reg_mut(d) = Reg::unknown();
                 return Ok(());
             }
-            if op != AluOp::Sub {
-                let name = match op {
-                    AluOp::Add => "+=",
-                    _ => op.symbol(),
-                };
-                if op == AluOp::Add {
-                    return Err(Stop::reject(
-                        ErrorKind::PointerArithmetic,
-                        insn,
-                        format!("R{d} pointer {name} pointer prohibited"),
-                    ));
-                }
-            }
-            if !priv_ {
-                return Err(Stop::reject(
-                    ErrorKind::PointerArithmetic,
-                    insn,
-                    format!("R{d} pointer arithmetic on pointers prohibited"),
-                ));
-            }
-            *st.reg_mut(d) = Reg::unknown();
-            return Ok(());
+            return reject(format!("R{d} pointer {} pointer prohibited", alu_string(op)));
         }
+        let _ = src_reg;
         // Exactly one is a pointer.
         let (ptr, scalar, ptr_is_dst) = if dv.is_ptr() { (dv, sv, true) } else { (sv, dv, false) };
         let kind = ptr.kind().expect("pointer");
+        let s = scalar.var;
+        let known = s.is_const();
         if !is64 {
-            if !priv_ {
-                return Err(Stop::reject(
-                    ErrorKind::PointerArithmetic,
-                    insn,
-                    format!("R{d} 32-bit pointer arithmetic prohibited"),
-                ));
+            if op == AluOp::Sub && priv_ {
+                *st.reg_mut(d) = Reg::unknown();
+                return Ok(());
             }
-            // The kernel makes the result an unknown scalar (a leak only privileged loads may do).
-            *st.reg_mut(d) = Reg::unknown();
-            return Ok(());
-        }
-        let allowed_op = match op {
-            AluOp::Add => true,
-            AluOp::Sub => ptr_is_dst,
-            _ => false,
-        };
-        if !allowed_op {
-            if op == AluOp::Sub {
-                return Err(Stop::reject(
-                    ErrorKind::PointerArithmetic,
-                    insn,
-                    format!("R{d} tried to subtract pointer from scalar"),
-                ));
-            }
-            if !priv_ {
-                return Err(Stop::reject(
-                    ErrorKind::PointerArithmetic,
-                    insn,
-                    format!("R{d} pointer arithmetic with {} operator prohibited", op.symbol()),
-                ));
-            }
-            *st.reg_mut(d) = Reg::unknown();
-            return Ok(());
+            return reject(format!("R{d} 32-bit pointer arithmetic prohibited"));
         }
         if ptr.maybe_null {
-            return Err(Stop::reject(
-                ErrorKind::PointerArithmetic,
-                insn,
-                format!(
-                    "R{d} pointer arithmetic on {} prohibited, null-check it first",
-                    ptr.type_name()
-                ),
+            return reject(format!(
+                "R{d} pointer arithmetic on {} prohibited, null-check it first",
+                ptr.type_name()
             ));
         }
-        match kind {
-            PtrKind::MapPtr
-            | PtrKind::PacketEnd
-            | PtrKind::Sock
-            | PtrKind::SockCommon
-            | PtrKind::TcpSock
-            | PtrKind::XdpSock
-            | PtrKind::Func => {
-                return Err(Stop::reject(
-                    ErrorKind::PointerArithmetic,
-                    insn,
-                    format!("R{d} pointer arithmetic on {} prohibited", ptr.type_name()),
-                ));
-            }
-            PtrKind::FlowKeys if !scalar.var.is_const() => {
-                return Err(Stop::reject(
-                    ErrorKind::PointerArithmetic,
-                    insn,
-                    format!("R{d} pointer arithmetic on {} prohibited", ptr.type_name()),
-                ));
-            }
-            _ => {}
+        let allowed_kind = match kind {
+            PtrKind::Ctx
+            | PtrKind::MapValue
+            | PtrKind::MapKey
+            | PtrKind::Stack
+            | PtrKind::PacketMeta
+            | PtrKind::Packet
+            | PtrKind::TpBuffer
+            | PtrKind::BtfId
+            | PtrKind::Mem
+            | PtrKind::Func => true,
+            PtrKind::FlowKeys => known,
+            PtrKind::MapPtr => known && s.smin == 0 && op == AluOp::Add,
+            _ => false,
+        };
+        if !allowed_kind {
+            return reject(format!("R{d} pointer arithmetic on {} prohibited", ptr.type_name()));
         }
-        let _ = src_reg;
-        let s = scalar.var;
+        if !priv_ && kind == PtrKind::MapPtr {
+            return reject(format!("R{d} has pointer with unsupported alu operation"));
+        }
         let kname = kind.name();
         sane_offset(insn, &scalar, kname)?;
         sane_offset(insn, &ptr, kname)?;
-        if op == AluOp::Sub && kind == PtrKind::Stack {
-            return Err(Stop::reject(
-                ErrorKind::PointerArithmetic,
-                insn,
-                format!("R{d} subtraction from stack pointer prohibited"),
-            ));
-        }
         let mut out = ptr;
-        let neg = op == AluOp::Sub;
-        let fixed = s.const_value().and_then(|c| {
-            let c = c as i64;
-            let delta = if neg { c.checked_neg()? } else { c };
-            i32::try_from(i64::from(ptr.off).checked_add(delta)?).ok()
-        });
-        if let Some(o) = fixed {
-            out.off = o;
-        } else {
-            if kind == PtrKind::Ctx && !priv_ {
-                return Err(Stop::reject(
-                    ErrorKind::PointerArithmetic,
-                    insn,
-                    format!("R{d} variable ctx access prohibited"),
+        match op {
+            AluOp::Add => {
+                let fixed = s
+                    .const_value()
+                    .and_then(|c| i32::try_from(i64::from(ptr.off).checked_add(c as i64)?).ok());
+                if let Some(o) = fixed {
+                    out.off = o;
+                } else {
+                    self.var_ptr_checks(insn, d, &ptr)?;
+                    out.var.alu(AluOp::Add, &s, true);
+                    if kind.is_pkt() {
+                        out.id = self.new_id();
+                        out.range = 0;
+                    }
+                }
+            }
+            AluOp::Sub => {
+                if !ptr_is_dst {
+                    return reject(format!("R{d} tried to subtract pointer from scalar"));
+                }
+                if kind == PtrKind::Stack {
+                    return reject(format!("R{d} subtraction from stack pointer prohibited"));
+                }
+                let fixed = s
+                    .const_value()
+                    .and_then(|c| i32::try_from(i64::from(ptr.off).checked_sub(c as i64)?).ok());
+                if let Some(o) = fixed {
+                    out.off = o;
+                } else {
+                    self.var_ptr_checks(insn, d, &ptr)?;
+                    out.var.alu(AluOp::Sub, &s, true);
+                    if kind.is_pkt() {
+                        out.id = self.new_id();
+                        if s.smin < 0 {
+                            out.range = 0;
+                        }
+                    }
+                }
+            }
+            AluOp::And | AluOp::Or | AluOp::Xor => {
+                return reject(format!(
+                    "R{d} bitwise operator {} on pointer prohibited",
+                    alu_string(op)
                 ));
             }
-            if kind == PtrKind::Stack && !priv_ {
-                return Err(Stop::reject(
-                    ErrorKind::PointerArithmetic,
-                    insn,
-                    format!("R{d} variable stack access prohibited for !root, off={}", ptr.off),
+            _ => {
+                return reject(format!(
+                    "R{d} pointer arithmetic with {} operator prohibited",
+                    alu_string(op)
                 ));
-            }
-            out.var.alu(op, &s, true);
-            if kind.is_pkt() {
-                out.id = self.new_id();
-                out.range = 0;
             }
         }
         sane_offset(insn, &out, kname)?;
         *st.reg_mut(d) = out;
+        Ok(())
+    }
+
+    /// Unprivileged limits on variable pointer offsets.
+    fn var_ptr_checks(&self, insn: usize, d: usize, ptr: &Reg) -> Result<(), Stop> {
+        if self.config.privileged {
+            return Ok(());
+        }
+        let kind = ptr.kind();
+        if kind == Some(PtrKind::Ctx) {
+            return Err(Stop::reject(
+                ErrorKind::PointerArithmetic,
+                insn,
+                format!("R{d} variable ctx access prohibited"),
+            ));
+        }
+        if kind == Some(PtrKind::Stack) {
+            return Err(Stop::reject(
+                ErrorKind::PointerArithmetic,
+                insn,
+                format!("R{d} variable stack access prohibited for !root, off={}", ptr.off),
+            ));
+        }
         Ok(())
     }
 
@@ -865,10 +998,38 @@ impl<'a> Verifier<'a> {
                     }
                 }
             }
-            if !is32 && sreg.is_some() && let Some(flow) = self.pkt_compare(st, insn, cond, dv, sv, d, sreg.unwrap_or(0), target, fall, parent)? {
+            if !is32
+                && sreg.is_some()
+                && let Some(flow) = self.pkt_compare(
+                    st,
+                    insn,
+                    cond,
+                    dv,
+                    sv,
+                    d,
+                    sreg.unwrap_or(0),
+                    target,
+                    fall,
+                    parent,
+                )?
+            {
                 return Ok(flow);
             }
-            let taken = st.clone();
+            let mut taken = st.clone();
+            // `if p == q` with q known non-NULL: p is not NULL where they are equal.
+            if !is32
+                && let Some(sr) = sreg
+                && dv.is_ptr()
+                && sv.is_ptr()
+                && dv.maybe_null != sv.maybe_null
+                && dv.kind() != Some(PtrKind::BtfId)
+                && sv.kind() != Some(PtrKind::BtfId)
+                && matches!(cond, JmpCond::Eq | JmpCond::Ne)
+            {
+                let r = if sv.maybe_null { sr } else { d };
+                let eq_side = if cond == JmpCond::Eq { &mut taken } else { &mut *st };
+                eq_side.reg_mut(r).maybe_null = false;
+            }
             self.push_branch(taken, target, insn, parent)?;
             return Ok(Flow::Next(fall));
         }
@@ -936,7 +1097,9 @@ impl<'a> Verifier<'a> {
         if pkt.range < 0 {
             let decided = match op {
                 JmpCond::Gt | JmpCond::Le if pkt.range == BEYOND_PKT_END => Some(op == JmpCond::Gt),
-                JmpCond::Ge | JmpCond::Lt if pkt.range == BEYOND_PKT_END || pkt.range == AT_PKT_END => {
+                JmpCond::Ge | JmpCond::Lt
+                    if pkt.range == BEYOND_PKT_END || pkt.range == AT_PKT_END =>
+                {
                     Some(op == JmpCond::Ge)
                 }
                 _ => None,
@@ -951,6 +1114,24 @@ impl<'a> Verifier<'a> {
         apply_pkt_rule(st, &pkt, preg, fall_rule);
         self.push_branch(taken, target, insn, parent)?;
         Ok(Some(Flow::Next(fall)))
+    }
+}
+
+/// The operator as the kernel's messages print it (`bpf_alu_string`).
+fn alu_string(op: AluOp) -> &'static str {
+    match op {
+        AluOp::Add => "+=",
+        AluOp::Sub => "-=",
+        AluOp::Mul => "*=",
+        AluOp::Div | AluOp::Sdiv => "/=",
+        AluOp::Or => "|=",
+        AluOp::And => "&=",
+        AluOp::Lsh => "<<=",
+        AluOp::Rsh => ">>=",
+        AluOp::Mod | AluOp::Smod => "%=",
+        AluOp::Xor => "^=",
+        AluOp::Mov | AluOp::Movsx8 | AluOp::Movsx16 | AluOp::Movsx32 => "=",
+        AluOp::Arsh => "s>>=",
     }
 }
 
@@ -1052,7 +1233,15 @@ fn mark_null(st: &mut State, p: &Reg, is_null: bool) {
 
 /// Refines both operands of a scalar comparison for one side, and every register linked to
 /// them by id.
-fn refine_regs(st: &mut State, cond: JmpCond, d: usize, s: Option<usize>, sv: &Reg, taken: bool, is32: bool) {
+fn refine_regs(
+    st: &mut State,
+    cond: JmpCond,
+    d: usize,
+    s: Option<usize>,
+    sv: &Reg,
+    taken: bool,
+    is32: bool,
+) {
     let mut a = st.reg(d).var;
     let mut b = match s {
         Some(r) => st.reg(r).var,
