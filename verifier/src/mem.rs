@@ -168,6 +168,26 @@ fn type_str(r: &Reg) -> String {
     r.type_name()
 }
 
+/// `reg_type_str` with the state: memory holding a ring buffer record's reference is
+/// `ringbuf_mem` (`MEM_RINGBUF`).
+fn type_str_in(st: &State, r: &Reg) -> String {
+    if r.kind() == Some(PtrKind::Mem)
+        && r.ref_obj_id != 0
+        && st.refs.iter().any(|x| x.id == r.ref_obj_id && x.kind == crate::state::RefKind::Ringbuf)
+    {
+        let mut s = String::new();
+        if r.rdonly {
+            s.push_str("rdonly_");
+        }
+        s.push_str("ringbuf_mem");
+        if r.maybe_null {
+            s.push_str("_or_null");
+        }
+        return s;
+    }
+    r.type_name()
+}
+
 // ---------------------------------------------------------------------------------------
 // Alignment
 // ---------------------------------------------------------------------------------------
@@ -1143,10 +1163,16 @@ fn access_mem(
     // Reads into a register: the destination's new value, set below per kind.
     let read_dst = if t == Rw::Read { value_reg } else { None };
     let Some(kind) = reg.kind() else {
-        return Err(reject(insn, format!("R{regno} invalid mem access '{}'", type_str(&reg))));
+        return Err(reject(
+            insn,
+            format!("R{regno} invalid mem access '{}'", type_str_in(st, &reg)),
+        ));
     };
     if reg.maybe_null && kind != PtrKind::Mem {
-        return Err(reject(insn, format!("R{regno} invalid mem access '{}'", type_str(&reg))));
+        return Err(reject(
+            insn,
+            format!("R{regno} invalid mem access '{}'", type_str_in(st, &reg)),
+        ));
     }
     match kind {
         PtrKind::MapKey => {
@@ -1176,11 +1202,14 @@ fn access_mem(
             if reg.maybe_null {
                 return Err(reject(
                     insn,
-                    format!("R{regno} invalid mem access '{}'", type_str(&reg)),
+                    format!("R{regno} invalid mem access '{}'", type_str_in(st, &reg)),
                 ));
             }
             if t == Rw::Write && reg.rdonly {
-                return Err(reject(insn, format!("R{regno} cannot write into {}", type_str(&reg))));
+                return Err(reject(
+                    insn,
+                    format!("R{regno} cannot write into {}", type_str_in(st, &reg)),
+                ));
             }
             if stored_ptr(v, st) {
                 return Err(reject(
@@ -1261,7 +1290,10 @@ fn access_mem(
         }
         PtrKind::Sock | PtrKind::SockCommon | PtrKind::TcpSock | PtrKind::XdpSock => {
             if t == Rw::Write {
-                return Err(reject(insn, format!("R{regno} cannot write into {}", type_str(&reg))));
+                return Err(reject(
+                    insn,
+                    format!("R{regno} cannot write into {}", type_str_in(st, &reg)),
+                ));
             }
             crate::mem::sock_access(insn, regno, &reg, kind, off, isz)?;
             if let Some(d) = value_reg {
@@ -1291,7 +1323,10 @@ fn access_mem(
         PtrKind::BtfId => return Err(Stop::unsupported(insn, "BTF pointer access")),
         PtrKind::MapPtr => return Err(Stop::unsupported(insn, "map pointer field access")),
         PtrKind::PacketEnd | PtrKind::Func => {
-            return Err(reject(insn, format!("R{regno} invalid mem access '{}'", type_str(&reg))));
+            return Err(reject(
+                insn,
+                format!("R{regno} invalid mem access '{}'", type_str_in(st, &reg)),
+            ));
         }
     }
     if let Some(d) = read_dst
@@ -1540,7 +1575,10 @@ fn helper_mem_access(
         }
         Some(PtrKind::MapKey) if !reg.maybe_null => {
             if write {
-                return Err(reject(insn, format!("R{regno} cannot write into {}", type_str(&reg))));
+                return Err(reject(
+                    insn,
+                    format!("R{regno} cannot write into {}", type_str_in(st, &reg)),
+                ));
             }
             let ks = v.coll.maps[reg.map as usize].key_size;
             check_region(v, insn, regno, &reg, reg.off, isz, ks, false)
@@ -1551,7 +1589,10 @@ fn helper_mem_access(
         }
         Some(PtrKind::Mem) if !reg.maybe_null => {
             if reg.rdonly && write {
-                return Err(reject(insn, format!("R{regno} cannot write into {}", type_str(&reg))));
+                return Err(reject(
+                    insn,
+                    format!("R{regno} cannot write into {}", type_str_in(st, &reg)),
+                ));
             }
             check_region(v, insn, regno, &reg, reg.off, isz, reg.mem_size, zero_ok)
         }
@@ -1581,7 +1622,7 @@ fn helper_mem_access(
             if zero_ok && size == 0 && is_null(&reg) {
                 return Ok(());
             }
-            Err(reject(insn, format!("R{regno} type={} expected=fp", type_str(&reg))))
+            Err(reject(insn, format!("R{regno} type={} expected=fp", type_str_in(st, &reg))))
         }
     }
 }
@@ -1644,7 +1685,7 @@ pub(crate) fn check_atomic(
     if bad_target {
         return Err(reject(
             insn,
-            format!("BPF_ATOMIC stores into R{dst} {} is not allowed", type_str(&d)),
+            format!("BPF_ATOMIC stores into R{dst} {} is not allowed", type_str_in(st, &d)),
         ));
     }
     let load_reg = if op.fetches() {

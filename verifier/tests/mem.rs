@@ -631,3 +631,160 @@ fn ld_abs() {
         ),
     ]);
 }
+
+/// A hash map with 8-byte keys and values.
+fn hash8() -> MapSpec {
+    MapSpec::new("h", MapType::Hash, 8, 8, 4)
+}
+
+/// A 4 KiB ring buffer.
+fn ringbuf() -> MapSpec {
+    MapSpec::new("rb", MapType::Ringbuf, 0, 0, 4096)
+}
+
+#[test]
+fn ringbuf_records() {
+    let reserve = |body: &'static str| -> &'static str {
+        Box::leak(
+            format!(
+                "r1 = map[idx:0] ll\nr2 = 16\nr3 = 0\ncall bpf_ringbuf_reserve\n\
+                 if r0 == 0 goto +5\n{body}\nr1 = r0\nr2 = 0\ncall bpf_ringbuf_submit\nr0 = 0\nexit"
+            )
+            .into_boxed_str(),
+        )
+    };
+    run(&[
+        case("ringbuf_in_bounds", SocketFilter, reserve("*(u64 *)(r0 +8) = 1"), Accept)
+            .maps(vec![ringbuf()]),
+        case(
+            "ringbuf_past_end",
+            SocketFilter,
+            reserve("*(u64 *)(r0 +12) = 1"),
+            Reject("R0 min value is outside of the allowed memory range"),
+        )
+        .maps(vec![ringbuf()]),
+        case(
+            "ringbuf_read_before_start",
+            SocketFilter,
+            reserve("r4 = *(u8 *)(r0 -1)"),
+            Reject("R0 min value is outside of the allowed memory range"),
+        )
+        .maps(vec![ringbuf()]),
+        case(
+            "ringbuf_unchecked",
+            SocketFilter,
+            "r1 = map[idx:0] ll\nr2 = 16\nr3 = 0\ncall bpf_ringbuf_reserve\n*(u64 *)(r0 +0) = 1\n\
+             r0 = 0\nexit",
+            Reject("R0 invalid mem access 'ringbuf_mem_or_null'"),
+        )
+        .maps(vec![ringbuf()]),
+    ]);
+}
+
+#[test]
+fn helper_memory_arguments() {
+    use ProgType::Kprobe;
+    run(&[
+        case(
+            "helper_key_uninit_priv",
+            SocketFilter,
+            "r1 = map[idx:0] ll\nr2 = r10\nr2 += -8\ncall bpf_map_lookup_elem\nr0 = 0\nexit",
+            Accept,
+        )
+        .maps(vec![hash8()]),
+        case(
+            "helper_key_past_fp",
+            SocketFilter,
+            "r1 = map[idx:0] ll\nr2 = r10\nr2 += -4\ncall bpf_map_lookup_elem\nr0 = 0\nexit",
+            Reject("invalid read from stack R2 off=-4 size=8"),
+        )
+        .maps(vec![hash8()]),
+        case(
+            "helper_key_past_512",
+            SocketFilter,
+            "r1 = map[idx:0] ll\nr2 = r10\nr2 += -520\ncall bpf_map_lookup_elem\nr0 = 0\nexit",
+            Reject("invalid read from stack R2 off=-520 size=8"),
+        )
+        .maps(vec![hash8()]),
+        case(
+            "probe_read_var_size_ok",
+            Kprobe,
+            "call bpf_get_prandom_u32\nr2 = r0\nr2 &= 15\nr1 = r10\nr1 += -16\nr3 = 0\n\
+             call bpf_probe_read_kernel\nr0 = 0\nexit",
+            Accept,
+        ),
+        case(
+            "probe_read_var_size_too_big",
+            Kprobe,
+            "call bpf_get_prandom_u32\nr2 = r0\nr2 &= 31\nr1 = r10\nr1 += -16\nr3 = 0\n\
+             call bpf_probe_read_kernel\nr0 = 0\nexit",
+            Reject("invalid write to stack R1 off=-16 size=31"),
+        ),
+        case(
+            "probe_read_unbounded_size",
+            Kprobe,
+            "call bpf_get_prandom_u32\nw2 = w0\nr1 = r10\nr1 += -16\nr3 = 0\n\
+             call bpf_probe_read_kernel\nr0 = 0\nexit",
+            Reject("R2 unbounded memory access, use 'var &= const' or 'if (var < const)'"),
+        ),
+        case(
+            "probe_read_negative_size",
+            Kprobe,
+            "call bpf_get_prandom_u32\nr2 = r0\nr2 &= 15\nr2 -= 1\nr1 = r10\nr1 += -16\nr3 = 0\n\
+             call bpf_probe_read_kernel\nr0 = 0\nexit",
+            Reject("R2 min value is negative, either use unsigned or 'var &= const'"),
+        ),
+        case(
+            "zero_sized_buffer",
+            Kprobe,
+            "r1 = r10\nr1 += -16\nr2 = 0\ncall bpf_get_current_comm\nr0 = 0\nexit",
+            Reject("R2 invalid zero-sized read: u64=[0,0]"),
+        ),
+        case(
+            "helper_write_past_map_value",
+            Kprobe,
+            "r1 = map[idx:0][0]+0 ll\nr2 = 16\nr3 = 0\ncall bpf_probe_read_kernel\nr0 = 0\nexit",
+            Reject("R1 min value is outside of the allowed memory range"),
+        )
+        .maps(vec![array(8)]),
+        case(
+            "helper_write_rodata",
+            Kprobe,
+            "r1 = map[idx:0][0]+0 ll\nr2 = 4\nr3 = 0\ncall bpf_probe_read_kernel\nr0 = 0\nexit",
+            Reject("write into map forbidden, value_size=8 off=0 size=4"),
+        )
+        .maps(vec![rodata(&[0; 8])]),
+        case(
+            "helper_reads_rodata",
+            SocketFilter,
+            "r1 = map[idx:1] ll\nr2 = map[idx:0][0]+0 ll\ncall bpf_map_lookup_elem\nr0 = 0\nexit",
+            Accept,
+        )
+        .maps(vec![rodata(&[0; 8]), hash8()]),
+        case(
+            "helper_fills_stack_then_read",
+            Kprobe,
+            "r1 = r10\nr1 += -16\nr2 = 16\nr3 = 0\ncall bpf_probe_read_kernel\n\
+             r0 = *(u64 *)(r10 -16)\nexit",
+            Accept,
+        ),
+    ]);
+    // Unprivileged: the kernel refuses unprivileged kprobes, so socket filters with a map.
+    run_unpriv(&[
+        case(
+            "helper_key_uninit_unpriv",
+            SocketFilter,
+            "*(u32 *)(r10 -8) = 0\nr1 = map[idx:0] ll\nr2 = r10\nr2 += -8\n\
+             call bpf_map_lookup_elem\nr0 = 0\nexit",
+            Reject("invalid indirect read from stack R2 off -8+4 size 8"),
+        )
+        .maps(vec![hash8()]),
+        case(
+            "helper_key_unallocated_unpriv",
+            SocketFilter,
+            "r1 = map[idx:0] ll\nr2 = r10\nr2 += -8\ncall bpf_map_lookup_elem\nr0 = 0\nexit",
+            Reject("invalid read from stack R2 off=-8 size=8"),
+        )
+        .maps(vec![hash8()]),
+    ]);
+}
