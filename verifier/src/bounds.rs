@@ -249,11 +249,13 @@ impl Scalar {
         self.umax = self.umax.min(t.umax());
         let next = t.step(self.umin);
         let umin_in = t.contains(self.umin);
-        if umin_in && next > self.umax {
-            *self = Scalar::konst(self.umin);
-        } else if !umin_in && next == t.umax() {
-            *self = Scalar::konst(next);
-        } else if !umin_in && next <= self.umax && t.step(next) > self.umax {
+        if umin_in {
+            // The range and the tnum meet only at umin.
+            if next > self.umax {
+                *self = Scalar::konst(self.umin);
+            }
+        } else if next == t.umax() || (next <= self.umax && t.step(next) > self.umax) {
+            // They meet only at the tnum's largest value, or only at one value inside.
             *self = Scalar::konst(next);
         }
     }
