@@ -281,6 +281,7 @@ impl<'a> Env<'a> {
         self.check_btf_info(&mut cfg)?;
         self.check_pseudo_loads(program, &cfg)?;
         let postorder = self.check_cfg(program, &mut cfg)?;
+        self.check_sleepable(program)?;
         self.compute_live_regs(program, &mut cfg, &postorder);
         Ok(cfg)
     }
@@ -841,6 +842,38 @@ impl<'a> Env<'a> {
             }
             None => Ok(r),
         }
+    }
+
+    /// The first checks of the kernel's attach-target pass: which program types may be
+    /// sleepable, and syscall programs must be. (The attach targets of tracing, LSM and
+    /// extension programs are checked when the kernel loads them, not here.)
+    fn check_sleepable(&self, program: &Program) -> Result<(), VerifyError> {
+        use bpflab_vm::ProgType;
+        const BPF_F_SLEEPABLE: u32 = 1 << 4;
+        const FENTRY: u32 = 24;
+        const FEXIT: u32 = 25;
+        const MODIFY_RETURN: u32 = 26;
+        const TRACE_ITER: u32 = 28;
+        const LSM_CGROUP: u32 = 43;
+        let sleepable = self.config.flags.sleepable || program.flags & BPF_F_SLEEPABLE != 0;
+        let attach = program.expected_attach_type.unwrap_or(0);
+        let fail = |m: &str| Err(VerifyError::program(ErrorKind::classify(m), m));
+        if program.prog_type == ProgType::Syscall {
+            return if sleepable { Ok(()) } else { fail("Syscall programs can only be sleepable") };
+        }
+        let can_sleep = match program.prog_type {
+            ProgType::Tracing => matches!(attach, FENTRY | FEXIT | MODIFY_RETURN | TRACE_ITER),
+            ProgType::Lsm => attach != LSM_CGROUP,
+            ProgType::Kprobe | ProgType::StructOps | ProgType::Unspec => true,
+            _ => false,
+        };
+        if sleepable && !can_sleep {
+            return fail(
+                "Only fentry/fexit/fmod_ret, lsm, iter, uprobe, and struct_ops programs can be \
+                 sleepable",
+            );
+        }
+        Ok(())
     }
 
     /// Whether a helper or kfunc call may move packet data (the kernel's

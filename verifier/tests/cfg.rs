@@ -665,6 +665,10 @@ const PRE_WALK_MESSAGES: &[&str] = &[
     "number of funcs in func_info",
     "func_info BTF section doesn't match",
     "loading/calling other bpf or kernel functions",
+    "invalid type id",
+    "line_info",
+    "can be sleepable",
+    "can only be sleepable",
 ];
 
 /// The kernel's selftest objects (built by the corpus, `verifier/corpus/selftests/obj`):
@@ -921,4 +925,38 @@ fn line_info_rules_without_btf() {
     p.line_info = vec![line(0), line(3)];
     let e = analyze(&p, 0, &reg, &Config::default()).expect_err("ld_abs");
     assert_eq!(e.message, "LD_ABS is not allowed in subprogs without BTF");
+}
+
+#[test]
+fn only_some_program_types_may_sleep() {
+    let sleepable = |t| {
+        let mut p = asm("r0 = 0\nexit").with_type(t);
+        p.flags = 1 << 4;
+        p
+    };
+    rejects_like_kernel(
+        &sleepable(ProgType::Xdp),
+        ErrorKind::Other,
+        None,
+        "Only fentry/fexit/fmod_ret, lsm, iter, uprobe, and struct_ops programs can be sleepable",
+    );
+    accepted_like_kernel(&sleepable(ProgType::Kprobe));
+    rejects_like_kernel(
+        &asm("r0 = 0\nexit").with_type(ProgType::Syscall),
+        ErrorKind::Other,
+        None,
+        "Syscall programs can only be sleepable",
+    );
+    accepted_like_kernel(&sleepable(ProgType::Syscall));
+    // The load flag may come from the configuration too.
+    let config = Config {
+        flags: bpflab_verifier::Flags { sleepable: true, ..Default::default() },
+        ..Config::default()
+    };
+    let p = asm("r0 = 0\nexit").with_type(ProgType::SchedCls);
+    assert!(analyze(&p, 0, &HelperRegistry::standard(), &config).is_err());
+    // The CFG comes first.
+    let mut p = sleepable(ProgType::Xdp);
+    p.insns.push(Insn::Exit);
+    assert_eq!(ours(&p).unwrap_err().message, "unreachable insn 2");
 }
