@@ -106,6 +106,8 @@ pub(crate) struct Log {
     history: Vec<(u32, bool)>,
     /// A branch was queued by the instruction being processed.
     forked: bool,
+    /// The current frame's stack before a helper or kfunc call, to find the slots it wrote.
+    pre_call_stack: Vec<crate::state::StackSlot>,
 }
 
 impl Log {
@@ -167,6 +169,7 @@ impl Log {
             callee: None,
             history: Vec::new(),
             forked: false,
+            pre_call_stack: Vec::new(),
         }
     }
 
@@ -228,13 +231,20 @@ impl Log {
             let _ = writeln!(self.text, "func#{i} @{}", s.start);
         }
         self.text.push_str("Live regs before insn:\n");
+        let scc = scc_ids(prog, &cfg.force_checkpoint);
         let mut slot = 0;
         for ins in &prog.insns {
             let live = cfg.live_in.get(slot).copied().unwrap_or(0);
             let regs: String = (0..FP)
                 .map(|r| if live & (1 << r) != 0 { char::from(b'0' + r as u8) } else { '.' })
                 .collect();
-            let _ = write!(self.text, "{slot:>7}: {regs} ");
+            match scc.get(slot).copied().unwrap_or(0) {
+                0 => self.text.push_str("    "),
+                id => {
+                    let _ = write!(self.text, "{id:>3} ");
+                }
+            }
+            let _ = write!(self.text, "{slot:>3}: {regs} ");
             self.write_insn(ins);
             self.text.push('\n');
             slot += ins.slots();
@@ -330,6 +340,10 @@ impl Log {
         if matches!(ins, Insn::Exit) && st.frames.len() > 1 {
             self.callee = Some(st.cur().clone());
         }
+        if matches!(ins, Insn::Call { kind, .. } if *kind != bpflab_vm::isa::CallKind::Local) {
+            self.pre_call_stack.clear();
+            self.pre_call_stack.extend_from_slice(&st.cur().stack);
+        }
     }
 
     /// What an instruction touches, from the state before it: its registers and the stack
@@ -420,6 +434,14 @@ impl Log {
                 self.scratch_regs = u16::MAX;
                 self.scratch_stack = u64::MAX;
             }
+            Insn::Call { .. } => {
+                // Stack slots a helper wrote (memory arguments).
+                for (i, slot) in st.cur().stack.iter().enumerate().take(64) {
+                    if self.pre_call_stack.get(i) != Some(slot) {
+                        self.scratch_stack |= 1 << i;
+                    }
+                }
+            }
             Insn::Exit => {
                 if let (Some(callee), Some(to)) = (self.callee.take(), next) {
                     self.text.push_str("returning from callee:\n");
@@ -434,7 +456,13 @@ impl Log {
     }
 
     /// Ends the log: the error (with bpflab's source line and path), the statistics.
-    pub(crate) fn finish(&mut self, verdict: &Verdict, stats: &Stats, limit: u64, stack_depth: &[u32]) {
+    pub(crate) fn finish(
+        &mut self,
+        verdict: &Verdict,
+        stats: &Stats,
+        limit: u64,
+        stack_depth: &[u32],
+    ) {
         match verdict {
             Verdict::Accepted => {
                 if self.on() && !self.level2() {
@@ -511,7 +539,7 @@ impl Log {
                 continue;
             }
             let _ = write!(s, " R{i}=");
-            self.write_reg(&mut s, r, f.frameno);
+            self.write_reg_in(&mut s, r, f.frameno, st);
         }
         for (i, slot) in f.stack.iter().enumerate() {
             if !all && (i >= 64 || self.scratch_stack & (1 << i) == 0) {
@@ -525,7 +553,7 @@ impl Log {
             let _ = write!(s, " fp{}=", -((i as i64 + 1) * SLOT as i64));
             if kinds[SLOT - 1] == ByteKind::Spill {
                 kinds.iter().take_while(|&&k| k != ByteKind::Spill).for_each(|k| s.push(k.ch()));
-                self.write_reg(&mut s, &slot.spilled, f.frameno);
+                self.write_reg_in(&mut s, &slot.spilled, f.frameno, st);
             } else {
                 kinds.iter().for_each(|k| s.push(k.ch()));
             }
@@ -554,6 +582,28 @@ impl Log {
         let mut s = String::new();
         self.write_reg(&mut s, r, frameno);
         s
+    }
+
+    /// A register of state `st`: ring buffer records (memory holding a ring buffer
+    /// reference) show as `ringbuf_mem`.
+    fn write_reg_in(&self, s: &mut String, r: &Reg, frameno: u8, st: &State) {
+        if r.kind() == Some(PtrKind::Mem)
+            && r.ref_obj_id != 0
+            && st
+                .refs
+                .iter()
+                .any(|x| x.id == r.ref_obj_id && x.kind == crate::state::RefKind::Ringbuf)
+        {
+            let name = r.type_name();
+            let (pre, rest) =
+                name.strip_prefix("rdonly_").map_or(("", name.as_str()), |x| ("rdonly_", x));
+            let _ = write!(s, "{pre}ringbuf_{rest}");
+            let mut tail = String::new();
+            self.write_reg(&mut tail, r, frameno);
+            s.push_str(&tail[r.type_name().len()..]);
+            return;
+        }
+        self.write_reg(s, r, frameno);
     }
 
     fn write_reg(&self, s: &mut String, r: &Reg, frameno: u8) {
@@ -588,6 +638,93 @@ impl Log {
             _ => format!("{imm:#x}"),
         }
     }
+}
+
+/// Per slot, the loop (non-trivial strongly connected component of the instruction graph)
+/// it belongs to, numbered from 1 in the order Tarjan's algorithm completes them when it
+/// starts from each unvisited instruction in order and takes the fall-through successor
+/// before the jump target; 0 outside loops. Calls that call a callback (`looping[slot]`) loop
+/// on themselves, as the kernel verifies them. The kernel's level-2 liveness table shows it.
+fn scc_ids(prog: &Program, looping: &[bool]) -> Vec<u32> {
+    let n = prog.slot_count();
+    let mut succ: Vec<[Option<usize>; 2]> = vec![[None, None]; n];
+    let mut is_start = vec![false; n];
+    let mut slot = 0usize;
+    for ins in &prog.insns {
+        let at = |off: i64| usize::try_from(slot as i64 + 1 + off).ok().filter(|&t| t < n);
+        let next = Some(slot + ins.slots()).filter(|&t| t < n);
+        succ[slot] = match *ins {
+            Insn::Exit => [None, None],
+            Insn::Ja { off } => [at(i64::from(off)), None],
+            Insn::JaLong { imm } => [at(i64::from(imm)), None],
+            Insn::Jump { off, .. } => [next, at(i64::from(off))],
+            Insn::Call { kind: bpflab_vm::isa::CallKind::Helper, .. }
+                if looping.get(slot).copied().unwrap_or(false) =>
+            {
+                [next, Some(slot)]
+            }
+            _ => [next, None],
+        };
+        is_start[slot] = true;
+        slot += ins.slots();
+    }
+    const UNSEEN: u32 = u32::MAX;
+    let mut index = vec![UNSEEN; n];
+    let mut low = vec![0u32; n];
+    let mut on_stack = vec![false; n];
+    let mut stack: Vec<usize> = Vec::new();
+    let mut ids = vec![0u32; n];
+    let (mut counter, mut next_id) = (0u32, 1u32);
+    let mut dfs: Vec<(usize, usize)> = Vec::new();
+    for root in 0..n {
+        if !is_start[root] || index[root] != UNSEEN {
+            continue;
+        }
+        index[root] = counter;
+        low[root] = counter;
+        counter += 1;
+        stack.push(root);
+        on_stack[root] = true;
+        dfs.push((root, 0));
+        while let Some(&mut (v, ref mut k)) = dfs.last_mut() {
+            if *k < 2 {
+                let w = succ[v][*k];
+                *k += 1;
+                if let Some(w) = w {
+                    if index[w] == UNSEEN {
+                        index[w] = counter;
+                        low[w] = counter;
+                        counter += 1;
+                        stack.push(w);
+                        on_stack[w] = true;
+                        dfs.push((w, 0));
+                    } else if on_stack[w] {
+                        low[v] = low[v].min(index[w]);
+                    }
+                }
+                continue;
+            }
+            dfs.pop();
+            if let Some(&(p, _)) = dfs.last() {
+                low[p] = low[p].min(low[v]);
+            }
+            if low[v] == index[v] {
+                let at = stack.iter().rposition(|&x| x == v).unwrap_or(0);
+                let members = stack.split_off(at);
+                let looping = members.len() > 1 || succ[v].contains(&Some(v));
+                for &m in &members {
+                    on_stack[m] = false;
+                    if looping {
+                        ids[m] = next_id;
+                    }
+                }
+                if looping {
+                    next_id += 1;
+                }
+            }
+        }
+    }
+    ids
 }
 
 /// A register as the kernel's `print_reg_state` prints it (`scalar(umax=255,var_off=(0x0;
@@ -854,9 +991,9 @@ fn write_raw_insn(
                             "r{sr} = atomic{dw}_fetch_{name}(({sz} *)(r{d} {off:+}), r{sr})"
                         ))
                     }
-                    (0xf0, true) => {
-                        w(format_args!("r0 = atomic{dw}_cmpxchg(({sz} *)(r{d} {off:+}), r0, r{sr})"))
-                    }
+                    (0xf0, true) => w(format_args!(
+                        "r0 = atomic{dw}_cmpxchg(({sz} *)(r{d} {off:+}), r0, r{sr})"
+                    )),
                     (0xe0, true) => {
                         w(format_args!("r{sr} = atomic{dw}_xchg(({sz} *)(r{d} {off:+}), r{sr})"))
                     }
