@@ -855,6 +855,41 @@ impl Scalar {
         self.update_bounds();
     }
 
+    /// The variable offset of `ptr += off` for a pointer whose offset this is (the kernel's
+    /// `adjust_ptr_min_max_vals`, when `off` is not a constant folded into the fixed
+    /// offset): pointers carry no 32-bit bounds, a 64-bit bound that may overflow is lost,
+    /// the tnums add; synced after.
+    pub fn ptr_add(&mut self, off: &Scalar) {
+        self.mark_unbounded32();
+        match (self.smin.checked_add(off.smin), self.smax.checked_add(off.smax)) {
+            (Some(lo), Some(hi)) => (self.smin, self.smax) = (lo, hi),
+            _ => (self.smin, self.smax) = (i64::MIN, i64::MAX),
+        }
+        match (self.umin.checked_add(off.umin), self.umax.checked_add(off.umax)) {
+            (Some(lo), Some(hi)) => (self.umin, self.umax) = (lo, hi),
+            _ => (self.umin, self.umax) = (0, u64::MAX),
+        }
+        self.var_off = self.var_off.add(off.var_off);
+        self.sync();
+    }
+
+    /// The variable offset of `ptr -= off` (see [`Scalar::ptr_add`]); the unsigned bounds
+    /// are lost when the smallest offset minus the largest subtrahend could wrap.
+    pub fn ptr_sub(&mut self, off: &Scalar) {
+        self.mark_unbounded32();
+        match (self.smin.checked_sub(off.smax), self.smax.checked_sub(off.smin)) {
+            (Some(lo), Some(hi)) => (self.smin, self.smax) = (lo, hi),
+            _ => (self.smin, self.smax) = (i64::MIN, i64::MAX),
+        }
+        if self.umin < off.umax {
+            (self.umin, self.umax) = (0, u64::MAX);
+        } else {
+            (self.umin, self.umax) = (self.umin - off.umax, self.umax - off.umin);
+        }
+        self.var_off = self.var_off.sub(off.var_off);
+        self.sync();
+    }
+
     /// `self = -self` (`is64`: ALU64, else the low 32 bits, zero-extended), computed as
     /// `0 - self` with the subtraction's bounds.
     pub fn neg(&mut self, is64: bool) {

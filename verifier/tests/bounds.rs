@@ -275,6 +275,16 @@ proptest! {
     }
 
     #[test]
+    fn pointer_offsets_are_sound((a, x) in arb_derived(), (b, y) in arb_derived()) {
+        let mut r = a;
+        r.ptr_add(&b);
+        check(&r, x.wrapping_add(y), &format!("ptr {a:?} + {b:?}"))?;
+        let mut r = a;
+        r.ptr_sub(&b);
+        check(&r, x.wrapping_sub(y), &format!("ptr {a:?} - {b:?}"))?;
+    }
+
+    #[test]
     fn neg_is_sound((a, x) in arb_derived(), is64 in any::<bool>()) {
         let mut r = a;
         r.neg(is64);
@@ -553,6 +563,26 @@ fn kernel_text_when_every_sum_wraps() {
     let down = alu(a, AluOp::Sub, big, true);
     assert_eq!(down.fmt_kernel(), once.fmt_kernel());
     assert_eq!(alu(down, AluOp::Sub, big, true).fmt_kernel(), a.fmt_kernel());
+}
+
+/// A packet pointer moved by variable offsets, as the kernel printed it (`r2 = pkt;
+/// r2 += r6; r2 -= r7` with r6 in [-16, -1] and r7 in [0, 7]).
+#[test]
+fn pointer_offsets_as_the_kernel_prints_them() {
+    let r6 = alu(alu(unknown(), AluOp::And, k(15), true), AluOp::Sub, k(16), true);
+    let r7 = alu(unknown(), AluOp::And, k(7), true);
+    let mut off = Scalar::konst(0);
+    off.ptr_add(&r6);
+    off.ptr_sub(&r7);
+    assert_eq!(
+        off.fmt_kernel(),
+        "smin=smin32=-23,smax=smax32=-1,umin=0xffffffffffffffe9,umin32=0xffffffe9,\
+         var_off=(0xffffffffffffffe0; 0x1f)"
+    );
+    let mut off = Scalar::konst(0);
+    off.ptr_add(&r6);
+    off.ptr_add(&alu(alu(unknown(), AluOp::And, k(3), true), AluOp::Add, k(16), true));
+    assert_eq!(off.fmt_kernel(), "smin=smin32=0,smax=umax=smax32=umax32=18,var_off=(0x0; 0x1f)");
 }
 
 #[test]
