@@ -23,7 +23,9 @@ pub struct Config {
     pub max_frames: usize,
     /// Subprograms (`BPF_MAX_SUBPROGS`).
     pub max_subprogs: usize,
-    /// Kernel log level: 0 (errors only), 1 (the kernel's level 1), 2 (per-instruction states).
+    /// Kernel log level: 0 (errors only), 1 (the kernel's level 1), 2 (per-instruction states),
+    /// as the kernel's `log_level` bits; bit 4 (`BPF_LOG_STATS`) adds the `verification time`
+    /// and `stack depth` lines.
     pub log_level: u8,
     /// Load flags that change verification.
     pub flags: Flags,

@@ -88,6 +88,8 @@ pub(crate) struct Log {
     pub text: String,
     /// Absolute position of `text[0]` (bytes dropped before it).
     start: usize,
+    /// The most bytes kept ([`LOG_CAP`]).
+    cap: usize,
     lines: Vec<LineRec>,
     prev_linfo: Option<usize>,
     maps: Vec<MapName>,
@@ -155,6 +157,7 @@ impl Log {
             level,
             text: String::new(),
             start: 0,
+            cap: LOG_CAP,
             lines,
             prev_linfo: None,
             maps,
@@ -202,10 +205,10 @@ impl Log {
 
     /// Drops the oldest lines once the text passes [`LOG_CAP`].
     fn bound(&mut self) {
-        if self.text.len() <= LOG_CAP {
+        if self.text.len() <= self.cap {
             return;
         }
-        let cut = self.text.len() - LOG_CAP / 2;
+        let cut = self.text.len() - self.cap / 2;
         let at = self.text[cut..].find('\n').map_or(self.text.len(), |i| cut + i + 1);
         self.text.drain(..at);
         self.start += at;
@@ -1167,6 +1170,26 @@ mod tests {
         assert_eq!(fmt_reg(&p, 0), "P3");
         let m = Reg { id: 1, maybe_null: true, ..Reg::ptr(PtrKind::MapValue) };
         assert_eq!(fmt_reg(&m, 0), "map_value_or_null(id=1)");
+    }
+
+    #[test]
+    fn the_log_keeps_its_tail_within_the_cap() {
+        let prog = Program::raw("t", bpflab_vm::asm::assemble("r0 = 0\nexit").expect("asm"));
+        let mut log = Log::new(LEVEL1, &Collection::default(), &prog);
+        log.cap = 1000;
+        let mark = log.mark();
+        for i in 0..500 {
+            let _ = writeln!(log.text, "line {i}");
+            log.bound();
+            assert!(log.text.len() <= 1000);
+        }
+        assert!(log.text.ends_with("line 499\n"));
+        assert!(log.text.starts_with("line "), "whole lines are dropped");
+        assert_eq!(log.end(), (0..500).map(|i| format!("line {i}\n").len()).sum::<usize>());
+        // Going back to a position already dropped empties the log, as the kernel's reset.
+        log.resume(mark, 0, 1);
+        assert!(log.text.is_empty());
+        assert_eq!(log.end(), 0);
     }
 
     #[test]
