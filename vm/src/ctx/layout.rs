@@ -1168,8 +1168,10 @@ pub static CGROUP_DEVICE: CtxLayout = CtxLayout {
 pub const PT_REGS_SIZE: u32 = 168;
 /// `PERF_MAX_TRACE_SIZE`: the largest tracepoint record.
 pub const PERF_MAX_TRACE_SIZE: u32 = 8192;
+/// Most arguments of a traced function or raw tracepoint (`MAX_BPF_FUNC_ARGS`).
+pub const MAX_BPF_FUNC_ARGS: u32 = 12;
 /// Bytes of a tracing program's argument array (`MAX_BPF_FUNC_ARGS` u64 slots).
-pub const ARGS_SIZE: u32 = 96;
+pub const ARGS_SIZE: u32 = MAX_BPF_FUNC_ARGS * 8;
 
 /// kprobes (`kprobe_prog_is_valid_access`): `struct pt_regs`, any aligned load.
 pub static KPROBE: CtxLayout = CtxLayout {

@@ -11,7 +11,7 @@ use crate::memory::{Access, ContextAccess, MemError, Memory};
 use crate::sock::{SockId, SockView};
 
 /// Size of `struct bpf_sk_lookup`.
-pub const SK_LOOKUP_SIZE: usize = 72;
+pub const SK_LOOKUP_SIZE: usize = super::layout::SK_LOOKUP_SIZE as usize;
 /// End of `local_port`: every byte after it must be zero in `ctx_in`.
 const LOCAL_PORT_END: usize = 64;
 const AF_INET: u32 = 2;

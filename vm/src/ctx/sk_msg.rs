@@ -21,7 +21,7 @@ use crate::memory::{Access, ContextAccess, MemError, Memory, Perm, RegionId, Reg
 use crate::sock::{SockFields, SockId, SockView};
 
 /// `sizeof(struct sk_msg_md)`.
-pub const SK_MSG_MD_SIZE: usize = 80;
+pub const SK_MSG_MD_SIZE: usize = super::layout::SK_MSG_MD_SIZE as usize;
 /// `MAX_MSG_FRAGS` (`MAX_SKB_FRAGS`): scatterlist elements of a message.
 pub const MAX_MSG_FRAGS: usize = 17;
 /// Largest element the simulated `sendmsg` builds (a 32 KiB page fragment).

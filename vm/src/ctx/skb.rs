@@ -35,7 +35,7 @@ use crate::memory::{Access, ContextAccess, MemError, Memory, Perm, RegionId, Reg
 use crate::sock::{INIT_NET_COOKIE, SockId, SockView, map_detached, test_run_bpf_sock};
 
 /// Size of `struct __sk_buff`.
-pub const SK_BUFF_SIZE: usize = 192;
+pub const SK_BUFF_SIZE: usize = super::layout::SK_BUFF_SIZE as usize;
 /// Length of an Ethernet header (`ETH_HLEN`).
 pub const ETH_HLEN: usize = 14;
 /// Headroom in front of the packet in a test run (`NET_SKB_PAD + NET_IP_ALIGN` on x86-64).

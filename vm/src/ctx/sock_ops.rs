@@ -22,7 +22,7 @@ use crate::memory::{Access, ContextAccess, MemError, Memory, Perm, RegionId, Reg
 use crate::sock::{SockFields, SockId, SockView};
 
 /// `sizeof(struct bpf_sock_ops)` in Linux 6.18.
-pub const BPF_SOCK_OPS_SIZE: usize = 224;
+pub const BPF_SOCK_OPS_SIZE: usize = super::layout::SOCK_OPS_SIZE as usize;
 /// `sizeof(struct bpf_sock_ops)` before `skb_hwtstamp` was added.
 pub const BPF_SOCK_OPS_SIZE_OLD: usize = 216;
 

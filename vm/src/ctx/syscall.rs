@@ -8,7 +8,7 @@ use crate::engine::{ProgType, RunInput};
 use crate::memory::{Access, ContextAccess, MemError, Memory};
 
 /// Largest argument buffer the kernel accepts (`U16_MAX`).
-pub const MAX_CTX: usize = u16::MAX as usize;
+pub const MAX_CTX: usize = super::layout::SYSCALL_CTX_MAX as usize;
 
 /// The argument buffer of a syscall program run.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -20,11 +20,11 @@ use crate::engine::{ProgType, RunInput};
 use crate::memory::{Access, ContextAccess, MemError, Memory};
 
 /// `sizeof(struct pt_regs)` on x86_64.
-pub const PT_REGS_SIZE: usize = 168;
+pub const PT_REGS_SIZE: usize = super::layout::PT_REGS_SIZE as usize;
 /// The largest tracepoint record (`PERF_MAX_TRACE_SIZE`).
-pub const PERF_MAX_TRACE_SIZE: usize = 8192;
+pub const PERF_MAX_TRACE_SIZE: usize = super::layout::PERF_MAX_TRACE_SIZE as usize;
 /// Most arguments of a traced function or raw tracepoint (`MAX_BPF_FUNC_ARGS`).
-pub const MAX_BPF_FUNC_ARGS: usize = 12;
+pub const MAX_BPF_FUNC_ARGS: usize = super::layout::MAX_BPF_FUNC_ARGS as usize;
 /// Argument registers of a kprobe (`PT_REGS_PARM1..6`).
 pub const KPROBE_ARG_REGS: usize = 6;
 

@@ -17,7 +17,7 @@ pub const SKB_SHARED_INFO: usize = 320;
 /// Bytes at the start of the headroom taken by `struct xdp_frame`.
 pub const XDP_FRAME_STRUCT: usize = 40;
 /// Size of `struct xdp_md`.
-pub const XDP_MD_SIZE: usize = 24;
+pub const XDP_MD_SIZE: usize = super::layout::XDP_MD_SIZE as usize;
 /// `BPF_XDP_DEVMAP` attach type: programs attached to devmap entries may read `egress_ifindex`.
 pub const BPF_XDP_DEVMAP: u32 = super::layout::attach::XDP_DEVMAP;
 
