@@ -99,6 +99,12 @@ mod id {
     pub(super) const RINGBUF_RESERVE_DYNPTR: i32 = 198;
     pub(super) const RINGBUF_SUBMIT_DYNPTR: i32 = 199;
     pub(super) const RINGBUF_DISCARD_DYNPTR: i32 = 200;
+    pub(super) const GET_NETNS_COOKIE: i32 = 122;
+    pub(super) const CHECK_MTU: i32 = 163;
+    pub(super) const TCP_RAW_GEN_SYNCOOKIE_IPV4: i32 = 204;
+    pub(super) const TCP_RAW_GEN_SYNCOOKIE_IPV6: i32 = 205;
+    pub(super) const TCP_RAW_CHECK_SYNCOOKIE_IPV4: i32 = 206;
+    pub(super) const TCP_RAW_CHECK_SYNCOOKIE_IPV6: i32 = 207;
     pub(super) const USER_RINGBUF_DRAIN: i32 = 209;
     pub(super) const CGRP_STORAGE_GET: i32 = 210;
     pub(super) const CGRP_STORAGE_DELETE: i32 = 211;
@@ -120,6 +126,28 @@ pub(crate) struct CallFacts {
     pub cb: Vec<usize>,
     /// Subprogram start slots used as asynchronous callbacks (timers).
     pub async_cb: Vec<usize>,
+    /// Global functions called (subprogram indices), verified on their own after the walk.
+    pub globals_called: Vec<usize>,
+    /// The collection's BTF, parsed once.
+    btf: Option<bpflab_btf::Btf>,
+}
+
+/// A global function's argument as its BTF prototype types it (`btf_prepare_func_args`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum GlobalArg {
+    /// An integer or enum (ARG_ANYTHING, a scalar).
+    Scalar,
+    /// A pointer to the program type's context struct (ARG_PTR_TO_CTX).
+    Ctx,
+    /// A pointer to `size` bytes of memory, possibly NULL (ARG_PTR_TO_MEM | PTR_MAYBE_NULL).
+    Mem { size: u32 },
+}
+
+/// A global function's prototype.
+#[derive(Clone, Debug)]
+struct GlobalFn {
+    name: String,
+    args: Vec<GlobalArg>,
 }
 
 /// A helper argument as the kernel types it (`enum bpf_arg_type` with its flags), derived
@@ -138,14 +166,15 @@ enum Arg {
     MapValue { null_ok: bool },
     /// ARG_PTR_TO_MEM (`uninit`: MEM_UNINIT, the helper writes; `null_ok`: PTR_MAYBE_NULL).
     Mem { uninit: bool, null_ok: bool },
-    /// ARG_PTR_TO_FIXED_SIZE_MEM | MEM_UNINIT | MEM_ALIGNED of `size` bytes (ARG_PTR_TO_LONG).
-    FixedMem { size: u32 },
+    /// ARG_PTR_TO_FIXED_SIZE_MEM of `size` bytes: `uninit` (MEM_UNINIT, the helper fills it),
+    /// `write` (MEM_WRITE, the helper writes it), `aligned` (MEM_ALIGNED).
+    FixedMem { size: u32, uninit: bool, write: bool, aligned: bool },
     /// ARG_CONST_SIZE / ARG_CONST_SIZE_OR_ZERO for the previous memory argument.
     Size { zero_ok: bool },
     /// ARG_CONST_ALLOC_SIZE_OR_ZERO.
     AllocSize,
-    /// ARG_PTR_TO_CTX.
-    Ctx,
+    /// ARG_PTR_TO_CTX (`null_ok`: ARG_PTR_TO_CTX_OR_NULL).
+    Ctx { null_ok: bool },
     /// ARG_PTR_TO_CONST_STR.
     ConstStr,
     /// ARG_PTR_TO_FUNC.
@@ -192,7 +221,9 @@ impl Arg {
             }
             (id::SK_STORAGE_GET | id::SK_STORAGE_DELETE, 1) => {
                 return match prog_type {
-                    ProgType::CgroupSock if func == id::SK_STORAGE_GET => Arg::Ctx,
+                    ProgType::CgroupSock if func == id::SK_STORAGE_GET => {
+                        Arg::Ctx { null_ok: false }
+                    }
                     ProgType::Tracing | ProgType::Lsm | ProgType::Syscall => {
                         Arg::BtfId { null_ok: true }
                     }
@@ -209,6 +240,19 @@ impl Arg {
                 1,
             ) => return Arg::BtfId { null_ok: true },
             (id::RINGBUF_RESERVE, 1) => return Arg::AllocSize,
+            (id::GET_NETNS_COOKIE, 0) => return Arg::Ctx { null_ok: true },
+            // The MTU in and out: a u32 the helper reads and writes.
+            (id::CHECK_MTU, 2) => return Arg::FixedMem { size: 4, uninit: false, write: true, aligned: true },
+            // struct iphdr (20 bytes), struct ipv6hdr (40), struct tcphdr (20).
+            (id::TCP_RAW_GEN_SYNCOOKIE_IPV4 | id::TCP_RAW_CHECK_SYNCOOKIE_IPV4, 0) => {
+                return Arg::FixedMem { size: 20, uninit: false, write: false, aligned: false };
+            }
+            (id::TCP_RAW_GEN_SYNCOOKIE_IPV6 | id::TCP_RAW_CHECK_SYNCOOKIE_IPV6, 0) => {
+                return Arg::FixedMem { size: 40, uninit: false, write: false, aligned: false };
+            }
+            (id::TCP_RAW_CHECK_SYNCOOKIE_IPV4 | id::TCP_RAW_CHECK_SYNCOOKIE_IPV6, 1) => {
+                return Arg::FixedMem { size: 20, uninit: false, write: false, aligned: false };
+            }
             (id::RINGBUF_SUBMIT | id::RINGBUF_DISCARD, 0) => return Arg::RingbufMem,
             _ => {}
         }
@@ -234,14 +278,14 @@ impl Arg {
             ArgType::PtrToUninitMem => Arg::Mem { uninit: true, null_ok: false },
             ArgType::ConstSize => Arg::Size { zero_ok: false },
             ArgType::ConstSizeOrZero => Arg::Size { zero_ok: true },
-            ArgType::PtrToCtx => Arg::Ctx,
+            ArgType::PtrToCtx => Arg::Ctx { null_ok: false },
             ArgType::PtrToConstStr => Arg::ConstStr,
             ArgType::PtrToFunc => Arg::Func,
             ArgType::PtrToStackOrNull => Arg::StackOrNull,
             ArgType::PtrToSocket => Arg::Socket { null_ok: false },
             ArgType::PtrToSpinLock => Arg::SpinLock,
             ArgType::PtrToAllocMem => Arg::RingbufMem,
-            ArgType::PtrToLong => Arg::FixedMem { size: 8 },
+            ArgType::PtrToLong => Arg::FixedMem { size: 8, uninit: true, write: true, aligned: true },
             ArgType::PtrToTimer => Arg::Timer,
             ArgType::PtrToDynptr => Arg::Dynptr,
         }
@@ -254,6 +298,7 @@ impl Arg {
             Arg::MapValue { null_ok: true }
                 | Arg::Mem { null_ok: true, .. }
                 | Arg::StackOrNull
+                | Arg::Ctx { null_ok: true }
                 | Arg::BtfSockCommon { null_ok: true, .. }
                 | Arg::Socket { null_ok: true }
                 | Arg::BtfId { null_ok: true }
@@ -277,7 +322,7 @@ fn compatible(arg: Arg) -> (&'static [PtrKind], &'static str) {
     match arg {
         Arg::MapKey | Arg::MapValue { .. } | Arg::Mem { .. } | Arg::FixedMem { .. } => (MEM, MEM_S),
         Arg::MapPtr => (&[P::MapPtr], "map_ptr"),
-        Arg::Ctx => (&[P::Ctx], "ctx"),
+        Arg::Ctx { .. } => (&[P::Ctx], "ctx"),
         Arg::SockCommon => (SOCK, "sock_common, sock, tcp_sock, xdp_sock"),
         Arg::BtfSockCommon { .. } => {
             (SOCK, "sock_common, sock, tcp_sock, xdp_sock, ptr_, trusted_ptr_")
@@ -311,6 +356,10 @@ fn pkt_access(func: i32) -> bool {
             | id::SOCK_HASH_UPDATE
             | id::TCP_CHECK_SYNCOOKIE
             | id::TCP_GEN_SYNCOOKIE
+            | id::TCP_RAW_GEN_SYNCOOKIE_IPV4
+            | id::TCP_RAW_GEN_SYNCOOKIE_IPV6
+            | id::TCP_RAW_CHECK_SYNCOOKIE_IPV4
+            | id::TCP_RAW_CHECK_SYNCOOKIE_IPV6
     )
 }
 
@@ -855,17 +904,34 @@ fn check_arg(
             helper_mem(v, st, insn, regno, &Scalar::konst(u64::from(size)), write, false, None)?;
         }
         Arg::Mem { .. } => meta.mem = Some((regno, arg)),
-        Arg::FixedMem { size } => {
-            helper_mem(v, st, insn, regno, &Scalar::konst(u64::from(size)), true, false, None)?;
+        Arg::FixedMem { size, uninit, write, aligned } => {
+            if null_skip {
+                return Ok(());
+            }
+            let sz = Scalar::konst(u64::from(size));
+            helper_mem(v, st, insn, regno, &sz, uninit, false, None)?;
+            // Written but not raw: initialised memory the program may write (`BPF_WRITE`).
+            if write && !uninit && reg.kind() == Some(PtrKind::MapValue) {
+                let spec = &v.coll.maps[reg.map as usize];
+                if spec.flags & BPF_F_RDONLY_PROG != 0 {
+                    return Err(reject(
+                        insn,
+                        format!(
+                            "write into map forbidden, value_size={} off={} size={size}",
+                            spec.value_size, reg.off
+                        ),
+                    ));
+                }
+            }
             let r = st.reg(regno);
-            if r.kind() == Some(PtrKind::Stack) {
+            if aligned && r.kind() == Some(PtrKind::Stack) {
                 let off = i64::from(r.off) + r.var.var_off.value as i64;
                 if off % i64::from(size) != 0 {
                     return Err(reject(
                         insn,
                         format!(
-                            "misaligned stack access off {}+{} size {size}",
-                            r.var.fmt_kernel(),
+                            "misaligned stack access off {}+{}+0 size {size}",
+                            fmt_tnum(&r.var),
                             r.off
                         ),
                     ));
@@ -1271,12 +1337,11 @@ pub(crate) fn check_func_call(
     };
     if v.cfg.subprogs[sub].is_global {
         if st.lock.is_some() {
-            return Err(reject(
-                insn,
-                "global function calls are not allowed while holding a lock,\nuse static function instead",
-            ));
+            // Two lines; the second is the error line.
+            v.log.text.push_str("global function calls are not allowed while holding a lock,\n");
+            return Err(reject(insn, "use static function instead"));
         }
-        return Err(Stop::unsupported(insn, "calls to global functions"));
+        return call_global(v, st, insn, sub);
     }
     if st.frames.len() >= v.config.max_frames {
         return Err(reject(
@@ -1294,6 +1359,247 @@ pub(crate) fn check_func_call(
     }
     st.frames.push(callee);
     Ok(target)
+}
+
+/// The collection's BTF, parsed on first use.
+fn btf<'b>(v: &'b mut Verifier<'_>, insn: usize) -> Result<&'b bpflab_btf::Btf, Stop> {
+    if v.calls.btf.is_none() {
+        let Some(raw) = v.coll.btf.as_deref() else {
+            return Err(Stop::unsupported(insn, "global functions without BTF"));
+        };
+        let parsed = bpflab_btf::Btf::parse(raw)
+            .map_err(|e| Stop::unsupported(insn, format!("global functions: BTF: {e}")))?;
+        v.calls.btf = Some(parsed);
+    }
+    Ok(v.calls.btf.as_ref().expect("parsed above"))
+}
+
+/// The prototype of global function `sub` from BTF (`btf_prepare_func_args`): `Ok(Err(line))`
+/// when the kernel refuses the prototype with that log line.
+fn global_fn(v: &mut Verifier<'_>, insn: usize, sub: usize) -> Result<Result<GlobalFn, String>, Stop> {
+    use bpflab_btf::BtfType as T;
+    let start = v.cfg.subprogs[sub].start;
+    let type_id = v.prog.func_info.iter().find(|f| f.0 as usize == start).map(|f| f.1);
+    let ctx_name = bpflab_vm::ctx::layout::layout(v.prog.prog_type).map(|l| l.name);
+    let prog_type = v.prog.prog_type;
+    let btf = btf(v, insn)?;
+    let bad = |what: String| Stop::unsupported(insn, format!("global function prototype: {what}"));
+    let Some(type_id) = type_id else { return Err(bad("no func info".into())) };
+    let Ok(T::Func { name_off, type_id: proto_id, .. }) = btf.type_by_id(type_id) else {
+        return Err(bad(format!("type {type_id} is not a FUNC")));
+    };
+    let name = btf.string_at(*name_off).unwrap_or("").to_string();
+    let Ok(T::FuncProto { ret_type, params }) = btf.type_by_id(*proto_id) else {
+        return Err(bad(format!("{name}: no FUNC_PROTO")));
+    };
+    if params.len() > 5 {
+        return Ok(Err(format!(
+            "Global function {name}() with {} > 5 args. Buggy compiler.",
+            params.len()
+        )));
+    }
+    let skip = |id: u32| btf.skip_mods_and_typedefs(id).map_err(|e| bad(e.to_string()));
+    let ret = skip(*ret_type)?;
+    if !matches!(btf.type_by_id(ret), Ok(T::Int(_) | T::Enum(_) | T::Enum64(_))) {
+        return Ok(Err(format!(
+            "Global function {name}() doesn't return scalar. Only those are supported."
+        )));
+    }
+    let tagged = btf.types().any(|(_, t)| {
+        matches!(t, T::DeclTag { type_id: tid, name_off, .. }
+            if *tid == type_id && btf.string_at(*name_off).is_ok_and(|n| n.starts_with("arg:")))
+    });
+    if tagged {
+        return Err(bad(format!("{name}: arg: decl tags")));
+    }
+    let mut args = Vec::with_capacity(params.len());
+    for (i, p) in params.iter().enumerate() {
+        let t = skip(p.type_id)?;
+        match btf.type_by_id(t) {
+            Ok(T::Int(_) | T::Enum(_) | T::Enum64(_)) => args.push(GlobalArg::Scalar),
+            Ok(T::Ptr { type_id: pointee }) => {
+                // Kprobe programs may name their context by its typedef.
+                let typedef_ctx = prog_type == ProgType::Kprobe
+                    && matches!(btf.type_by_id(*pointee), Ok(T::Typedef { name_off, .. })
+                        if btf.string_at(*name_off).ok() == Some("bpf_user_pt_regs_t"));
+                let target = skip(*pointee)?;
+                let tname = btf.type_by_id(target).ok().map(|t| t.name_off()).and_then(|o| btf.string_at(o).ok());
+                let is_struct = matches!(btf.type_by_id(target), Ok(T::Struct(_)));
+                if typedef_ctx || (is_struct && tname.is_some() && tname == ctx_name) {
+                    args.push(GlobalArg::Ctx);
+                } else if tname == Some("bpf_dynptr") {
+                    return Err(bad(format!("{name}: dynptr argument #{i}")));
+                } else {
+                    let size = btf.size_of(target).map_err(|_| bad(format!("{name}: size of argument #{i}")))?;
+                    args.push(GlobalArg::Mem { size });
+                }
+            }
+            _ => return Err(bad(format!("{name}: argument #{i} type"))),
+        }
+    }
+    Ok(Ok(GlobalFn { name, args }))
+}
+
+/// A call of global function `sub`: the arguments checked against its prototype, which the
+/// kernel verifies once on its own; r0 is an unknown scalar (`check_func_call`).
+fn call_global(v: &mut Verifier<'_>, st: &mut State, insn: usize, sub: usize) -> Result<usize, Stop> {
+    let gf = global_fn(v, insn, sub)?;
+    let start = v.cfg.subprogs[sub].start;
+    let name = match &gf {
+        Ok(g) => g.name.clone(),
+        Err(_) => {
+            let t = v.prog.func_info.iter().find(|f| f.0 as usize == start).map(|f| f.1).unwrap_or(0);
+            let btf = btf(v, insn)?;
+            btf.type_by_id(t).ok().and_then(|t| btf.string_at(t.name_off()).ok()).unwrap_or("").to_string()
+        }
+    };
+    let invalid = |v: &mut Verifier<'_>, line: &str| {
+        v.log.text.push_str(line);
+        v.log.text.push('\n');
+        reject(insn, format!("Caller passes invalid args into func#{sub} ('{name}')"))
+    };
+    let gf = match gf {
+        Ok(g) => g,
+        Err(line) => return Err(invalid(v, &line)),
+    };
+    for (i, a) in gf.args.iter().enumerate() {
+        let regno = i + 1;
+        let reg = *st.reg(regno);
+        let checked = match a {
+            GlobalArg::Scalar => {
+                if reg.is_scalar() { Ok(()) } else { Err(format!("R{regno} is not a scalar")) }
+            }
+            GlobalArg::Ctx => match check_global_off(st, insn, regno, &reg) {
+                Err(e) => Err(e),
+                Ok(()) if reg.kind() != Some(PtrKind::Ctx) => Err(format!("arg#{i} expects pointer to ctx")),
+                Ok(()) => Ok(()),
+            },
+            GlobalArg::Mem { size } => {
+                let r = check_global_off(st, insn, regno, &reg);
+                if r.is_err() || is_null(&reg) {
+                    r
+                } else {
+                    let mut probe = st.clone();
+                    probe.reg_mut(regno).maybe_null = false;
+                    let sz = Scalar::konst(u64::from(*size));
+                    match helper_mem(v, &mut probe, insn, regno, &sz, false, true, None) {
+                        Err(Stop::Reject(e)) => Err(e.message),
+                        Err(u) => return Err(u),
+                        Ok(()) => Ok(()),
+                    }
+                }
+            }
+        };
+        if let Err(line) = checked {
+            return Err(invalid(v, &line));
+        }
+    }
+    if v.config.log_level > 0 {
+        v.log.text.push_str(&format!("Func#{sub} ('{}') is global and assumed valid.\n", gf.name));
+    }
+    if subprog_changes_pkt_data(v, sub) {
+        let privileged = v.config.privileged;
+        st.for_each_reg(|r| {
+            if r.kind().is_some_and(|k| k.is_pkt() || k == PtrKind::PacketEnd) {
+                *r = invalid_reg(privileged);
+            }
+        });
+    }
+    for r in 0..=5 {
+        *st.reg_mut(r) = Reg::NOT_INIT;
+    }
+    *st.reg_mut(0) = Reg::unknown();
+    if !v.calls.globals_called.contains(&sub) {
+        v.calls.globals_called.push(sub);
+    }
+    Ok(insn + 1)
+}
+
+/// `check_func_arg_reg_off` for a global function's argument, as the kernel's line.
+fn check_global_off(st: &State, insn: usize, regno: usize, reg: &Reg) -> Result<(), String> {
+    match check_reg_off(st, insn, regno, Arg::Anything, reg) {
+        Err(Stop::Reject(e)) => Err(e.message),
+        _ => Ok(()),
+    }
+}
+
+/// Whether subprogram `sub`, or one it calls, calls a helper that moves packet data.
+fn subprog_changes_pkt_data(v: &Verifier<'_>, sub: usize) -> bool {
+    let mut seen = vec![sub];
+    let mut todo = vec![sub];
+    while let Some(s) = todo.pop() {
+        let info = &v.cfg.subprogs[s];
+        let mut slot = info.start;
+        while slot < info.end {
+            let Some(ins) = v.insn_at(slot) else {
+                slot += 1;
+                continue;
+            };
+            match *ins {
+                Insn::Call { kind: CallKind::Helper, imm, .. } if changes_pkt_data(imm) => return true,
+                Insn::Call { kind: CallKind::Local, imm, .. } => {
+                    let t = slot as i64 + 1 + i64::from(imm);
+                    if let Some(c) = usize::try_from(t).ok().and_then(|t| subprog_at(v, t))
+                        && !seen.contains(&c)
+                    {
+                        seen.push(c);
+                        todo.push(c);
+                    }
+                }
+                _ => {}
+            }
+            slot += ins.slots();
+        }
+    }
+    false
+}
+
+/// Verifies every called global function on its own, from the state its prototype gives
+/// (`do_check_subprogs`), until no new one is called.
+fn verify_globals(v: &mut Verifier<'_>) -> Result<(), Stop> {
+    let mut done: Vec<usize> = Vec::new();
+    loop {
+        let mut new = 0;
+        for sub in 1..v.cfg.subprogs.len() {
+            if !v.calls.globals_called.contains(&sub) || done.contains(&sub) {
+                continue;
+            }
+            let start = v.cfg.subprogs[sub].start;
+            let gf = match global_fn(v, start, sub)? {
+                Ok(g) => g,
+                Err(line) => return Err(reject(start, line)),
+            };
+            if v.config.log_level > 0 {
+                v.log.text.push_str(&format!("Validating {}() func#{sub}...\n", gf.name));
+            }
+            let mut entry = State::entry(Reg::NOT_INIT);
+            entry.frames[0].subprog = sub;
+            for (i, a) in gf.args.iter().enumerate() {
+                entry.frames[0].regs[i + 1] = match a {
+                    GlobalArg::Scalar => Reg::unknown(),
+                    GlobalArg::Ctx => Reg::ptr(PtrKind::Ctx),
+                    GlobalArg::Mem { size } => Reg {
+                        mem_size: *size,
+                        maybe_null: true,
+                        id: v.new_id(),
+                        ..Reg::ptr(PtrKind::Mem)
+                    },
+                };
+            }
+            v.walk_from(entry, start)?;
+            if v.config.log_level > 0 {
+                v.log.text.push_str(&format!(
+                    "Func#{sub} ('{}') is safe for any args that match its prototype\n",
+                    gf.name
+                ));
+            }
+            done.push(sub);
+            new += 1;
+        }
+        if new == 0 {
+            return Ok(());
+        }
+    }
 }
 
 /// Exit checks common to every frame: locks, RCU sections and references (`BPF_EXIT` in
@@ -1373,11 +1679,42 @@ pub(crate) fn return_from_func(
             ));
         }
         st.frames.pop();
+        if let Some(prev) = v.prev_entry(st, cs) {
+            let prev = prev.clone();
+            widen_scalars(&prev, st);
+        }
         return Ok(cs);
     }
     st.frames.pop();
     *st.reg_mut(0) = r0;
     Ok(callee.callsite + 1)
+}
+
+/// Makes unknown the scalars of `cur` that differ from the same register or spilled slot
+/// in `old`, the state at the callback's call site on the same path
+/// (`widen_imprecise_scalars`): callback iterations then converge. bpflab does not track
+/// precision per path, so it keeps scalars that are constants in both states (loop
+/// counters, which the kernel keeps when they are precise) and widens the others.
+fn widen_scalars(old: &State, cur: &mut State) {
+    let widen = |o: &Reg, c: &mut Reg| {
+        if o.is_scalar()
+            && c.is_scalar()
+            && o.var != c.var
+            && !(o.var.is_const() && c.var.is_const())
+        {
+            *c = Reg::unknown();
+        }
+    };
+    for (fo, fc) in old.frames.iter().zip(cur.frames.iter_mut()) {
+        for (ro, rc) in fo.regs.iter().zip(fc.regs.iter_mut()) {
+            widen(ro, rc);
+        }
+        for (so, sc) in fo.stack.iter().zip(fc.stack.iter_mut()) {
+            if so.is_full_spill() && sc.is_full_spill() {
+                widen(&so.spilled, &mut sc.spilled);
+            }
+        }
+    }
 }
 
 /// The kernel's message for a return value out of range (`verbose_invalid_scalar`).
@@ -1404,7 +1741,8 @@ fn invalid_scalar(ctx: &str, reg: &str, s: &Scalar, min: i64, max: i64) -> Strin
 pub(crate) fn check_exit(v: &mut Verifier<'_>, st: &mut State, insn: usize) -> Result<(), Stop> {
     exit_resource_checks(v, st, insn)?;
     let rule = return_rule(v.prog.prog_type, v.prog.expected_attach_type);
-    if let RetRule::Unknown(what) = rule {
+    let is_subprog = st.cur().subprog != 0;
+    if let (RetRule::Unknown(what), false) = (rule, is_subprog) {
         return Err(Stop::unsupported(insn, format!("return value rules of {what}")));
     }
     let r0 = *st.reg(0);
@@ -1414,7 +1752,7 @@ pub(crate) fn check_exit(v: &mut Verifier<'_>, st: &mut State, insn: usize) -> R
     if r0.is_ptr() && !v.config.privileged {
         return Err(reject(insn, "R0 leaks addr as return value"));
     }
-    if st.cur().subprog != 0 {
+    if is_subprog {
         if !r0.is_scalar() {
             return Err(reject(
                 insn,
@@ -1446,6 +1784,7 @@ pub(crate) fn check_exit(v: &mut Verifier<'_>, st: &mut State, insn: usize) -> R
 /// Checks made once the walk has accepted every path: the stack of every call chain
 /// (`check_max_stack_depth`).
 pub(crate) fn after_walk(v: &mut Verifier<'_>) -> Result<(), Stop> {
+    verify_globals(v)?;
     check_max_stack_depth(v)
 }
 

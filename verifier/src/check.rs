@@ -154,8 +154,14 @@ impl<'a> Verifier<'a> {
     }
 
     fn walk(&mut self, entry: State) -> Result<(), Stop> {
+        self.walk_from(entry, 0)
+    }
+
+    /// Walks every path from `entry` at slot `start` (a global function's first slot for
+    /// its own verification).
+    pub(crate) fn walk_from(&mut self, entry: State, start: usize) -> Result<(), Stop> {
         let mut st = entry;
-        let mut insn = 0usize;
+        let mut insn = start;
         let mut parent: Option<usize> = None;
         loop {
             let slots = self.cfg.slots;

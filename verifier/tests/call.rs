@@ -21,6 +21,19 @@ struct Case {
     expect: Option<&'static str>,
     /// Loaded without BTF (no func info, maps without BTF types).
     no_btf: bool,
+    /// When set, every function but the main program is global with these parameters.
+    global: Option<&'static [Param]>,
+}
+
+/// A global function's parameter type in BTF.
+#[derive(Clone, Copy)]
+enum Param {
+    /// `int`.
+    Int,
+    /// `struct __sk_buff *`.
+    Skb,
+    /// `int *`.
+    IntPtr,
 }
 
 /// A GPL program of type `ty`.
@@ -30,7 +43,7 @@ const fn case(
     asm: &'static str,
     expect: Option<&'static str>,
 ) -> Case {
-    Case { name, ty, attach: None, license: "GPL", asm, expect, no_btf: false }
+    Case { name, ty, attach: None, license: "GPL", asm, expect, no_btf: false, global: None }
 }
 
 use ProgType::{CgroupSkb, SchedCls, SkLookup, SocketFilter, Xdp};
@@ -88,6 +101,7 @@ const CASES: &[Case] = &[
         asm: "call bpf_get_current_task\nr0 = 0\nexit",
         expect: Some("cannot call GPL-restricted function from non-GPL compatible program"),
         no_btf: false,
+        global: None,
     },
     Case {
         name: "non_gpl_helper_from_proprietary",
@@ -97,6 +111,7 @@ const CASES: &[Case] = &[
         asm: "call bpf_get_prandom_u32\nr0 = 0\nexit",
         expect: None,
         no_btf: false,
+        global: None,
     },
     // Caller-saved registers.
     case("r1_clobbered", SocketFilter, "call bpf_ktime_get_ns\nr0 = r1\nexit", Some("R1 !read_ok")),
@@ -455,6 +470,80 @@ const CASES: &[Case] = &[
         asm: "r1 = 10\nr2 = func cb ll\nr3 = 0\nr4 = 0\ncall bpf_loop\nr0 = 0\nexit\ncb:\nr0 = 0\nexit",
         expect: Some("missing btf func_info"),
         no_btf: true,
+        global: None,
+    },
+    // Global functions: verified once on their own, calls return an unknown scalar.
+    Case {
+        global: Some(&[Param::Int]),
+        ..case("global_scalar", SocketFilter, "r1 = 5\ncall g\nr0 &= 1\nexit\ng:\nr0 = r1\nexit", None)
+    },
+    Case {
+        global: Some(&[Param::Int]),
+        ..case(
+            "global_pointer_for_scalar",
+            SocketFilter,
+            "r1 = r10\ncall g\nexit\ng:\nr0 = 0\nexit",
+            Some("Caller passes invalid args into func#1 ('f3')"),
+        )
+    },
+    Case {
+        global: Some(&[Param::Skb]),
+        ..case("global_ctx", SchedCls, "call g\nexit\ng:\nr0 = *(u32 *)(r1 + 0)\nexit", None)
+    },
+    Case {
+        global: Some(&[Param::Skb]),
+        ..case(
+            "global_ctx_not_ctx",
+            SchedCls,
+            "r1 = 0\ncall g\nexit\ng:\nr0 = 0\nexit",
+            Some("Caller passes invalid args into func#1 ('f3')"),
+        )
+    },
+    Case {
+        global: Some(&[Param::Int]),
+        ..case(
+            "global_returns_pointer",
+            SocketFilter,
+            "r1 = 0\ncall g\nr0 = 0\nexit\ng:\nr0 = r10\nexit",
+            Some("At subprogram exit the register R0 is not a scalar value (fp)"),
+        )
+    },
+    Case {
+        global: Some(&[Param::IntPtr]),
+        ..case(
+            "global_mem_unchecked",
+            SocketFilter,
+            "*(u32 *)(r10 - 4) = 0\nr1 = r10\nr1 += -4\ncall g\nexit\ng:\nr0 = *(u32 *)(r1 + 0)\nexit",
+            Some("R1 invalid mem access 'mem_or_null'"),
+        )
+    },
+    Case {
+        global: Some(&[Param::IntPtr]),
+        ..case(
+            "global_mem_checked",
+            SocketFilter,
+            "*(u32 *)(r10 - 4) = 0\nr1 = r10\nr1 += -4\ncall g\nexit\ng:\nr0 = 0\nif r1 == 0 goto +1\nr0 = *(u32 *)(r1 + 0)\nexit",
+            None,
+        )
+    },
+    Case {
+        global: Some(&[Param::IntPtr]),
+        ..case(
+            "global_mem_too_small",
+            SocketFilter,
+            "*(u16 *)(r10 - 2) = 0\nr1 = r10\nr1 += -2\ncall g\nexit\ng:\nr0 = 0\nexit",
+            Some("Caller passes invalid args into func#1 ('f5')"),
+        )
+    },
+    Case {
+        global: Some(&[Param::Int]),
+        ..case(
+            "global_call_holding_lock",
+            SchedCls,
+            concat!(lookupl!(), "if r0 == 0 goto +8\nr6 = r0\nr1 = r0\nr1 += 4\ncall bpf_spin_lock\ncall g\nr1 = r6\nr1 += 4\ncall bpf_spin_unlock\nr0 = 0\nexit\ng:\nr0 = 0\nexit"),
+            // The kernel's message spans two lines; its last is the error line.
+            Some("use static function instead"),
+        )
     },
     // Return values.
     case("cgroup_skb_ret_1", CgroupSkb, "r0 = 1\nexit", None),
@@ -484,6 +573,7 @@ const CASES: &[Case] = &[
         asm: "r0 = 3\nexit",
         expect: None,
         no_btf: false,
+        global: None,
     },
     Case {
         name: "sk_lookup_ret_2",
@@ -495,6 +585,7 @@ const CASES: &[Case] = &[
             "At program exit the register R0 has smin=2 smax=2 should have been in [0, 1]",
         ),
         no_btf: false,
+        global: None,
     },
     case("xdp_ret_any", Xdp, "r0 = 1000\nexit", None),
     case("socket_filter_ret_ptr_priv", SocketFilter, "r0 = r1\nexit", None),
@@ -533,9 +624,18 @@ impl BtfBuf {
         self.words(&[n, 1 << 24, size, (1 << 24) | (size * 8)])
     }
 
-    /// `ret (void)`.
-    fn proto(&mut self, ret: u32) -> u32 {
-        self.words(&[0, 13 << 24, ret])
+    /// `ret (params...)`.
+    fn proto(&mut self, ret: u32, params: &[u32]) -> u32 {
+        let mut w = vec![0, (13 << 24) | params.len() as u32, ret];
+        for (i, t) in params.iter().enumerate() {
+            w.extend([self.str(&format!("a{i}")), *t]);
+        }
+        self.words(&w)
+    }
+
+    /// `*target`.
+    fn ptr(&mut self, target: u32) -> u32 {
+        self.words(&[0, 2 << 24, target])
     }
 
     /// A function of prototype `proto`, global or static.
@@ -611,11 +711,29 @@ fn program(case: &Case) -> Collection {
     let int = btf.int("int", 4);
     let lock = btf.strukt("bpf_spin_lock", 4, &[("val", int, 0)]);
     let val = btf.strukt("val", 8, &[("cnt", int, 0), ("lock", lock, 4)]);
-    let proto = btf.proto(int);
+    let proto = btf.proto(int, &[]);
+    let skb = btf.strukt("__sk_buff", 0, &[]);
+    let skb_ptr = btf.ptr(skb);
+    let int_ptr = btf.ptr(int);
+    let global_proto = case.global.map(|params| {
+        let ids: Vec<u32> = params
+            .iter()
+            .map(|p| match p {
+                Param::Int => int,
+                Param::Skb => skb_ptr,
+                Param::IntPtr => int_ptr,
+            })
+            .collect();
+        btf.proto(int, &ids)
+    });
     let mut func_info = Vec::new();
     for (n, start) in function_starts(&insns).into_iter().enumerate() {
         let name = if n == 0 { "main".to_string() } else { format!("f{start}") };
-        func_info.push((start, btf.func(&name, proto, false)));
+        let id = match global_proto {
+            Some(gp) if n > 0 => btf.func(&name, gp, true),
+            _ => btf.func(&name, proto, false),
+        };
+        func_info.push((start, id));
     }
     let mut p = Program::raw(case.name, insns);
     p.prog_type = case.ty;
