@@ -495,3 +495,74 @@ fn accepted_programs_run_the_same_on_the_trusted_jit_as_checked() {
     }
     eprintln!("{compared} accepted programs compared");
 }
+
+#[test]
+fn kernel_comparison_of_rejected_programs_shows_the_kernels_error() {
+    if let Err(e) = bpflab::kernel::probe() {
+        eprintln!("SKIP: no bpf(2) here: {e}");
+        return;
+    }
+    // The kernel's own selftests of the CFG checks: mostly programs it rejects.
+    let object = "verifier/corpus/selftests/obj/verifier_cfg.bpf.o";
+    let o = bpflab(&["verify", "--kernel", object, "--json"]);
+    let doc: Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    let rows = doc.as_array().expect("a list: the object has several programs");
+    assert!(rows.len() >= 5, "{doc}");
+    let (mut disagree, mut lacking) = (0, 0);
+    for row in rows {
+        let name = row["program"].as_str().unwrap();
+        let bpflab_verdict = check_contract(&row["bpflab"]);
+        assert_eq!(row["bpflab"]["program"], name);
+        let k = &row["kernel"];
+        let kernel_verdict = k["verdict"].as_str().unwrap();
+        match kernel_verdict {
+            "rejected" => {
+                let error = k["error"].as_str().expect("the kernel's error line");
+                assert!(!error.is_empty(), "{row}");
+                let kind = bpflab_verifier::ErrorKind::classify(error).name();
+                assert_eq!(k["kind"], kind, "{row}");
+                assert!(k["processed_insns"].is_u64(), "{row}");
+            }
+            "accepted" => assert!(k["error"].is_null() && k["kind"].is_null(), "{row}"),
+            other => panic!("{name}: the kernel gave no verdict ({other}): {row}"),
+        }
+        let agree = &row["agree"];
+        if bpflab_verdict == "unsupported" {
+            assert!(agree.is_null(), "{row}");
+            lacking += 1;
+        } else {
+            assert_eq!(agree.as_bool(), Some(bpflab_verdict == kernel_verdict), "{row}");
+            disagree += usize::from(bpflab_verdict != kernel_verdict);
+        }
+    }
+    // The selftest's expectation (`__msg("unreachable insn 1")`), from this kernel.
+    let unreachable = rows.iter().find(|r| r["program"] == "unreachable").expect("unreachable");
+    assert_eq!(unreachable["kernel"]["verdict"], "rejected");
+    assert_eq!(unreachable["kernel"]["error"], "unreachable insn 1");
+    assert_eq!(unreachable["kernel"]["kind"], "unreachable_insn");
+    let status = if disagree > 0 {
+        1
+    } else if lacking > 0 {
+        2
+    } else {
+        0
+    };
+    assert_eq!(o.status.code(), Some(status), "{}", stderr(&o));
+    // The text table prints the kernel's error under its row.
+    let o = bpflab(&["verify", "--kernel", object, "--prog", "unreachable"]);
+    let text = stdout(&o);
+    let row = text.lines().nth(1).unwrap();
+    assert!(row.starts_with("unreachable ") && row.contains(" rejected "), "{text}");
+    assert!(text.contains("\n  kernel: unreachable insn 1\n"), "{text}");
+    let summary = match unreachable["bpflab"]["verdict"].as_str().unwrap() {
+        "unsupported" => "1 program: 0 agree, 0 disagree, 1 lack a verdict (bpflab 1, kernel 0)",
+        "rejected" => "1 program: 1 agree, 0 disagree, 0 lack a verdict (bpflab 0, kernel 0)",
+        _ => "1 program: 0 agree, 1 disagree, 0 lack a verdict (bpflab 0, kernel 0)",
+    };
+    let other_class = usize::from(
+        unreachable["bpflab"]["verdict"] == "rejected"
+            && unreachable["bpflab"]["error"]["kind"] != "unreachable_insn",
+    );
+    let summary = format!("{summary}; {other_class} agreeing rejections differ in error class\n");
+    assert!(text.ends_with(&summary), "{text}\nwanted {summary}");
+}
