@@ -293,10 +293,7 @@ pub struct CtxDenied {
 
 impl CtxLayout {
     /// The field holding byte `off`.
-    pub fn field_at(&self, off: u32) -> Option<&'static CtxField>
-    where
-        Self: 'static,
-    {
+    pub fn field_at(&self, off: u32) -> Option<&'static CtxField> {
         self.fields.iter().find(|f| f.contains(off))
     }
 
@@ -305,7 +302,7 @@ impl CtxLayout {
     /// attach type (as normalized by [`normalize_attach`]), `cap_bpf` whether it was loaded
     /// with `CAP_BPF`.
     pub fn check(
-        &'static self,
+        &self,
         attach: u32,
         cap_bpf: bool,
         off: i64,
