@@ -214,8 +214,11 @@ pub fn kernel_verdict(
 impl KernelVerdict {
     /// A verdict from a load's outcome and its log: the error line and statistics parsed.
     pub fn from_log(accepted: bool, errno: i32, log: String) -> KernelVerdict {
-        let stats = parse_stats(&log);
-        let error_line = if accepted { None } else { error_line(&log) };
+        // Some kernel messages lack their newline ("insn 3 cannot call exception cb
+        // directly"), so the statistics may start in the middle of the error's line.
+        let lines = log.replace("verification time ", "\nverification time ");
+        let stats = parse_stats(&lines);
+        let error_line = if accepted { None } else { error_line(&lines) };
         KernelVerdict {
             accepted,
             errno,
@@ -313,6 +316,17 @@ mod tests {
         assert_eq!(v.peak_states, Some(0));
         assert_eq!(v.max_states_per_insn, Some(0));
         assert_eq!(v.verification_usec, Some(17));
+    }
+
+    #[test]
+    fn an_error_without_its_newline_is_cut_at_the_stats() {
+        let log = "insn 3 cannot call exception cb directlyverification time 61 usec\n\
+                   stack depth 0\nprocessed 4 insns (limit 1000000) max_states_per_insn 0 \
+                   total_states 0 peak_states 0 mark_read 0\n";
+        let v = KernelVerdict::from_log(false, libc::EINVAL, log.into());
+        assert_eq!(v.error_line.as_deref(), Some("insn 3 cannot call exception cb directly"));
+        assert_eq!((v.verification_usec, v.processed_insns), (Some(61), Some(4)));
+        assert_eq!(v.log, log);
     }
 
     #[test]

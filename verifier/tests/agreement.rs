@@ -595,6 +595,57 @@ fn run_object(ctx: &Context<'_>, corpus: &str, path: &Path, selftests: bool) -> 
     run
 }
 
+/// The disagreements in detail, for the markdown report: the features bpflab reports
+/// unsupported most often, the pairs of error classes that differ, and every program bpflab
+/// rejects that the kernel accepts.
+fn breakdown(records: &[Value]) -> String {
+    let str_at = |r: &Value, a: &str, b: &str| r[a][b].as_str().unwrap_or("-").to_string();
+    let mut features: BTreeMap<String, usize> = BTreeMap::new();
+    let mut classes: BTreeMap<(String, String), usize> = BTreeMap::new();
+    let mut strict = Vec::new();
+    for r in records {
+        match r["outcome"].as_str() {
+            Some("unsupported") => {
+                *features.entry(str_at(r, "bpflab", "feature")).or_default() += 1
+            }
+            Some("wrong_class") => {
+                *classes
+                    .entry((str_at(r, "kernel", "class"), str_at(r, "bpflab", "class")))
+                    .or_default() += 1
+            }
+            Some("too_strict") => strict.push(format!(
+                "| {}/{} | {} |",
+                r["object"].as_str().unwrap_or("-"),
+                r["program"].as_str().unwrap_or("-"),
+                str_at(r, "bpflab", "message").replace('|', "/"),
+            )),
+            _ => {}
+        }
+    }
+    let mut features: Vec<(String, usize)> = features.into_iter().collect();
+    features.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let mut out = String::from(
+        "\n## Unsupported, most frequent first\n\n| feature | programs |\n|---|---|\n",
+    );
+    for (f, n) in features.iter().take(25) {
+        out.push_str(&format!("| {} | {n} |\n", f.replace('|', "/")));
+    }
+    out.push_str(
+        "\n## Both reject, different classes\n\n| kernel | bpflab | programs |\n|---|---|---|\n",
+    );
+    for ((k, b), n) in &classes {
+        out.push_str(&format!("| {k} | {b} | {n} |\n"));
+    }
+    out.push_str(
+        "\n## bpflab rejects, the kernel accepts\n\n| program | bpflab's error |\n|---|---|\n",
+    );
+    for line in &strict {
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
 #[test]
 fn agreement_with_the_kernel() {
     if let Err(e) = probe() {
@@ -711,6 +762,7 @@ fn agreement_with_the_kernel() {
         String::new()
     };
     md.push_str(&unpriv_note);
+    md.push_str(&breakdown(&records));
     println!("\n{md}");
     for m in &annotation_mismatches {
         println!("ANNOTATION: {m}");
