@@ -248,7 +248,7 @@ fn is_state_dump(line: &str) -> bool {
 }
 
 /// The error message of a rejected load's log: the last non-blank line before the first
-/// statistics line (or of the whole log).
+/// statistics line (or of the whole log), not counting state dumps.
 pub fn error_line(log: &str) -> Option<String> {
     log.lines()
         .take_while(|l| !is_stats_line(l))
@@ -327,6 +327,13 @@ mod tests {
         assert_eq!(v.error_line.as_deref(), Some("insn 3 cannot call exception cb directly"));
         assert_eq!((v.verification_usec, v.processed_insns), (Some(61), Some(4)));
         assert_eq!(v.log, log);
+    }
+
+    #[test]
+    fn state_dumps_after_an_infinite_loop_are_not_the_error() {
+        let log = "2: (05) goto pc-2\ninfinite loop detected at insn 2\ncur state: R0=1 R10=fp0\n\
+                   old state: R0=1 R10=fp0\nverification time 9 usec\n";
+        assert_eq!(error_line(log).as_deref(), Some("infinite loop detected at insn 2"));
     }
 
     #[test]
