@@ -775,6 +775,21 @@ fn gen_program(rng: &mut Rng, max_ops: u64, jump_percent: u64) -> Vec<Insn> {
         }
         let dst = rng.pick(&WORK);
         let mut width = if rng.chance(33) { Width::W32 } else { Width::W64 };
+        if rng.chance(6) {
+            // Spill a register and fill a narrower part of it back (coerce_reg_to_size, or
+            // the _sx variant for a sign-extending load).
+            let src = rng.pick(&WORK);
+            out.push(Insn::Store {
+                size: MemSize::Dw,
+                dst: Reg::R10,
+                off: -8,
+                src: Operand::Reg(reg(src)),
+            });
+            let size = rng.pick(&[MemSize::B, MemSize::H, MemSize::W]);
+            let signed = rng.chance(50);
+            out.push(Insn::Load { size, signed, dst: reg(dst), src: Reg::R10, off: -8 });
+            continue;
+        }
         match rng.below(40) {
             0 => {
                 out.push(Insn::Neg { width, dst: reg(dst) });
@@ -843,6 +858,7 @@ fn replay(insns: &[Insn]) -> HashMap<String, String> {
     let slots = slots_of(insns);
     let line_at = |slot: usize| slots.iter().position(|&s| s == slot).expect("jump target");
     let mut regs = [Scalar::unknown(); 11];
+    let mut spilled = Scalar::unknown();
     let mut out = HashMap::new();
     let mut i = 0;
     while i < insns.len() {
@@ -851,6 +867,23 @@ fn replay(insns: &[Insn]) -> HashMap<String, String> {
         match insns[i - 1] {
             Insn::Call { .. } => regs[0..=5].iter_mut().for_each(Scalar::mark_unknown),
             Insn::Exit => break,
+            Insn::Store { src: Operand::Reg(r), .. } => spilled = regs[r.idx()],
+            Insn::Load { size, signed, dst, .. } => {
+                let bytes = match size {
+                    MemSize::B => 1,
+                    MemSize::H => 2,
+                    MemSize::W => 4,
+                    MemSize::Dw => 8,
+                };
+                let mut v = spilled;
+                if signed {
+                    v.coerce_to_size_sx(bytes);
+                } else {
+                    v.coerce_to_size(bytes);
+                }
+                regs[dst.idx()] = v;
+                out.insert(format!("{this}:r{}", dst.num()), v.fmt_reg());
+            }
             Insn::Ja { off } => i = line_at((this as i64 + 1 + i64::from(off)) as usize),
             Insn::LdImm64 { dst, imm, next_imm, .. } => {
                 let v = u64::from(imm as u32) | (u64::from(next_imm as u32) << 32);
@@ -923,7 +956,19 @@ fn log_regs(part: &str) -> Vec<(u8, String)> {
     let b = part.as_bytes();
     let mut starts = Vec::new();
     for i in 0..b.len() {
-        if b[i] == b'R' && (i == 0 || b[i - 1] == b' ') {
+        if i > 0 && b[i - 1] != b' ' {
+            continue;
+        }
+        // Stack slots (`fp-8=...`) end the previous entry but are not registers.
+        if part[i..].starts_with("fp-") {
+            let digits = part[i + 3..].bytes().take_while(u8::is_ascii_digit).count();
+            let tail = &part[i + 3 + digits..];
+            if digits > 0 && (tail.starts_with('=') || tail.starts_with("_w=")) {
+                starts.push((i, u8::MAX, i));
+            }
+            continue;
+        }
+        if b[i] == b'R' {
             let mut j = i + 1;
             while j < b.len() && b[j].is_ascii_digit() {
                 j += 1;
@@ -939,6 +984,9 @@ fn log_regs(part: &str) -> Vec<(u8, String)> {
     }
     let mut out = Vec::new();
     for (k, &(_, n, val)) in starts.iter().enumerate() {
+        if n == u8::MAX {
+            continue;
+        }
         let end = starts.get(k + 1).map(|s| s.0).unwrap_or(b.len());
         out.push((n, part[val..end].trim().to_string()));
     }
@@ -1027,7 +1075,8 @@ fn kernel_record(insns: &[Insn], log: &str) -> Option<HashMap<String, String>> {
             Insn::Alu { dst, .. }
             | Insn::Neg { dst, .. }
             | Insn::Endian { dst, .. }
-            | Insn::LdImm64 { dst, .. } => vec![dst.num()],
+            | Insn::LdImm64 { dst, .. }
+            | Insn::Load { dst, .. } => vec![dst.num()],
             _ => vec![],
         };
         for (n, text) in regs {
