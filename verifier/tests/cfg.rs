@@ -960,3 +960,83 @@ fn only_some_program_types_may_sleep() {
     p.insns.push(Insn::Exit);
     assert_eq!(ours(&p).unwrap_err().message, "unreachable insn 2");
 }
+
+/// Random small programs of jumps, calls, exits and LD_IMM64s (most of them malformed):
+/// the pass never panics, what it returns is consistent, and it agrees with the kernel on
+/// whether the program is stopped before the walk and with which error line.
+mod random {
+    use super::*;
+    use bpflab_vm::isa::{AluOp, JmpCond, MemSize, Width};
+    use proptest::prelude::*;
+
+    fn insn() -> impl Strategy<Value = Insn> {
+        let mov = |dst: u8, imm: i32| Insn::Alu {
+            width: Width::W64,
+            op: AluOp::Mov,
+            dst: Reg::new(dst).expect("reg"),
+            src: Operand::Imm(imm),
+        };
+        prop_oneof![
+            3 => (0u8..2, -2i32..3).prop_map(move |(d, i)| mov(d, i)),
+            3 => Just(Insn::Exit),
+            2 => (-2i16..5).prop_map(|off| Insn::Ja { off }),
+            1 => (-4i32..5).prop_map(|imm| Insn::JaLong { imm }),
+            3 => (-2i16..5).prop_map(|off| Insn::Jump {
+                width: Width::W64,
+                cond: JmpCond::Eq,
+                dst: Reg::R0,
+                src: Operand::Imm(0),
+                off,
+            }),
+            2 => (-3i32..7).prop_map(|imm| Insn::Call { kind: CallKind::Local, imm, off: 0 }),
+            1 => Just(Insn::Call { kind: CallKind::Helper, imm: 5, off: 0 }),
+            1 => Just(Insn::Call { kind: CallKind::Helper, imm: 12, off: 0 }),
+            1 => Just(Insn::ld_imm64(Reg::R1, 7)),
+            1 => Just(Insn::LdAbs { size: MemSize::B, imm: 0 }),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+
+        #[test]
+        fn agrees_with_the_kernel(
+            insns in proptest::collection::vec(insn(), 1..12),
+            end_with_exit in proptest::bool::weighted(0.7),
+        ) {
+            // LD_ABS needs the context in r6: start with r6 = r1.
+            let mut all = vec![Insn::Alu {
+                width: Width::W64,
+                op: AluOp::Mov,
+                dst: Reg::R6,
+                src: Operand::Reg(Reg::R1),
+            }];
+            all.extend(insns);
+            if end_with_exit {
+                all.push(Insn::Exit);
+            }
+            let p = program(all);
+            let ours = super::ours(&p);
+            if let Ok(cfg) = &ours {
+                prop_assert_eq!(cfg.subprogs[0].start, 0);
+                prop_assert!(cfg.subprogs.windows(2).all(|w| w[0].end == w[1].start));
+                prop_assert_eq!(cfg.subprogs.last().map(|s| s.end), Some(cfg.slots));
+                prop_assert!(cfg.live_in.iter().all(|&m| m & !0x7ff == 0));
+                prop_assert_eq!(cfg.prune_point.len(), cfg.slots);
+            }
+            if let Some(v) = kernel(&p, 1) {
+                let theirs = v.error_line.as_deref().filter(|l| {
+                    !v.accepted && PRE_WALK_MESSAGES.iter().any(|m| l.contains(m))
+                });
+                match (&ours, theirs) {
+                    (Err(e), Some(line)) => prop_assert_eq!(e.message.as_str(), line),
+                    (Ok(_), None) => {}
+                    (Err(e), None) => prop_assert!(false, "ours {:?}, kernel {:?}\n{}",
+                        e.message, v.error_line, bpflab_vm::asm::disassemble(&p.insns)),
+                    (Ok(_), Some(line)) => prop_assert!(false, "ours passes, kernel {:?}\n{}",
+                        line, bpflab_vm::asm::disassemble(&p.insns)),
+                }
+            }
+        }
+    }
+}
