@@ -1320,8 +1320,18 @@ fn access_mem(
                 *st.reg_mut(d) = Reg::unknown();
             }
         }
-        PtrKind::BtfId => return Err(Stop::unsupported(insn, "BTF pointer access")),
-        PtrKind::MapPtr => return Err(Stop::unsupported(insn, "map pointer field access")),
+        PtrKind::BtfId => {
+            let r = btf_ptr_access(v, insn, regno, &reg, off, size, t)?;
+            if let Some(d) = read_dst {
+                *st.reg_mut(d) = r;
+            }
+        }
+        PtrKind::MapPtr => {
+            let r = map_ptr_access(v, insn, regno, &reg, off, size, t)?;
+            if let Some(d) = read_dst {
+                *st.reg_mut(d) = r;
+            }
+        }
         PtrKind::PacketEnd | PtrKind::Func => {
             return Err(reject(
                 insn,
@@ -1416,9 +1426,12 @@ pub(crate) fn ctx_access(
         Yields::TracedArg => {
             return Err(Stop::unsupported(insn, "traced function arguments (BTF pointer access)"));
         }
-        Yields::BtfId(name) => {
-            return Err(Stop::unsupported(insn, format!("BTF pointer access (struct {name})")));
-        }
+        Yields::BtfId(name) => match vmlinux_struct(name) {
+            Some(id) => Reg { btf_id: id, ..Reg::ptr(PtrKind::BtfId) },
+            None => {
+                return Err(Stop::unsupported(insn, format!("BTF pointer access (struct {name})")));
+            }
+        },
     })
 }
 
@@ -1490,6 +1503,396 @@ fn sock_access(
         return Ok(());
     }
     Err(reject(insn, format!("R{regno} invalid {} access off={off} size={size}", type_str(reg))))
+}
+
+// ---------------------------------------------------------------------------------------
+// BTF-typed kernel objects (map pointers, netfilter contexts, BTF pointers)
+// ---------------------------------------------------------------------------------------
+
+/// The running kernel's BTF, parsed once.
+fn vmlinux() -> Option<&'static bpflab_btf::Btf> {
+    static V: std::sync::OnceLock<Option<bpflab_btf::Btf>> = std::sync::OnceLock::new();
+    V.get_or_init(|| bpflab_btf::Btf::from_vmlinux().ok()).as_ref()
+}
+
+/// The vmlinux BTF id of `struct name` (cached).
+pub(crate) fn vmlinux_struct(name: &str) -> Option<u32> {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    static CACHE: std::sync::OnceLock<Mutex<HashMap<String, Option<u32>>>> =
+        std::sync::OnceLock::new();
+    let btf = vmlinux()?;
+    let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
+    let mut c = cache.lock().unwrap_or_else(|e| e.into_inner());
+    *c.entry(name.to_string())
+        .or_insert_with(|| btf.find_by_name(name, bpflab_btf::BtfKind::Struct))
+}
+
+/// What a walk of a kernel struct found at an offset (`btf_struct_walk`).
+#[derive(Debug)]
+enum Walk {
+    /// A number.
+    Scalar,
+    /// A pointer to the struct with this id, with the member's type tag (`rcu`, `user`,
+    /// `percpu`) and name.
+    Ptr { id: u32, tag: Option<String>, field: String, parent: String },
+    /// The start of a nested struct: the walk goes on inside it.
+    Struct(u32),
+}
+
+/// Why a walk stopped: the kernel's message, or something bpflab does not decode.
+enum WalkErr {
+    Reject(String),
+    Unsupported(String),
+}
+
+/// `__btf_resolve_size`: the member type without modifiers (the array itself for arrays),
+/// its size in bytes, and for arrays the element type id and the element count.
+fn resolve_size(btf: &bpflab_btf::Btf, id: u32) -> Option<(u32, u32, u32, u32)> {
+    use bpflab_btf::BtfType;
+    let mut cur = id;
+    let mut nelems: u32 = 1;
+    let mut array: Option<u32> = None;
+    for _ in 0..64 {
+        let t = btf.type_by_id(cur).ok()?;
+        let size = match t {
+            BtfType::Int(i) => i.size,
+            BtfType::Struct(c) | BtfType::Union(c) => c.size,
+            BtfType::Enum(e) | BtfType::Enum64(e) => e.size,
+            BtfType::Float { size, .. } => *size,
+            BtfType::Ptr { .. } => 8,
+            BtfType::Array(a) => {
+                array.get_or_insert(cur);
+                nelems = nelems.checked_mul(a.nelems)?;
+                cur = a.elem_type;
+                continue;
+            }
+            _ if t.is_mod_or_typedef() => {
+                cur = t.ref_type_id()?;
+                continue;
+            }
+            _ => return None,
+        };
+        let total = size.checked_mul(nelems)?;
+        return Some((array.unwrap_or(cur), total, cur, nelems));
+    }
+    None
+}
+
+/// `btf_struct_walk` over the vmlinux struct `id` for `size` bytes at `off`.
+fn struct_walk(
+    btf: &bpflab_btf::Btf,
+    mut id: u32,
+    mut off: u32,
+    size: u32,
+    untrusted: &mut bool,
+) -> Result<Walk, WalkErr> {
+    use bpflab_btf::BtfType;
+    let name_of = |id: u32| btf.type_name(id).unwrap_or("").to_string();
+    let is_struct =
+        |id: u32| matches!(btf.type_by_id(id), Ok(BtfType::Struct(_)) | Ok(BtfType::Union(_)));
+    for _ in 0..64 {
+        id = btf.skip_mods_and_typedefs(id).map_err(|e| WalkErr::Unsupported(e.to_string()))?;
+        let tname = name_of(id);
+        let (c, is_union) = match btf.type_by_id(id) {
+            Ok(BtfType::Struct(c)) => (c, false),
+            Ok(BtfType::Union(c)) => (c, true),
+            _ => return Err(WalkErr::Reject(format!("Type '{tname}' is not a struct"))),
+        };
+        if is_union && c.members.len() != 1 {
+            *untrusted = true;
+        }
+        if u64::from(off) + u64::from(size) > u64::from(c.size) {
+            // A flexible array at the end may be walked past the struct's size.
+            let beyond =
+                WalkErr::Reject(format!("access beyond struct {tname} at off {off} size {size}"));
+            let Some(last) = c.members.last() else { return Err(beyond) };
+            let mt = btf
+                .skip_mods_and_typedefs(last.type_id)
+                .map_err(|_| WalkErr::Reject(String::new()));
+            let Ok(mt) = mt else { return Err(beyond) };
+            let Ok(BtfType::Array(a)) = btf.type_by_id(mt) else { return Err(beyond) };
+            let moff = last.bit_offset / 8;
+            if a.nelems != 0 || off < moff {
+                return Err(beyond);
+            }
+            let elem =
+                btf.skip_mods_and_typedefs(a.elem_type).map_err(|_| WalkErr::Reject(String::new()));
+            let Ok(elem) = elem else { return Err(beyond) };
+            match btf.type_by_id(elem) {
+                Ok(BtfType::Int(_)) => return Ok(Walk::Scalar),
+                Ok(BtfType::Struct(e) | BtfType::Union(e)) if e.size > 0 => {
+                    off = (off - moff) % e.size;
+                    id = elem;
+                    continue;
+                }
+                _ => return Err(beyond),
+            }
+        }
+        let mut found = None;
+        for (i, m) in c.members.iter().enumerate() {
+            let mut moff = m.bit_offset / 8;
+            if off + size <= moff {
+                break;
+            }
+            if m.bitfield_size != 0 {
+                let end_bit = m.bit_offset + m.bitfield_size;
+                if off <= moff && end_bit.div_ceil(8) <= off + size {
+                    return Ok(Walk::Scalar);
+                }
+                continue;
+            }
+            if off < moff {
+                break;
+            }
+            let mname = btf.member_name(id, i).unwrap_or("").to_string();
+            let Some((mut mtype, mut msize, elem, total)) = resolve_size(btf, m.type_id) else {
+                return Err(WalkErr::Reject(format!("field {mname} doesn't have size")));
+            };
+            let mtrue_end = moff + msize;
+            if off >= mtrue_end {
+                continue;
+            }
+            if matches!(btf.type_by_id(mtype), Ok(BtfType::Array(_))) {
+                if moff == mtrue_end {
+                    continue;
+                }
+                msize /= total.max(1);
+                let idx = (off - moff) / msize.max(1);
+                moff += idx * msize;
+                mtype = elem;
+            }
+            if is_struct(mtype) {
+                if off == moff {
+                    return Ok(Walk::Struct(mtype));
+                }
+                off -= moff;
+                found = Some(mtype);
+                break;
+            }
+            if let Ok(BtfType::Ptr { type_id }) = btf.type_by_id(mtype) {
+                if msize != size || off != moff {
+                    return Err(WalkErr::Reject(format!(
+                        "cannot access ptr member {mname} with moff {moff} in struct {tname} with off {off} size {size}"
+                    )));
+                }
+                let tag = match btf.type_by_id(*type_id) {
+                    Ok(BtfType::TypeTag { name_off, .. }) => {
+                        Some(btf.string_at(*name_off).unwrap_or("").to_string())
+                    }
+                    _ => None,
+                };
+                let sid = btf.skip_mods_and_typedefs(*type_id).unwrap_or(0);
+                if is_struct(sid) {
+                    return Ok(Walk::Ptr { id: sid, tag, field: mname, parent: tname });
+                }
+            }
+            if off + size > mtrue_end && !*untrusted {
+                return Err(WalkErr::Reject(format!(
+                    "access beyond the end of member {mname} (mend:{mtrue_end}) in struct {tname} with off {off} size {size}"
+                )));
+            }
+            return Ok(Walk::Scalar);
+        }
+        match found {
+            Some(next) => id = next,
+            None => {
+                return Err(WalkErr::Reject(format!(
+                    "struct {tname} doesn't have field at offset {off}"
+                )));
+            }
+        }
+    }
+    Err(WalkErr::Unsupported("BTF struct nesting too deep".into()))
+}
+
+/// `btf_struct_access`: walks nested structs until a scalar or a pointer.
+fn struct_access(
+    btf: &bpflab_btf::Btf,
+    id: u32,
+    off: u32,
+    size: u32,
+) -> Result<(Walk, bool), WalkErr> {
+    let mut untrusted = false;
+    let (mut id, mut off) = (id, off);
+    for _ in 0..64 {
+        match struct_walk(btf, id, off, size, &mut untrusted)? {
+            Walk::Struct(next) => {
+                id = next;
+                off = 0;
+            }
+            w => return Ok((w, untrusted)),
+        }
+    }
+    Err(WalkErr::Unsupported("BTF struct nesting too deep".into()))
+}
+
+/// Pointer members whose loads the kernel may type as maybe-NULL depending on the parent's
+/// trust and the RCU section (`BTF_TYPE_SAFE_TRUSTED_OR_NULL`, `BTF_TYPE_SAFE_RCU_OR_NULL`):
+/// bpflab does not track trust, so these loads are not decided.
+fn maybe_null_member(parent: &str, field: &str) -> bool {
+    matches!(
+        (parent, field),
+        ("socket", "sk")
+            | ("vm_area_struct", "vm_mm" | "vm_file")
+            | ("mm_struct", "exe_file")
+            | ("sk_buff", "sk")
+            | ("request_sock", "sk")
+    )
+}
+
+/// What a load through a kernel-struct pointer yields, or the kernel's refusal.
+fn btf_load(insn: usize, walk: Result<(Walk, bool), WalkErr>) -> Result<Reg, Stop> {
+    match walk {
+        Err(WalkErr::Reject(m)) => Err(reject(insn, m)),
+        Err(WalkErr::Unsupported(m)) => {
+            Err(Stop::unsupported(insn, format!("BTF pointer access: {m}")))
+        }
+        Ok((Walk::Scalar, _)) | Ok((Walk::Struct(_), _)) => Ok(Reg::unknown()),
+        Ok((Walk::Ptr { id, tag, field, parent }, _)) => {
+            if tag.is_some() || maybe_null_member(&parent, &field) {
+                return Err(Stop::unsupported(
+                    insn,
+                    format!("BTF pointer access: trust of {parent}.{field}"),
+                ));
+            }
+            Ok(Reg { btf_id: id, ..Reg::ptr(PtrKind::BtfId) })
+        }
+    }
+}
+
+/// The kernel struct describing maps of `t` (`map->ops->map_btf_id`).
+fn map_struct(t: bpflab_vm::MapType) -> Option<&'static str> {
+    use bpflab_vm::MapType as M;
+    Some(match t {
+        M::Array
+        | M::PercpuArray
+        | M::ProgArray
+        | M::PerfEventArray
+        | M::CgroupArray
+        | M::ArrayOfMaps => "bpf_array",
+        M::Hash | M::PercpuHash | M::LruHash | M::LruPercpuHash | M::HashOfMaps => "bpf_htab",
+        M::Ringbuf | M::UserRingbuf => "bpf_ringbuf_map",
+        M::LpmTrie => "lpm_trie",
+        M::Queue | M::Stack => "bpf_queue_stack",
+        M::BloomFilter => "bpf_bloom_filter",
+        M::StackTrace => "bpf_stack_map",
+        _ => return None,
+    })
+}
+
+/// Whether the license lets the program read kernel structs (`license_is_gpl_compatible`).
+fn gpl_compatible(license: &str) -> bool {
+    matches!(
+        license,
+        "GPL"
+            | "GPL v2"
+            | "GPL and additional rights"
+            | "Dual BSD/GPL"
+            | "Dual MIT/GPL"
+            | "Dual MPL/GPL"
+    )
+}
+
+/// `check_ptr_to_map_access`: reads of `struct bpf_map` (as the map type's kernel struct)
+/// through a map pointer.
+fn map_ptr_access(
+    v: &Verifier<'_>,
+    insn: usize,
+    regno: usize,
+    reg: &Reg,
+    off: i32,
+    size: usize,
+    t: Rw,
+) -> Result<Reg, Stop> {
+    let map = &v.coll.maps[reg.map as usize];
+    let Some(sname) = map_struct(map.map_type) else {
+        return Err(Stop::unsupported(
+            insn,
+            format!("map pointer field access ({:?})", map.map_type),
+        ));
+    };
+    let (Some(btf), Some(sid)) = (vmlinux(), vmlinux_struct(sname)) else {
+        return Err(Stop::unsupported(insn, "map pointer field access without vmlinux BTF"));
+    };
+    if !v.allow_ptr_leaks() {
+        return Err(reject(
+            insn,
+            format!("'struct {sname}' access is allowed only to CAP_PERFMON and CAP_SYS_ADMIN"),
+        ));
+    }
+    if off < 0 {
+        return Err(reject(
+            insn,
+            format!("R{regno} is {sname} invalid negative access: off={off}"),
+        ));
+    }
+    if t != Rw::Read {
+        return Err(reject(insn, format!("only read from {sname} is supported")));
+    }
+    match struct_access(btf, sid, off as u32, size as u32) {
+        Ok((Walk::Ptr { id, tag, .. }, _)) => {
+            if tag.as_deref().is_some_and(|t| t == "user" || t == "percpu") {
+                return Err(Stop::unsupported(insn, "BTF pointer access: tagged map field"));
+            }
+            Ok(Reg { btf_id: id, ..Reg::ptr(PtrKind::BtfId) })
+        }
+        other => btf_load(insn, other),
+    }
+}
+
+/// `check_ptr_to_btf_access`: loads (and refused stores) through a pointer to a kernel
+/// struct.
+fn btf_ptr_access(
+    v: &Verifier<'_>,
+    insn: usize,
+    regno: usize,
+    reg: &Reg,
+    off: i32,
+    size: usize,
+    t: Rw,
+) -> Result<Reg, Stop> {
+    let Some(btf) = vmlinux() else {
+        return Err(Stop::unsupported(insn, "BTF pointer access without vmlinux BTF"));
+    };
+    if reg.btf_id == 0 {
+        return Err(Stop::unsupported(insn, "BTF pointer access (type unknown)"));
+    }
+    let tname = btf.type_name(reg.btf_id).unwrap_or("").to_string();
+    if !v.allow_ptr_leaks() {
+        return Err(reject(
+            insn,
+            format!("'struct {tname}' access is allowed only to CAP_PERFMON and CAP_SYS_ADMIN"),
+        ));
+    }
+    if !gpl_compatible(&v.prog.license) {
+        return Err(reject(
+            insn,
+            format!("Cannot access kernel 'struct {tname}' from non-GPL compatible program"),
+        ));
+    }
+    if off < 0 {
+        return Err(reject(
+            insn,
+            format!("R{regno} is ptr_{tname} invalid negative access: off={off}"),
+        ));
+    }
+    if reg.var.const_value() != Some(0) {
+        return Err(reject(
+            insn,
+            format!(
+                "R{regno} is ptr_{tname} invalid variable offset: off={off}, var_off={}",
+                tnum_str(reg.var.var_off)
+            ),
+        ));
+    }
+    if t != Rw::Read {
+        if matches!(v.prog.prog_type, ProgType::StructOps | ProgType::Tracing | ProgType::Lsm) {
+            return Err(Stop::unsupported(insn, "stores into kernel structs"));
+        }
+        return Err(reject(insn, "only read is supported"));
+    }
+    btf_load(insn, struct_access(btf, reg.btf_id, off as u32, size as u32))
 }
 
 // ---------------------------------------------------------------------------------------

@@ -788,3 +788,83 @@ fn helper_memory_arguments() {
         .maps(vec![hash8()]),
     ]);
 }
+
+/// The byte offset of `member` in the running kernel's `struct name` (vmlinux BTF).
+fn vmlinux_offset(name: &str, member: &str) -> u32 {
+    let btf = bpflab_btf::Btf::from_vmlinux().expect("vmlinux BTF");
+    let id = btf.find_by_name(name, bpflab_btf::BtfKind::Struct).expect("struct");
+    let Ok(bpflab_btf::BtfType::Struct(c)) = btf.type_by_id(id) else { panic!("{name}") };
+    let i = (0..c.members.len())
+        .find(|&i| btf.member_name(id, i).ok() == Some(member))
+        .expect("member");
+    c.members[i].bit_offset / 8
+}
+
+#[test]
+fn kernel_structs() {
+    // A map pointer reads as the map type's kernel struct (struct bpf_array for arrays,
+    // whose first member is struct bpf_map); pointers in it load as BTF pointers to kernel
+    // structs, which may be read but not written.
+    let ops = vmlinux_offset("bpf_map", "ops");
+    let max_entries = vmlinux_offset("bpf_map", "max_entries");
+    let asm = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
+    run(&[
+        case(
+            "map_ptr_read_max_entries",
+            SocketFilter,
+            asm(format!("r1 = map[idx:0] ll\nr0 = *(u32 *)(r1 +{max_entries})\nexit")),
+            Accept,
+        )
+        .maps(vec![array(8)]),
+        case(
+            "map_ptr_negative",
+            SocketFilter,
+            "r1 = map[idx:0] ll\nr0 = *(u64 *)(r1 -8)\nr0 = 0\nexit",
+            Reject("R1 is bpf_array invalid negative access: off=-8"),
+        )
+        .maps(vec![array(8)]),
+        case(
+            "map_ptr_write",
+            SocketFilter,
+            asm(format!("r1 = map[idx:0] ll\n*(u32 *)(r1 +{max_entries}) = 0\nr0 = 0\nexit")),
+            Reject("only read from bpf_array is supported"),
+        )
+        .maps(vec![array(8)]),
+        case(
+            "map_ptr_narrow_pointer_read",
+            SocketFilter,
+            asm(format!("r1 = map[idx:0] ll\nr0 = *(u32 *)(r1 +{ops})\nr0 = 0\nexit")),
+            Reject(asm(format!(
+                "cannot access ptr member ops with moff {ops} in struct bpf_map with off {ops} size 4"
+            ))),
+        )
+        .maps(vec![array(8)]),
+        case(
+            "btf_ptr_deref",
+            SocketFilter,
+            asm(format!(
+                "r1 = map[idx:0] ll\nr2 = *(u64 *)(r1 +{ops})\nr0 = *(u64 *)(r2 +0)\nr0 = 0\nexit"
+            )),
+            Accept,
+        )
+        .maps(vec![array(8)]),
+        case(
+            "btf_ptr_negative",
+            SocketFilter,
+            asm(format!(
+                "r1 = map[idx:0] ll\nr2 = *(u64 *)(r1 +{ops})\nr0 = *(u64 *)(r2 -8)\nr0 = 0\nexit"
+            )),
+            Reject("R2 is ptr_bpf_map_ops invalid negative access: off=-8"),
+        )
+        .maps(vec![array(8)]),
+        case(
+            "btf_ptr_write",
+            SocketFilter,
+            asm(format!(
+                "r1 = map[idx:0] ll\nr2 = *(u64 *)(r1 +{ops})\n*(u64 *)(r2 +0) = 0\nr0 = 0\nexit"
+            )),
+            Reject("only read is supported"),
+        )
+        .maps(vec![array(8)]),
+    ]);
+}
