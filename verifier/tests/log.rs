@@ -457,3 +457,76 @@ fn dump_fixture_logs() {
     std::fs::write("/tmp/logwork/ours.txt", bpflab(c, i, 2 | STATS).log).unwrap();
     std::fs::write("/tmp/logwork/theirs.txt", kernel(c, i, 2).unwrap()).unwrap();
 }
+
+/// The fixtures bpflab decides (accepted or rejected) in at most `max_insns` processed
+/// instructions: (collection, program index, name).
+fn decided_fixtures(max_insns: u64) -> Vec<(Collection, usize, String)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../programs/tests");
+    let mut paths: Vec<_> =
+        std::fs::read_dir(&dir).expect("fixtures").flatten().map(|e| e.path()).collect();
+    paths.sort();
+    let mut out = Vec::new();
+    for path in paths.iter().filter(|p| p.extension().is_some_and(|x| x == "o")) {
+        let bytes = std::fs::read(path).expect("fixture");
+        let Ok(obj) = bpflab_loader::load(&bytes, &bpflab_loader::LoadOptions::for_path(path))
+        else {
+            continue;
+        };
+        for i in 0..obj.collection.programs.len() {
+            let r = bpflab(&obj.collection, i, 0);
+            if !matches!(r.verdict, Verdict::Unsupported(_)) && r.stats.processed_insns <= max_insns
+            {
+                let name = format!("{}:{}", path.display(), obj.collection.programs[i].name);
+                out.push((obj.collection.clone(), i, name));
+            }
+        }
+    }
+    out
+}
+
+/// Logging never changes what is verified: verdict and counters are the same at every level.
+#[test]
+fn the_log_level_changes_nothing_but_the_log() {
+    let fixtures = decided_fixtures(5000);
+    assert!(fixtures.len() > 20, "{} fixtures decided", fixtures.len());
+    for (c, i, name) in &fixtures {
+        let r0 = bpflab(c, *i, 0);
+        for level in [1, 2, 1 | STATS] {
+            let r = bpflab(c, *i, level);
+            assert_eq!(r.verdict, r0.verdict, "{name} at level {level}");
+            assert_eq!(
+                r.stats.processed_insns, r0.stats.processed_insns,
+                "{name} at level {level}"
+            );
+            assert_eq!(r.stats.total_states, r0.stats.total_states, "{name} at level {level}");
+            assert_eq!(r.stats.peak_states, r0.stats.peak_states, "{name} at level {level}");
+        }
+        // Level 0 formats no instruction.
+        assert!(!r0.log.contains(": ("), "{name}: {}", r0.log);
+    }
+}
+
+/// What the log costs: verification time per level over the fixtures bpflab decides
+/// (`--ignored --nocapture`).
+#[test]
+#[ignore]
+fn log_cost() {
+    let fixtures = decided_fixtures(u64::MAX);
+    for level in [0u8, 1, 2] {
+        let start = std::time::Instant::now();
+        let (mut insns, mut bytes) = (0u64, 0usize);
+        for _ in 0..5 {
+            for (c, i, _) in &fixtures {
+                let r = bpflab(c, *i, level);
+                insns += r.stats.processed_insns;
+                bytes += r.log.len();
+            }
+        }
+        let t = start.elapsed();
+        println!(
+            "level {level}: {} programs x5, {insns} insns, {:.3} us/insn, {bytes} log bytes",
+            fixtures.len(),
+            t.as_secs_f64() * 1e6 / insns as f64
+        );
+    }
+}
