@@ -16,6 +16,7 @@ use bpflab_vm::engine::KernelLineInfo;
 use bpflab_vm::helpers::HelperRegistry;
 use bpflab_vm::isa::{
     AtomicOp, CallKind, Class, DecodeError, DecodeErrorKind, Field, Insn, Operand, PseudoSrc,
+    RawInsn, decode_one,
 };
 use bpflab_vm::spec::{Collection, KfuncRef, MapSpec, MapType};
 
@@ -1185,4 +1186,180 @@ fn reserved_field_message(code: u8, field: Field, value: i64) -> String {
         Class::Stx => "BPF_STX uses reserved fields",
     };
     s.to_string()
+}
+
+/// Codes in the kernel's opcode table that bpflab's decoder does not take (`may_goto`, and
+/// the load-acquire / store-release atomics): the kernel may accept them.
+fn kernel_knows_opcode(raw: RawInsn) -> bool {
+    const LOAD_ACQ: i32 = 0x100;
+    const STORE_REL: i32 = 0x110;
+    match raw.code {
+        0xe5 => true,
+        0xc3 | 0xcb | 0xd3 | 0xdb => matches!(raw.imm, LOAD_ACQ | STORE_REL),
+        _ => false,
+    }
+}
+
+/// Whether the kernel finds this decode error in its LD_IMM64 pass, which runs before the
+/// CFG walk over every slot (LDX fields, LD_IMM64 form, the opcode table), rather than when
+/// the path walk reaches the instruction.
+fn found_before_walk(raw: RawInsn, kind: DecodeErrorKind) -> bool {
+    match kind {
+        DecodeErrorKind::UnknownOpcode { .. } => true,
+        DecodeErrorKind::TruncatedLdImm64 | DecodeErrorKind::BadLdImm64Tail { .. } => true,
+        DecodeErrorKind::ReservedField { code: 0x18, field: Field::Src, .. } => true,
+        DecodeErrorKind::ReservedField { field: Field::Imm, .. } => {
+            Class::of(raw.code) == Class::Ldx
+        }
+        _ => false,
+    }
+}
+
+/// An instruction with the control flow the kernel's pre-walk passes see in a slot the
+/// decoder refuses: they look only at the class, the jump and call fields and whether the
+/// opcode is LD_IMM64.
+fn stand_in(raw: RawInsn, has_next: bool) -> Insn {
+    use bpflab_vm::isa::{AluOp, JmpCond, Width};
+    let class = Class::of(raw.code);
+    let op = raw.code & 0xf0;
+    match class {
+        Class::Jmp | Class::Jmp32 => match op {
+            0x00 if class == Class::Jmp32 => Insn::JaLong { imm: raw.imm },
+            0x00 => Insn::Ja { off: raw.off },
+            0x80 if raw.src == 1 => Insn::Call { kind: CallKind::Local, imm: raw.imm, off: 0 },
+            0x80 => Insn::Call { kind: CallKind::Helper, imm: -1, off: 0 },
+            0x90 => Insn::Exit,
+            _ => Insn::Jump {
+                width: Width::W64,
+                cond: JmpCond::Eq,
+                dst: bpflab_vm::isa::Reg::R0,
+                src: Operand::Imm(0),
+                off: raw.off,
+            },
+        },
+        Class::Ld if raw.code == 0x18 && has_next => Insn::ld_imm64(bpflab_vm::isa::Reg::R0, 0),
+        _ => Insn::Alu {
+            width: Width::W64,
+            op: AluOp::Mov,
+            dst: bpflab_vm::isa::Reg::R0,
+            src: Operand::Imm(0),
+        },
+    }
+}
+
+/// The kernel's first error for a raw program that bpflab's decoder refuses, in the kernel's
+/// order: the subprogram checks, then the LD_IMM64 pass's field and opcode checks, the CFG
+/// walk, and last the fields the path walk checks when it reaches an instruction (the first
+/// such instruction in the walk's depth-first order, fall-through first). `None` when every
+/// slot decodes. [`Stop::Unsupported`](crate::error::Stop) for opcodes the kernel knows and
+/// bpflab does not (`may_goto`, load-acquire / store-release).
+pub fn raw_program_error(
+    slots: &[RawInsn],
+    prog_type: bpflab_vm::ProgType,
+    helpers: &HelperRegistry,
+    config: &Config,
+) -> Option<crate::error::Stop> {
+    use crate::error::Stop;
+    let mut insns = Vec::new();
+    // Decode errors the LD_IMM64 pass finds (first in slot order), and the path walk's.
+    let mut early: Option<VerifyError> = None;
+    let mut late: Vec<(usize, VerifyError)> = Vec::new();
+    let mut unknown_to_bpflab: Option<usize> = None;
+    let mut i = 0;
+    while i < slots.len() {
+        let (raw, next) = (slots[i], slots.get(i + 1).copied());
+        let insn = match decode_one(raw, next) {
+            Ok(insn) => insn,
+            Err(kind) => {
+                if kernel_knows_opcode(raw) {
+                    unknown_to_bpflab.get_or_insert(i);
+                }
+                let e = decode_error_message(&DecodeError { index: i, kind });
+                if found_before_walk(raw, kind) {
+                    early.get_or_insert(e);
+                } else {
+                    late.push((i, e));
+                }
+                stand_in(raw, next.is_some())
+            }
+        };
+        i += insn.slots();
+        insns.push(insn);
+    }
+    if early.is_none() && late.is_empty() {
+        return None;
+    }
+    let program = Program::raw("raw", insns).with_type(prog_type);
+    let env = Env {
+        maps: Maps::Count(0),
+        kfuncs: &[],
+        btf: None,
+        func_info: &[],
+        line_info: &[],
+        helpers,
+        config,
+    };
+    let before_walk = |cfg: &mut Cfg| -> Result<(), VerifyError> {
+        env.add_subprogs(&program, cfg)?;
+        env.check_subprogs(&program, cfg)?;
+        env.check_btf_info(cfg)
+    };
+    let mut cfg = match env.layout(&program) {
+        Ok(cfg) => cfg,
+        Err(e) => return Some(Stop::Reject(e)),
+    };
+    if let Err(e) = before_walk(&mut cfg) {
+        return Some(Stop::Reject(e));
+    }
+    if let Some(at) = unknown_to_bpflab {
+        return Some(Stop::unsupported(at, "an instruction bpflab's decoder does not take"));
+    }
+    // The LD_IMM64 pass: its decode errors and map references, in slot order.
+    let map_error = env.check_pseudo_loads(&program, &cfg).err();
+    let first = [early, map_error].into_iter().flatten().min_by_key(|e| e.insn);
+    if let Some(e) = first {
+        return Some(Stop::Reject(e));
+    }
+    if let Err(e) = env.check_cfg(&program, &mut cfg).and_then(|_| env.check_sleepable(&program)) {
+        return Some(Stop::Reject(e));
+    }
+    // The path walk: the first refused slot in depth-first order, fall-through first,
+    // entering local calls.
+    let mut seen = vec![false; cfg.slots];
+    // Paths waiting: where they go on, and the return slots of the calls they are in.
+    let mut pending: Vec<(usize, Vec<usize>)> = vec![(0, Vec::new())];
+    while let Some((mut slot, mut returns)) = pending.pop() {
+        while slot < cfg.slots && !seen[slot] {
+            seen[slot] = true;
+            if let Some((_, e)) = late.iter().find(|(s, _)| *s == slot) {
+                return Some(Stop::Reject(e.clone()));
+            }
+            let Some(insn) = cfg.insn(&program, slot) else { break };
+            let next = slot + insn.slots();
+            let target = |off: i64| usize::try_from(slot as i64 + off + 1).unwrap_or(usize::MAX);
+            slot = match *insn {
+                Insn::Exit => match returns.pop() {
+                    Some(r) => r,
+                    None => break,
+                },
+                Insn::Ja { off } => target(i64::from(off)),
+                Insn::JaLong { imm } => target(i64::from(imm)),
+                Insn::Jump { off, .. } => {
+                    pending.push((target(i64::from(off)), returns.clone()));
+                    next
+                }
+                Insn::Call { kind: CallKind::Local, imm, .. } => {
+                    let callee = target(i64::from(imm));
+                    if seen.get(callee).copied().unwrap_or(true) {
+                        next
+                    } else {
+                        returns.push(next);
+                        callee
+                    }
+                }
+                _ => next,
+            };
+        }
+    }
+    late.into_iter().next().map(|(_, e)| Stop::Reject(e))
 }

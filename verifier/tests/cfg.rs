@@ -996,6 +996,33 @@ mod random {
         ]
     }
 
+    fn raw_slot() -> impl Strategy<Value = RawInsn> {
+        let codes = proptest::sample::select(vec![
+            0x07u8, 0xb7, 0xbf, 0x87, 0xd4, 0x61, 0x99, 0x62, 0x63, 0xdb, 0x05, 0x06, 0x15, 0x1d,
+            0x85, 0x95, 0x18, 0x00, 0x30, 0xff, 0xe5,
+        ]);
+        (codes, 0u8..12, 0u8..12, -3i16..4, -3i32..4)
+            .prop_map(|(code, dst, src, off, imm)| RawInsn { code, dst, src, off, imm })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+        /// Whatever the bytes, a raw program gets an answer, and one exactly when it does not
+        /// decode.
+        #[test]
+        fn raw_programs_never_panic(slots in proptest::collection::vec(raw_slot(), 1..16)) {
+            let reg = HelperRegistry::standard();
+            let got = bpflab_verifier::cfg::raw_program_error(
+                &slots,
+                ProgType::SocketFilter,
+                &reg,
+                &Config::default(),
+            );
+            prop_assert_eq!(got.is_none(), decode_program(&slots).is_ok());
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
 
@@ -1039,4 +1066,89 @@ mod random {
             }
         }
     }
+}
+
+/// Raw programs bpflab's decoder refuses: the kernel's first error, in the kernel's order
+/// (each case's line as this machine's kernel printed it for the same bytes).
+#[test]
+fn raw_programs_get_the_kernels_first_error() {
+    use bpflab_verifier::cfg::raw_program_error;
+    use bpflab_verifier::error::Stop;
+    let raw = |code, dst, src, off, imm| RawInsn { code, dst, src, off, imm };
+    let exit = raw(0x95, 0, 0, 0, 0);
+    let mov0 = raw(0xb7, 0, 0, 0, 0);
+    let alu_reserved = raw(0x07, 0, 0, 2, 1);
+    let cases: Vec<(Vec<RawInsn>, &str)> = vec![
+        // The path walk's field checks come after the CFG: unreachable first.
+        (vec![mov0, exit, alu_reserved, exit], "unreachable insn 2"),
+        // The LD_IMM64 pass's come before it.
+        (vec![mov0, exit, raw(0x61, 0, 1, 0, 1), exit], "BPF_LDX uses reserved fields"),
+        (vec![mov0, exit, raw(0xff, 0, 0, 0, 0), exit], "unknown opcode ff"),
+        // And the subprogram checks before both.
+        (vec![alu_reserved, raw(0x05, 0, 0, 5, 0), exit], "jump out of range from insn 1 to 7"),
+        (
+            vec![mov0, raw(0x05, 0, 0, 5, 0), raw(0xff, 0, 0, 0, 0), exit],
+            "jump out of range from insn 1 to 7",
+        ),
+        (vec![mov0, exit, raw(0x18, 0, 0, 0, 1)], "last insn is not an exit or jmp"),
+        // The first of the LD_IMM64 pass's errors in slot order.
+        (
+            vec![
+                mov0,
+                raw(0x18, 0, 0, 0, 1),
+                raw(0x07, 0, 0, 0, 0),
+                raw(0x05, 0, 0, 1, 0),
+                raw(0xff, 0, 0, 0, 0),
+                exit,
+            ],
+            "invalid bpf_ld_imm64 insn",
+        ),
+        // The path walk: fall-through first, into calls.
+        (
+            vec![
+                raw(0x61, 0, 1, 0, 0),
+                raw(0x15, 0, 0, 2, 0),
+                alu_reserved,
+                exit,
+                raw(0x87, 0, 0, 0, 1),
+                exit,
+            ],
+            "BPF_ALU uses reserved fields",
+        ),
+        (
+            vec![
+                raw(0xb7, 1, 0, 0, 0),
+                raw(0x85, 0, 1, 0, 2),
+                raw(0x85, 1, 0, 0, 5),
+                exit,
+                mov0,
+                alu_reserved,
+                exit,
+            ],
+            "BPF_ALU uses reserved fields",
+        ),
+        (vec![raw(0xb7, 11, 0, 0, 0), exit], "R11 is invalid"),
+    ];
+    let reg = HelperRegistry::standard();
+    for (slots, want) in cases {
+        let got = raw_program_error(&slots, ProgType::SocketFilter, &reg, &Config::default());
+        match got {
+            Some(Stop::Reject(e)) => assert_eq!(e.message, want),
+            other => panic!("{want}: {other:?}"),
+        }
+    }
+    // Programs that decode have no raw error.
+    assert!(
+        raw_program_error(&[mov0, exit], ProgType::SocketFilter, &reg, &Config::default())
+            .is_none()
+    );
+    // may_goto is the kernel's, not the decoder's.
+    let may_goto = raw(0xe5, 0, 0, 0, 0);
+    let got = raw_program_error(
+        &[may_goto, mov0, exit],
+        ProgType::SocketFilter,
+        &reg,
+        &Config::default(),
+    );
+    assert!(matches!(got, Some(Stop::Unsupported(_))), "{got:?}");
 }
