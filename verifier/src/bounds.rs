@@ -1267,33 +1267,56 @@ const fn decide(always: bool, never: bool) -> Option<bool> {
 /// fall-through side, where the negated condition holds), as the kernel's `reg_set_min_max`
 /// does for one side of a branch whose outcome [`branch_taken`] could not decide; both are
 /// synced after. JSET learns bits only against a constant (the taken side only from a
-/// single-bit constant).
+/// single-bit constant). A side that cannot happen may leave contradictory bounds, which
+/// are then forgotten (the tnum kept), as the kernel does outside its self-tests.
 pub fn refine(cond: JmpCond, a: &mut Scalar, b: &mut Scalar, taken: bool, is32: bool) {
     let c = if taken { Cond::Jmp(cond) } else { negate(cond) };
-    refine_cond(c, a, b, is32);
-    a.sync();
-    b.sync();
-    a.sanitize();
-    b.sanitize();
+    let mut regs = [*a, *b];
+    refine_slots(c, &mut regs, 0, 1, is32);
+    let [mut x, mut y] = regs;
+    x.sync();
+    y.sync();
+    x.sanitize();
+    y.sanitize();
+    (*a, *b) = (x, y);
 }
 
-fn refine_cond(c: Cond, a: &mut Scalar, b: &mut Scalar, is32: bool) {
+/// [`refine`] for a register compared with itself (`if r1 > r1`): the kernel refines both
+/// operands in the one register, so each rule sees the other's update (e.g. `r > r` taken
+/// narrows [0, 255] to [1, 254]), and syncs it twice.
+pub fn refine_same(cond: JmpCond, a: &mut Scalar, taken: bool, is32: bool) {
+    let c = if taken { Cond::Jmp(cond) } else { negate(cond) };
+    let mut regs = [*a];
+    refine_slots(c, &mut regs, 0, 0, is32);
+    let [mut x] = regs;
+    x.sync();
+    x.sync();
+    x.sanitize();
+    *a = x;
+}
+
+/// The kernel's `regs_refine_cond_op` on `regs[i1] COND regs[i2]` (the two may be one).
+fn refine_slots(c: Cond, regs: &mut [Scalar], i1: usize, i2: usize, is32: bool) {
+    let konst = |r: &Scalar| r.is_const_width(is32);
+    let val_of = |r: &Scalar| if is32 { r.var_off.subreg().value } else { r.var_off.value };
     let cond = match c {
         Cond::NotSet => {
-            let (r1, r2) = if b.is_const_width(is32) {
-                (a, b)
-            } else if a.is_const_width(is32) {
-                (b, a)
+            let (r1, r2) = if konst(&regs[i2]) {
+                (i1, i2)
+            } else if konst(&regs[i1]) {
+                (i2, i1)
             } else {
                 return;
             };
-            let val = if is32 { r2.var_off.subreg().value } else { r2.var_off.value };
-            r1.mark_unbounded();
+            let val = val_of(&regs[r2]);
+            let r = &mut regs[r1];
+            // Forget the bounds first: on a dead side the tnum may contradict them.
+            r.mark_unbounded();
             if is32 {
-                let t = r1.var_off.subreg().and(Tnum::konst(!val));
-                r1.var_off = r1.var_off.with_subreg(t);
+                let t = r.var_off.subreg().and(Tnum::konst(!val));
+                r.var_off = r.var_off.with_subreg(t);
             } else {
-                r1.var_off = r1.var_off.and(Tnum::konst(!val));
+                r.var_off = r.var_off.and(Tnum::konst(!val));
             }
             return;
         }
@@ -1301,129 +1324,131 @@ fn refine_cond(c: Cond, a: &mut Scalar, b: &mut Scalar, is32: bool) {
     };
     // a > b is b < a: reuse the less-than rules with the operands swapped.
     let (r1, r2, cond) = match cond {
-        JmpCond::Ge | JmpCond::Gt | JmpCond::Sge | JmpCond::Sgt => (b, a, flip(cond)),
-        _ => (a, b, cond),
+        JmpCond::Ge | JmpCond::Gt | JmpCond::Sge | JmpCond::Sgt => (i2, i1, flip(cond)),
+        _ => (i1, i2, cond),
     };
     match cond {
         JmpCond::Eq => {
             if is32 {
-                r1.u32_min = r1.u32_min.max(r2.u32_min);
-                r1.u32_max = r1.u32_max.min(r2.u32_max);
-                r1.s32_min = r1.s32_min.max(r2.s32_min);
-                r1.s32_max = r1.s32_max.min(r2.s32_max);
-                r2.u32_min = r1.u32_min;
-                r2.u32_max = r1.u32_max;
-                r2.s32_min = r1.s32_min;
-                r2.s32_max = r1.s32_max;
-                let t = r1.var_off.subreg().intersect(r2.var_off.subreg());
-                r1.var_off = r1.var_off.with_subreg(t);
-                r2.var_off = r2.var_off.with_subreg(t);
+                regs[r1].u32_min = regs[r1].u32_min.max(regs[r2].u32_min);
+                regs[r1].u32_max = regs[r1].u32_max.min(regs[r2].u32_max);
+                regs[r1].s32_min = regs[r1].s32_min.max(regs[r2].s32_min);
+                regs[r1].s32_max = regs[r1].s32_max.min(regs[r2].s32_max);
+                regs[r2].u32_min = regs[r1].u32_min;
+                regs[r2].u32_max = regs[r1].u32_max;
+                regs[r2].s32_min = regs[r1].s32_min;
+                regs[r2].s32_max = regs[r1].s32_max;
+                let t = regs[r1].var_off.subreg().intersect(regs[r2].var_off.subreg());
+                regs[r1].var_off = regs[r1].var_off.with_subreg(t);
+                regs[r2].var_off = regs[r2].var_off.with_subreg(t);
             } else {
-                r1.umin = r1.umin.max(r2.umin);
-                r1.umax = r1.umax.min(r2.umax);
-                r1.smin = r1.smin.max(r2.smin);
-                r1.smax = r1.smax.min(r2.smax);
-                r2.umin = r1.umin;
-                r2.umax = r1.umax;
-                r2.smin = r1.smin;
-                r2.smax = r1.smax;
-                r1.var_off = r1.var_off.intersect(r2.var_off);
-                r2.var_off = r1.var_off;
+                regs[r1].umin = regs[r1].umin.max(regs[r2].umin);
+                regs[r1].umax = regs[r1].umax.min(regs[r2].umax);
+                regs[r1].smin = regs[r1].smin.max(regs[r2].smin);
+                regs[r1].smax = regs[r1].smax.min(regs[r2].smax);
+                regs[r2].umin = regs[r1].umin;
+                regs[r2].umax = regs[r1].umax;
+                regs[r2].smin = regs[r1].smin;
+                regs[r2].smax = regs[r1].smax;
+                regs[r1].var_off = regs[r1].var_off.intersect(regs[r2].var_off);
+                regs[r2].var_off = regs[r1].var_off;
             }
         }
         JmpCond::Ne => {
-            let (r1, r2) = if r2.is_const_width(is32) {
+            let (r1, r2) = if konst(&regs[r2]) {
                 (r1, r2)
-            } else if r1.is_const_width(is32) {
+            } else if konst(&regs[r1]) {
                 (r2, r1)
             } else {
                 return;
             };
             // A constant at an edge of the other's range moves that edge.
+            let val = regs[r2].var_off.value;
+            let r = &mut regs[r1];
             if is32 {
-                let val = r2.var_off.value as u32;
-                if r1.u32_min == val {
-                    r1.u32_min = r1.u32_min.wrapping_add(1);
+                let val = val as u32;
+                if r.u32_min == val {
+                    r.u32_min = r.u32_min.wrapping_add(1);
                 }
-                if r1.u32_max == val {
-                    r1.u32_max = r1.u32_max.wrapping_sub(1);
+                if r.u32_max == val {
+                    r.u32_max = r.u32_max.wrapping_sub(1);
                 }
-                if r1.s32_min == val as i32 {
-                    r1.s32_min = r1.s32_min.wrapping_add(1);
+                if r.s32_min == val as i32 {
+                    r.s32_min = r.s32_min.wrapping_add(1);
                 }
-                if r1.s32_max == val as i32 {
-                    r1.s32_max = r1.s32_max.wrapping_sub(1);
+                if r.s32_max == val as i32 {
+                    r.s32_max = r.s32_max.wrapping_sub(1);
                 }
             } else {
-                let val = r2.var_off.value;
-                if r1.umin == val {
-                    r1.umin = r1.umin.wrapping_add(1);
+                if r.umin == val {
+                    r.umin = r.umin.wrapping_add(1);
                 }
-                if r1.umax == val {
-                    r1.umax = r1.umax.wrapping_sub(1);
+                if r.umax == val {
+                    r.umax = r.umax.wrapping_sub(1);
                 }
-                if r1.smin == val as i64 {
-                    r1.smin = r1.smin.wrapping_add(1);
+                if r.smin == val as i64 {
+                    r.smin = r.smin.wrapping_add(1);
                 }
-                if r1.smax == val as i64 {
-                    r1.smax = r1.smax.wrapping_sub(1);
+                if r.smax == val as i64 {
+                    r.smax = r.smax.wrapping_sub(1);
                 }
             }
         }
         JmpCond::Set => {
-            let (r1, r2) = if r2.is_const_width(is32) {
+            let (r1, r2) = if konst(&regs[r2]) {
                 (r1, r2)
-            } else if r1.is_const_width(is32) {
+            } else if konst(&regs[r1]) {
                 (r2, r1)
             } else {
                 return;
             };
-            let val = if is32 { r2.var_off.subreg().value } else { r2.var_off.value };
+            let val = val_of(&regs[r2]);
             // Only a single tested bit tells which bit is set.
             if !val.is_power_of_two() {
                 return;
             }
+            let r = &mut regs[r1];
             if is32 {
-                let t = r1.var_off.subreg().or(Tnum::konst(val));
-                r1.var_off = r1.var_off.with_subreg(t);
+                let t = r.var_off.subreg().or(Tnum::konst(val));
+                r.var_off = r.var_off.with_subreg(t);
             } else {
-                r1.var_off = r1.var_off.or(Tnum::konst(val));
+                r.var_off = r.var_off.or(Tnum::konst(val));
             }
         }
         JmpCond::Le => {
             if is32 {
-                r1.u32_max = r1.u32_max.min(r2.u32_max);
-                r2.u32_min = r1.u32_min.max(r2.u32_min);
+                regs[r1].u32_max = regs[r1].u32_max.min(regs[r2].u32_max);
+                regs[r2].u32_min = regs[r1].u32_min.max(regs[r2].u32_min);
             } else {
-                r1.umax = r1.umax.min(r2.umax);
-                r2.umin = r1.umin.max(r2.umin);
+                regs[r1].umax = regs[r1].umax.min(regs[r2].umax);
+                regs[r2].umin = regs[r1].umin.max(regs[r2].umin);
             }
         }
         JmpCond::Lt => {
             if is32 {
-                r1.u32_max = r1.u32_max.min(r2.u32_max.wrapping_sub(1));
-                r2.u32_min = r1.u32_min.wrapping_add(1).max(r2.u32_min);
+                regs[r1].u32_max = regs[r1].u32_max.min(regs[r2].u32_max.wrapping_sub(1));
+                regs[r2].u32_min = regs[r1].u32_min.wrapping_add(1).max(regs[r2].u32_min);
             } else {
-                r1.umax = r1.umax.min(r2.umax.wrapping_sub(1));
-                r2.umin = r1.umin.wrapping_add(1).max(r2.umin);
+                regs[r1].umax = regs[r1].umax.min(regs[r2].umax.wrapping_sub(1));
+                regs[r2].umin = regs[r1].umin.wrapping_add(1).max(regs[r2].umin);
             }
         }
         JmpCond::Sle => {
             if is32 {
-                r1.s32_max = r1.s32_max.min(r2.s32_max);
-                r2.s32_min = r1.s32_min.max(r2.s32_min);
+                regs[r1].s32_max = regs[r1].s32_max.min(regs[r2].s32_max);
+                regs[r2].s32_min = regs[r1].s32_min.max(regs[r2].s32_min);
             } else {
-                r1.smax = r1.smax.min(r2.smax);
-                r2.smin = r1.smin.max(r2.smin);
+                regs[r1].smax = regs[r1].smax.min(regs[r2].smax);
+                regs[r2].smin = regs[r1].smin.max(regs[r2].smin);
             }
         }
         JmpCond::Slt => {
             if is32 {
-                r1.s32_max = r1.s32_max.min(r2.s32_max.wrapping_sub(1));
-                r2.s32_min = r1.s32_min.wrapping_add(1).max(r2.s32_min);
+                regs[r1].s32_max = regs[r1].s32_max.min(regs[r2].s32_max.wrapping_sub(1));
+                regs[r2].s32_min = regs[r1].s32_min.wrapping_add(1).max(regs[r2].s32_min);
             } else {
-                r1.smax = r1.smax.min(r2.smax.wrapping_sub(1));
-                r2.smin = r1.smin.wrapping_add(1).max(r2.smin);
+                regs[r1].smax = regs[r1].smax.min(regs[r2].smax.wrapping_sub(1));
+                regs[r2].smin = regs[r1].smin.wrapping_add(1).max(regs[r2].smin);
             }
         }
         JmpCond::Ge | JmpCond::Gt | JmpCond::Sge | JmpCond::Sgt => unreachable!("flipped"),

@@ -11,7 +11,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-use bpflab_verifier::bounds::{Scalar, branch_taken, refine};
+use bpflab_verifier::bounds::{Scalar, branch_taken, refine, refine_same};
 use bpflab_verifier::tnum::Tnum;
 use bpflab_vm::isa::{AluOp, ByteOrder, Insn, JmpCond, MemSize, Operand, Reg, Width};
 use bpflab_vm::{Interpreter, Program};
@@ -328,6 +328,14 @@ proptest! {
         let what = format!("{a:?} {cond:?} {b:?} is32={is32} taken={truth}: {x:#x} {y:#x}");
         check(&ra, x, &what)?;
         check(&rb, y, &what)?;
+        // The register against itself.
+        let same = concrete_cond(cond, x, x, is32);
+        if let Some(decided) = branch_taken(cond, &a, &a, is32) {
+            prop_assert_eq!(decided, same, "{:?} {:?} itself is32={}: {:#x}", a, cond, is32, x);
+        }
+        let mut rs = a;
+        refine_same(cond, &mut rs, same, is32);
+        check(&rs, x, &format!("{a:?} {cond:?} itself is32={is32} taken={same}: {x:#x}"))?;
     }
 
     #[test]
@@ -441,6 +449,25 @@ fn branch_refines_the_fall_through() {
     assert_eq!(branch_taken(JmpCond::Eq, &a, &k(11), false), Some(false));
     assert_eq!(branch_taken(JmpCond::Set, &a, &k(0x100), false), Some(false));
     assert_eq!(branch_taken(JmpCond::Set, &k(3), &k(1), true), Some(true));
+}
+
+/// `if r > r` as the 6.18 kernel refines it: both operands live in one register.
+#[test]
+fn comparing_a_register_with_itself() {
+    let r = alu(unknown(), AluOp::And, k(0xff), true);
+    assert_eq!(branch_taken(JmpCond::Gt, &r, &r, false), None);
+    let mut t = r;
+    refine_same(JmpCond::Gt, &mut t, true, false);
+    assert_eq!((t.umin, t.umax), (1, 254));
+    let mut f = r;
+    refine_same(JmpCond::Gt, &mut f, false, false);
+    assert_eq!(f, r);
+    let mut f = r;
+    refine_same(JmpCond::Ge, &mut f, false, false);
+    assert_eq!((f.umin, f.umax), (1, 254));
+    let mut e = r;
+    refine_same(JmpCond::Eq, &mut e, true, false);
+    assert_eq!(e, r);
 }
 
 #[test]
@@ -733,6 +760,8 @@ fn jump_block(rng: &mut Rng, out: &mut Vec<Insn>) {
     let dst = rng.pick(&WORK);
     let src = if rng.chance(50) {
         Operand::Imm(imm(rng))
+    } else if rng.chance(10) {
+        Operand::Reg(reg(dst))
     } else {
         Operand::Reg(reg(rng.pick(&WORK.iter().copied().filter(|&r| r != dst).collect::<Vec<_>>())))
     };
@@ -920,8 +949,14 @@ fn replay(insns: &[Insn]) -> HashMap<String, String> {
                 out.insert(format!("taken{this}"), (decided != Some(false)).to_string());
                 let (mut ta, mut tb) = (a, b);
                 if decided.is_none() {
-                    refine(cond, &mut ta, &mut tb, true, is32);
-                    refine(cond, &mut a, &mut b, false, is32);
+                    if src == Operand::Reg(dst) {
+                        refine_same(cond, &mut ta, true, is32);
+                        refine_same(cond, &mut a, false, is32);
+                        (tb, b) = (ta, a);
+                    } else {
+                        refine(cond, &mut ta, &mut tb, true, is32);
+                        refine(cond, &mut a, &mut b, false, is32);
+                    }
                 }
                 out.insert(format!("from{this}:r{}", dst.num()), ta.fmt_reg());
                 out.insert(format!("{this}:r{}", dst.num()), a.fmt_reg());
@@ -1019,7 +1054,9 @@ fn kernel_record(insns: &[Insn], log: &str) -> Option<HashMap<String, String>> {
     for (k, insn) in insns.iter().enumerate() {
         if let Insn::Jump { dst, src, .. } = insn {
             let mut ops = vec![dst.num()];
-            if let Operand::Reg(s) = src {
+            if let Operand::Reg(s) = src
+                && s != dst
+            {
                 ops.push(s.num());
             }
             jumps.insert(slots[k], ops);
