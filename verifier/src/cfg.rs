@@ -1,15 +1,20 @@
 //! The whole-program checks the Linux verifier makes before its path walk, in its order:
-//! the program size (checked by `bpf(2)` before the verifier runs), subprogram discovery from
-//! local calls and `func` pseudo loads, jumps kept inside their subprogram and subprograms that
-//! cannot fall into the next one, BTF function info against the subprogram layout, the pseudo
-//! sources of 64-bit immediate loads, and the depth-first walk of the control-flow graph
-//! (jumps out of range, loops the mode forbids, unreachable instructions, jumps into the middle
-//! of an LD_IMM64). Its result, [`Cfg`], holds what the walk needs from this pass: slot and
-//! instruction indices, the subprograms, the kernel's prune points, forced checkpoints and
-//! jump-history points, and the registers live before each instruction.
+//! the program size (checked by `bpf(2)` before the verifier runs), func info record order,
+//! subprogram discovery from local calls, `func` pseudo loads and the exception callback,
+//! jumps kept inside their subprogram and subprograms that cannot fall into the next one, BTF
+//! func and line info against the subprogram layout (or, without func info, no LD_ABS or tail
+//! calls in subprograms), the map references of 64-bit immediate loads, the depth-first walk
+//! of the control-flow graph (jumps out of range, loops the mode forbids, unreachable
+//! instructions, jumps into the middle of an LD_IMM64), and which program types may sleep.
+//! Its result, [`Cfg`], holds what the walk needs from this pass: slot and instruction
+//! indices, the subprograms, the kernel's prune points, forced checkpoints and jump-history
+//! points, and the registers live before each instruction (the kernel's static liveness).
 //!
 //! Everything is indexed by slot, as the kernel counts instructions: an LD_IMM64 takes two.
-//! Errors carry the kernel's message and the slot the kernel names.
+//! Errors carry the kernel's message and the slot the kernel names; the class is the one
+//! [`ErrorKind::classify`] gives the kernel's line, so that both sides of a comparison agree.
+//! [`decode_error_message`] and [`raw_program_error`] give the kernel's errors for encodings
+//! bpflab's decoder refuses.
 
 use bpflab_vm::Program;
 use bpflab_vm::engine::KernelLineInfo;
@@ -164,9 +169,9 @@ impl Cfg {
     }
 }
 
-/// Runs the kernel's pre-walk checks on `program`, whose `map_idx` / `map_fd` pseudo sources
-/// index the collection's `map_count` maps, and returns what the walk needs, or the kernel's
-/// first error.
+/// Runs the kernel's pre-walk checks on `program`, whose `map_idx` pseudo sources index the
+/// collection's `map_count` maps (`map_fd` ones are literal file descriptors, which the
+/// kernel refuses), and returns what the walk needs, or the kernel's first error.
 pub fn analyze(
     program: &Program,
     map_count: usize,
@@ -1326,13 +1331,17 @@ pub fn raw_program_error(
     // The path walk: the first refused slot in depth-first order, fall-through first,
     // entering local calls.
     let mut seen = vec![false; cfg.slots];
+    let mut late_at: Vec<Option<usize>> = vec![None; cfg.slots];
+    for (k, (slot, _)) in late.iter().enumerate().rev() {
+        late_at[*slot] = Some(k);
+    }
     // Paths waiting: where they go on, and the return slots of the calls they are in.
     let mut pending: Vec<(usize, Vec<usize>)> = vec![(0, Vec::new())];
     while let Some((mut slot, mut returns)) = pending.pop() {
         while slot < cfg.slots && !seen[slot] {
             seen[slot] = true;
-            if let Some((_, e)) = late.iter().find(|(s, _)| *s == slot) {
-                return Some(Stop::Reject(e.clone()));
+            if let Some(k) = late_at[slot] {
+                return Some(Stop::Reject(late[k].1.clone()));
             }
             let Some(insn) = cfg.insn(&program, slot) else { break };
             let next = slot + insn.slots();
