@@ -10,7 +10,7 @@ use bpflab_vm::ctx::layout::attach;
 use bpflab_vm::helper_names::KERNEL_HELPER_NAMES;
 use bpflab_vm::helpers::{ArgType, Helper, RetType, license_is_gpl_compatible};
 use bpflab_vm::isa::{CallKind, Insn, PseudoSrc};
-use bpflab_vm::{MapSpec, MapType, ProgType};
+use bpflab_vm::{MapType, ProgType};
 
 use crate::bounds::Scalar;
 use crate::check::Verifier;
@@ -242,7 +242,9 @@ impl Arg {
             (id::RINGBUF_RESERVE, 1) => return Arg::AllocSize,
             (id::GET_NETNS_COOKIE, 0) => return Arg::Ctx { null_ok: true },
             // The MTU in and out: a u32 the helper reads and writes.
-            (id::CHECK_MTU, 2) => return Arg::FixedMem { size: 4, uninit: false, write: true, aligned: true },
+            (id::CHECK_MTU, 2) => {
+                return Arg::FixedMem { size: 4, uninit: false, write: true, aligned: true };
+            }
             // struct iphdr (20 bytes), struct ipv6hdr (40), struct tcphdr (20).
             (id::TCP_RAW_GEN_SYNCOOKIE_IPV4 | id::TCP_RAW_CHECK_SYNCOOKIE_IPV4, 0) => {
                 return Arg::FixedMem { size: 20, uninit: false, write: false, aligned: false };
@@ -285,7 +287,9 @@ impl Arg {
             ArgType::PtrToSocket => Arg::Socket { null_ok: false },
             ArgType::PtrToSpinLock => Arg::SpinLock,
             ArgType::PtrToAllocMem => Arg::RingbufMem,
-            ArgType::PtrToLong => Arg::FixedMem { size: 8, uninit: true, write: true, aligned: true },
+            ArgType::PtrToLong => {
+                Arg::FixedMem { size: 8, uninit: true, write: true, aligned: true }
+            }
             ArgType::PtrToTimer => Arg::Timer,
             ArgType::PtrToDynptr => Arg::Dynptr,
         }
@@ -1112,34 +1116,77 @@ fn check_const_str(v: &Verifier<'_>, insn: usize, regno: usize, reg: &Reg) -> Re
     Ok(())
 }
 
-/// Where the map's value holds its `struct bpf_spin_lock`, from the collection's BTF.
-fn spin_lock_off(v: &Verifier<'_>, insn: usize, spec: &MapSpec) -> Result<Option<u32>, Stop> {
+/// Where the map's value holds its `struct bpf_spin_lock`, from the collection's BTF: a
+/// member of the value struct, or a variable of a global data section. A lock nested deeper
+/// is not modelled (unsupported).
+fn spin_lock_off(v: &mut Verifier<'_>, insn: usize, map: u32) -> Result<Option<u32>, Stop> {
+    use bpflab_btf::BtfType as T;
+    let spec = &v.coll.maps[map as usize];
+    let name = spec.name.clone();
     let unsupported =
-        |what: &str| Stop::unsupported(insn, format!("spin lock of map {:?}: {what}", spec.name));
+        |what: &str| Stop::unsupported(insn, format!("spin lock of map {name:?}: {what}"));
     let Some(value_id) = spec.btf_value_type_id else {
         return Ok(None);
     };
-    let Some(raw) = v.coll.btf.as_deref() else { return Ok(None) };
-    let btf = bpflab_btf::Btf::parse(raw).map_err(|e| unsupported(&format!("BTF: {e}")))?;
-    let resolved = btf.skip_mods_and_typedefs(value_id).map_err(|e| unsupported(&e.to_string()))?;
-    let ty = btf.type_by_id(resolved).map_err(|e| unsupported(&e.to_string()))?;
-    let mut found = None;
-    if let Some(comp) = ty.as_composite() {
-        for m in &comp.members {
-            let mid =
-                btf.skip_mods_and_typedefs(m.type_id).map_err(|e| unsupported(&e.to_string()))?;
-            if btf.type_name(mid).ok() == Some("bpf_spin_lock") {
-                found = Some(m.bit_offset / 8);
+    if v.coll.btf.is_none() {
+        return Ok(None);
+    }
+    let btf = btf(v, insn)?;
+    let skip = |id: u32| btf.skip_mods_and_typedefs(id).map_err(|e| unsupported(&e.to_string()));
+    let is_lock = |id: u32| btf.type_name(id).ok() == Some("bpf_spin_lock");
+    // Whether a struct holds a lock somewhere inside (which bpflab does not locate).
+    let nested = |id: u32| -> bool {
+        let mut todo = vec![id];
+        let mut seen = 0;
+        while let Some(t) = todo.pop() {
+            seen += 1;
+            if seen > 1000 {
+                return true;
+            }
+            let Ok(t) = btf.skip_mods_and_typedefs(t) else { return true };
+            if is_lock(t) {
+                return true;
+            }
+            match btf.type_by_id(t) {
+                Ok(T::Struct(c) | T::Union(c)) => todo.extend(c.members.iter().map(|m| m.type_id)),
+                Ok(T::Array(a)) => todo.push(a.elem_type),
+                _ => {}
             }
         }
-        return Ok(found);
+        false
+    };
+    let ty = btf.type_by_id(skip(value_id)?).map_err(|e| unsupported(&e.to_string()))?;
+    let mut found = None;
+    match ty {
+        T::Struct(comp) | T::Union(comp) => {
+            for m in &comp.members {
+                let mid = skip(m.type_id)?;
+                if is_lock(mid) {
+                    found = Some(m.bit_offset / 8);
+                } else if nested(mid) {
+                    return Err(unsupported("a lock inside a nested struct or array"));
+                }
+            }
+        }
+        T::Datasec(ds) => {
+            for var in &ds.vars {
+                let Ok(T::Var { type_id, .. }) = btf.type_by_id(var.type_id) else { continue };
+                let vt = skip(*type_id)?;
+                if is_lock(vt) {
+                    found = Some(var.offset);
+                } else if nested(vt) {
+                    return Err(unsupported("a lock inside a global struct or array"));
+                }
+            }
+        }
+        _ => {}
     }
-    Err(unsupported("value type is not a struct"))
+    Ok(found)
 }
 
 /// bpf_spin_lock / bpf_spin_unlock on a map value (`process_spin_lock`).
 fn process_spin_lock(
-    v: &Verifier<'_>,
+    v: &mut Verifier<'_>,
     st: &mut State,
     insn: usize,
     regno: usize,
@@ -1154,8 +1201,8 @@ fn process_spin_lock(
             ),
         ));
     }
-    let spec = &v.coll.maps[reg.map as usize];
-    let Some(lock_off) = spin_lock_off(v, insn, spec)? else {
+    let Some(lock_off) = spin_lock_off(v, insn, reg.map)? else {
+        let spec = &v.coll.maps[reg.map as usize];
         if spec.btf_value_type_id.is_none() {
             return Err(reject(
                 insn,
@@ -1335,6 +1382,9 @@ pub(crate) fn check_func_call(
     let Some(sub) = v.cfg.subprogs.iter().position(|s| s.start == target) else {
         return Err(reject(insn, format!("verifier bug. No program starts at insn {target}")));
     };
+    if has_exception_cb(v, insn)? {
+        return Err(Stop::unsupported(insn, "programs with exception callbacks"));
+    }
     if v.cfg.subprogs[sub].is_global {
         if st.lock.is_some() {
             // Two lines; the second is the error line.
@@ -1374,9 +1424,27 @@ fn btf<'b>(v: &'b mut Verifier<'_>, insn: usize) -> Result<&'b bpflab_btf::Btf, 
     Ok(v.calls.btf.as_ref().expect("parsed above"))
 }
 
+/// Whether the program names an exception callback (an `exception_callback:` decl tag).
+fn has_exception_cb(v: &mut Verifier<'_>, insn: usize) -> Result<bool, Stop> {
+    if v.coll.btf.is_none() {
+        return Ok(false);
+    }
+    let Some(&(_, main_id)) = v.prog.func_info.first() else { return Ok(false) };
+    let btf = btf(v, insn)?;
+    Ok(btf.types().any(|(_, t)| {
+        matches!(t, bpflab_btf::BtfType::DeclTag { name_off, type_id, .. }
+            if *type_id == main_id
+                && btf.string_at(*name_off).is_ok_and(|n| n.starts_with("exception_callback:")))
+    }))
+}
+
 /// The prototype of global function `sub` from BTF (`btf_prepare_func_args`): `Ok(Err(line))`
 /// when the kernel refuses the prototype with that log line.
-fn global_fn(v: &mut Verifier<'_>, insn: usize, sub: usize) -> Result<Result<GlobalFn, String>, Stop> {
+fn global_fn(
+    v: &mut Verifier<'_>,
+    insn: usize,
+    sub: usize,
+) -> Result<Result<GlobalFn, String>, Stop> {
     use bpflab_btf::BtfType as T;
     let start = v.cfg.subprogs[sub].start;
     let type_id = v.prog.func_info.iter().find(|f| f.0 as usize == start).map(|f| f.1);
@@ -1423,14 +1491,20 @@ fn global_fn(v: &mut Verifier<'_>, insn: usize, sub: usize) -> Result<Result<Glo
                     && matches!(btf.type_by_id(*pointee), Ok(T::Typedef { name_off, .. })
                         if btf.string_at(*name_off).ok() == Some("bpf_user_pt_regs_t"));
                 let target = skip(*pointee)?;
-                let tname = btf.type_by_id(target).ok().map(|t| t.name_off()).and_then(|o| btf.string_at(o).ok());
+                let tname = btf
+                    .type_by_id(target)
+                    .ok()
+                    .map(|t| t.name_off())
+                    .and_then(|o| btf.string_at(o).ok());
                 let is_struct = matches!(btf.type_by_id(target), Ok(T::Struct(_)));
                 if typedef_ctx || (is_struct && tname.is_some() && tname == ctx_name) {
                     args.push(GlobalArg::Ctx);
                 } else if tname == Some("bpf_dynptr") {
                     return Err(bad(format!("{name}: dynptr argument #{i}")));
                 } else {
-                    let size = btf.size_of(target).map_err(|_| bad(format!("{name}: size of argument #{i}")))?;
+                    let size = btf
+                        .size_of(target)
+                        .map_err(|_| bad(format!("{name}: size of argument #{i}")))?;
                     args.push(GlobalArg::Mem { size });
                 }
             }
@@ -1442,15 +1516,25 @@ fn global_fn(v: &mut Verifier<'_>, insn: usize, sub: usize) -> Result<Result<Glo
 
 /// A call of global function `sub`: the arguments checked against its prototype, which the
 /// kernel verifies once on its own; r0 is an unknown scalar (`check_func_call`).
-fn call_global(v: &mut Verifier<'_>, st: &mut State, insn: usize, sub: usize) -> Result<usize, Stop> {
+fn call_global(
+    v: &mut Verifier<'_>,
+    st: &mut State,
+    insn: usize,
+    sub: usize,
+) -> Result<usize, Stop> {
     let gf = global_fn(v, insn, sub)?;
     let start = v.cfg.subprogs[sub].start;
     let name = match &gf {
         Ok(g) => g.name.clone(),
         Err(_) => {
-            let t = v.prog.func_info.iter().find(|f| f.0 as usize == start).map(|f| f.1).unwrap_or(0);
+            let t =
+                v.prog.func_info.iter().find(|f| f.0 as usize == start).map(|f| f.1).unwrap_or(0);
             let btf = btf(v, insn)?;
-            btf.type_by_id(t).ok().and_then(|t| btf.string_at(t.name_off()).ok()).unwrap_or("").to_string()
+            btf.type_by_id(t)
+                .ok()
+                .and_then(|t| btf.string_at(t.name_off()).ok())
+                .unwrap_or("")
+                .to_string()
         }
     };
     let invalid = |v: &mut Verifier<'_>, line: &str| {
@@ -1467,11 +1551,17 @@ fn call_global(v: &mut Verifier<'_>, st: &mut State, insn: usize, sub: usize) ->
         let reg = *st.reg(regno);
         let checked = match a {
             GlobalArg::Scalar => {
-                if reg.is_scalar() { Ok(()) } else { Err(format!("R{regno} is not a scalar")) }
+                if reg.is_scalar() {
+                    Ok(())
+                } else {
+                    Err(format!("R{regno} is not a scalar"))
+                }
             }
             GlobalArg::Ctx => match check_global_off(st, insn, regno, &reg) {
                 Err(e) => Err(e),
-                Ok(()) if reg.kind() != Some(PtrKind::Ctx) => Err(format!("arg#{i} expects pointer to ctx")),
+                Ok(()) if reg.kind() != Some(PtrKind::Ctx) => {
+                    Err(format!("arg#{i} expects pointer to ctx"))
+                }
                 Ok(()) => Ok(()),
             },
             GlobalArg::Mem { size } => {
@@ -1482,7 +1572,12 @@ fn call_global(v: &mut Verifier<'_>, st: &mut State, insn: usize, sub: usize) ->
                     let mut probe = st.clone();
                     probe.reg_mut(regno).maybe_null = false;
                     let sz = Scalar::konst(u64::from(*size));
-                    match helper_mem(v, &mut probe, insn, regno, &sz, false, true, None) {
+                    // check_mem_reg: the callee may read and write it.
+                    let r = helper_mem(v, &mut probe, insn, regno, &sz, false, true, None)
+                        .and_then(|()| {
+                            helper_mem(v, &mut probe, insn, regno, &sz, true, true, None)
+                        });
+                    match r {
                         Err(Stop::Reject(e)) => Err(e.message),
                         Err(u) => return Err(u),
                         Ok(()) => Ok(()),
@@ -1536,7 +1631,9 @@ fn subprog_changes_pkt_data(v: &Verifier<'_>, sub: usize) -> bool {
                 continue;
             };
             match *ins {
-                Insn::Call { kind: CallKind::Helper, imm, .. } if changes_pkt_data(imm) => return true,
+                Insn::Call { kind: CallKind::Helper, imm, .. } if changes_pkt_data(imm) => {
+                    return true;
+                }
                 Insn::Call { kind: CallKind::Local, imm, .. } => {
                     let t = slot as i64 + 1 + i64::from(imm);
                     if let Some(c) = usize::try_from(t).ok().and_then(|t| subprog_at(v, t))

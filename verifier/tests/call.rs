@@ -475,7 +475,12 @@ const CASES: &[Case] = &[
     // Global functions: verified once on their own, calls return an unknown scalar.
     Case {
         global: Some(&[Param::Int]),
-        ..case("global_scalar", SocketFilter, "r1 = 5\ncall g\nr0 &= 1\nexit\ng:\nr0 = r1\nexit", None)
+        ..case(
+            "global_scalar",
+            SocketFilter,
+            "r1 = 5\ncall g\nr0 &= 1\nexit\ng:\nr0 = r1\nexit",
+            None,
+        )
     },
     Case {
         global: Some(&[Param::Int]),
@@ -540,7 +545,10 @@ const CASES: &[Case] = &[
         ..case(
             "global_call_holding_lock",
             SchedCls,
-            concat!(lookupl!(), "if r0 == 0 goto +8\nr6 = r0\nr1 = r0\nr1 += 4\ncall bpf_spin_lock\ncall g\nr1 = r6\nr1 += 4\ncall bpf_spin_unlock\nr0 = 0\nexit\ng:\nr0 = 0\nexit"),
+            concat!(
+                lookupl!(),
+                "if r0 == 0 goto +8\nr6 = r0\nr1 = r0\nr1 += 4\ncall bpf_spin_lock\ncall g\nr1 = r6\nr1 += 4\ncall bpf_spin_unlock\nr0 = 0\nexit\ng:\nr0 = 0\nexit"
+            ),
             // The kernel's message spans two lines; its last is the error line.
             Some("use static function instead"),
         )
