@@ -1195,7 +1195,7 @@ fn access_mem(
             check_map_access_type(v, insn, reg.map, off, isz, t)?;
             check_map_access(v, insn, regno, &reg, off, isz, false, Src::Direct)?;
             if let Some(d) = read_dst {
-                *st.reg_mut(d) = map_value_load(v, &reg, off, size, ldsx);
+                *st.reg_mut(d) = map_value_load(v, insn, &reg, off, size, ldsx)?;
             }
         }
         PtrKind::Mem => {
@@ -1355,10 +1355,29 @@ fn access_mem(
 
 /// The value a load from a map value yields: a known constant from a frozen read-only
 /// array (`.rodata`) at a constant offset, else an unknown scalar.
-fn map_value_load(v: &Verifier<'_>, reg: &Reg, off: i32, size: usize, ldsx: bool) -> Reg {
+fn map_value_load(
+    v: &Verifier<'_>,
+    insn: usize,
+    reg: &Reg,
+    off: i32,
+    size: usize,
+    ldsx: bool,
+) -> Result<Reg, Stop> {
     let m = &v.coll.maps[reg.map as usize];
+    if m.flags & BPF_F_RDONLY_PROG != 0
+        && m.map_type == bpflab_vm::MapType::Array
+        && m.max_entries != 1
+        && matches!(m.data, Some((bpflab_vm::spec::DataSection::Rodata, _)))
+        && reg.var.is_const()
+    {
+        // The kernel's direct read fails for arrays of more than one value.
+        return Err(Stop::unsupported(insn, "constant read of a frozen multi-value array"));
+    }
+    // `bpf_map_is_rdonly` (read-only to programs and frozen, as loaders freeze `.rodata`)
+    // and `map_direct_value_addr` (single-value arrays).
     let frozen = m.flags & BPF_F_RDONLY_PROG != 0
         && m.map_type == bpflab_vm::MapType::Array
+        && m.max_entries == 1
         && matches!(m.data, Some((bpflab_vm::spec::DataSection::Rodata, _)));
     if let (true, Some(c), Some((_, bytes))) = (frozen, reg.var.const_value(), &m.data) {
         let at = (c as i64).wrapping_add(i64::from(off));
@@ -1375,10 +1394,10 @@ fn map_value_load(v: &Verifier<'_>, reg: &Reg, off: i32, size: usize, ldsx: bool
             } else {
                 raw
             };
-            return Reg::konst(val);
+            return Ok(Reg::konst(val));
         }
     }
-    Reg::unknown()
+    Ok(Reg::unknown())
 }
 
 // ---------------------------------------------------------------------------------------
