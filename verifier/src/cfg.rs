@@ -298,7 +298,7 @@ impl<'a> Env<'a> {
         if slots == 0 {
             return Err(VerifyError::program(
                 ErrorKind::Other,
-                "empty program: BPF_PROG_LOAD refuses 0 instructions with EINVAL before the \
+                "empty program: BPF_PROG_LOAD refuses 0 instructions with E2BIG before the \
                  verifier runs (no log)",
             ));
         }
@@ -309,6 +309,23 @@ impl<'a> Env<'a> {
                 format!(
                     "BPF program is too large: {slots} insns, the limit is {limit}; \
                      BPF_PROG_LOAD refuses it with E2BIG before the verifier runs (no log)"
+                ),
+            ));
+        }
+        use bpflab_vm::ProgType;
+        if !self.config.privileged
+            && !matches!(
+                program.prog_type,
+                ProgType::SocketFilter | ProgType::CgroupSkb | ProgType::Unspec
+            )
+        {
+            return Err(VerifyError::program(
+                ErrorKind::Other,
+                format!(
+                    "unprivileged loads may only be socket_filter or cgroup_skb programs: \
+                     BPF_PROG_LOAD refuses a {} program with EPERM before the verifier runs \
+                     (no log)",
+                    program.prog_type.name()
                 ),
             ));
         }

@@ -341,6 +341,14 @@ fn unprivileged_mode_refuses_loops_and_calls() {
     let e = analyze(&program(insns), 0, &reg, &unpriv).expect_err("too large");
     assert_eq!((e.kind, e.insn), (ErrorKind::TooComplex, None));
     assert!(e.message.contains("4097 insns, the limit is 4096"), "{}", e.message);
+    // Unprivileged loads of other types than socket filters and cgroup skb programs are
+    // refused before the verifier.
+    let xdp = asm("r0 = 0\nexit").with_type(ProgType::Xdp);
+    let e = analyze(&xdp, 0, &reg, &unpriv).expect_err("xdp");
+    assert_eq!((e.kind, e.insn), (ErrorKind::Other, None));
+    assert!(e.message.contains("EPERM"), "{}", e.message);
+    let skb = asm("r0 = 0\nexit").with_type(ProgType::CgroupSkb);
+    assert!(analyze(&skb, 0, &reg, &unpriv).is_ok());
 }
 
 #[test]
@@ -356,8 +364,13 @@ fn too_large_and_empty_programs_fail_before_the_verifier() {
         assert_eq!(v.errno, libc_e2big());
         assert_eq!(v.error_line, None, "no log: {}", v.log);
     }
-    let e = ours(&program(vec![])).expect_err("empty");
+    let empty = program(vec![]);
+    let e = ours(&empty).expect_err("empty");
     assert_eq!((e.kind, e.insn), (ErrorKind::Other, None));
+    assert!(e.message.contains("E2BIG"), "{}", e.message);
+    if let Some(v) = kernel(&empty, 1) {
+        assert_eq!((v.accepted, v.errno, v.error_line), (false, libc_e2big(), None));
+    }
 }
 
 /// `E2BIG` (7 on Linux).
@@ -1151,4 +1164,50 @@ fn raw_programs_get_the_kernels_first_error() {
         &Config::default(),
     );
     assert!(matches!(got, Some(Stop::Unsupported(_))), "{got:?}");
+}
+
+/// The largest program the kernel takes is analyzed in bounded time: a million slots of
+/// conditional jumps over one another.
+#[test]
+fn a_million_slots() {
+    use bpflab_vm::isa::{JmpCond, Width};
+    let n = 1_000_000;
+    let mut insns: Vec<Insn> = (0..n - 2)
+        .map(|i| match i % 3 {
+            0 => Insn::Jump {
+                width: Width::W64,
+                cond: JmpCond::Gt,
+                dst: Reg::R1,
+                src: Operand::Imm(i as i32),
+                off: 1,
+            },
+            1 => Insn::Alu {
+                width: Width::W64,
+                op: bpflab_vm::isa::AluOp::Add,
+                dst: Reg::R0,
+                src: Operand::Reg(Reg::R1),
+            },
+            _ => Insn::Alu {
+                width: Width::W64,
+                op: bpflab_vm::isa::AluOp::Mov,
+                dst: Reg::R1,
+                src: Operand::Reg(Reg::R0),
+            },
+        })
+        .collect();
+    insns.push(Insn::Alu {
+        width: Width::W64,
+        op: bpflab_vm::isa::AluOp::Mov,
+        dst: Reg::R0,
+        src: Operand::Imm(0),
+    });
+    insns.push(Insn::Exit);
+    let p = program(insns);
+    let start = std::time::Instant::now();
+    let cfg = ours(&p).expect("accepted");
+    let took = start.elapsed();
+    assert_eq!(cfg.slots, n);
+    assert_eq!(cfg.live_in[0], 0b11, "r0 and r1 are read before written");
+    assert!(took < std::time::Duration::from_secs(20), "took {took:?}");
+    eprintln!("a million slots analyzed in {took:?}");
 }
