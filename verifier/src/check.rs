@@ -81,7 +81,11 @@ pub(crate) struct Verifier<'a> {
     /// `save_aux_ptr_type`: "same insn cannot be used with different pointers").
     pub insn_ptr_kind: Vec<Option<PtrKind>>,
     /// Per slot, the registers whose scalar values pruning compares.
-    pub precise_in: Vec<u16>,
+    pub precise_in: Vec<crate::prune::Prec>,
+    /// Per slot, whether a scalar comparison there was decided by known values.
+    decided: Vec<bool>,
+    /// How many times `precise_in` was recomputed for newly decided jumps.
+    recomputed: u32,
     /// Per slot, the pointer type a load or store first went through (`insn_aux.ptr_type`).
     aux_ptr: Vec<Option<(PtrKind, bool)>>,
     /// What the call checks learned about subprograms (callbacks).
@@ -108,10 +112,12 @@ impl<'a> Verifier<'a> {
     ) -> Verifier<'a> {
         let slots = cfg.slots;
         let nsub = cfg.subprogs.len();
-        let precise_in = crate::prune::precision_in(prog, &cfg, helpers);
+        let precise_in = crate::prune::precision_in(prog, &cfg, helpers, Some(&vec![false; slots]));
         Verifier {
             precise_in,
             aux_ptr: vec![None; slots],
+            decided: vec![false; slots],
+            recomputed: 0,
             coll,
             prog,
             helpers,
@@ -371,6 +377,23 @@ impl<'a> Verifier<'a> {
                 && s.state.frames.iter().zip(&cur.frames).all(|(a, b)| a.callsite == b.callsite);
             (s.branches > 0 && same).then_some(&s.state)
         })
+    }
+
+    /// Records that the comparison at `insn` was decided by known values: its operands are
+    /// precise from now on, so the precision table is recomputed (after many such changes,
+    /// every comparison is treated as decided, once).
+    fn mark_decided(&mut self, insn: usize) {
+        if self.decided[insn] {
+            return;
+        }
+        self.decided[insn] = true;
+        const MAX_RECOMPUTE: u32 = 64;
+        if self.recomputed > MAX_RECOMPUTE {
+            return;
+        }
+        self.recomputed += 1;
+        let decided = (self.recomputed <= MAX_RECOMPUTE).then_some(&self.decided[..]);
+        self.precise_in = crate::prune::precision_in(self.prog, &self.cfg, self.helpers, decided);
     }
 
     /// The kernel's `save_aux_ptr_type`: a load or store instruction whose context or socket
@@ -1040,7 +1063,13 @@ impl<'a> Verifier<'a> {
             return Ok(Flow::Next(fall));
         }
 
-        match bounds::branch_taken(cond, &dv.var, &sv.var, is32) {
+        let taken = bounds::branch_taken(cond, &dv.var, &sv.var, is32);
+        if taken.is_some() || linked(st, dv.id) || sreg.is_some_and(|_| linked(st, sv.id)) {
+            // A decided comparison makes its operands precise; so does one whose refinement
+            // reaches other registers through a shared id (precision flows along the link).
+            self.mark_decided(insn);
+        }
+        match taken {
             Some(true) => Ok(Flow::Next(target)),
             Some(false) => Ok(Flow::Next(fall)),
             None => {
@@ -1268,6 +1297,22 @@ fn refine_regs(
             sync_linked(st, sid, b);
         }
     }
+}
+
+/// Whether more than one register or spilled register holds scalar id `id`.
+fn linked(st: &State, id: u32) -> bool {
+    if id == 0 {
+        return false;
+    }
+    let mut n = 0;
+    for f in &st.frames {
+        n += f.regs.iter().filter(|r| r.is_scalar() && r.id == id).count();
+        n += f.stack.iter().filter(|s| s.has_spill() && s.spilled.is_scalar() && s.spilled.id == id).count();
+        if n > 1 {
+            return true;
+        }
+    }
+    false
 }
 
 /// Copies refined bounds to every scalar sharing `id`.

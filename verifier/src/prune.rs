@@ -11,7 +11,7 @@
 //! kernel's precision would keep, so this is sound; it may keep paths the kernel prunes.
 
 use crate::check::Verifier;
-use crate::state::{ByteKind, Frame, NREGS, Reg, RegType, State, StackSlot};
+use crate::state::{ByteKind, Frame, NREGS, Reg, RegType, StackSlot, State};
 
 /// Which registers are live, and which of those precise, at a checkpoint, per frame.
 pub(crate) struct Liveness {
@@ -19,6 +19,8 @@ pub(crate) struct Liveness {
     pub regs: Vec<u16>,
     /// Per frame: bitmask of registers whose scalar value must be compared.
     pub precise: Vec<u16>,
+    /// Per frame: bitmask of stack slots whose spilled scalars must be compared.
+    pub precise_slots: Vec<u64>,
 }
 
 impl Liveness {
@@ -28,19 +30,23 @@ impl Liveness {
         let n = st.frames.len();
         let mut regs = Vec::with_capacity(n);
         let mut precise = Vec::with_capacity(n);
+        let mut precise_slots = Vec::with_capacity(n);
         for i in 0..n {
             let at = if i + 1 == n { insn } else { st.frames[i + 1].callsite + 1 };
             let mut m = v.cfg.live_in.get(at).copied().unwrap_or(0x7ff);
-            let mut p = v.precise_in.get(at).copied().unwrap_or(0x7ff);
+            let p = v.precise_in.get(at).copied().unwrap_or(Prec { regs: 0x7ff, slots: u64::MAX });
+            let mut pr = p.regs;
             if i + 1 < n {
                 // The call returns r0 and clobbers r1-r5: only r6-r9 (and r10) carry over.
                 m &= !0x3f;
-                p &= !0x3f;
+                pr &= !0x3f;
             }
             regs.push(m | 1 << 10);
-            precise.push(p);
+            precise.push(pr);
+            // A caller's stack may be read by its callees through pointers: all compared.
+            precise_slots.push(if i + 1 == n { p.slots } else { u64::MAX });
         }
-        Liveness { regs, precise }
+        Liveness { regs, precise, precise_slots }
     }
 
     fn live(&self, frame: usize, r: usize) -> bool {
@@ -52,54 +58,120 @@ impl Liveness {
     }
 }
 
-/// Per slot, the registers whose value may decide something later (see the module docs):
-/// a backward may-analysis over the program's control flow, iterated to a fixpoint.
+/// What must be compared exactly at a slot: registers, and the current frame's stack slots
+/// (bit `i` = slot `i`, bytes `-(i+1)*8 .. -i*8`) whose spilled scalars may be filled back
+/// and decide something.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Prec {
+    /// Registers r0..r10.
+    pub regs: u16,
+    /// Stack slots 0..64.
+    pub slots: u64,
+}
+
+/// The stack slots bytes `off .. off + size` from the frame pointer touch.
+fn fp_slots(off: i16, size: usize) -> u64 {
+    let lo = i64::from(off);
+    let hi = lo + size as i64 - 1;
+    if lo < -512 || hi >= 0 {
+        return u64::MAX;
+    }
+    let first = ((-hi - 1) / 8) as u32;
+    let last = ((-lo - 1) / 8) as u32;
+    (first..=last.min(63)).fold(0, |m, i| m | 1 << i)
+}
+
+/// Per slot, the registers and stack slots whose value may decide something later (see the
+/// module docs): a backward may-analysis over the program's control flow, iterated to a
+/// fixpoint. Stack slots are followed through spills and fills at fixed offsets from r10;
+/// memory reached any other way is assumed to be any stack slot.
+///
+/// A conditional jump makes its operands precise only where `decided` says a scalar
+/// comparison there was decided by known values on some path so far (the kernel marks
+/// precision exactly then); `None` treats every jump as decided.
 pub(crate) fn precision_in(
     prog: &bpflab_vm::Program,
     cfg: &crate::cfg::Cfg,
     helpers: &bpflab_vm::helpers::HelperRegistry,
-) -> Vec<u16> {
+    decided: Option<&[bool]>,
+) -> Vec<Prec> {
     use bpflab_vm::helpers::ArgType;
-    use bpflab_vm::isa::{AluOp, CallKind, Insn, Operand};
+    use bpflab_vm::isa::{AluOp, CallKind, Insn, Operand, Reg as R};
     const ARGS: u16 = 0b11_1110;
     const CALLER_SAVED: u16 = 0b11_1111;
     let n = cfg.slots;
-    let mut inn = vec![0u16; n];
-    let bit = |r: bpflab_vm::isa::Reg| 1u16 << r.idx();
+    let ptrs = maybe_pointers(prog, cfg, helpers);
+    let mut inn = vec![Prec::default(); n];
+    let bit = |r: R| 1u16 << r.idx();
     let mut changed = true;
     while changed {
         changed = false;
         for slot in (0..n).rev() {
             let Some(&ins) = cfg.insn(prog, slot) else { continue };
             let next = slot + ins.slots();
-            let at = |s: usize| inn.get(s).copied().unwrap_or(0);
+            let at = |s: usize| inn.get(s).copied().unwrap_or_default();
+            let out = at(next);
             let target = |off: i64| at(crate::check::jump_target(slot, off));
+            let regs = |r: u16| Prec { regs: r, slots: out.slots };
             let v = match ins {
                 Insn::Alu { op, dst, src, .. } => {
-                    let out = at(next);
                     let s = match src {
                         Operand::Reg(r) => bit(r),
                         Operand::Imm(_) => 0,
                     };
                     if op == AluOp::Mov || op.is_movsx() {
-                        let mut v = out & !bit(dst);
-                        if out & bit(dst) != 0 {
+                        let mut v = out.regs & !bit(dst);
+                        if out.regs & bit(dst) != 0 {
                             v |= s;
                         }
-                        v
+                        regs(v)
                     } else {
-                        // The source may be a pointer offset: always precise.
-                        out | s
+                        // Pointer arithmetic needs the scalar operand's exact bounds; scalar
+                        // arithmetic passes precision from the result to both operands.
+                        let p = ptrs[slot];
+                        let mut v = out.regs;
+                        if p & bit(dst) != 0 || out.regs & bit(dst) != 0 {
+                            v |= s;
+                        }
+                        if s & p != 0 {
+                            v |= bit(dst);
+                        }
+                        regs(v)
                     }
                 }
-                // A stored register may be filled back and decide something: precise.
-                Insn::Store { src: Operand::Reg(r), .. } => at(next) | bit(r),
-                Insn::Neg { .. } | Insn::Endian { .. } | Insn::Store { .. } => at(next),
-                Insn::Atomic { src, .. } => at(next) & !bit(src) | bit(src),
-                Insn::AddrSpaceCast { dst, src, .. } => at(next) & !bit(dst) | bit(src),
-                Insn::LdImm64 { dst, .. } | Insn::Load { dst, .. } => at(next) & !bit(dst),
-                Insn::LdAbs { .. } => at(next) & !CALLER_SAVED,
-                Insn::LdInd { src, .. } => at(next) & !CALLER_SAVED | bit(src),
+                Insn::Store { size, dst, off, src } => {
+                    let mut v = out;
+                    if dst == R::R10 {
+                        let sl = fp_slots(off, size.bytes());
+                        if let Operand::Reg(r) = src
+                            && out.slots & sl != 0
+                        {
+                            v.regs |= bit(r);
+                        }
+                        if size.bytes() == 8 && off % 8 == 0 {
+                            v.slots &= !sl;
+                        }
+                    } else if let Operand::Reg(r) = src
+                        && out.slots != 0
+                    {
+                        // It may be a store to the stack through another pointer.
+                        v.regs |= bit(r);
+                    }
+                    v
+                }
+                Insn::Load { dst, src, off, size, .. } => {
+                    let mut v = Prec { regs: out.regs & !bit(dst), slots: out.slots };
+                    if out.regs & bit(dst) != 0 {
+                        v.slots |= if src == R::R10 { fp_slots(off, size.bytes()) } else { u64::MAX };
+                    }
+                    v
+                }
+                Insn::Neg { .. } | Insn::Endian { .. } => out,
+                Insn::Atomic { src, .. } => Prec { regs: out.regs | bit(src), slots: u64::MAX },
+                Insn::AddrSpaceCast { dst, src, .. } => regs(out.regs & !bit(dst) | bit(src)),
+                Insn::LdImm64 { dst, .. } => regs(out.regs & !bit(dst)),
+                Insn::LdAbs { .. } => regs(out.regs & !CALLER_SAVED),
+                Insn::LdInd { src, .. } => regs(out.regs & !CALLER_SAVED | bit(src)),
                 Insn::Ja { off } => target(i64::from(off)),
                 Insn::JaLong { imm } => target(i64::from(imm)),
                 Insn::Jump { dst, src, off, .. } => {
@@ -107,28 +179,39 @@ pub(crate) fn precision_in(
                         Operand::Reg(r) => bit(r),
                         Operand::Imm(_) => 0,
                     };
-                    at(next) | target(i64::from(off)) | bit(dst) | s
+                    let t = target(i64::from(off));
+                    let ops = if decided.is_none_or(|d| d.get(slot).copied().unwrap_or(true)) {
+                        bit(dst) | s
+                    } else {
+                        0
+                    };
+                    Prec { regs: out.regs | t.regs | ops, slots: out.slots | t.slots }
                 }
                 Insn::Call { kind: CallKind::Helper, imm, .. } => {
-                    let mut v = at(next) & !CALLER_SAVED;
+                    let mut v = regs(out.regs & !CALLER_SAVED);
                     match helpers.get(i64::from(imm)) {
                         Some(h) => {
                             for (i, a) in h.proto.args.iter().enumerate() {
                                 if matches!(a, ArgType::ConstSize | ArgType::ConstSizeOrZero) {
-                                    v |= 1 << (i + 1);
+                                    v.regs |= 1 << (i + 1);
+                                }
+                                if matches!(a, ArgType::PtrToFunc) {
+                                    // A callback may read this frame's stack.
+                                    v.slots = u64::MAX;
                                 }
                             }
                             // The tail call index and loop counts decide paths too.
                             if matches!(imm, 12 | 181) {
-                                v |= ARGS;
+                                v.regs |= ARGS;
                             }
                         }
-                        None => v |= ARGS,
+                        None => v.regs |= ARGS,
                     }
                     v
                 }
-                Insn::Call { .. } => at(next) & !CALLER_SAVED | ARGS,
-                Insn::Exit => 1,
+                // The callee may read this frame's stack through its arguments.
+                Insn::Call { .. } => Prec { regs: out.regs & !CALLER_SAVED | ARGS, slots: u64::MAX },
+                Insn::Exit => Prec { regs: 1, slots: 0 },
             };
             if v != inn[slot] {
                 inn[slot] = v;
@@ -137,6 +220,110 @@ pub(crate) fn precision_in(
         }
     }
     inn
+}
+
+/// Per slot, the registers that may hold a pointer before the instruction on some path: a
+/// forward may-analysis (loads and calls that can return pointers count as pointers).
+fn maybe_pointers(
+    prog: &bpflab_vm::Program,
+    cfg: &crate::cfg::Cfg,
+    helpers: &bpflab_vm::helpers::HelperRegistry,
+) -> Vec<u16> {
+    use bpflab_vm::helpers::RetType;
+    use bpflab_vm::isa::{AluOp, CallKind, Insn, Operand, PseudoSrc, Reg as R};
+    const FP_BIT: u16 = 1 << 10;
+    let n = cfg.slots;
+    // Per slot: registers and stack slots (of the current frame) that may hold pointers.
+    let mut at = vec![(0u16, 0u64); n];
+    let mut reached = vec![false; n];
+    let bit = |r: R| 1u16 << r.idx();
+    let mut work: Vec<(usize, (u16, u64))> = Vec::new();
+    for sp in &cfg.subprogs {
+        // r1-r5 may be pointers at any function's entry; r1 is the context at the main one.
+        work.push((sp.start, (0b11_1110 | FP_BIT, 0)));
+    }
+    while let Some((slot, (mr, ms))) = work.pop() {
+        if slot >= n {
+            continue;
+        }
+        let (or, os) = at[slot];
+        if reached[slot] && or | mr == or && os | ms == os {
+            continue;
+        }
+        reached[slot] = true;
+        at[slot] = (or | mr, os | ms);
+        let (m, st) = at[slot];
+        let Some(&ins) = cfg.insn(prog, slot) else { continue };
+        let next = slot + ins.slots();
+        let target = |off: i64| crate::check::jump_target(slot, off);
+        let set = |m: u16, r: R, p: bool| if p { m | bit(r) } else { m & !bit(r) };
+        match ins {
+            Insn::Alu { op, dst, src, .. } => {
+                let sp = match src {
+                    Operand::Reg(r) => m & bit(r) != 0,
+                    Operand::Imm(_) => false,
+                };
+                let out = if op == AluOp::Mov {
+                    set(m, dst, sp)
+                } else if op.is_movsx() {
+                    m & !bit(dst)
+                } else {
+                    set(m, dst, m & bit(dst) != 0 || sp)
+                };
+                work.push((next, (out, st)));
+            }
+            Insn::LdImm64 { dst, src, .. } => {
+                work.push((next, (set(m, dst, src != PseudoSrc::Imm), st)));
+            }
+            Insn::Load { dst, src, off, size, .. } => {
+                let p = if src == R::R10 {
+                    size.bytes() == 8 && fp_slots(off, 8) & st != 0
+                } else {
+                    // Context fields such as `data` are pointers loaded as u32.
+                    size.bytes() >= 4
+                };
+                work.push((next, (set(m, dst, p), st)));
+            }
+            Insn::Store { dst, off, size, src } => {
+                let mut st2 = st;
+                if dst == R::R10 {
+                    let sl = fp_slots(off, size.bytes());
+                    match src {
+                        Operand::Reg(r) if m & bit(r) != 0 => st2 |= sl,
+                        _ if size.bytes() == 8 && off % 8 == 0 => st2 &= !sl,
+                        _ => {}
+                    }
+                } else if let Operand::Reg(r) = src
+                    && m & bit(r) != 0
+                {
+                    // A pointer stored through another pointer may land on this stack.
+                    st2 = u64::MAX;
+                }
+                work.push((next, (m, st2)));
+            }
+            Insn::Atomic { src, .. } => work.push((next, (m | bit(src), u64::MAX))),
+            Insn::LdAbs { .. } | Insn::LdInd { .. } => work.push((next, (m & !0b11_1111, st))),
+            Insn::Ja { off } => work.push((target(i64::from(off)), (m, st))),
+            Insn::JaLong { imm } => work.push((target(i64::from(imm)), (m, st))),
+            Insn::Jump { off, .. } => {
+                work.push((next, (m, st)));
+                work.push((target(i64::from(off)), (m, st)));
+            }
+            Insn::Call { kind, imm, .. } => {
+                let r0 = match kind {
+                    CallKind::Helper => helpers
+                        .get(i64::from(imm))
+                        .is_none_or(|h| !matches!(h.proto.ret, RetType::Integer | RetType::Void)),
+                    _ => true,
+                };
+                let st2 = if kind == CallKind::Helper { st } else { u64::MAX };
+                work.push((next, ((m & !0b11_1111) | u16::from(r0), st2)));
+            }
+            Insn::Exit => {}
+            _ => work.push((next, (m, st))),
+        }
+    }
+    at.into_iter().map(|(m, _)| m).collect()
 }
 
 /// Clears the registers dead at the checkpoint, so stored states do not keep values no later
@@ -155,6 +342,8 @@ pub(crate) fn clean(st: &mut State, live: &Liveness) {
 #[derive(Default)]
 struct IdMap {
     pairs: Vec<(u32, u32)>,
+    /// Fresh ids given to scalars without one, counting down from the top of the id space.
+    tmp: u32,
 }
 
 impl IdMap {
@@ -178,14 +367,14 @@ impl IdMap {
     }
 
     fn check_scalar(&mut self, old: u32, cur: u32) -> bool {
-        // An old scalar without links constrains nothing; a current one without an id is
-        // linked to nothing, so it only matches an old id never seen before.
-        if old == 0 {
-            return true;
-        }
-        if cur == 0 {
-            return !self.pairs.iter().any(|&(o, _)| o == old);
-        }
+        // A scalar without an id is linked to nothing: it gets a fresh id of its own, so it
+        // matches only an id not linked to anything else (the kernel's check_scalar_ids).
+        let mut fresh = || {
+            self.tmp = self.tmp.wrapping_sub(1);
+            self.tmp
+        };
+        let old = if old == 0 { fresh() } else { old };
+        let cur = if cur == 0 { fresh() } else { cur };
         self.check(old, cur)
     }
 }
@@ -246,7 +435,8 @@ fn states_equal(old: &State, cur: &State, live: &Liveness, mode: Mode) -> bool {
                 return false;
             }
         }
-        if !stack_safe(fo, fc, &mut ids, mode) {
+        let slots = live.precise_slots.get(i).copied().unwrap_or(u64::MAX);
+        if !stack_safe(fo, fc, &mut ids, mode, slots) {
             return false;
         }
     }
@@ -306,7 +496,7 @@ fn reg_safe(old: &Reg, cur: &Reg, ids: &mut IdMap, mode: Mode) -> bool {
     }
 }
 
-fn stack_safe(old: &Frame, cur: &Frame, ids: &mut IdMap, mode: Mode) -> bool {
+fn stack_safe(old: &Frame, cur: &Frame, ids: &mut IdMap, mode: Mode, precise: u64) -> bool {
     let n = old.stack.len().max(cur.stack.len());
     for i in 0..n {
         let so = old.stack.get(i).copied().unwrap_or(StackSlot::INVALID);
@@ -344,7 +534,10 @@ fn stack_safe(old: &Frame, cur: &Frame, ids: &mut IdMap, mode: Mode) -> bool {
                 ByteKind::Spill => {
                     if c != ByteKind::Spill {
                         // A spilled scalar that covers everything matches misc/zero bytes.
-                        if so.spilled.is_scalar() && so.spilled.var == crate::bounds::Scalar::unknown() && c != ByteKind::Invalid {
+                        if so.spilled.is_scalar()
+                            && so.spilled.var == crate::bounds::Scalar::unknown()
+                            && c != ByteKind::Invalid
+                        {
                             continue;
                         }
                         return false;
@@ -352,8 +545,14 @@ fn stack_safe(old: &Frame, cur: &Frame, ids: &mut IdMap, mode: Mode) -> bool {
                 }
             }
         }
-        if so.has_spill() && sc.has_spill() && !reg_safe(&so.spilled, &sc.spilled, ids, mode) {
-            return false;
+        if so.has_spill() && sc.has_spill() {
+            let imprecise = i < 64 && precise & (1 << i) == 0;
+            if imprecise && so.spilled.is_scalar() && sc.spilled.is_scalar() {
+                continue;
+            }
+            if !reg_safe(&so.spilled, &sc.spilled, ids, mode) {
+                return false;
+            }
         }
     }
     true
