@@ -868,3 +868,64 @@ fn kernel_structs() {
         .maps(vec![array(8)]),
     ]);
 }
+
+#[test]
+fn sockets_and_flow_keys() {
+    use ProgType::FlowDissector;
+    run(&[
+        case(
+            "skb_sk_unchecked",
+            CgroupSkb,
+            "r2 = *(u64 *)(r1 +168)\nr0 = *(u32 *)(r2 +4)\nr0 = 1\nexit",
+            Reject("R2 invalid mem access 'sock_common_or_null'"),
+        ),
+        case(
+            "skb_sk_family",
+            CgroupSkb,
+            "r2 = *(u64 *)(r1 +168)\nif r2 == 0 goto +1\nr0 = *(u32 *)(r2 +4)\nr0 = 1\nexit",
+            Accept,
+        ),
+        case(
+            "skb_sk_narrow_dst_port",
+            CgroupSkb,
+            "r2 = *(u64 *)(r1 +168)\nif r2 == 0 goto +1\nr0 = *(u16 *)(r2 +48)\nr0 = 1\nexit",
+            Accept,
+        ),
+        case(
+            "skb_sk_common_type_refused",
+            CgroupSkb,
+            "r2 = *(u64 *)(r1 +168)\nif r2 == 0 goto +1\nr0 = *(u32 *)(r2 +8)\nr0 = 1\nexit",
+            Reject("R2 invalid sock_common access off=8 size=4"),
+        ),
+        case(
+            "skb_sk_write_refused",
+            CgroupSkb,
+            "r2 = *(u64 *)(r1 +168)\nif r2 == 0 goto +1\n*(u32 *)(r2 +16) = 1\nr0 = 1\nexit",
+            Reject("R2 cannot write into sock_common"),
+        ),
+        case(
+            "skb_sk_padding_refused",
+            CgroupSkb,
+            "r2 = *(u64 *)(r1 +168)\nif r2 == 0 goto +1\nr0 = *(u16 *)(r2 +50)\nr0 = 1\nexit",
+            Reject("R2 invalid sock_common access off=50 size=2"),
+        ),
+        case(
+            "flow_keys_read",
+            FlowDissector,
+            "r2 = *(u64 *)(r1 +144)\nr0 = *(u16 *)(r2 +0)\nr0 = 0\nexit",
+            Accept,
+        ),
+        case(
+            "flow_keys_past_end",
+            FlowDissector,
+            "r2 = *(u64 *)(r1 +144)\nr0 = *(u8 *)(r2 +56)\nr0 = 0\nexit",
+            Reject("invalid access to flow keys off=56 size=1"),
+        ),
+        case(
+            "flow_keys_write",
+            FlowDissector,
+            "r2 = *(u64 *)(r1 +144)\n*(u16 *)(r2 +12) = 8\nr0 = 0\nexit",
+            Accept,
+        ),
+    ]);
+}
