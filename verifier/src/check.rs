@@ -41,6 +41,14 @@ struct Stored {
     listed: bool,
 }
 
+impl Stored {
+    /// Frees the state's frames and references, keeping the entry as a parent link.
+    fn drop_payload(&mut self) {
+        self.state.frames = Vec::new();
+        self.state.refs = Vec::new();
+    }
+}
+
 /// A branch waiting to be explored.
 struct Pending {
     state: State,
@@ -255,6 +263,9 @@ impl<'a> Verifier<'a> {
             if s.branches > 0 {
                 break;
             }
+            if !s.listed {
+                s.drop_payload();
+            }
             parent = s.parent;
         }
     }
@@ -335,6 +346,11 @@ impl<'a> Verifier<'a> {
             }
             if s.miss > s.hit * 3 + 3 {
                 s.listed = false;
+                if s.branches == 0 {
+                    // Complete and evicted: nothing compares with it or counts through it
+                    // again, so its memory goes (the kernel frees such states too).
+                    s.drop_payload();
+                }
                 self.explored[insn].swap_remove(k);
                 self.cur_states = self.cur_states.saturating_sub(1);
                 continue;
