@@ -139,8 +139,9 @@ enum GlobalArg {
     Scalar,
     /// A pointer to the program type's context struct (ARG_PTR_TO_CTX).
     Ctx,
-    /// A pointer to `size` bytes of memory, possibly NULL (ARG_PTR_TO_MEM | PTR_MAYBE_NULL).
-    Mem { size: u32 },
+    /// A pointer to `size` bytes of memory (ARG_PTR_TO_MEM), NULL unless tagged `arg:nonnull`
+    /// (PTR_MAYBE_NULL).
+    Mem { size: u32, nullable: bool },
 }
 
 /// A global function's prototype.
@@ -1473,18 +1474,35 @@ fn global_fn(
             "Global function {name}() doesn't return scalar. Only those are supported."
         )));
     }
-    let tagged = btf.types().any(|(_, t)| {
-        matches!(t, T::DeclTag { type_id: tid, name_off, .. }
-            if *tid == type_id && btf.string_at(*name_off).is_ok_and(|n| n.starts_with("arg:")))
-    });
-    if tagged {
-        return Err(bad(format!("{name}: arg: decl tags")));
+    // `arg:` decl tags per parameter: bpflab models `ctx` and `nonnull`.
+    let mut tags: Vec<(usize, &str)> = Vec::new();
+    for (_, t) in btf.types() {
+        if let T::DeclTag { type_id: tid, name_off, component_idx } = t
+            && *tid == type_id
+            && let Ok(tag) = btf.string_at(*name_off)
+            && let Some(tag) = tag.strip_prefix("arg:")
+        {
+            match (usize::try_from(*component_idx), tag) {
+                (Ok(i), "ctx" | "nonnull") => tags.push((i, tag)),
+                _ => return Err(bad(format!("{name}: arg:{tag} decl tag"))),
+            }
+        }
     }
     let mut args = Vec::with_capacity(params.len());
     for (i, p) in params.iter().enumerate() {
         let t = skip(p.type_id)?;
+        let tag_ctx = tags.contains(&(i, "ctx"));
+        let tag_nonnull = tags.contains(&(i, "nonnull"));
+        if tag_ctx && tag_nonnull {
+            return Ok(Err(format!("arg#{i} has invalid combination of tags")));
+        }
+        let is_ptr = matches!(btf.type_by_id(t), Ok(T::Ptr { .. }));
+        if (tag_ctx || tag_nonnull) && !is_ptr {
+            return Ok(Err(format!("arg#{i} has pointer tag, but is not a pointer type")));
+        }
         match btf.type_by_id(t) {
             Ok(T::Int(_) | T::Enum(_) | T::Enum64(_)) => args.push(GlobalArg::Scalar),
+            Ok(T::Ptr { type_id: 0 }) if tag_ctx => args.push(GlobalArg::Ctx),
             Ok(T::Ptr { type_id: pointee }) => {
                 // Kprobe programs may name their context by its typedef.
                 let typedef_ctx = prog_type == ProgType::Kprobe
@@ -1497,15 +1515,19 @@ fn global_fn(
                     .map(|t| t.name_off())
                     .and_then(|o| btf.string_at(o).ok());
                 let is_struct = matches!(btf.type_by_id(target), Ok(T::Struct(_)));
-                if typedef_ctx || (is_struct && tname.is_some() && tname == ctx_name) {
+                let void_ptr = matches!(btf.type_by_id(target), Ok(T::Void));
+                let named_ctx = is_struct && tname.is_some() && tname == ctx_name;
+                if typedef_ctx || named_ctx || (tag_ctx && void_ptr) {
                     args.push(GlobalArg::Ctx);
+                } else if tag_ctx {
+                    return Err(bad(format!("{name}: arg:ctx of type {}", tname.unwrap_or("?"))));
                 } else if tname == Some("bpf_dynptr") {
                     return Err(bad(format!("{name}: dynptr argument #{i}")));
                 } else {
                     let size = btf
                         .size_of(target)
                         .map_err(|_| bad(format!("{name}: size of argument #{i}")))?;
-                    args.push(GlobalArg::Mem { size });
+                    args.push(GlobalArg::Mem { size, nullable: !tag_nonnull });
                 }
             }
             _ => return Err(bad(format!("{name}: argument #{i} type"))),
@@ -1564,10 +1586,12 @@ fn call_global(
                 }
                 Ok(()) => Ok(()),
             },
-            GlobalArg::Mem { size } => {
+            GlobalArg::Mem { size, nullable } => {
                 let r = check_global_off(st, insn, regno, &reg);
                 if r.is_err() || is_null(&reg) {
                     r
+                } else if !nullable && reg.maybe_null {
+                    Err(format!("arg#{i} is expected to be non-NULL"))
                 } else {
                     let mut probe = st.clone();
                     probe.reg_mut(regno).maybe_null = false;
@@ -1675,7 +1699,10 @@ fn verify_globals(v: &mut Verifier<'_>) -> Result<(), Stop> {
                 entry.frames[0].regs[i + 1] = match a {
                     GlobalArg::Scalar => Reg::unknown(),
                     GlobalArg::Ctx => Reg::ptr(PtrKind::Ctx),
-                    GlobalArg::Mem { size } => Reg {
+                    GlobalArg::Mem { size, nullable: false } => {
+                        Reg { mem_size: *size, ..Reg::ptr(PtrKind::Mem) }
+                    }
+                    GlobalArg::Mem { size, nullable: true } => Reg {
                         mem_size: *size,
                         maybe_null: true,
                         id: v.new_id(),
