@@ -405,12 +405,14 @@ impl<'a> Env<'a> {
     /// target, in slot order; kfunc calls are recorded.
     fn add_subprogs(&self, program: &Program, cfg: &mut Cfg) -> Result<(), VerifyError> {
         let mut starts = vec![0usize];
+        // The distinct (BTF id, module) kfunc pairs called.
+        let mut kfuncs: Vec<(i32, i16)> = Vec::new();
         for (slot, kind) in self.slot_kinds(program) {
             let SlotKind::Insn(insn) = kind else { continue };
             let (target, kfunc) = match *insn {
                 Insn::Call { kind: CallKind::Local, imm, .. }
-                | Insn::LdImm64 { src: PseudoSrc::Func, imm, .. } => (Some(imm), false),
-                Insn::Call { kind: CallKind::Kfunc, .. } => (None, true),
+                | Insn::LdImm64 { src: PseudoSrc::Func, imm, .. } => (Some(imm), None),
+                Insn::Call { kind: CallKind::Kfunc, imm, off } => (None, Some((imm, off))),
                 _ => continue,
             };
             if !self.config.privileged {
@@ -421,8 +423,9 @@ impl<'a> Env<'a> {
                         .into(),
                 ));
             }
-            if kfunc {
+            if let Some((imm, off)) = kfunc {
                 cfg.kfunc_calls.push(slot);
+                self.add_kfunc(program, slot, imm, off, &mut kfuncs)?;
                 continue;
             }
             let Some(imm) = target else { continue };
@@ -517,6 +520,42 @@ impl<'a> Env<'a> {
             return fail("exception callback type id not found in func_info".into());
         }
         Ok(Some(start))
+    }
+
+    /// The kernel's first checks of a kfunc call: a GPL-compatible license, a kfunc of the
+    /// kernel itself (module kfuncs need an fd array, which bpflab's loads do not pass), and
+    /// at most 256 different ones. Whether the BTF id names a kfunc is the walk's to check.
+    fn add_kfunc(
+        &self,
+        program: &Program,
+        slot: usize,
+        imm: i32,
+        off: i16,
+        seen: &mut Vec<(i32, i16)>,
+    ) -> Result<(), VerifyError> {
+        const MAX_KFUNC_DESCS: usize = 256;
+        if seen.is_empty() && !bpflab_vm::helpers::license_is_gpl_compatible(&program.license) {
+            return Err(kernel_error(
+                slot,
+                "cannot call kernel function from non-GPL compatible program".into(),
+            ));
+        }
+        if imm == 0 && off == 0 {
+            // Left for dead-code removal to drop (or refuse) after the walk.
+            return Ok(());
+        }
+        if off != 0 {
+            // "negative offset disallowed ..." or "kfunc offset > 0 without fd_array is
+            // invalid", then this line, which ends the log.
+            return Err(kernel_error(slot, "failed to find BTF for kernel function".into()));
+        }
+        if !seen.contains(&(imm, off)) {
+            if seen.len() == MAX_KFUNC_DESCS {
+                return Err(kernel_error(slot, "too many different kernel function calls".into()));
+            }
+            seen.push((imm, off));
+        }
+        Ok(())
     }
 
     /// Jumps stay inside their subprogram, and no subprogram falls through into the next.

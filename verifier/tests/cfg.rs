@@ -682,6 +682,9 @@ const PRE_WALK_MESSAGES: &[&str] = &[
     "line_info",
     "can be sleepable",
     "can only be sleepable",
+    "cannot call kernel function from non-GPL compatible program",
+    "failed to find BTF for kernel function",
+    "too many different kernel function calls",
 ];
 
 /// The kernel's selftest objects (built by the corpus, `verifier/corpus/selftests/obj`):
@@ -1210,4 +1213,57 @@ fn a_million_slots() {
     assert_eq!(cfg.live_in[0], 0b11, "r0 and r1 are read before written");
     assert!(took < std::time::Duration::from_secs(20), "took {took:?}");
     eprintln!("a million slots analyzed in {took:?}");
+}
+
+/// This kernel's BTF id of `name` (a kfunc), from its vmlinux BTF.
+fn vmlinux_func(name: &str) -> Option<i32> {
+    let btf = bpflab_btf::Btf::from_vmlinux().ok()?;
+    btf.find_by_name(name, bpflab_btf::BtfKind::Func).map(|id| id as i32)
+}
+
+#[test]
+fn kfunc_calls_before_the_walk() {
+    let Some(throw) = vmlinux_func("bpf_throw") else {
+        eprintln!("no vmlinux BTF with bpf_throw: skipped");
+        return;
+    };
+    let call = |imm, off| {
+        let mut p = asm("r1 = 0\nr0 = 0\nexit");
+        p.insns.insert(1, Insn::Call { kind: CallKind::Kfunc, imm, off });
+        p.with_type(ProgType::Xdp)
+    };
+    // A program that may call kfuncs.
+    let cfg = ours(&call(throw, 0)).expect("passes the pre-walk checks");
+    assert_eq!(cfg.kfunc_calls, [1]);
+    let mut p = call(throw, 0);
+    p.license = "MIT".into();
+    rejects_like_kernel(
+        &p,
+        ErrorKind::Kfunc,
+        Some(1),
+        "cannot call kernel function from non-GPL compatible program",
+    );
+    for off in [-1, 1] {
+        rejects_like_kernel(
+            &call(throw, off),
+            ErrorKind::Kfunc,
+            Some(1),
+            "failed to find BTF for kernel function",
+        );
+    }
+    // 257 different kfuncs.
+    let mut insns = Vec::new();
+    for i in 0..257 {
+        insns.push(Insn::Call { kind: CallKind::Kfunc, imm: 1000 + i, off: 0 });
+    }
+    insns.extend(assemble("r0 = 0\nexit").unwrap());
+    let e = ours(&program(insns)).expect_err("too many");
+    assert_eq!(
+        (e.message.as_str(), e.insn),
+        ("too many different kernel function calls", Some(256))
+    );
+    // The same one 300 times is one.
+    let mut insns = vec![Insn::Call { kind: CallKind::Kfunc, imm: throw, off: 0 }; 300];
+    insns.extend(assemble("r0 = 0\nexit").unwrap());
+    assert!(ours(&program(insns)).is_ok());
 }
