@@ -658,5 +658,7 @@ pub fn program() -> impl Strategy<Value = GenProgram> {
     })
 }
 
+pub mod verifier_gen;
+
 #[cfg(test)]
 mod tests;
