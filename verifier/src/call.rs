@@ -241,6 +241,7 @@ impl Arg {
                 1,
             ) => return Arg::BtfId { null_ok: true },
             (id::RINGBUF_RESERVE, 1) => return Arg::AllocSize,
+            (crate::dynptr::FUNC_DYNPTR_DATA, 2) => return Arg::AllocSize,
             (id::GET_NETNS_COOKIE, 0) => return Arg::Ctx { null_ok: true },
             // The MTU in and out: a u32 the helper reads and writes.
             (id::CHECK_MTU, 2) => {
@@ -339,7 +340,7 @@ fn compatible(arg: Arg) -> (&'static [PtrKind], &'static str) {
         Arg::Timer | Arg::ConstStr => (&[P::MapValue], "map_value"),
         Arg::Func => (&[P::Func], "func"),
         Arg::StackOrNull => (&[P::Stack], "fp"),
-        Arg::Dynptr => (&[P::Stack], "fp, const_ptr_to_dynptr"),
+        Arg::Dynptr => (&[P::Stack], "fp, dynptr_ptr"),
         Arg::Anything | Arg::Scalar | Arg::Size { .. } | Arg::AllocSize => (&[], "scalar"),
     }
 }
@@ -660,6 +661,7 @@ struct Meta {
     release_regno: Option<usize>,
     subprog: Option<usize>,
     alloc_size: Option<u64>,
+    dynptr: Option<crate::dynptr::DynptrArg>,
 }
 
 /// Checks a helper call and applies its effect (r0, clobbered r1-r5, references).
@@ -793,7 +795,7 @@ pub(crate) fn check_helper_call(
             Reg { maybe_null: true, ..Reg::ptr(kind) }
         }
         RetType::PtrToAllocMemOrNull => {
-            if func != id::RINGBUF_RESERVE {
+            if func != id::RINGBUF_RESERVE && func != crate::dynptr::FUNC_DYNPTR_DATA {
                 return Err(Stop::unsupported(insn, format!("memory returned by {name}")));
             }
             let size = meta.alloc_size.unwrap_or(0);
@@ -818,6 +820,9 @@ pub(crate) fn check_helper_call(
         st.refs.push(RefState { id: ref_id, insn, kind, callback_ref });
         r0.id = ref_id;
         r0.ref_obj_id = ref_id;
+    }
+    if let Some(d) = meta.dynptr {
+        crate::dynptr::ret_slice(&mut r0, func, &d);
     }
     *st.reg_mut(0) = r0;
     if let Some(m) = meta.map {
@@ -963,7 +968,9 @@ fn check_arg(
         Arg::ConstStr => check_const_str(v, insn, regno, &reg)?,
         Arg::SpinLock => process_spin_lock(v, st, insn, regno, &reg, func == id::SPIN_LOCK)?,
         Arg::Timer => return Err(Stop::unsupported(insn, "bpf_timer arguments")),
-        Arg::Dynptr => return Err(Stop::unsupported(insn, "dynptr arguments")),
+        Arg::Dynptr => {
+            meta.dynptr = Some(crate::dynptr::check_helper_arg(v, st, insn, func, regno)?);
+        }
         Arg::BtfId { .. } if !null_skip => {
             return Err(Stop::unsupported(insn, "BTF-typed kernel pointer arguments"));
         }

@@ -13,6 +13,7 @@ mod call;
 pub mod cfg;
 mod check;
 pub mod config;
+mod dynptr;
 pub mod error;
 mod log;
 mod mem;

@@ -744,6 +744,7 @@ fn stack_write_fixed(
             return Err(reject(insn, "attempt to corrupt spilled pointer on stack"));
         }
     }
+    crate::dynptr::destroy_if_dynptr_slot(v, st, insn, fi, spi)?;
     let reg = val.reg().map(|r| st.frames[cur_fi].regs[r]);
     let aligned = off % SLOT as i64 == 0;
     if let (Some(r), true) = (reg, aligned && reg.is_some_and(|r| r.is_scalar()) && v.bpf_capable())
@@ -807,6 +808,7 @@ fn stack_write_var(
         val.reg().is_some_and(|r| is_null(&st.frames[cur_fi].regs[r])) || val == Val::Imm(0);
     let allow_leaks = v.allow_ptr_leaks();
     let allow_uninit = v.allow_uninit_stack();
+    crate::dynptr::destroy_range(v, st, insn, fi, min_off, max_off)?;
     let frame = &mut st.frames[fi];
     for i in min_off..max_off {
         let (s, b) = Frame::slot_of(i);
@@ -882,7 +884,7 @@ fn stack_read_fixed(
                         ByteKind::Misc => {}
                         ByteKind::Zero => zero_cnt += 1,
                         ByteKind::Invalid if allow_uninit => {}
-                        ByteKind::Invalid => return Err(uninit_err(i)),
+                        ByteKind::Invalid | ByteKind::Dynptr => return Err(uninit_err(i)),
                     }
                 }
                 let r = if (spill_cnt == size && spilled.var.const_value() == Some(0))
@@ -975,7 +977,7 @@ fn stack_range_initialized(
         }
     };
     if raw {
-        return Ok(());
+        return crate::dynptr::check_raw_write(st, insn, &reg, min_off, max_off + size);
     }
     let fi = frame_of(st, &reg);
     let allow_uninit = v.allow_uninit_stack();

@@ -505,6 +505,11 @@ fn stack_safe(old: &Frame, cur: &Frame, ids: &mut IdMap, mode: Mode, precise: u6
             if so.bytes != sc.bytes {
                 return false;
             }
+            if so.bytes[0] == ByteKind::Dynptr
+                && !crate::dynptr::slot_safe(&so, &sc, |o, c| ids.check(o, c))
+            {
+                return false;
+            }
             if so.has_spill() && !reg_safe(&so.spilled, &sc.spilled, ids, mode) {
                 return false;
             }
@@ -528,6 +533,11 @@ fn stack_safe(old: &Frame, cur: &Frame, ids: &mut IdMap, mode: Mode, precise: u6
                     if c != ByteKind::Zero
                         && !(c == ByteKind::Spill && sc.spilled.is_const(0) && sc.is_full_spill())
                     {
+                        return false;
+                    }
+                }
+                ByteKind::Dynptr => {
+                    if !crate::dynptr::slot_safe(&so, &sc, |o, c| ids.check(o, c)) {
                         return false;
                     }
                 }

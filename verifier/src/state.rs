@@ -127,6 +127,9 @@ pub struct Reg {
     pub subprog: u32,
     /// The exact value matters to a later decision (precision tracking).
     pub precise: bool,
+    /// `Mem` slices of a dynptr (`bpf_dynptr_data`): the dynptr's id, so that destroying
+    /// the dynptr invalidates them (`dynptr_id`).
+    pub dynptr_id: u32,
 }
 
 impl Reg {
@@ -146,6 +149,7 @@ impl Reg {
         frameno: 0,
         subprog: 0,
         precise: false,
+        dynptr_id: 0,
     };
 
     /// A scalar with the given bounds.
@@ -227,6 +231,8 @@ pub enum ByteKind {
     Misc,
     /// A known zero (`STACK_ZERO`, `0`).
     Zero,
+    /// Part of a `struct bpf_dynptr` (`STACK_DYNPTR`, `d`): always both slots of it, whole.
+    Dynptr,
 }
 
 impl ByteKind {
@@ -237,6 +243,7 @@ impl ByteKind {
             ByteKind::Spill => 'r',
             ByteKind::Misc => 'm',
             ByteKind::Zero => '0',
+            ByteKind::Dynptr => 'd',
         }
     }
 }
@@ -248,11 +255,66 @@ pub struct StackSlot {
     pub bytes: [ByteKind; SLOT],
     /// The spilled register (meaningful when some byte is `Spill`).
     pub spilled: Reg,
+    /// The dynptr the slot holds (meaningful when its bytes are `Dynptr`; the kernel keeps
+    /// it in `spilled_ptr.dynptr`).
+    pub dynptr: DynptrSlot,
+}
+
+/// What a dynptr points to (`enum bpf_dynptr_type`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DynptrType {
+    /// Not a dynptr (`BPF_DYNPTR_TYPE_INVALID`).
+    Invalid,
+    /// Program memory: a map value (`bpf_dynptr_from_mem`).
+    Local,
+    /// A ring buffer record (`bpf_ringbuf_reserve_dynptr`), a reference.
+    Ringbuf,
+    /// An skb's data (`bpf_dynptr_from_skb`).
+    Skb,
+    /// An XDP buffer (`bpf_dynptr_from_xdp`).
+    Xdp,
+}
+
+impl DynptrType {
+    /// The kernel's name in messages (`dynptr_type_str`).
+    pub fn name(self) -> &'static str {
+        match self {
+            DynptrType::Invalid => "<invalid>",
+            DynptrType::Local => "local",
+            DynptrType::Ringbuf => "ringbuf",
+            DynptrType::Skb => "skb",
+            DynptrType::Xdp => "xdp",
+        }
+    }
+}
+
+/// One of the two stack slots of a dynptr (the kernel's `spilled_ptr` of a `STACK_DYNPTR`
+/// slot: `dynptr.type`, `dynptr.first_slot`, `id`, `ref_obj_id`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct DynptrSlot {
+    /// The dynptr's type.
+    pub ty: DynptrType,
+    /// Whether this is the dynptr's first slot (the higher one, at the pointer's offset).
+    pub first: bool,
+    /// The dynptr's id, shared by its slices (`dynptr_id`).
+    pub id: u32,
+    /// The reference a ring buffer dynptr holds, shared by its clones and slices.
+    pub ref_obj_id: u32,
+}
+
+impl DynptrSlot {
+    /// No dynptr.
+    pub const NONE: DynptrSlot =
+        DynptrSlot { ty: DynptrType::Invalid, first: false, id: 0, ref_obj_id: 0 };
 }
 
 impl StackSlot {
     /// A slot never written.
-    pub const INVALID: StackSlot = StackSlot { bytes: [ByteKind::Invalid; SLOT], spilled: Reg::NOT_INIT };
+    pub const INVALID: StackSlot = StackSlot {
+        bytes: [ByteKind::Invalid; SLOT],
+        spilled: Reg::NOT_INIT,
+        dynptr: DynptrSlot::NONE,
+    };
 
     /// Whether the whole slot holds a spilled register.
     pub fn is_full_spill(&self) -> bool {
