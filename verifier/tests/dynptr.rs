@@ -6,7 +6,10 @@
 //! and with bpflab's expected message; the kernel's own selftests (dynptr_fail.c) are
 //! compared program by program.
 
+use std::path::Path;
+
 use bpflab_kernel::verdict::{VerdictOptions, kernel_verdict};
+use bpflab_loader::LoadOptions;
 use bpflab_verifier::{Config, ErrorKind, Verdict, verify};
 use bpflab_vm::asm::assemble;
 use bpflab_vm::helpers::HelperRegistry;
@@ -319,4 +322,90 @@ fn dynptr_cases_match_the_kernel_and_the_expected_message() {
     println!("{} cases, {compared} compared with the kernel", CASES.len());
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     assert_eq!(compared, CASES.len(), "every case is compared with the kernel");
+}
+
+/// Programs of the kernel's dynptr selftests that bpflab decides as the kernel does (the
+/// rest need the dynptr kfuncs, callbacks' `CONST_PTR_TO_DYNPTR` or global functions'
+/// dynptr arguments, which stay unsupported).
+const SELFTESTS_AGREE: &[&str] = &[
+    "ringbuf_missing_release1",
+    "ringbuf_missing_release2",
+    "ringbuf_release_uninit_dynptr",
+    "use_after_invalid",
+    "ringbuf_invalid_api",
+    "add_dynptr_to_map1",
+    "add_dynptr_to_map2",
+    "data_slice_out_of_bounds_ringbuf",
+    "data_slice_out_of_bounds_map_value",
+    "ringbuf_missing_release_callback",
+    "release_twice_callback",
+    "global",
+    "data_slice_use_after_release1",
+    "data_slice_use_after_release2",
+    "data_slice_missing_null_check1",
+    "data_slice_missing_null_check2",
+    "invalid_helper1",
+    "invalid_helper2",
+    "invalid_write1",
+    "invalid_write2",
+    "invalid_write3",
+    "invalid_write4",
+    "invalid_read1",
+    "invalid_read2",
+    "invalid_read3",
+    "invalid_read4",
+    "invalid_offset",
+    "release_twice",
+    "dynptr_from_mem_invalid_api",
+    "dynptr_overwrite_unref",
+    "dynptr_invalidate_slice_reinit",
+    "dynptr_invalidate_slice_failure",
+    "dynptr_invalidate_slice_success",
+    "dynptr_overwrite_ref",
+    "dynptr_read_into_slot",
+    "uninit_write_into_slot",
+    "invalid_data_slices",
+    "dynptr_pruning_overwrite",
+    "dynptr_pruning_stacksafe",
+    "dynptr_pruning_type_confusion",
+    "dynptr_var_off_overwrite",
+    "dynptr_partial_slot_invalidate",
+];
+
+#[test]
+fn dynptr_selftests_agree_with_the_kernel() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus/selftests/obj/dynptr_fail.bpf.o");
+    let bytes =
+        std::fs::read(&path).expect("dynptr_fail.bpf.o is built (verifier/corpus/selftests)");
+    let obj = bpflab_loader::load(&bytes, &LoadOptions::for_path(&path)).expect("loads");
+    let coll = &obj.collection;
+    let helpers = HelperRegistry::standard();
+    let config = Config::default();
+    let (mut agree, mut unsupported, mut failures) = (Vec::new(), 0, Vec::new());
+    for (idx, prog) in coll.programs.iter().enumerate() {
+        let report = verify(coll, idx, &helpers, &config);
+        let got = match outcome(&report) {
+            Ok(g) => g,
+            Err(f) => {
+                unsupported += 1;
+                println!("{}: unsupported: {f}", prog.name);
+                continue;
+            }
+        };
+        let Ok(k) = kernel_verdict(coll, idx, &VerdictOptions::default()) else {
+            println!("SKIP: {}: the kernel cannot load it", prog.name);
+            continue;
+        };
+        let kclass = k.error_line.as_deref().map(ErrorKind::classify);
+        if k.accepted != got.is_none() || (!k.accepted && kclass != got.as_ref().map(|g| g.0)) {
+            failures.push(format!("{}: kernel {:?}, bpflab {:?}", prog.name, k.error_line, got));
+        } else {
+            println!("{}: agree: {:?}", prog.name, k.error_line);
+            agree.push(prog.name.as_str());
+        }
+    }
+    println!("{} agree, {unsupported} unsupported, {} differ", agree.len(), failures.len());
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    let missing: Vec<_> = SELFTESTS_AGREE.iter().filter(|n| !agree.contains(n)).collect();
+    assert!(missing.is_empty(), "no longer agree: {missing:?}");
 }
