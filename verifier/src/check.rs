@@ -88,6 +88,8 @@ pub(crate) struct Verifier<'a> {
     /// Per slot, the pointer kind its memory access first went through (mem.rs's
     /// `save_aux_ptr_type`: "same insn cannot be used with different pointers").
     pub insn_ptr_kind: Vec<Option<PtrKind>>,
+    /// Per map, the special fields of its value (mem.rs's `map_fields`), decoded once.
+    pub map_fields: Vec<Option<std::rc::Rc<[crate::mem::MapField]>>>,
     /// Per slot, the registers whose scalar values pruning compares.
     pub precise_in: Vec<crate::prune::Prec>,
     /// Per slot, whether a scalar comparison there was decided by known values.
@@ -135,6 +137,7 @@ impl<'a> Verifier<'a> {
             log,
             stack_depth: vec![0; nsub],
             insn_ptr_kind: vec![None; slots],
+            map_fields: vec![None; coll.maps.len()],
             calls: crate::call::CallFacts::default(),
             id_gen: 0,
             stored: Vec::new(),

@@ -399,10 +399,10 @@ fn check_map_access(
     let fields = crate::mem::map_fields(v, reg.map);
     let lo = reg.var.smin.wrapping_add(i64::from(off));
     let hi = (reg.var.umax as i64).wrapping_add(i64::from(off)).wrapping_add(i64::from(size));
-    for f in fields {
+    for f in fields.iter() {
         let p = i64::from(f.off);
         if lo < p + i64::from(f.size) && p < hi {
-            match f.kind {
+            match &f.kind {
                 FieldKind::Kptr => {
                     if src != Src::Direct {
                         return Err(reject(insn, "kptr cannot be accessed indirectly by helper"));
@@ -449,7 +449,19 @@ pub(crate) enum FieldKind {
 /// The special fields of map `map`'s value, from the object's BTF (`btf_parse_fields`):
 /// `bpf_spin_lock`, `bpf_timer`, `bpf_wq`, `bpf_list_head/node`, `bpf_rb_root/node`,
 /// `bpf_refcount` and kptrs, searched through nested structs and arrays of them.
-pub(crate) fn map_fields(v: &Verifier<'_>, map: u32) -> Vec<MapField> {
+pub(crate) fn map_fields(v: &mut Verifier<'_>, map: u32) -> std::rc::Rc<[MapField]> {
+    if let Some(Some(f)) = v.map_fields.get(map as usize) {
+        return f.clone();
+    }
+    let fields: std::rc::Rc<[MapField]> = decode_map_fields(v, map).into();
+    if let Some(slot) = v.map_fields.get_mut(map as usize) {
+        *slot = Some(fields.clone());
+    }
+    fields
+}
+
+/// [`map_fields`] without the cache.
+fn decode_map_fields(v: &Verifier<'_>, map: u32) -> Vec<MapField> {
     let Some(m) = v.coll.maps.get(map as usize) else { return Vec::new() };
     let (Some(tid), Some(raw)) = (m.btf_value_type_id, v.coll.btf.as_deref()) else {
         return Vec::new();
