@@ -698,6 +698,8 @@ impl<'a> Env<'a> {
     /// The pseudo sources of LD_IMM64: map references must name a map, and direct value
     /// loads an offset inside an array map's single value.
     fn check_pseudo_loads(&self, program: &Program, cfg: &Cfg) -> Result<(), VerifyError> {
+        const MAX_USED_MAPS: usize = 64;
+        let mut used: Vec<usize> = Vec::new();
         for (i, insn) in program.insns.iter().enumerate() {
             let Insn::LdImm64 { src, imm, next_imm, .. } = *insn else { continue };
             let slot = cfg.slot_of[i] as usize;
@@ -720,34 +722,119 @@ impl<'a> Env<'a> {
                     format!("fd {imm} is not pointing to valid bpf_map"),
                 ));
             };
-            if !value {
-                continue;
-            }
-            let off = next_imm as u32;
-            if off >= MAX_VAR_OFF {
-                return Err(kernel_error(
-                    slot,
-                    format!("direct value offset of {off} is not allowed"),
-                ));
-            }
-            if let Maps::Specs(specs) = self.maps {
-                let spec = &specs[map];
-                if spec.map_type != MapType::Array {
-                    return Err(kernel_error(
-                        slot,
-                        "no direct value access support for this map type".into(),
-                    ));
-                }
-                if spec.max_entries != 1 || off >= spec.value_size {
+            let first_use = !used.contains(&map);
+            if first_use {
+                if used.len() == MAX_USED_MAPS {
                     return Err(kernel_error(
                         slot,
                         format!(
-                            "invalid access to map value pointer, value_size={} off={off}",
-                            spec.value_size
+                            "The total number of maps per program has reached the limit of \
+                             {MAX_USED_MAPS}"
                         ),
                     ));
                 }
+                used.push(map);
             }
+            let spec = match self.maps {
+                Maps::Specs(specs) => Some(&specs[map]),
+                Maps::Count(_) => None,
+            };
+            if let Some(spec) = spec {
+                self.check_map_use(program, slot, spec)?;
+            }
+            if value {
+                let off = next_imm as u32;
+                if off >= MAX_VAR_OFF {
+                    return Err(kernel_error(
+                        slot,
+                        format!("direct value offset of {off} is not allowed"),
+                    ));
+                }
+                if let Some(spec) = spec {
+                    let in_value = match spec.map_type {
+                        MapType::Array => spec.max_entries == 1 && off < spec.value_size,
+                        MapType::Arena => u64::from(off) <= u64::from(spec.max_entries) * 4096,
+                        _ => {
+                            return Err(kernel_error(
+                                slot,
+                                "no direct value access support for this map type".into(),
+                            ));
+                        }
+                    };
+                    if !in_value {
+                        return Err(kernel_error(
+                            slot,
+                            format!(
+                                "invalid access to map value pointer, value_size={} off={off}",
+                                spec.value_size
+                            ),
+                        ));
+                    }
+                }
+            }
+            // Checks made the first time a program uses a map.
+            if let (true, Maps::Specs(specs)) = (first_use, &self.maps) {
+                let kind = specs[map].map_type;
+                let same = |t: MapType| used.iter().filter(|&&m| specs[m].map_type == t).count();
+                if matches!(kind, MapType::CgroupStorage | MapType::PercpuCgroupStorage)
+                    && same(kind) > 1
+                {
+                    return Err(kernel_error(
+                        slot,
+                        "only one cgroup storage of each type is allowed".into(),
+                    ));
+                }
+                if kind == MapType::Arena && same(kind) > 1 {
+                    return Err(kernel_error(slot, "Only one arena per program".into()));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the program may use a map of this kind at all (the kernel's map/program
+    /// compatibility check, for what the map's type alone decides).
+    fn check_map_use(
+        &self,
+        program: &Program,
+        slot: usize,
+        spec: &MapSpec,
+    ) -> Result<(), VerifyError> {
+        const BPF_F_SLEEPABLE: u32 = 1 << 4;
+        if spec.map_type == MapType::StructOps {
+            return Err(kernel_error(slot, "bpf_struct_ops map cannot be used in prog".into()));
+        }
+        let sleepable = self.config.flags.sleepable || program.flags & BPF_F_SLEEPABLE != 0;
+        let sleepable_ok = |t: MapType| {
+            matches!(
+                t,
+                MapType::Hash
+                    | MapType::LruHash
+                    | MapType::Array
+                    | MapType::PercpuHash
+                    | MapType::PercpuArray
+                    | MapType::LruPercpuHash
+                    | MapType::ArrayOfMaps
+                    | MapType::HashOfMaps
+                    | MapType::Ringbuf
+                    | MapType::UserRingbuf
+                    | MapType::InodeStorage
+                    | MapType::SkStorage
+                    | MapType::TaskStorage
+                    | MapType::CgrpStorage
+                    | MapType::Queue
+                    | MapType::Stack
+                    | MapType::Arena
+            )
+        };
+        let inner_ok = spec.inner.as_deref().is_none_or(|inner| sleepable_ok(inner.map_type));
+        if sleepable && !(sleepable_ok(spec.map_type) && inner_ok) {
+            return Err(kernel_error(
+                slot,
+                "Sleepable programs can only use array, hash, ringbuf and local storage maps, \
+                 also as inner maps"
+                    .into(),
+            ));
         }
         Ok(())
     }

@@ -685,6 +685,11 @@ const PRE_WALK_MESSAGES: &[&str] = &[
     "cannot call kernel function from non-GPL compatible program",
     "failed to find BTF for kernel function",
     "too many different kernel function calls",
+    "Sleepable programs can only use",
+    "bpf_struct_ops map cannot be used in prog",
+    "only one cgroup storage of each type is allowed",
+    "Only one arena per program",
+    "The total number of maps per program",
 ];
 
 /// The kernel's selftest objects (built by the corpus, `verifier/corpus/selftests/obj`):
@@ -1266,4 +1271,72 @@ fn kfunc_calls_before_the_walk() {
     let mut insns = vec![Insn::Call { kind: CallKind::Kfunc, imm: throw, off: 0 }; 300];
     insns.extend(assemble("r0 = 0\nexit").unwrap());
     assert!(ours(&program(insns)).is_ok());
+}
+
+fn fixture(file: &str) -> Collection {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../programs/tests").join(file);
+    let bytes = std::fs::read(&path).expect("fixture");
+    bpflab_loader::load(&bytes, &bpflab_loader::LoadOptions::for_path(&path))
+        .expect("loads")
+        .collection
+}
+
+/// The first program and LD_IMM64 referring to map `map` (by name).
+fn map_ref(c: &Collection, map: &str) -> (usize, usize) {
+    let m = c.maps.iter().position(|s| s.name == map).expect("map") as i32;
+    c.programs
+        .iter()
+        .enumerate()
+        .find_map(|(p, prog)| {
+            let at = prog.insns.iter().position(|i| {
+                matches!(*i, Insn::LdImm64 {
+                    imm,
+                    src: PseudoSrc::MapIdx | PseudoSrc::MapIdxValue,
+                    ..
+                } if imm == m)
+            })?;
+            Some((p, at))
+        })
+        .expect("a reference")
+}
+
+#[test]
+fn map_references_as_the_kernel_resolves_them() {
+    // A direct value load from an array of several elements, and from a hash map.
+    let c = fixture("maps_basic.bpf.o");
+    for (map, message) in [
+        ("arr", "invalid access to map value pointer, value_size=8 off=0"),
+        ("hash", "no direct value access support for this map type"),
+    ] {
+        let mut c2 = c.clone();
+        let (p, at) = map_ref(&c2, map);
+        if let Insn::LdImm64 { src, .. } = &mut c2.programs[p].insns[at] {
+            *src = PseudoSrc::MapIdxValue;
+        }
+        fixture_rejects_like_kernel(&c2, p, message);
+    }
+    // A global variable's offset past its section.
+    let c = fixture("globals.bpf.o");
+    let data = c.maps.iter().position(|m| m.name == "globals.data").unwrap();
+    let size = c.maps[data].value_size as i32;
+    let mut c2 = c.clone();
+    let (p, at) = map_ref(&c2, "globals.data");
+    if let Insn::LdImm64 { next_imm, .. } = &mut c2.programs[p].insns[at] {
+        *next_imm = size;
+    }
+    fixture_rejects_like_kernel(
+        &c2,
+        p,
+        &format!("invalid access to map value pointer, value_size={size} off={size}"),
+    );
+    // Sleepable programs may not use an LPM trie (the map check comes before the
+    // program-type one).
+    let mut c = fixture("lpm_trie.bpf.o");
+    c.programs[0].flags |= 1 << 4;
+    fixture_rejects_like_kernel(
+        &c,
+        0,
+        "Sleepable programs can only use array, hash, ringbuf and local storage maps, also as \
+         inner maps",
+    );
 }
