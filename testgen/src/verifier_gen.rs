@@ -558,16 +558,30 @@ fn maybe(defects: &'static [Defect], broken: u32) -> BoxedStrategy<Option<Defect
 const BROKEN: u32 = 6;
 
 fn leaf() -> BoxedStrategy<Snippet> {
-    let alu = (any::<bool>(), 0..ALU_OPS.len(), sreg(), prop_oneof![sreg().prop_map(Ok), any::<i32>().prop_map(Err)])
+    let alu = (
+        any::<bool>(),
+        0..ALU_OPS.len(),
+        sreg(),
+        prop_oneof![sreg().prop_map(Ok), any::<i32>().prop_map(Err)],
+    )
         .prop_flat_map(|(w32, op, dst, src)| {
             maybe(&[Defect::UninitReg, Defect::PtrArith], BROKEN)
                 .prop_map(move |defect| Snippet::Alu { w32, op, dst, src, defect })
         });
-    let stack = (0i32..8, 0..4usize, sreg(), any::<bool>(), maybe(
-        &[Defect::UninitStack, Defect::StackOob, Defect::StackVarOob],
-        BROKEN,
-    ))
-        .prop_map(|(slot, size, reg, var, defect)| Snippet::Stack { slot, size, reg, var, defect });
+    let stack = (
+        0i32..8,
+        0..4usize,
+        sreg(),
+        any::<bool>(),
+        maybe(&[Defect::UninitStack, Defect::StackOob, Defect::StackVarOob], BROKEN),
+    )
+        .prop_map(|(slot, size, reg, var, defect)| Snippet::Stack {
+            slot,
+            size,
+            reg,
+            var,
+            defect,
+        });
     let lookup = (
         0u8..2,
         0i32..10,
@@ -595,23 +609,48 @@ fn leaf() -> BoxedStrategy<Snippet> {
             write,
             defect,
         });
-    let update = (0u8..2, 0i32..10, any::<i32>(), maybe(&[Defect::UninitStack, Defect::BadHelperArg], BROKEN))
+    let update = (
+        0u8..2,
+        0i32..10,
+        any::<i32>(),
+        maybe(&[Defect::UninitStack, Defect::BadHelperArg], BROKEN),
+    )
         .prop_map(|(map, key, flags, defect)| Snippet::MapUpdate { map, key, flags, defect });
-    let packet = (1i32..64, any::<i32>(), 0..4usize, any::<bool>(), maybe(
-        &[Defect::PacketOob, Defect::CtxAccess],
-        2 * BROKEN,
-    ))
-        .prop_map(|(len, off, size, write, defect)| Snippet::Packet { len, off, size, write, defect });
-    let sk = (any::<u16>(), any::<bool>(), maybe(
-        &[Defect::LeakRef, Defect::RefMisuse, Defect::BadHelperArg],
-        2 * BROKEN,
-    ))
+    let packet = (
+        1i32..64,
+        any::<i32>(),
+        0..4usize,
+        any::<bool>(),
+        maybe(&[Defect::PacketOob, Defect::CtxAccess], 2 * BROKEN),
+    )
+        .prop_map(|(len, off, size, write, defect)| Snippet::Packet {
+            len,
+            off,
+            size,
+            write,
+            defect,
+        });
+    let sk = (
+        any::<u16>(),
+        any::<bool>(),
+        maybe(&[Defect::LeakRef, Defect::RefMisuse, Defect::BadHelperArg], 2 * BROKEN),
+    )
         .prop_map(|(sport, read, defect)| Snippet::SkLookup { sport, read, defect });
-    let rb = (any::<i32>(), any::<i32>(), any::<bool>(), maybe(
-        &[Defect::LeakRef, Defect::RefMisuse, Defect::BadHelperArg, Defect::MapOob],
-        2 * BROKEN,
-    ))
-        .prop_map(|(size, off, discard, defect)| Snippet::Ringbuf { size, off, discard, defect });
+    let rb = (
+        any::<i32>(),
+        any::<i32>(),
+        any::<bool>(),
+        maybe(
+            &[Defect::LeakRef, Defect::RefMisuse, Defect::BadHelperArg, Defect::MapOob],
+            2 * BROKEN,
+        ),
+    )
+        .prop_map(|(size, off, discard, defect)| Snippet::Ringbuf {
+            size,
+            off,
+            discard,
+            defect,
+        });
     prop_oneof![
         4 => alu,
         2 => stack,
@@ -626,7 +665,12 @@ fn leaf() -> BoxedStrategy<Snippet> {
 
 /// Snippets inside loops: ALU and stack only, so loops stay cheap to verify.
 fn loop_body() -> BoxedStrategy<Vec<Snippet>> {
-    let alu = (any::<bool>(), 0..ALU_OPS.len(), 7u8..=8, prop_oneof![(7u8..=8).prop_map(Ok), any::<i32>().prop_map(Err)])
+    let alu = (
+        any::<bool>(),
+        0..ALU_OPS.len(),
+        7u8..=8,
+        prop_oneof![(7u8..=8).prop_map(Ok), any::<i32>().prop_map(Err)],
+    )
         .prop_map(|(w32, op, dst, src)| Snippet::Alu { w32, op, dst, src, defect: None });
     let stack = (0i32..8, 0..4usize, 7u8..=8, any::<bool>())
         .prop_map(|(slot, size, reg, var)| Snippet::Stack { slot, size, reg, var, defect: None });
@@ -655,7 +699,96 @@ pub fn verifier_program() -> impl Strategy<Value = VerifierProgram> {
         proptest::collection::vec(snippet(), 1..12),
         0i32..4,
     )
-        .prop_map(|(prog_type, r8, snippets, ret)| VerifierProgram { prog_type, r8, snippets, ret })
+        .prop_map(|(prog_type, r8, snippets, ret)| VerifierProgram {
+            prog_type,
+            r8,
+            snippets,
+            ret,
+        })
+}
+
+/// Instructions one run of [`run_checked`] may take: accepted programs end well before.
+pub const RUN_BUDGET: u64 = 2_000_000;
+
+/// A small xorshift64* generator for [`run_checked`]'s inputs.
+struct Xorshift(u64);
+
+impl Xorshift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn bytes(&mut self, n: usize) -> Vec<u8> {
+        (0..n).map(|_| self.next() as u8).collect()
+    }
+}
+
+/// Runs program 0 of `coll` (with the generated programs' [`maps`]) `runs` times in the
+/// checked interpreter on inputs derived from `seed`: packets of random lengths (the first
+/// 14 bytes, the shortest Ethernet frame), random array contents and hash entries,
+/// `bpf_get_prandom_u32` reseeded per run, a TCP listener at [`LOOKUP_DST`] for half the
+/// seeds. Returns the number of runs, or what went wrong: a fault (memory error, a helper
+/// refusing its arguments, the budget exhausted), or socket references still held after a
+/// run. The simulator's own gaps (helpers or kfuncs it does not implement) and inputs that
+/// make no context for the type are not faults.
+pub fn run_checked(coll: &Collection, seed: u64, runs: usize) -> Result<usize, String> {
+    use bpflab_vm::interp::Config as VmConfig;
+    use bpflab_vm::{EngineError, Interpreter, RunInput, VmErrorKind};
+    let mut rng = Xorshift(seed | 1);
+    let interp = Interpreter::new(
+        VmConfig { insn_budget: RUN_BUDGET, ..VmConfig::default() },
+        bpflab_vm::standard_helpers(),
+    );
+    let mut inst =
+        interp.instantiate(coll).map_err(|e| format!("the interpreter refuses it: {e}"))?;
+    let has_maps = coll.maps.len() == 3;
+    if rng.next() % 2 == 0 {
+        let (ip, port) = LOOKUP_DST;
+        let addr = std::net::SocketAddr::from((std::net::Ipv4Addr::from(ip), port));
+        inst.world.tcp_listen(addr).map_err(|e| format!("listener: {e}"))?;
+    }
+    let mut done = 0;
+    for r in 0..runs {
+        if has_maps {
+            let world = &mut inst.world;
+            for key in 0..ARRAY_ENTRIES {
+                let v = rng.bytes(VALUE_SIZE as usize);
+                world.update(0, &key.to_le_bytes(), &v, 0).map_err(|e| format!("array: {e}"))?;
+            }
+            for key in 0u32..10 {
+                let _ = world.delete(1, &key.to_le_bytes());
+                if rng.next() % 2 == 0 {
+                    // The hash holds 8: the last inserts may find it full, which is fine.
+                    let _ = world.update(1, &key.to_le_bytes(), &rng.bytes(VALUE_SIZE as usize), 0);
+                }
+            }
+        }
+        inst.world.env = bpflab_vm::env::Env::with_seed(rng.next());
+        let len = if r == 0 { 14 } else { (rng.next() % 161) as usize };
+        let data = rng.bytes(len);
+        let result = inst.run(0, &RunInput::data(data.clone()));
+        let refs = inst.world.sock_refs_held();
+        let fault = match &result {
+            Ok(_) if refs != 0 => Some(format!("{refs} socket references held after the run")),
+            Ok(_) => None,
+            Err(EngineError::Fault(e)) => match e.kind() {
+                VmErrorKind::UnknownHelper { .. }
+                | VmErrorKind::Kfunc { .. }
+                | VmErrorKind::UnknownKfunc { .. } => None,
+                _ => Some(format!("fault: {e}")),
+            },
+            Err(EngineError::Context(_)) => None,
+            Err(e) => Some(format!("error: {e}")),
+        };
+        if let Some(what) = fault {
+            return Err(format!("run {r} on a {len}-byte packet {data:02x?}: {what}"));
+        }
+        done += 1;
+    }
+    Ok(done)
 }
 
 #[cfg(test)]
