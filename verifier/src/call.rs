@@ -1361,22 +1361,15 @@ pub(crate) fn check_func_ref(v: &Verifier<'_>, insn: usize, target: usize) -> Re
     Ok(())
 }
 
-/// Checks a kfunc call.
+/// Checks a kfunc call (kfunc.rs).
 pub(crate) fn check_kfunc_call(
     v: &mut Verifier<'_>,
     st: &mut State,
     insn: usize,
     btf_id: i32,
+    parent: Option<usize>,
 ) -> Result<(), Stop> {
-    let _ = st;
-    let name = v
-        .coll
-        .kfuncs
-        .iter()
-        .find(|k| i64::from(k.btf_id) == i64::from(btf_id))
-        .map(|k| k.name.clone())
-        .unwrap_or_else(|| format!("#{btf_id}"));
-    Err(Stop::unsupported(insn, format!("kfunc {name}")))
+    crate::kfunc::check_kfunc_call(v, st, insn, btf_id, parent)
 }
 
 /// Checks a bpf-to-bpf call to the subprogram at slot `target` and pushes its frame; returns

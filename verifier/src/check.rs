@@ -319,11 +319,20 @@ impl<'a> Verifier<'a> {
             if old.branches > 0 {
                 // At a callback-calling helper, a covered state ends the callback iteration.
                 let at_callback_call = self.cfg.calls_callback[insn];
+                // At an iterator's next call, a path covered range-wise by an earlier
+                // iteration's entry has converged (kfunc.rs); it is never a loop.
+                let iter_next = crate::kfunc::is_iter_next_insn(self, insn);
+                if iter_next && crate::kfunc::iter_converged(&old.state, cur, &live) {
+                    self.stored[idx].hit += 1;
+                    return Ok(true);
+                }
                 if at_callback_call && crate::prune::covers(&old.state, cur, &live) {
                     self.stored[idx].hit += 1;
                     return Ok(true);
                 }
                 if !at_callback_call
+                    && !iter_next
+                    && !crate::kfunc::iter_depths_differ(&old.state, cur)
                     && old.state.callback_unroll_depth == cur.callback_unroll_depth
                     && crate::prune::looping(&old.state, cur, &live)
                 {
@@ -392,6 +401,23 @@ impl<'a> Verifier<'a> {
     /// call sites as `cur` (the kernel's `find_prev_entry`), for widening at callback returns.
     pub(crate) fn prev_entry(&self, cur: &State, insn: usize) -> Option<&State> {
         self.explored.get(insn)?.iter().rev().map(|&i| &self.stored[i]).find_map(|s| {
+            let same = s.state.frames.len() == cur.frames.len()
+                && s.state.frames.iter().zip(&cur.frames).all(|(a, b)| a.callsite == b.callsite);
+            (s.branches > 0 && same).then_some(&s.state)
+        })
+    }
+
+    /// Like [`Verifier::prev_entry`], skipping checkpoint `skip` (the one just stored for
+    /// the current path at `insn`): the entry of the previous iteration of an iterator
+    /// loop (the kernel's `find_prev_entry` from the current state's parent).
+    pub(crate) fn prev_entry_except(
+        &self,
+        cur: &State,
+        insn: usize,
+        skip: Option<usize>,
+    ) -> Option<&State> {
+        let entries = self.explored.get(insn)?.iter().rev();
+        entries.filter(|&&i| Some(i) != skip).map(|&i| &self.stored[i]).find_map(|s| {
             let same = s.state.frames.len() == cur.frames.len()
                 && s.state.frames.iter().zip(&cur.frames).all(|(a, b)| a.callsite == b.callsite);
             (s.branches > 0 && same).then_some(&s.state)
@@ -610,7 +636,7 @@ impl<'a> Verifier<'a> {
                     Ok(Flow::Next(next))
                 }
                 CallKind::Kfunc => {
-                    crate::call::check_kfunc_call(self, st, insn, imm)?;
+                    crate::call::check_kfunc_call(self, st, insn, imm, parent)?;
                     Ok(Flow::Next(next))
                 }
                 CallKind::Local => {

@@ -15,6 +15,7 @@ mod check;
 pub mod config;
 mod dynptr;
 pub mod error;
+mod kfunc;
 mod log;
 mod mem;
 mod prune;

@@ -896,7 +896,9 @@ fn stack_read_fixed(
                         ByteKind::Misc => {}
                         ByteKind::Zero => zero_cnt += 1,
                         ByteKind::Invalid if allow_uninit => {}
-                        ByteKind::Invalid | ByteKind::Dynptr => return Err(uninit_err(i)),
+                        ByteKind::Invalid | ByteKind::Dynptr | ByteKind::Iter => {
+                            return Err(uninit_err(i));
+                        }
                     }
                 }
                 let r = if (spill_cnt == size && spilled.var.const_value() == Some(0))

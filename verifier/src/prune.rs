@@ -386,12 +386,21 @@ enum Mode {
     Covers,
     /// For loop detection: equal.
     Exact,
+    /// For iterator loop convergence (`RANGE_WITHIN`): like `Covers`, but imprecise scalars
+    /// are compared too and stack slot kinds must be equal.
+    RangeWithin,
 }
 
 /// Whether the complete stored state `old` covers `cur`: every path from `cur` behaves like
 /// one already explored from `old`.
 pub(crate) fn covers(old: &State, cur: &State, live: &Liveness) -> bool {
     states_equal(old, cur, live, Mode::Covers)
+}
+
+/// Whether `old` covers `cur` range-wise, precise or not (`RANGE_WITHIN`): an iterator
+/// loop's iteration that converged on an earlier one (kfunc.rs).
+pub(crate) fn range_within(old: &State, cur: &State, live: &Liveness) -> bool {
+    states_equal(old, cur, live, Mode::RangeWithin)
 }
 
 /// Whether `cur` repeats `old` exactly (in its live registers): a loop that makes no progress.
@@ -460,7 +469,7 @@ fn reg_safe(old: &Reg, cur: &Reg, ids: &mut IdMap, mode: Mode) -> bool {
             && ids.check_scalar(old.ref_obj_id, cur.ref_obj_id);
     }
     if old.ty == RegType::NotInit {
-        return true;
+        return mode == Mode::Covers || cur.ty == RegType::NotInit;
     }
     if old.ty != cur.ty {
         return false;
@@ -510,10 +519,18 @@ fn stack_safe(old: &Frame, cur: &Frame, ids: &mut IdMap, mode: Mode, precise: u6
             {
                 return false;
             }
+            if so.bytes[0] == ByteKind::Iter
+                && !crate::kfunc::iter_slot_safe(&so, &sc, |o, c| ids.check(o, c))
+            {
+                return false;
+            }
             if so.has_spill() && !reg_safe(&so.spilled, &sc.spilled, ids, mode) {
                 return false;
             }
             continue;
+        }
+        if mode == Mode::RangeWithin && so.bytes != sc.bytes {
+            return false;
         }
         for b in 0..8 {
             let (o, c) = (so.bytes[b], sc.bytes[b]);
@@ -541,6 +558,11 @@ fn stack_safe(old: &Frame, cur: &Frame, ids: &mut IdMap, mode: Mode, precise: u6
                         return false;
                     }
                 }
+                ByteKind::Iter => {
+                    if !crate::kfunc::iter_slot_safe(&so, &sc, |o, c| ids.check(o, c)) {
+                        return false;
+                    }
+                }
                 ByteKind::Spill => {
                     if c != ByteKind::Spill {
                         // A spilled scalar that covers everything matches misc/zero bytes.
@@ -556,7 +578,7 @@ fn stack_safe(old: &Frame, cur: &Frame, ids: &mut IdMap, mode: Mode, precise: u6
             }
         }
         if so.has_spill() && sc.has_spill() {
-            let imprecise = i < 64 && precise & (1 << i) == 0;
+            let imprecise = mode == Mode::Covers && i < 64 && precise & (1 << i) == 0;
             if imprecise && so.spilled.is_scalar() && sc.spilled.is_scalar() {
                 continue;
             }

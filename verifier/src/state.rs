@@ -233,6 +233,9 @@ pub enum ByteKind {
     Zero,
     /// Part of a `struct bpf_dynptr` (`STACK_DYNPTR`, `d`): always both slots of it, whole.
     Dynptr,
+    /// Part of an open-coded iterator (`STACK_ITER`, `i`): every slot of it, whole; the
+    /// slot's `spilled` and `iter` describe it (see `kfunc.rs`).
+    Iter,
 }
 
 impl ByteKind {
@@ -244,6 +247,7 @@ impl ByteKind {
             ByteKind::Misc => 'm',
             ByteKind::Zero => '0',
             ByteKind::Dynptr => 'd',
+            ByteKind::Iter => 'i',
         }
     }
 }
@@ -258,6 +262,34 @@ pub struct StackSlot {
     /// The dynptr the slot holds (meaningful when its bytes are `Dynptr`; the kernel keeps
     /// it in `spilled_ptr.dynptr`).
     pub dynptr: DynptrSlot,
+    /// The iterator the slot holds (meaningful when its bytes are `Iter`); `spilled` then
+    /// is a stack pointer whose `btf_id` is the iterator's struct and whose `ref_obj_id`
+    /// (first slot only) is the iterator's reference, as the kernel keeps it.
+    pub iter: IterSlot,
+}
+
+/// Whether an iterator may still yield elements (`enum bpf_iter_state`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum IterPhase {
+    /// `next` may return an element (`active`).
+    Active,
+    /// `next` returned NULL and keeps doing so (`drained`).
+    Drained,
+}
+
+/// The iterator part of a stack slot (`spilled_ptr.iter`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct IterSlot {
+    /// Active or drained.
+    pub phase: IterPhase,
+    /// Loop iterations simulated on this path (`iter.depth`): two iterations of an active
+    /// iterator are not an infinite loop; never compared for pruning.
+    pub depth: u32,
+}
+
+impl IterSlot {
+    /// The value of slots that hold no iterator.
+    pub const NONE: IterSlot = IterSlot { phase: IterPhase::Active, depth: 0 };
 }
 
 /// What a dynptr points to (`enum bpf_dynptr_type`).
@@ -314,6 +346,7 @@ impl StackSlot {
         bytes: [ByteKind::Invalid; SLOT],
         spilled: Reg::NOT_INIT,
         dynptr: DynptrSlot::NONE,
+        iter: IterSlot::NONE,
     };
 
     /// Whether the whole slot holds a spilled register.
@@ -387,6 +420,8 @@ pub enum RefKind {
     Ringbuf,
     /// Another acquired object (kfunc results and the like).
     Other,
+    /// An open-coded iterator's state on the stack (`bpf_iter_<type>_new`).
+    Iter,
 }
 
 /// An acquired reference that must be released on every path.
