@@ -913,6 +913,8 @@ impl Scalar {
             self.var_off = self.var_off.bswap(bits);
             self.mark_unbounded();
         } else if bits >= 64 {
+            // `le64` changes no bit; the kernel still syncs the bounds.
+            self.sync();
             return;
         }
         if bits < 64 {
