@@ -570,6 +570,12 @@ enum RetRule {
 }
 
 /// The return rule of a program (`check_return_code`'s table).
+/// Whether the main program's return value is checked against a range (so its exact value
+/// matters and r0 is precise at the main program's exits).
+pub(crate) fn return_value_checked(prog_type: ProgType, attach_type: Option<u32>) -> bool {
+    !matches!(return_rule(prog_type, attach_type), RetRule::Any)
+}
+
 fn return_rule(prog_type: ProgType, attach_type: Option<u32>) -> RetRule {
     use attach as a;
     let at = attach_type.unwrap_or(0);
@@ -662,6 +668,8 @@ struct Meta {
     subprog: Option<usize>,
     alloc_size: Option<u64>,
     dynptr: Option<crate::dynptr::DynptrArg>,
+    /// The key of an array lookup when it is a known constant (`const_map_key`).
+    const_key: Option<u64>,
 }
 
 /// Checks a helper call and applies its effect (r0, clobbered r1-r5, references).
@@ -777,14 +785,29 @@ pub(crate) fn check_helper_call(
                         | MapType::Sockhash
                         | MapType::ArrayOfMaps
                         | MapType::HashOfMaps
+                        | MapType::Xskmap
+                        | MapType::Devmap
+                        | MapType::DevmapHash
                 )
             {
                 return Err(Stop::unsupported(
                     insn,
-                    format!("bpf_map_lookup_elem on a {mt:?} map (inner maps and sockets)"),
+                    format!(
+                        "bpf_map_lookup_elem on a {mt:?} map (inner maps, sockets, read-only devices)"
+                    ),
                 ));
             }
-            Reg { map: m, maybe_null: true, ..Reg::ptr(PtrKind::MapValue) }
+            // An array lookup of a constant key below max_entries never fails (6.14+).
+            let never_null = func == id::MAP_LOOKUP_ELEM
+                && matches!(mt, MapType::Array | MapType::PercpuArray)
+                && meta
+                    .const_key
+                    .is_some_and(|k| k < u64::from(v.coll.maps[m as usize].max_entries));
+            let mut r = Reg { map: m, maybe_null: !never_null, ..Reg::ptr(PtrKind::MapValue) };
+            if never_null && special_field_off(v, insn, m, "bpf_spin_lock")?.is_some() {
+                r.id = v.new_id();
+            }
+            r
         }
         RetType::PtrToSocketOrNull => {
             let kind = match func {
@@ -836,8 +859,11 @@ pub(crate) fn check_helper_call(
     }
     if changes_pkt_data(func) {
         let privileged = v.config.privileged;
+        let non_pkt = crate::dynptr::non_pkt_dynptr_ids(st);
         st.for_each_reg(|r| {
-            if r.kind().is_some_and(|k| k.is_pkt() || k == PtrKind::PacketEnd) {
+            if r.kind().is_some_and(|k| k.is_pkt() || k == PtrKind::PacketEnd)
+                || crate::dynptr::is_pkt_slice(r, &non_pkt)
+            {
                 *r = invalid_reg(privileged);
             }
         });
@@ -897,7 +923,18 @@ fn check_arg(
         meta.ref_obj_id = reg.ref_obj_id;
     }
     match arg {
-        Arg::MapPtr => meta.map = Some(reg.map),
+        Arg::MapPtr => {
+            // bpf_timer_init: the map must be the timer's own.
+            if let Some(m) = meta.map
+                && m != reg.map
+            {
+                return Err(reject(
+                    insn,
+                    "timer pointer in R1 map_uid=0 doesn't match map pointer in R2 map_uid=0",
+                ));
+            }
+            meta.map = Some(reg.map);
+        }
         Arg::MapKey | Arg::MapValue { .. } => {
             if null_skip {
                 return Ok(());
@@ -911,6 +948,14 @@ fn check_arg(
             // bpf_map_pop_elem/peek_elem write the value (ARG_PTR_TO_MAP_VALUE | MEM_UNINIT).
             let write = arg == (Arg::MapValue { null_ok: false })
                 && helper.proto.args.get(regno - 1) == Some(&ArgType::PtrToUninitMem);
+            // The key's constant value, read before the memory check (which may mark the
+            // bytes a helper touched).
+            if arg == Arg::MapKey
+                && v.config.privileged
+                && matches!(spec_type(v, m), MapType::Array | MapType::PercpuArray)
+            {
+                meta.const_key = constant_key(st, &reg, size);
+            }
             helper_mem(v, st, insn, regno, &Scalar::konst(u64::from(size)), write, false, None)?;
         }
         Arg::Mem { .. } => meta.mem = Some((regno, arg)),
@@ -967,7 +1012,10 @@ fn check_arg(
         Arg::Func => meta.subprog = Some(reg.subprog as usize),
         Arg::ConstStr => check_const_str(v, insn, regno, &reg)?,
         Arg::SpinLock => process_spin_lock(v, st, insn, regno, &reg, func == id::SPIN_LOCK)?,
-        Arg::Timer => return Err(Stop::unsupported(insn, "bpf_timer arguments")),
+        Arg::Timer => {
+            process_timer(v, insn, regno, &reg)?;
+            meta.map = Some(reg.map);
+        }
         Arg::Dynptr => {
             meta.dynptr = Some(crate::dynptr::check_helper_arg(v, st, insn, func, regno)?);
         }
@@ -977,6 +1025,37 @@ fn check_arg(
         _ => {}
     }
     Ok(())
+}
+
+/// The type of map `m`.
+fn spec_type(v: &Verifier<'_>, m: u32) -> MapType {
+    v.coll.maps[m as usize].map_type
+}
+
+/// The value of a map key on the stack when it is a known constant: `key_size` zero bytes,
+/// or a spilled constant of exactly `key_size` bytes (`get_constant_map_key`).
+fn constant_key(st: &State, key: &Reg, key_size: u32) -> Option<u64> {
+    use crate::state::ByteKind;
+    if key.kind() != Some(PtrKind::Stack) {
+        return None;
+    }
+    let off = i64::from(key.off) + key.var.const_value()? as i64;
+    if !(-512..0).contains(&off) {
+        return None;
+    }
+    let (slot, byte) = Frame::slot_of(off);
+    let frame = st.frames.get(usize::from(key.frameno))?;
+    let s = frame.stack.get(slot)?;
+    // Bytes from the key's address up to the slot's top.
+    let run = |k: ByteKind| s.bytes[byte..].iter().take_while(|&&b| b == k).count();
+    if run(ByteKind::Zero) >= key_size as usize {
+        return Some(0);
+    }
+    let spilled_scalar = s.bytes[0] == ByteKind::Spill && s.spilled.is_scalar();
+    if !spilled_scalar || run(ByteKind::Spill) != key_size as usize {
+        return None;
+    }
+    s.spilled.var.const_value()
 }
 
 /// Whether a helper of `func` may be passed packet pointers in `prog_type`
@@ -1124,72 +1203,56 @@ fn check_const_str(v: &Verifier<'_>, insn: usize, regno: usize, reg: &Reg) -> Re
     Ok(())
 }
 
-/// Where the map's value holds its `struct bpf_spin_lock`, from the collection's BTF: a
-/// member of the value struct, or a variable of a global data section. A lock nested deeper
-/// is not modelled (unsupported).
-fn spin_lock_off(v: &mut Verifier<'_>, insn: usize, map: u32) -> Result<Option<u32>, Stop> {
-    use bpflab_btf::BtfType as T;
-    let spec = &v.coll.maps[map as usize];
-    let name = spec.name.clone();
-    let unsupported =
-        |what: &str| Stop::unsupported(insn, format!("spin lock of map {name:?}: {what}"));
-    let Some(value_id) = spec.btf_value_type_id else {
-        return Ok(None);
-    };
-    if v.coll.btf.is_none() {
-        return Ok(None);
+/// Where the map's value holds its `struct <field>` (`bpf_spin_lock`, `bpf_timer`): the map's
+/// special fields as the memory checks decode them from BTF (`btf_record`).
+fn special_field_off(
+    v: &mut Verifier<'_>,
+    insn: usize,
+    map: u32,
+    field: &str,
+) -> Result<Option<u32>, Stop> {
+    use crate::mem::FieldKind;
+    let fields = crate::mem::map_fields(v, map);
+    let mut found = fields
+        .iter()
+        .filter(|f| matches!(f.kind, FieldKind::Special(n) if n == field))
+        .map(|f| f.off);
+    let first = found.next();
+    if found.next().is_some() {
+        let name = &v.coll.maps[map as usize].name;
+        return Err(Stop::unsupported(insn, format!("several {field} in map {name:?}")));
     }
-    let btf = btf(v, insn)?;
-    let skip = |id: u32| btf.skip_mods_and_typedefs(id).map_err(|e| unsupported(&e.to_string()));
-    let is_lock = |id: u32| btf.type_name(id).ok() == Some("bpf_spin_lock");
-    // Whether a struct holds a lock somewhere inside (which bpflab does not locate).
-    let nested = |id: u32| -> bool {
-        let mut todo = vec![id];
-        let mut seen = 0;
-        while let Some(t) = todo.pop() {
-            seen += 1;
-            if seen > 1000 {
-                return true;
-            }
-            let Ok(t) = btf.skip_mods_and_typedefs(t) else { return true };
-            if is_lock(t) {
-                return true;
-            }
-            match btf.type_by_id(t) {
-                Ok(T::Struct(c) | T::Union(c)) => todo.extend(c.members.iter().map(|m| m.type_id)),
-                Ok(T::Array(a)) => todo.push(a.elem_type),
-                _ => {}
-            }
-        }
-        false
+    Ok(first)
+}
+
+/// A `struct bpf_timer` argument in a map value (`process_timer_func`).
+fn process_timer(v: &mut Verifier<'_>, insn: usize, regno: usize, reg: &Reg) -> Result<(), Stop> {
+    let Some(val) = reg.var.const_value() else {
+        return Err(reject(
+            insn,
+            format!(
+                "R{regno} doesn't have constant offset. bpf_timer has to be at the constant offset"
+            ),
+        ));
     };
-    let ty = btf.type_by_id(skip(value_id)?).map_err(|e| unsupported(&e.to_string()))?;
-    let mut found = None;
-    match ty {
-        T::Struct(comp) | T::Union(comp) => {
-            for m in &comp.members {
-                let mid = skip(m.type_id)?;
-                if is_lock(mid) {
-                    found = Some(m.bit_offset / 8);
-                } else if nested(mid) {
-                    return Err(unsupported("a lock inside a nested struct or array"));
-                }
-            }
+    let Some(timer_off) = special_field_off(v, insn, reg.map, "bpf_timer")? else {
+        let spec = &v.coll.maps[reg.map as usize];
+        if spec.btf_value_type_id.is_none() {
+            return Err(reject(
+                insn,
+                format!("map '{}' has to have BTF in order to use bpf_timer", spec.name),
+            ));
         }
-        T::Datasec(ds) => {
-            for var in &ds.vars {
-                let Ok(T::Var { type_id, .. }) = btf.type_by_id(var.type_id) else { continue };
-                let vt = skip(*type_id)?;
-                if is_lock(vt) {
-                    found = Some(var.offset);
-                } else if nested(vt) {
-                    return Err(unsupported("a lock inside a global struct or array"));
-                }
-            }
-        }
-        _ => {}
+        return Err(reject(insn, format!("map '{}' has no valid bpf_timer", spec.name)));
+    };
+    let off = val as i64 + i64::from(reg.off);
+    if off != i64::from(timer_off) {
+        return Err(reject(
+            insn,
+            format!("off {off} doesn't point to 'struct bpf_timer' that is at {timer_off}"),
+        ));
     }
-    Ok(found)
+    Ok(())
 }
 
 /// bpf_spin_lock / bpf_spin_unlock on a map value (`process_spin_lock`).
@@ -1209,7 +1272,7 @@ fn process_spin_lock(
             ),
         ));
     }
-    let Some(lock_off) = spin_lock_off(v, insn, reg.map)? else {
+    let Some(lock_off) = special_field_off(v, insn, reg.map, "bpf_spin_lock")? else {
         let spec = &v.coll.maps[reg.map as usize];
         if spec.btf_value_type_id.is_none() {
             return Err(reject(
@@ -1291,7 +1354,17 @@ fn push_callback(
         if !v.calls.async_cb.contains(&start) {
             v.calls.async_cb.push(start);
         }
-        return Err(Stop::unsupported(insn, "asynchronous callbacks (bpf_timer_set_callback)"));
+        // A fresh state of its own, run later by the timer (`push_async_cb`): r1 the timer's
+        // map, r2 its key, r3 its value.
+        let m = st.reg(1).map;
+        let mut cb = State::entry(Reg::NOT_INIT);
+        let mut frame = Frame::new(0, insn, sub);
+        frame.callback_of = Some(insn);
+        frame.regs[1] = Reg { map: m, ..Reg::ptr(PtrKind::MapPtr) };
+        frame.regs[2] = Reg { map: m, ..Reg::ptr(PtrKind::MapKey) };
+        frame.regs[3] = Reg { map: m, ..Reg::ptr(PtrKind::MapValue) };
+        cb.frames[0] = frame;
+        return v.push_branch(cb, start, insn, parent);
     }
     if func == id::FIND_VMA || func == id::USER_RINGBUF_DRAIN {
         return Err(Stop::unsupported(insn, format!("{} callbacks", func_name(func))));
@@ -1618,8 +1691,11 @@ fn call_global(
     }
     if subprog_changes_pkt_data(v, sub) {
         let privileged = v.config.privileged;
+        let non_pkt = crate::dynptr::non_pkt_dynptr_ids(st);
         st.for_each_reg(|r| {
-            if r.kind().is_some_and(|k| k.is_pkt() || k == PtrKind::PacketEnd) {
+            if r.kind().is_some_and(|k| k.is_pkt() || k == PtrKind::PacketEnd)
+                || crate::dynptr::is_pkt_slice(r, &non_pkt)
+            {
                 *r = invalid_reg(privileged);
             }
         });
@@ -1864,8 +1940,14 @@ fn invalid_scalar(ctx: &str, reg: &str, s: &Scalar, min: i64, max: i64) -> Strin
 /// reference or lock held.
 pub(crate) fn check_exit(v: &mut Verifier<'_>, st: &mut State, insn: usize) -> Result<(), Stop> {
     exit_resource_checks(v, st, insn)?;
-    let rule = return_rule(v.prog.prog_type, v.prog.expected_attach_type);
-    let is_subprog = st.cur().subprog != 0;
+    let is_async = st.cur().callback_of.is_some();
+    let rule = if is_async {
+        RetRule::Range(0, 0)
+    } else {
+        return_rule(v.prog.prog_type, v.prog.expected_attach_type)
+    };
+    let is_subprog = st.cur().subprog != 0 && !is_async;
+    let exit_ctx = if is_async { "At async callback return" } else { "At program exit" };
     if let (RetRule::Unknown(what), false) = (rule, is_subprog) {
         return Err(Stop::unsupported(insn, format!("return value rules of {what}")));
     }
@@ -1892,14 +1974,11 @@ pub(crate) fn check_exit(v: &mut Verifier<'_>, st: &mut State, insn: usize) -> R
         if !r0.is_scalar() {
             return Err(reject(
                 insn,
-                format!(
-                    "At program exit the register R0 is not a known value ({})",
-                    type_str(st, &r0)
-                ),
+                format!("{exit_ctx} the register R0 is not a known value ({})", type_str(st, &r0)),
             ));
         }
         if r0.var.smin < min || r0.var.smax > max {
-            return Err(reject(insn, invalid_scalar("At program exit", "R0", &r0.var, min, max)));
+            return Err(reject(insn, invalid_scalar(exit_ctx, "R0", &r0.var, min, max)));
         }
     }
     Ok(())

@@ -71,6 +71,13 @@ macro_rules! lookupl {
     };
 }
 
+/// A lookup of key 0 in map `idx:5` (values with a timer at offset 8), r0 = the result.
+macro_rules! lookupt {
+    () => {
+        "*(u32 *)(r10 - 4) = 0\nr2 = r10\nr2 += -4\nr1 = map[idx:5]\ncall bpf_map_lookup_elem\n"
+    };
+}
+
 /// A ring buffer record of 8 bytes from map `idx:2`, in r0.
 macro_rules! reserve8 {
     () => {
@@ -553,6 +560,84 @@ const CASES: &[Case] = &[
             Some("use static function instead"),
         )
     },
+    // Timers: a `struct bpf_timer` in a map value, callbacks run later on their own.
+    case(
+        "timer_init",
+        SchedCls,
+        concat!(
+            lookupt!(),
+            "if r0 == 0 goto +6\nr1 = r0\nr1 += 8\nr2 = map[idx:5]\nr3 = 1\ncall bpf_timer_init\nr0 = 0\nexit"
+        ),
+        None,
+    ),
+    case(
+        "array_const_key_never_null",
+        SocketFilter,
+        "*(u32 *)(r10 - 4) = 0\nr2 = r10\nr2 += -4\nr1 = map[idx:1]\ncall bpf_map_lookup_elem\nr0 = *(u64 *)(r0 + 8)\nr0 = 0\nexit",
+        None,
+    ),
+    case(
+        "array_key_out_of_range",
+        SocketFilter,
+        "*(u32 *)(r10 - 4) = 4\nr2 = r10\nr2 += -4\nr1 = map[idx:1]\ncall bpf_map_lookup_elem\nr0 = *(u64 *)(r0 + 8)\nr0 = 0\nexit",
+        Some("R0 invalid mem access 'map_value_or_null'"),
+    ),
+    case(
+        "array_key_unknown",
+        SocketFilter,
+        "call bpf_get_prandom_u32\n*(u32 *)(r10 - 4) = r0\nr2 = r10\nr2 += -4\nr1 = map[idx:1]\ncall bpf_map_lookup_elem\nr0 = *(u64 *)(r0 + 8)\nr0 = 0\nexit",
+        Some("R0 invalid mem access 'map_value_or_null'"),
+    ),
+    case(
+        "hash_const_key_may_be_null",
+        SocketFilter,
+        concat!(lookup0!(), "r0 = *(u64 *)(r0 + 0)\nr0 = 0\nexit"),
+        Some("R0 invalid mem access 'map_value_or_null'"),
+    ),
+    case(
+        "timer_wrong_offset",
+        SchedCls,
+        concat!(
+            lookupt!(),
+            "if r0 == 0 goto +5\nr1 = r0\nr2 = map[idx:5]\nr3 = 1\ncall bpf_timer_init\nr0 = 0\nexit"
+        ),
+        Some("off 0 doesn't point to 'struct bpf_timer' that is at 8"),
+    ),
+    case(
+        "timer_other_map",
+        SchedCls,
+        concat!(
+            lookupt!(),
+            "if r0 == 0 goto +6\nr1 = r0\nr1 += 8\nr2 = map[idx:1]\nr3 = 1\ncall bpf_timer_init\nr0 = 0\nexit"
+        ),
+        Some("timer pointer in R1 map_uid=0 doesn't match map pointer in R2 map_uid=0"),
+    ),
+    case(
+        "timer_map_without_btf",
+        SchedCls,
+        "*(u32 *)(r10 - 4) = 0\nr2 = r10\nr2 += -4\nr1 = map[idx:1]\ncall bpf_map_lookup_elem\nif r0 == 0 goto +5\nr1 = r0\nr2 = map[idx:1]\nr3 = 1\ncall bpf_timer_init\nr0 = 0\nexit",
+        Some("map 'array' has to have BTF in order to use bpf_timer"),
+    ),
+    case(
+        "timer_set_callback",
+        SchedCls,
+        concat!(
+            lookupt!(),
+            "if r0 == 0 goto +5\nr1 = r0\nr1 += 8\nr2 = func cb ll\ncall bpf_timer_set_callback\nr0 = 0\nexit\ncb:\nr0 = *(u32 *)(r3 + 0)\nr0 = 0\nexit"
+        ),
+        None,
+    ),
+    case(
+        "timer_callback_returns_1",
+        SchedCls,
+        concat!(
+            lookupt!(),
+            "if r0 == 0 goto +5\nr1 = r0\nr1 += 8\nr2 = func cb ll\ncall bpf_timer_set_callback\nr0 = 0\nexit\ncb:\nr0 = 1\nexit"
+        ),
+        Some(
+            "At async callback return the register R0 has smin=1 smax=1 should have been in [0, 0]",
+        ),
+    ),
     // Return values.
     case("cgroup_skb_ret_1", CgroupSkb, "r0 = 1\nexit", None),
     case(
@@ -679,17 +764,22 @@ impl BtfBuf {
 
 /// The maps every case sees: 0 hash (key 4, value 8), 1 array (value 16), 2 ring buffer,
 /// 3 program array, 4 hash whose value (BTF `struct val { int cnt; struct bpf_spin_lock
-/// lock; }`) holds a spin lock at offset 4.
-fn maps(int: u32, val: u32) -> Vec<MapSpec> {
+/// lock; }`) holds a spin lock at offset 4, 5 array whose value holds a `struct bpf_timer`
+/// at offset 8.
+fn maps(int: u32, val: u32, tval: u32) -> Vec<MapSpec> {
     let mut locked = MapSpec::new("locked", MapType::Hash, 4, 8, 4);
     locked.btf_key_type_id = Some(int);
     locked.btf_value_type_id = Some(val);
+    let mut timers = MapSpec::new("timers", MapType::Array, 4, 24, 1);
+    timers.btf_key_type_id = Some(int);
+    timers.btf_value_type_id = Some(tval);
     vec![
         MapSpec::new("hash", MapType::Hash, 4, 8, 16),
         MapSpec::new("array", MapType::Array, 4, 16, 4),
         MapSpec::new("rb", MapType::Ringbuf, 0, 0, 4096),
         MapSpec::new("progs", MapType::ProgArray, 4, 4, 4),
         locked,
+        timers,
     ]
 }
 
@@ -719,6 +809,8 @@ fn program(case: &Case) -> Collection {
     let int = btf.int("int", 4);
     let lock = btf.strukt("bpf_spin_lock", 4, &[("val", int, 0)]);
     let val = btf.strukt("val", 8, &[("cnt", int, 0), ("lock", lock, 4)]);
+    let timer = btf.strukt("bpf_timer", 16, &[]);
+    let tval = btf.strukt("tval", 24, &[("cnt", int, 0), ("t", timer, 8)]);
     let proto = btf.proto(int, &[]);
     let skb = btf.strukt("__sk_buff", 0, &[]);
     let skb_ptr = btf.ptr(skb);
@@ -748,7 +840,7 @@ fn program(case: &Case) -> Collection {
     p.expected_attach_type = case.attach;
     p.license = case.license.into();
     let mut c = Collection::single(p);
-    c.maps = maps(int, val);
+    c.maps = maps(int, val, tval);
     if case.no_btf {
         for m in &mut c.maps {
             m.btf_key_type_id = None;
