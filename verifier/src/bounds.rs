@@ -1099,9 +1099,15 @@ impl Scalar {
     /// smin, smax, umin, umax, smin32, smax32, umin32, umax32, then `var_off=(v; m)` unless
     /// nothing is known of the bits. A fully unknown scalar gives the empty string.
     pub fn fmt_kernel(&self) -> String {
-        use std::fmt::Write;
+        let mut out = String::with_capacity(64);
+        let _ = self.write_kernel(&mut out);
+        out
+    }
+
+    /// Writes [`Scalar::fmt_kernel`]'s text to `out` (no allocation of its own).
+    pub fn write_kernel(&self, out: &mut impl std::fmt::Write) -> std::fmt::Result {
         if let Some(v) = self.const_value() {
-            return snum(v as i64);
+            return write_snum(out, v as i64);
         }
         let s32 = |x: i32| -> u64 {
             if is_snum_decimal(i64::from(x)) { i64::from(x) as u64 } else { u64::from(x as u32) }
@@ -1116,43 +1122,35 @@ impl Scalar {
             ("umin32", u64::from(self.u32_min), self.u32_min == 0),
             ("umax32", u64::from(self.u32_max), self.u32_max == u32::MAX),
         ];
-        let mut out = String::new();
+        let mut sep = "";
         for i in 0..m.len() {
             let (name, val, omit) = m[i];
             if omit {
                 continue;
             }
+            // Equal bounds of the same sign print once, names joined: `smax=umax=255`.
             let signed = name.starts_with('s');
             let neg1 = signed && (val as i64) < 0;
-            if !out.is_empty() {
-                out.push(',');
-            }
-            out.push_str(name);
-            out.push('=');
-            let mut j = i + 2;
-            while j < m.len() {
-                let (n2, v2, o2) = m[j];
+            write!(out, "{sep}{name}=")?;
+            sep = ",";
+            for other in m.iter_mut().skip(i + 2).step_by(2) {
+                let (n2, v2, o2) = *other;
                 let neg2 = n2.starts_with('s') && (v2 as i64) < 0;
                 if !o2 && v2 == val && neg1 == neg2 {
-                    m[j].2 = true;
-                    out.push_str(n2);
-                    out.push('=');
+                    other.2 = true;
+                    write!(out, "{n2}=")?;
                 }
-                j += 2;
             }
             if signed {
-                out.push_str(&snum(val as i64));
+                write_snum(out, val as i64)?;
             } else {
-                out.push_str(&unum(val));
+                write_unum(out, val)?;
             }
         }
         if !self.var_off.is_unknown() {
-            if !out.is_empty() {
-                out.push(',');
-            }
-            let _ = write!(out, "var_off={}", self.var_off.fmt_kernel());
+            write!(out, "{sep}var_off={}", self.var_off)?;
         }
-        out
+        Ok(())
     }
 
     /// The whole register text as the kernel prints a scalar: the constant, or
@@ -1162,19 +1160,26 @@ impl Scalar {
     }
 }
 
+/// The kernel's log text (see [`Scalar::fmt_kernel`]).
+impl std::fmt::Display for Scalar {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.write_kernel(f)
+    }
+}
+
 /// The kernel prints signed values in [-32768, 32767] in decimal, others in hex.
 const fn is_snum_decimal(v: i64) -> bool {
     v >= i16::MIN as i64 && v <= i16::MAX as i64
 }
 
 /// The kernel's `verbose_snum`.
-fn snum(v: i64) -> String {
-    if is_snum_decimal(v) { v.to_string() } else { format!("{:#x}", v as u64) }
+fn write_snum(out: &mut impl std::fmt::Write, v: i64) -> std::fmt::Result {
+    if is_snum_decimal(v) { write!(out, "{v}") } else { write!(out, "{:#x}", v as u64) }
 }
 
 /// The kernel's `verbose_unum`: decimal up to 65535, else hex.
-fn unum(v: u64) -> String {
-    if v <= u64::from(u16::MAX) { v.to_string() } else { format!("{v:#x}") }
+fn write_unum(out: &mut impl std::fmt::Write, v: u64) -> std::fmt::Result {
+    if v <= u64::from(u16::MAX) { write!(out, "{v}") } else { write!(out, "{v:#x}") }
 }
 
 /// The bounds and tnum a register shows when only its low 32 bits (`is32`) or all 64 bits
