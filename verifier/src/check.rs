@@ -92,8 +92,8 @@ pub(crate) struct Verifier<'a> {
     pub map_fields: Vec<Option<std::rc::Rc<[crate::mem::MapField]>>>,
     /// Per slot, the registers whose scalar values pruning compares.
     pub precise_in: Vec<crate::prune::Prec>,
-    /// Per slot, whether a scalar comparison there was decided by known values.
-    decided: Vec<bool>,
+    /// What comparisons taught precision so far.
+    hints: crate::prune::JumpHints,
     /// How many times `precise_in` was recomputed for newly decided jumps.
     recomputed: u32,
     /// Per slot, the pointer type a load or store first went through (`insn_aux.ptr_type`).
@@ -122,11 +122,22 @@ impl<'a> Verifier<'a> {
     ) -> Verifier<'a> {
         let slots = cfg.slots;
         let nsub = cfg.subprogs.len();
-        let precise_in = crate::prune::precision_in(prog, &cfg, helpers, Some(&vec![false; slots]));
+        let precise_in = crate::prune::precision_in(
+            prog,
+            &cfg,
+            helpers,
+            Some(&crate::prune::JumpHints {
+                decided: vec![false; slots],
+                linked: vec![(0, 0); slots],
+            }),
+        );
         Verifier {
             precise_in,
             aux_ptr: vec![None; slots],
-            decided: vec![false; slots],
+            hints: crate::prune::JumpHints {
+                decided: vec![false; slots],
+                linked: vec![(0, 0); slots],
+            },
             recomputed: 0,
             coll,
             prog,
@@ -425,20 +436,62 @@ impl<'a> Verifier<'a> {
     }
 
     /// Records that the comparison at `insn` was decided by known values: its operands are
-    /// precise from now on, so the precision table is recomputed (after many such changes,
-    /// every comparison is treated as decided, once).
+    /// precise from now on.
     fn mark_decided(&mut self, insn: usize) {
-        if self.decided[insn] {
-            return;
+        if !self.hints.decided[insn] {
+            self.hints.decided[insn] = true;
+            self.recompute_precision();
         }
-        self.decided[insn] = true;
+    }
+
+    /// Records the registers and stack slots linked to the operands of the comparison at
+    /// `insn` (excluding the operands themselves).
+    fn mark_linked(&mut self, st: &State, insn: usize, ops: &[(usize, u32)]) {
+        let f = st.cur();
+        let (mut regs, mut slots) = (0u16, 0u64);
+        for &(op, id) in ops {
+            if id == 0 {
+                continue;
+            }
+            for (i, r) in f.regs.iter().enumerate() {
+                if i != op && r.is_scalar() && r.id == id {
+                    regs |= 1 << i;
+                }
+            }
+            for (i, sl) in f.stack.iter().enumerate().take(64) {
+                if sl.has_spill() && sl.spilled.is_scalar() && sl.spilled.id == id {
+                    slots |= 1 << i;
+                }
+            }
+            if st.frames.len() > 1 {
+                // Links into callers' frames: treat the comparison as deciding.
+                let other = st.frames[..st.frames.len() - 1].iter().any(|fr| {
+                    fr.regs.iter().any(|r| r.is_scalar() && r.id == id)
+                        || fr.stack.iter().any(|s| s.has_spill() && s.spilled.id == id)
+                });
+                if other {
+                    self.mark_decided(insn);
+                }
+            }
+        }
+        let cur = self.hints.linked[insn];
+        let new = (cur.0 | regs, cur.1 | slots);
+        if new != cur {
+            self.hints.linked[insn] = new;
+            self.recompute_precision();
+        }
+    }
+
+    /// Recomputes the precision table after the hints changed; after many changes, every
+    /// comparison is treated as decided, once.
+    fn recompute_precision(&mut self) {
         const MAX_RECOMPUTE: u32 = 64;
         if self.recomputed > MAX_RECOMPUTE {
             return;
         }
         self.recomputed += 1;
-        let decided = (self.recomputed <= MAX_RECOMPUTE).then_some(&self.decided[..]);
-        self.precise_in = crate::prune::precision_in(self.prog, &self.cfg, self.helpers, decided);
+        let hints = (self.recomputed <= MAX_RECOMPUTE).then_some(&self.hints);
+        self.precise_in = crate::prune::precision_in(self.prog, &self.cfg, self.helpers, hints);
     }
 
     /// The kernel's `save_aux_ptr_type`: a load or store instruction whose context or socket
@@ -1109,10 +1162,17 @@ impl<'a> Verifier<'a> {
         }
 
         let taken = bounds::branch_taken(cond, &dv.var, &sv.var, is32);
-        if taken.is_some() || linked(st, dv.id) || sreg.is_some_and(|_| linked(st, sv.id)) {
-            // A decided comparison makes its operands precise; so does one whose refinement
-            // reaches other registers through a shared id (precision flows along the link).
+        if taken.is_some() {
+            // A decided comparison makes its operands precise.
             self.mark_decided(insn);
+        } else if linked(st, dv.id) || sreg.is_some_and(|_| linked(st, sv.id)) {
+            // One whose refinement reaches other registers through a shared id makes them
+            // precise where those registers are (precision flows along the link).
+            let mut ops = vec![(d, dv.id)];
+            if let Some(sr) = sreg {
+                ops.push((sr, sv.id));
+            }
+            self.mark_linked(st, insn, &ops);
         }
         match taken {
             Some(true) => Ok(Flow::Next(target)),

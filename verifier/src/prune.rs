@@ -69,6 +69,16 @@ pub(crate) struct Prec {
     pub slots: u64,
 }
 
+/// What the walk has learned about conditional jumps so far, for [`precision_in`].
+#[derive(Clone, Debug, Default)]
+pub(crate) struct JumpHints {
+    /// Per slot: a scalar comparison there was decided by known values.
+    pub decided: Vec<bool>,
+    /// Per slot: the registers and stack slots of the current frame that shared an id with
+    /// an operand of the comparison there (its refinement reaches them).
+    pub linked: Vec<(u16, u64)>,
+}
+
 /// The stack slots bytes `off .. off + size` from the frame pointer touch.
 fn fp_slots(off: i16, size: usize) -> u64 {
     let lo = i64::from(off);
@@ -86,14 +96,15 @@ fn fp_slots(off: i16, size: usize) -> u64 {
 /// fixpoint. Stack slots are followed through spills and fills at fixed offsets from r10;
 /// memory reached any other way is assumed to be any stack slot.
 ///
-/// A conditional jump makes its operands precise only where `decided` says a scalar
-/// comparison there was decided by known values on some path so far (the kernel marks
-/// precision exactly then); `None` treats every jump as decided.
+/// A conditional jump makes its operands precise only where `hints` says a scalar comparison
+/// there was decided by known values on some path so far (the kernel marks precision exactly
+/// then), or where the comparison refines registers linked to an operand by id that are
+/// precise afterwards; `None` treats every jump as decided.
 pub(crate) fn precision_in(
     prog: &bpflab_vm::Program,
     cfg: &crate::cfg::Cfg,
     helpers: &bpflab_vm::helpers::HelperRegistry,
-    decided: Option<&[bool]>,
+    hints: Option<&JumpHints>,
 ) -> Vec<Prec> {
     use bpflab_vm::helpers::ArgType;
     use bpflab_vm::isa::{AluOp, CallKind, Insn, Operand, Reg as R};
@@ -101,6 +112,13 @@ pub(crate) fn precision_in(
     const CALLER_SAVED: u16 = 0b11_1111;
     let n = cfg.slots;
     let ptrs = maybe_pointers(prog, cfg, helpers);
+    // The main program's r0 matters at exit only where the program type checks it; a
+    // subprogram's goes back to its caller.
+    let main_end = cfg.subprogs.get(1).map_or(n, |s| s.start);
+    let main_r0 = u16::from(crate::call::return_value_checked(
+        prog.prog_type,
+        prog.expected_attach_type,
+    ));
     let mut inn = vec![Prec::default(); n];
     let bit = |r: R| 1u16 << r.idx();
     let mut changed = true;
@@ -180,11 +198,14 @@ pub(crate) fn precision_in(
                         Operand::Imm(_) => 0,
                     };
                     let t = target(i64::from(off));
-                    let ops = if decided.is_none_or(|d| d.get(slot).copied().unwrap_or(true)) {
-                        bit(dst) | s
-                    } else {
-                        0
-                    };
+                    let after = Prec { regs: out.regs | t.regs, slots: out.slots | t.slots };
+                    let needed = hints.is_none_or(|h| {
+                        h.decided.get(slot).copied().unwrap_or(true)
+                            || h.linked.get(slot).is_some_and(|&(r, sl)| {
+                                after.regs & r != 0 || after.slots & sl != 0
+                            })
+                    });
+                    let ops = if needed { bit(dst) | s } else { 0 };
                     Prec { regs: out.regs | t.regs | ops, slots: out.slots | t.slots }
                 }
                 Insn::Call { kind: CallKind::Helper, imm, .. } => {
@@ -211,7 +232,7 @@ pub(crate) fn precision_in(
                 }
                 // The callee may read this frame's stack through its arguments.
                 Insn::Call { .. } => Prec { regs: out.regs & !CALLER_SAVED | ARGS, slots: u64::MAX },
-                Insn::Exit => Prec { regs: 1, slots: 0 },
+                Insn::Exit => Prec { regs: if slot < main_end { main_r0 } else { 1 }, slots: 0 },
             };
             if v != inn[slot] {
                 inn[slot] = v;
