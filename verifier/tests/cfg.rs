@@ -1340,3 +1340,80 @@ fn map_references_as_the_kernel_resolves_them() {
          inner maps",
     );
 }
+
+/// A small BTF: `int`, `int (int cookie)`, global functions `main` and `cb` of that type,
+/// and, if `tag`, the decl tag `exception_callback:cb` on `main`; `cb_linkage` is `cb`'s.
+fn exception_btf(tag: bool, cb_linkage: u32) -> Vec<u8> {
+    let strings = b"\0int\0cookie\0main\0cb\0exception_callback:cb\0";
+    let (s_int, s_cookie, s_main, s_cb, s_tag) = (1u32, 5u32, 12u32, 17u32, 20u32);
+    let mut types: Vec<u32> = vec![
+        // 1: int
+        s_int,
+        1 << 24,
+        4,
+        (1 << 24) | 32,
+        // 2: int (int cookie)
+        0,
+        (13 << 24) | 1,
+        1,
+        s_cookie,
+        1,
+        // 3: main
+        s_main,
+        (12 << 24) | 1,
+        2,
+        // 4: cb
+        s_cb,
+        (12 << 24) | cb_linkage,
+        2,
+    ];
+    if tag {
+        // 5: decl tag on main, the function itself (component -1)
+        types.extend([s_tag, 17 << 24, 3, u32::MAX]);
+    }
+    let type_bytes: Vec<u8> = types.iter().flat_map(|w| w.to_le_bytes()).collect();
+    let mut out = Vec::new();
+    out.extend(0xeb9fu16.to_le_bytes());
+    out.extend([1u8, 0]);
+    for w in [24u32, 0, type_bytes.len() as u32, type_bytes.len() as u32, strings.len() as u32] {
+        out.extend(w.to_le_bytes());
+    }
+    out.extend(type_bytes);
+    out.extend(strings);
+    out
+}
+
+#[test]
+fn exception_callbacks_are_roots_of_the_cfg() {
+    // main: r0 = 0; exit.  cb (nothing calls it): r0 = 0; exit.
+    let mut p = asm("r0 = 0\nexit\nr0 = 0\nexit").with_type(ProgType::Xdp);
+    p.func_info = vec![(0, 3), (2, 4)];
+    let with = |btf: Vec<u8>| Collection {
+        btf: Some(btf),
+        programs: vec![p.clone()],
+        ..Collection::default()
+    };
+    let reg = HelperRegistry::standard();
+    let c = with(exception_btf(true, 1));
+    let cfg = analyze_in(&c, 0, &reg, &Config::default()).expect("passes");
+    assert_eq!(cfg.exception_callback, Some(1));
+    assert!(cfg.subprogs[1].is_exception_cb && cfg.subprogs[1].is_global);
+    assert_eq!(cfg.live_in[2], 0);
+    if kernel_available() {
+        let v = kernel_verdict(&c, 0, &VerdictOptions::default()).expect("decides");
+        let line = v.error_line.unwrap_or_default();
+        assert!(!PRE_WALK_MESSAGES.iter().any(|m| line.contains(m)), "{}", v.log);
+    }
+    // Without the tag, cb is no function: func info has a record too many.
+    fixture_rejects_like_kernel(
+        &with(exception_btf(false, 1)),
+        0,
+        "number of funcs in func_info doesn't match number of subprogs",
+    );
+    // The callback must be global.
+    fixture_rejects_like_kernel(
+        &with(exception_btf(true, 0)),
+        0,
+        "exception callback 'cb' must have global linkage",
+    );
+}
