@@ -1417,3 +1417,21 @@ fn exception_callbacks_are_roots_of_the_cfg() {
         "exception callback 'cb' must have global linkage",
     );
 }
+
+#[test]
+fn packet_changing_functions_and_their_callers() {
+    // main calls f, which calls g, which pulls packet data; h only reads the time.
+    let p = asm("call f\ncall h\nr0 = 0\nexit\n\
+         f:\ncall g\nexit\n\
+         g:\nr2 = 0\ncall 39\nexit\n\
+         h:\ncall 5\nexit")
+    .with_type(ProgType::SchedCls);
+    let cfg = accepted_like_kernel(&p);
+    let changes: Vec<bool> = cfg.subprogs.iter().map(|s| s.changes_pkt_data).collect();
+    assert_eq!(changes, [true, true, true, false]);
+    // A tail call may run a program that does.
+    let cfg = ours(&asm("r2 = 0\nr3 = 0\ncall 12\nr0 = 0\nexit")).unwrap();
+    assert!(cfg.subprogs[0].changes_pkt_data);
+    let cfg = ours(&asm("r0 = 0\nexit")).unwrap();
+    assert!(!cfg.subprogs[0].changes_pkt_data);
+}
