@@ -723,9 +723,16 @@ fn save_register_state(slot: &mut StackSlot, reg: Reg, size: usize) {
     }
 }
 
-/// `scrub_special_slot`: a plain write into a slot destroys the spilled register.
+/// Whether the slot holds a spilled register, a dynptr or an iterator
+/// (`is_stack_slot_special`).
+fn is_special(slot: &StackSlot) -> bool {
+    matches!(slot.bytes[0], ByteKind::Spill | ByteKind::Dynptr | ByteKind::Iter)
+}
+
+/// `scrub_special_slot`: a plain write into a slot destroys the spilled register (or
+/// iterator) it held.
 fn scrub_slot(slot: &mut StackSlot) {
-    let special = is_spilled(slot);
+    let special = is_special(slot);
     slot.spilled = Reg::NOT_INIT;
     if special {
         for b in &mut slot.bytes {
