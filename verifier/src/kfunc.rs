@@ -420,14 +420,18 @@ fn process_iter_next(
 
 /// Forgets the range of scalars of `cur` that differ from `old`, the previous iteration's
 /// entry, unless a later decision may depend on them (`widen_imprecise_scalars`):
-/// iterations then converge. The kernel knows precision from the path; bpflab uses
-/// [`deciding`] from `at` for the current frame (registers and spilled slots) and keeps
-/// constants in callers' frames.
+/// iterations then converge. The kernel knows precision from the path; bpflab keeps
+/// constants that [`deciding`] says may decide something from `at` (current frame:
+/// registers and spilled slots) and constants in callers' frames, and widens the rest.
 fn widen_imprecise(v: &Verifier<'_>, old: &State, cur: &mut State, at: usize) {
     let (regs, slots) = deciding(v, at);
     let last = cur.frames.len().saturating_sub(1);
+    // Only constants are kept: a range that changes between iterations is widened even when
+    // it may decide something (sound: the state only gets more general), so loops whose
+    // kernel precision is path-dependent still converge.
     let widen = |o: &Reg, c: &mut Reg, precise: bool| {
-        if o.is_scalar() && c.is_scalar() && o.var != c.var && !precise {
+        let keep = precise && o.var.is_const() && c.var.is_const();
+        if o.is_scalar() && c.is_scalar() && o.var != c.var && !keep {
             *c = Reg::unknown();
         }
     };
@@ -455,7 +459,8 @@ fn widen_imprecise(v: &Verifier<'_>, old: &State, cur: &mut State, at: usize) {
 /// The registers and stack slots (bit `i` = bytes `-(i+1)*8 .. -i*8`) whose values at
 /// `from` may decide a conditional jump, a pointer's offset (register operands of `+=` and
 /// `-=`) or a bpf-to-bpf call's arguments later on some path: a backward may-analysis
-/// following moves, arithmetic and fixed-offset spills and fills. Unlike the pruning
+/// following moves, arithmetic and spills and fills through the frame pointer (as the
+/// kernel's precision backtracking, memory reached otherwise is not followed). Unlike the pruning
 /// precision, a value that only reaches the program's return value is not deciding (the
 /// kernel marks it precise only for return ranges it enforces, after the loop).
 fn deciding(v: &Verifier<'_>, from: usize) -> (u16, u64) {
@@ -499,12 +504,13 @@ fn deciding(v: &Verifier<'_>, from: usize) -> (u16, u64) {
                 }
                 Insn::Load { dst, src, off, .. } => {
                     let mut r = (out.0 & !bit(dst), out.1);
-                    if out.0 & bit(dst) != 0 {
-                        r.1 |= match (src == R::R10, fp_slot(off)) {
-                            (true, Some(i)) if i < 64 => 1 << i,
-                            (true, _) => 0,
-                            (false, _) => u64::MAX,
-                        };
+                    // As the kernel's backtracking, only frame-pointer accesses carry
+                    // precision through the stack.
+                    if out.0 & bit(dst) != 0
+                        && src == R::R10
+                        && let Some(i) = fp_slot(off).filter(|&i| i < 64)
+                    {
+                        r.1 |= 1 << i;
                     }
                     r
                 }
@@ -521,10 +527,6 @@ fn deciding(v: &Verifier<'_>, from: usize) -> (u16, u64) {
                         if size.bytes() == 8 && off % 8 == 0 {
                             r.1 &= !(1 << i);
                         }
-                    } else if let Operand::Reg(s) = src
-                        && out.1 != 0
-                    {
-                        r.0 |= bit(s);
                     }
                     r
                 }
