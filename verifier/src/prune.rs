@@ -15,23 +15,31 @@ use crate::state::{ByteKind, Frame, NREGS, Reg, RegType, StackSlot, State};
 
 /// Which registers are live, and which of those precise, at a checkpoint, per frame.
 pub(crate) struct Liveness {
+    /// Frames described (frames beyond [`MAX_FRAMES`] count as all live and precise).
+    n: usize,
     /// Per frame (main first): bitmask of live registers r0..r10.
-    pub regs: Vec<u16>,
+    regs: [u16; MAX_FRAMES],
     /// Per frame: bitmask of registers whose scalar value must be compared.
-    pub precise: Vec<u16>,
+    precise: [u16; MAX_FRAMES],
     /// Per frame: bitmask of stack slots whose spilled scalars must be compared.
-    pub precise_slots: Vec<u64>,
+    precise_slots: [u64; MAX_FRAMES],
 }
+
+/// Frames a [`Liveness`] describes without allocating (the kernel allows 8).
+const MAX_FRAMES: usize = 16;
 
 impl Liveness {
     /// Liveness of `st`'s frames at slot `insn`: the current frame's registers live before
     /// `insn`, the callers' registers live after their call instructions.
     pub(crate) fn at(v: &Verifier<'_>, st: &State, insn: usize) -> Liveness {
         let n = st.frames.len();
-        let mut regs = Vec::with_capacity(n);
-        let mut precise = Vec::with_capacity(n);
-        let mut precise_slots = Vec::with_capacity(n);
-        for i in 0..n {
+        let mut l = Liveness {
+            n: n.min(MAX_FRAMES),
+            regs: [0x7ff; MAX_FRAMES],
+            precise: [0x7ff; MAX_FRAMES],
+            precise_slots: [u64::MAX; MAX_FRAMES],
+        };
+        for i in 0..l.n {
             let at = if i + 1 == n { insn } else { st.frames[i + 1].callsite + 1 };
             let mut m = v.cfg.live_in.get(at).copied().unwrap_or(0x7ff);
             let p = v.precise_in.get(at).copied().unwrap_or(Prec { regs: 0x7ff, slots: u64::MAX });
@@ -41,20 +49,25 @@ impl Liveness {
                 m &= !0x3f;
                 pr &= !0x3f;
             }
-            regs.push(m | 1 << 10);
-            precise.push(pr);
+            l.regs[i] = m | 1 << 10;
+            l.precise[i] = pr;
             // A caller's stack may be read by its callees through pointers: all compared.
-            precise_slots.push(if i + 1 == n { p.slots } else { u64::MAX });
+            l.precise_slots[i] = if i + 1 == n { p.slots } else { u64::MAX };
         }
-        Liveness { regs, precise, precise_slots }
+        l
     }
 
     fn live(&self, frame: usize, r: usize) -> bool {
-        self.regs.get(frame).is_none_or(|m| m & (1 << r) != 0)
+        self.regs[..self.n].get(frame).is_none_or(|m| m & (1 << r) != 0)
     }
 
     fn precise(&self, frame: usize, r: usize) -> bool {
-        self.precise.get(frame).is_none_or(|m| m & (1 << r) != 0)
+        self.precise[..self.n].get(frame).is_none_or(|m| m & (1 << r) != 0)
+    }
+
+    /// The stack slots of frame `frame` whose spilled scalars must be compared.
+    fn precise_slots(&self, frame: usize) -> u64 {
+        self.precise_slots[..self.n].get(frame).copied().unwrap_or(u64::MAX)
     }
 }
 
@@ -465,7 +478,7 @@ fn states_equal(old: &State, cur: &State, live: &Liveness, mode: Mode) -> bool {
                 return false;
             }
         }
-        let slots = live.precise_slots.get(i).copied().unwrap_or(u64::MAX);
+        let slots = live.precise_slots(i);
         if !stack_safe(fo, fc, &mut ids, mode, slots) {
             return false;
         }
