@@ -1313,3 +1313,113 @@ fn kernel_agrees_stress() {
     let seed = std::env::var("BPFLAB_BOUNDS_SEED").map_or(1, |v| v.parse().expect("seed"));
     assert_agrees(seed, count, 20, 35);
 }
+
+/// The inside of a pointer's text without its id, fixed offset and packet range: what the
+/// kernel prints of the variable offset (`smin=...,var_off=(...)`, or `imm=N`).
+fn pointer_var_text(text: &str) -> Option<String> {
+    let inner = text.split_once('(')?.1.strip_suffix(')')?;
+    let kept: Vec<&str> = inner
+        .split(',')
+        .filter(|f| !f.starts_with("id=") && !f.starts_with("off=") && !f.starts_with("r="))
+        .collect();
+    Some(kept.join(","))
+}
+
+/// Packet pointers moved by variable offsets (`ptr_add` / `ptr_sub`), printed by the kernel
+/// on the copy `r3 = r2` after each step.
+#[test]
+fn kernel_agrees_on_pointer_offsets() {
+    if !kernel_available() {
+        return;
+    }
+    let mut rng = Rng(0x0ff5_e75e);
+    let call = Insn::Call { kind: bpflab_vm::isa::CallKind::Helper, imm: 5, off: 0 };
+    let (mut programs, mut compared, mut bad) = (0, 0, Vec::new());
+    for _ in 0..300 {
+        let mut insns = vec![alu_insn(Width::W64, AluOp::Mov, 9, Operand::Reg(Reg::R1))];
+        let mut offs = [Scalar::unknown(); 3];
+        // Offsets small enough for the kernel's pointer sanity limits (1 << 29).
+        for (i, r) in [6u8, 7, 8].into_iter().enumerate() {
+            insns.push(call);
+            insns.push(alu_insn(Width::W64, AluOp::Mov, r, Operand::Reg(Reg::R0)));
+            let mask = rng.pick(&[0xff, 0xf, 0xfff, 0x7, 0x3f0, 0xfff0, -16i32 & 0xffff]);
+            let width = if rng.chance(30) { Width::W32 } else { Width::W64 };
+            insns.push(alu_insn(width, AluOp::And, r, Operand::Imm(mask)));
+            let mut s = Scalar::unknown();
+            s.alu(AluOp::And, &Scalar::konst(mask as i64 as u64), width == Width::W64);
+            if rng.chance(60) {
+                let c = rng.below(70_000) as i32 - 35_000;
+                let op = rng.pick(&[AluOp::Add, AluOp::Sub]);
+                insns.push(alu_insn(Width::W64, op, r, Operand::Imm(c)));
+                s.alu(op, &Scalar::konst(c as i64 as u64), true);
+            }
+            offs[i] = s;
+        }
+        // r2 = skb->data
+        insns.push(Insn::Load {
+            size: MemSize::W,
+            signed: false,
+            dst: Reg::R2,
+            src: Reg::R9,
+            off: 76,
+        });
+        let mut var = Scalar::konst(0);
+        let mut want = Vec::new();
+        for _ in 0..1 + rng.below(5) {
+            let i = rng.below(3) as usize;
+            let op = rng.pick(&[AluOp::Add, AluOp::Sub]);
+            insns.push(alu_insn(Width::W64, op, 2, Operand::Reg(reg(6 + i as u8))));
+            let slot = slots_of(&insns).last().copied().unwrap() + 1;
+            insns.push(alu_insn(Width::W64, AluOp::Mov, 3, Operand::Reg(Reg::R2)));
+            let off = offs[i];
+            if off.const_value().is_none() {
+                if op == AluOp::Add {
+                    var.ptr_add(&off);
+                } else {
+                    var.ptr_sub(&off);
+                }
+            }
+            let ours = match var.const_value() {
+                Some(0) => String::new(),
+                Some(v) => format!("imm={}", Scalar::konst(v)),
+                None => var.fmt_kernel(),
+            };
+            want.push((slot, ours));
+        }
+        insns.push(alu_insn(Width::W64, AluOp::Mov, 0, Operand::Imm(0)));
+        insns.push(Insn::Exit);
+        let p = Program::raw("bounds_ptr", insns.clone()).with_type(bpflab_vm::ProgType::SchedCls);
+        let opts = bpflab_kernel::verdict::VerdictOptions {
+            log_level: bpflab_kernel::verdict::BPF_LOG_LEVEL2,
+            ..Default::default()
+        };
+        let v = bpflab_kernel::verdict::kernel_verdict(&bpflab_vm::Collection::single(p), 0, &opts)
+            .expect("kernel decides");
+        if !v.accepted {
+            // Offsets that add up beyond the kernel's limits are refused; not our business.
+            continue;
+        }
+        programs += 1;
+        for (slot, ours) in want {
+            let prefix = format!("{slot}: (bf) r3 = r2");
+            let line = v.log.lines().find(|l| l.starts_with(&prefix)).expect("the copy is logged");
+            let state = line.split_once("; ").expect("state printed").1;
+            let r3 = log_regs(state).into_iter().find(|(n, _)| *n == 3).expect("R3").1;
+            let kernel = pointer_var_text(&r3).expect("pointer text");
+            compared += 1;
+            if kernel != ours {
+                bad.push(format!(
+                    "{}\n  {slot}: kernel {kernel}\n  {slot}: bpflab {ours}",
+                    bpflab_vm::asm::disassemble(&insns)
+                ));
+                break;
+            }
+        }
+    }
+    eprintln!("{programs} programs, {compared} pointer offsets compared with the kernel");
+    for b in bad.iter().take(5) {
+        eprintln!("{b}\n");
+    }
+    assert!(bad.is_empty(), "{} of {programs} programs differ", bad.len());
+    assert!(programs >= 200 && compared >= programs, "{programs} programs, {compared} values");
+}
