@@ -932,7 +932,10 @@ impl Scalar {
         if is64 {
             self.coerce_to_size_sx(bytes);
         } else {
-            self.coerce_subreg_to_size_sx(bytes);
+            // Sign-extending 32 bits (or more) into 32 bits is a plain 32-bit move.
+            if (1..4).contains(&bytes) {
+                self.coerce_subreg_to_size_sx(bytes);
+            }
             self.zext32();
             self.sync();
         }
@@ -971,7 +974,7 @@ impl Scalar {
     ///   sign-extended ends have the same sign, the result is that range;
     /// - otherwise it is the narrow type's whole signed range.
     pub fn coerce_to_size_sx(&mut self, bytes: u8) {
-        if bytes >= 8 {
+        if bytes == 0 || bytes >= 8 {
             return;
         }
         let nbits = u32::from(bytes) * 8;

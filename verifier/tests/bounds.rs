@@ -654,6 +654,22 @@ fn movsx_and_coerce() {
     assert_eq!((c.umin, c.umax), (0x10, 0x20));
 }
 
+/// Sizes the instruction set does not have leave the value alone instead of panicking.
+#[test]
+fn odd_sizes_do_not_panic() {
+    let r = alu(unknown(), AluOp::And, k(0x1ff), true);
+    let mut m = Scalar::unknown();
+    m.movsx(&r, 32, false);
+    assert_eq!(m, alu(Scalar::unknown(), AluOp::Mov, r, false));
+    let mut c = r;
+    c.coerce_to_size_sx(0);
+    assert_eq!(c, r);
+    c.coerce_to_size_sx(8);
+    assert_eq!(c, r);
+    c.coerce_to_size(8);
+    assert_eq!(c, r);
+}
+
 #[test]
 fn subset_for_pruning() {
     let wide = Scalar::urange(0, 100);
