@@ -462,6 +462,12 @@ impl Scalar {
     /// immediate operand pass `Scalar::konst(imm as i64 as u64)` (the kernel sign-extends
     /// `imm` for both widths).
     ///
+    /// Division and modulo (signed or not, even by constants) and shifts whose amount is not
+    /// a constant below the width give a wholly unknown value, without the zero extension
+    /// of a 32-bit operation (the kernel marks the register unknown and returns). Add, sub,
+    /// mul, and, or, xor track both 64- and 32-bit bounds; shifts track what the kernel
+    /// tracks; a 32-bit result is zero-extended; everything is synced after.
+    ///
     /// For `And`/`Or` with a constant source the kernel first splits a destination in
     /// [-1, 0] into two states (see [`Scalar::fork_on_bitop`]); this function computes one
     /// state.

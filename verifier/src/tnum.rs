@@ -350,6 +350,7 @@ pub(crate) fn hex(v: u64) -> String {
     format!("{v:#x}")
 }
 
+/// The kernel's `var_off` text, as [`Tnum::fmt_kernel`].
 impl std::fmt::Display for Tnum {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "({:#x}; {:#x})", self.value, self.mask)
