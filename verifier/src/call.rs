@@ -857,7 +857,7 @@ pub(crate) fn check_helper_call(
             ));
         }
     }
-    if changes_pkt_data(func) {
+    if changes_pkt_data(func) || crate::dynptr::changes_pkt_data(func, meta.dynptr) {
         let privileged = v.config.privileged;
         let non_pkt = crate::dynptr::non_pkt_dynptr_ids(st);
         st.for_each_reg(|r| {

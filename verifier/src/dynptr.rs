@@ -215,8 +215,8 @@ pub(crate) fn check_helper_arg(
             format!("Expected a dynptr of type {} as arg #{}", t.name(), regno - 1),
         ));
     }
-    if matches!(d.ty, DynptrType::Skb | DynptrType::Xdp) {
-        return Err(Stop::unsupported(insn, "skb and xdp dynptrs passed to helpers"));
+    if matches!(d.ty, DynptrType::Skb | DynptrType::Xdp) && func == FUNC_DYNPTR_DATA {
+        return Err(Stop::unsupported(insn, "bpf_dynptr_data of skb and xdp dynptrs"));
     }
     if spec.release {
         release(v, st, fi, d.ref_obj_id);
@@ -360,4 +360,242 @@ pub(crate) fn slot_safe(
         && old.dynptr.ty == cur.dynptr.ty
         && old.dynptr.first == cur.dynptr.first
         && ids(old.dynptr.ref_obj_id, cur.dynptr.ref_obj_id)
+}
+
+/// The dynptr kfuncs bpflab models.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kfunc {
+    /// `bpf_dynptr_from_skb(ctx, flags, ptr__uninit)`.
+    FromSkb,
+    /// `bpf_dynptr_from_xdp(ctx, flags, ptr__uninit)`.
+    FromXdp,
+    /// `bpf_dynptr_is_null(p)`, `bpf_dynptr_is_rdonly(p)`, `bpf_dynptr_size(p)`.
+    Query,
+    /// `bpf_dynptr_adjust(p, start, end)`.
+    Adjust,
+    /// `bpf_dynptr_clone(p, clone__uninit)`.
+    Clone,
+    /// `bpf_dynptr_slice(p, offset, buffer__opt, buffer__szk)` (read-only slice) and
+    /// `bpf_dynptr_slice_rdwr` (writable).
+    Slice { rdwr: bool },
+}
+
+/// The dynptr kfunc named `name`, if it is one.
+fn kfunc_of(name: &str) -> Option<Kfunc> {
+    Some(match name {
+        "bpf_dynptr_from_skb" => Kfunc::FromSkb,
+        "bpf_dynptr_from_xdp" => Kfunc::FromXdp,
+        "bpf_dynptr_is_null" | "bpf_dynptr_is_rdonly" | "bpf_dynptr_size" => Kfunc::Query,
+        "bpf_dynptr_adjust" => Kfunc::Adjust,
+        "bpf_dynptr_clone" => Kfunc::Clone,
+        "bpf_dynptr_slice" => Kfunc::Slice { rdwr: false },
+        "bpf_dynptr_slice_rdwr" => Kfunc::Slice { rdwr: true },
+        _ => return None,
+    })
+}
+
+/// `may_access_direct_pkt_data(env, NULL, BPF_WRITE)`: program types that may write packets.
+fn may_write_pkt(prog_type: bpflab_vm::ProgType) -> bool {
+    use bpflab_vm::ProgType as P;
+    matches!(
+        prog_type,
+        P::SchedCls | P::SchedAct | P::Xdp | P::LwtXmit | P::SkSkb | P::SkMsg | P::CgroupSockopt
+    )
+}
+
+/// A kfunc's scalar argument (`R%d is not a scalar`).
+fn scalar_arg(st: &State, insn: usize, regno: usize) -> Result<(), Stop> {
+    if !st.reg(regno).is_scalar() {
+        return Err(reject(insn, format!("R{regno} is not a scalar")));
+    }
+    Ok(())
+}
+
+/// A kfunc's `struct bpf_dynptr *` argument in `regno` (`KF_ARG_PTR_TO_DYNPTR`): an
+/// initialised dynptr, or, with `create`, uninitialised slots made a dynptr of that type
+/// (sharing `clone_ref` when cloning a referenced one).
+fn kfunc_dynptr_arg(
+    v: &mut Verifier<'_>,
+    st: &mut State,
+    insn: usize,
+    regno: usize,
+    create: Option<(DynptrType, u32)>,
+) -> Result<DynptrArg, Stop> {
+    let reg = *st.reg(regno);
+    if reg.kind() != Some(PtrKind::Stack) {
+        return Err(reject(
+            insn,
+            format!("arg#{} expected pointer to stack or const struct bpf_dynptr", regno - 1),
+        ));
+    }
+    let fi = frame_of(st, &reg);
+    if let Some((ty, clone_ref)) = create {
+        if let Err(SpiError::Bad(_)) = get_spi(st, &reg) {
+            return Err(reject(insn, "Dynptr has to be an uninitialized dynptr"));
+        }
+        for off in [0i16, 8] {
+            check_mem_access(v, st, insn, regno, off, SLOT, Access::Write { src: None, imm: 1 })?;
+        }
+        let spi = get_spi(st, &reg).map_err(|_| {
+            Stop::unsupported(insn, "dynptr slots outside the stack after writing them")
+        })?;
+        destroy_if_dynptr_slot(v, st, insn, fi, spi)?;
+        destroy_if_dynptr_slot(v, st, insn, fi, spi - 1)?;
+        let id = v.new_id();
+        let frame = &mut st.frames[fi];
+        for (s, first) in [(spi, true), (spi - 1, false)] {
+            frame.stack[s] = StackSlot {
+                bytes: [ByteKind::Dynptr; SLOT],
+                dynptr: DynptrSlot { ty, first, id, ref_obj_id: clone_ref },
+                ..StackSlot::INVALID
+            };
+        }
+        return Ok(DynptrArg { id, ref_obj_id: clone_ref, ty });
+    }
+    let init = get_spi(st, &reg).ok().filter(|&spi| {
+        let stack = &st.frames[fi].stack;
+        stack[spi].dynptr.first
+            && stack[spi].bytes.iter().all(|&b| b == ByteKind::Dynptr)
+            && stack[spi - 1].bytes.iter().all(|&b| b == ByteKind::Dynptr)
+    });
+    let Some(spi) = init else {
+        return Err(reject(insn, format!("Expected an initialized dynptr as arg #{}", regno - 1)));
+    };
+    let d = st.frames[fi].stack[spi].dynptr;
+    Ok(DynptrArg { id: d.id, ref_obj_id: d.ref_obj_id, ty: d.ty })
+}
+
+/// Checks a call of kfunc `name` if it is a dynptr kfunc (`check_kfunc_call` for
+/// `bpf_dynptr_from_skb/xdp`, `bpf_dynptr_is_null/is_rdonly/size/adjust/clone` and
+/// `bpf_dynptr_slice[_rdwr]`) and applies its effect; `Ok(false)` for other kfuncs.
+pub(crate) fn check_kfunc(
+    v: &mut Verifier<'_>,
+    st: &mut State,
+    insn: usize,
+    name: &str,
+) -> Result<bool, Stop> {
+    let Some(kf) = kfunc_of(name) else { return Ok(false) };
+    let prog_type = v.prog.prog_type;
+    if matches!(kf, Kfunc::FromSkb | Kfunc::FromXdp)
+        && !bpflab_vm::kfunc::find(name).is_some_and(|k| k.allowed(prog_type))
+    {
+        return Err(reject(insn, format!("calling kernel function {name} is not allowed")));
+    }
+    if st.lock.is_some() {
+        return Err(reject(insn, "function calls are not allowed while holding a lock"));
+    }
+    let mut r0 = Reg::unknown();
+    match kf {
+        Kfunc::FromSkb | Kfunc::FromXdp => {
+            let ctx = *st.reg(1);
+            if ctx.is_const(0) {
+                return Err(reject(insn, "Possibly NULL pointer passed to trusted arg0"));
+            }
+            if ctx.kind() == Some(PtrKind::Ctx) && (ctx.off != 0 || !ctx.var.is_const()) {
+                return Err(Stop::unsupported(insn, "a moved context pointer passed to a kfunc"));
+            }
+            if ctx.kind() != Some(PtrKind::Ctx) {
+                return Err(reject(
+                    insn,
+                    format!("arg#0 expected pointer to ctx, but got {}", ctx.type_name()),
+                ));
+            }
+            scalar_arg(st, insn, 2)?;
+            let ty = if kf == Kfunc::FromSkb { DynptrType::Skb } else { DynptrType::Xdp };
+            kfunc_dynptr_arg(v, st, insn, 3, Some((ty, 0)))?;
+        }
+        Kfunc::Query => {
+            kfunc_dynptr_arg(v, st, insn, 1, None)?;
+        }
+        Kfunc::Adjust => {
+            kfunc_dynptr_arg(v, st, insn, 1, None)?;
+            scalar_arg(st, insn, 2)?;
+            scalar_arg(st, insn, 3)?;
+        }
+        Kfunc::Clone => {
+            let parent = kfunc_dynptr_arg(v, st, insn, 1, None)?;
+            kfunc_dynptr_arg(v, st, insn, 2, Some((parent.ty, parent.ref_obj_id)))?;
+        }
+        Kfunc::Slice { rdwr } => {
+            let parent = kfunc_dynptr_arg(v, st, insn, 1, None)?;
+            scalar_arg(st, insn, 2)?;
+            scalar_arg(st, insn, 4)?;
+            if !st.reg(3).is_const(0) {
+                let size = st.reg(4).var;
+                let checked =
+                    crate::mem::check_helper_mem(v, st, insn, 3, &size, false, true, Some(4))
+                        .and_then(|()| {
+                            crate::mem::check_helper_mem(v, st, insn, 3, &size, true, true, Some(4))
+                        });
+                match checked {
+                    Ok(()) => {}
+                    Err(Stop::Reject(_)) => {
+                        return Err(reject(
+                            insn,
+                            "arg#2 arg#3 memory, len pair leads to invalid memory access",
+                        ));
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            let Some(size) = st.reg(4).var.const_value() else {
+                return Err(reject(insn, "R4 must be a known constant"));
+            };
+            if rdwr && !may_write_pkt(prog_type) {
+                return Err(reject(insn, "the prog does not allow writes to packet data"));
+            }
+            // Linux 6.18 as bpflab's oracle runs it refuses writable slices outright (its
+            // message; 6.12 allowed them where packets may be written).
+            if rdwr {
+                return Err(reject(insn, "bpf_dynptr_slice_rdwr() is not allowed"));
+            }
+            let Ok(mem_size) = u32::try_from(size) else {
+                return Err(Stop::unsupported(insn, "a dynptr slice of 4 GiB or more"));
+            };
+            r0 = Reg {
+                maybe_null: true,
+                rdonly: !rdwr,
+                mem_size,
+                id: v.new_id(),
+                dynptr_id: parent.id,
+                ..Reg::ptr(PtrKind::Mem)
+            };
+        }
+    }
+    for r in 1..=5 {
+        *st.reg_mut(r) = Reg::NOT_INIT;
+    }
+    *st.reg_mut(0) = r0;
+    Ok(true)
+}
+
+/// Whether the call moves packet data because of its dynptr argument: `bpf_dynptr_write`
+/// into an skb dynptr (the kernel's `changes_data` for it).
+pub(crate) fn changes_pkt_data(func: i32, d: Option<DynptrArg>) -> bool {
+    func == FUNC_DYNPTR_WRITE && d.is_some_and(|d| d.ty == DynptrType::Skb)
+}
+
+/// The ids of the dynptrs on the stacks whose slices are not packet data (local and ring
+/// buffer dynptrs). A helper that moves packet data invalidates every other dynptr slice,
+/// as the kernel's `clear_all_pkt_pointers` does for skb and xdp slices (a slice whose
+/// dynptr is no longer on any stack counts as packet data: the safe side).
+pub(crate) fn non_pkt_dynptr_ids(st: &State) -> Vec<u32> {
+    let mut ids = Vec::new();
+    for frame in &st.frames {
+        for slot in &frame.stack {
+            if slot.bytes[0] == ByteKind::Dynptr
+                && slot.dynptr.first
+                && matches!(slot.dynptr.ty, DynptrType::Local | DynptrType::Ringbuf)
+            {
+                ids.push(slot.dynptr.id);
+            }
+        }
+    }
+    ids
+}
+
+/// Whether register `r` is a dynptr slice a packet-moving helper invalidates, given
+/// [`non_pkt_dynptr_ids`].
+pub(crate) fn is_pkt_slice(r: &Reg, non_pkt: &[u32]) -> bool {
+    r.kind() == Some(PtrKind::Mem) && r.dynptr_id != 0 && !non_pkt.contains(&r.dynptr_id)
 }

@@ -195,6 +195,9 @@ pub(crate) fn check_kfunc_call(
     let Some(name) = kfunc_name(v, btf_id) else {
         return Err(Stop::unsupported(insn, format!("kfunc #{btf_id}")));
     };
+    if crate::dynptr::check_kfunc(v, st, insn, name)? {
+        return Ok(());
+    }
     let Some(def) = KFUNCS.iter().find(|k| k.name == name) else {
         return Err(Stop::unsupported(insn, format!("kfunc {name}")));
     };

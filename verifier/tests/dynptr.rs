@@ -325,8 +325,8 @@ fn dynptr_cases_match_the_kernel_and_the_expected_message() {
 }
 
 /// Programs of the kernel's dynptr selftests that bpflab decides as the kernel does (the
-/// rest need the dynptr kfuncs, callbacks' `CONST_PTR_TO_DYNPTR` or global functions'
-/// dynptr arguments, which stay unsupported).
+/// rest need `bpf_this_cpu_ptr`, global functions' dynptr arguments or traced functions'
+/// arguments, which stay unsupported).
 const SELFTESTS_AGREE: &[&str] = &[
     "ringbuf_missing_release1",
     "ringbuf_missing_release2",
@@ -370,6 +370,34 @@ const SELFTESTS_AGREE: &[&str] = &[
     "dynptr_pruning_type_confusion",
     "dynptr_var_off_overwrite",
     "dynptr_partial_slot_invalidate",
+    "skb_invalid_ctx",
+    "xdp_invalid_ctx",
+    "dynptr_adjust_invalid",
+    "dynptr_is_null_invalid",
+    "dynptr_is_rdonly_invalid",
+    "dynptr_size_invalid",
+    "clone_invalid1",
+    "clone_invalidate1",
+    "clone_invalidate2",
+    "clone_invalidate3",
+    "clone_invalidate4",
+    "clone_invalidate5",
+    "clone_invalidate6",
+    "data_slice_out_of_bounds_skb",
+    "skb_invalid_slice_write",
+    "skb_invalid_data_slice1",
+    "skb_invalid_data_slice2",
+    "skb_invalid_data_slice3",
+    "skb_invalid_data_slice4",
+    "dynptr_slice_var_len1",
+    "dynptr_slice_var_len2",
+    "clone_skb_packet_data",
+    "xdp_invalid_data_slice1",
+    "xdp_invalid_data_slice2",
+    "clone_invalid2",
+    "clone_xdp_packet_data",
+    "invalid_slice_rdwr_rdonly",
+    "test_dynptr_skb_small_buff",
 ];
 
 #[test]
