@@ -226,6 +226,14 @@ pub(crate) fn check_kfunc_call(
                 }
             }
             ArgKind::Iter { btf_id, name: short, size } => {
+                // Pointer arguments of kfuncs are never NULL (trusted, as this kernel has it).
+                let r = st.reg(regno);
+                if r.is_const(0) || (r.is_ptr() && r.maybe_null) {
+                    return Err(reject(
+                        insn,
+                        format!("Possibly NULL pointer passed to trusted arg{i}"),
+                    ));
+                }
                 let it =
                     IterArg { btf_id: *btf_id, name: short, nr_slots: (*size as usize) / SLOT };
                 iter = process_iter_arg(v, st, insn, regno, &it, def.flags)?;
@@ -310,20 +318,30 @@ fn process_iter_arg(
     if it.nr_slots == 0 {
         return Err(Stop::unsupported(insn, format!("iterator bpf_iter_{} of no slots", it.name)));
     }
-    // iter_get_spi
+    let expected = if flags & KF_ITER_NEW != 0 {
+        format!("expected uninitialized iter_{} as arg #{}", it.name, regno - 1)
+    } else {
+        format!("expected an initialized iter_{} as arg #{}", it.name, regno - 1)
+    };
+    // iter_get_spi: its complaint is logged, then the argument's.
+    let spi_err = |v: &mut Verifier<'_>, line: String| {
+        v.log.text.push_str(&line);
+        v.log.text.push('\n');
+        reject(insn, expected.clone())
+    };
     let Some(c) = reg.var.const_value() else {
-        return Err(reject(insn, "iter has to be at a constant offset"));
+        return Err(spi_err(v, "iter has to be at a constant offset".into()));
     };
     let off = i64::from(reg.off).wrapping_add(c as i64);
     if off % SLOT as i64 != 0 {
-        return Err(reject(insn, format!("cannot pass in iter at an offset={off}")));
+        return Err(spi_err(v, format!("cannot pass in iter at an offset={off}")));
     }
     if off >= 0 {
         return Err(Stop::unsupported(insn, "an iterator at a non-negative stack offset"));
     }
     let spi = Frame::slot_of(off).0;
     if spi + 1 < it.nr_slots {
-        return Err(reject(insn, format!("cannot pass in iter at an offset={off}")));
+        return Err(spi_err(v, format!("cannot pass in iter at an offset={off}")));
     }
     let fi = st.frames.iter().position(|f| f.frameno == reg.frameno).unwrap_or(st.frames.len() - 1);
     let slots = spi + 1 - it.nr_slots..=spi;
@@ -335,10 +353,7 @@ fn process_iter_arg(
                 .clone()
                 .all(|s| st.frames[fi].stack[s].bytes.iter().all(|&b| b != ByteKind::Iter));
         if !uninit {
-            return Err(reject(
-                insn,
-                format!("expected uninitialized iter_{} as arg #{}", it.name, regno - 1),
-            ));
+            return Err(reject(insn, expected));
         }
         for i in 0..it.nr_slots {
             check_mem_access(
@@ -379,10 +394,7 @@ fn process_iter_arg(
                 && (slot.spilled.ref_obj_id != 0) == (s == spi)
         });
     if !valid {
-        return Err(reject(
-            insn,
-            format!("expected an initialized iter_{} as arg #{}", it.name, regno - 1),
-        ));
+        return Err(reject(insn, expected));
     }
     if flags & KF_ITER_DESTROY != 0 {
         let id = st.frames[fi].stack[spi].spilled.ref_obj_id;
@@ -473,7 +485,7 @@ fn deciding(v: &Verifier<'_>, from: usize) -> (u16, u64) {
     let bit = |r: R| 1u16 << r.idx();
     let fp_slot = |off: i16| -> Option<u32> {
         let o = i64::from(off);
-        (o < 0 && o >= -512).then(|| ((-o - 1) / 8) as u32)
+        (-512..0).contains(&o).then(|| ((-o - 1) / 8) as u32)
     };
     let mut inn = vec![(0u16, 0u64); n + 1];
     let mut changed = true;
