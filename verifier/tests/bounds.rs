@@ -612,6 +612,20 @@ fn pointer_offsets_as_the_kernel_prints_them() {
     assert_eq!(off.fmt_kernel(), "smin=smin32=0,smax=umax=smax32=umax32=18,var_off=(0x0; 0x1f)");
 }
 
+/// A register linked to another with a constant delta (`r7 = r0; r7 += 3`) takes the other's
+/// refined state plus the delta: the 6.18 kernel printed this after `if r0 > 10` fell
+/// through.
+#[test]
+fn linked_register_with_a_delta() {
+    let (mut r0, mut ten) = (unknown(), k(10));
+    refine(JmpCond::Gt, &mut r0, &mut ten, false, false);
+    let r7 = alu(r0, AluOp::Add, k(3), true);
+    assert_eq!(
+        r7.fmt_reg(),
+        "scalar(smin=umin=smin32=umin32=3,smax=umax=smax32=umax32=13,var_off=(0x0; 0xf))"
+    );
+}
+
 #[test]
 fn constants_print_as_values() {
     assert_eq!(k(0).fmt_kernel(), "0");
