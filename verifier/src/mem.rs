@@ -13,9 +13,9 @@ use bpflab_vm::ProgType;
 use bpflab_vm::isa::AtomicOp;
 
 use crate::bounds::Scalar;
-use crate::check::{MAX_PACKET_OFF, MAX_VAR_OFF, Verifier};
+use crate::check::{MAX_VAR_OFF, Verifier};
 use crate::error::{ErrorKind, Stop};
-use crate::state::{ByteKind, FP, Frame, PtrKind, Reg, RegType, SLOT, StackSlot, State};
+use crate::state::{ByteKind, Frame, PtrKind, Reg, RegType, SLOT, StackSlot, State};
 use crate::tnum::Tnum;
 
 /// `MAX_BPF_STACK`.
@@ -594,7 +594,6 @@ fn check_packet_access(
     if !ok {
         return Err(reject(insn, format!("R{regno} offset is outside of the packet")));
     }
-    let _ = MAX_PACKET_OFF;
     Ok(())
 }
 
@@ -1954,7 +1953,7 @@ fn btf_ptr_access(
 /// size arguments). A write of a known size to the stack is the kernel's raw mode: the
 /// bytes need not be initialised and become misc (the kernel marks them right after the
 /// argument checks; bpflab at once).
-#[allow(clippy::too_many_arguments, dead_code)]
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn check_helper_mem(
     v: &mut Verifier<'_>,
     st: &mut State,
@@ -2150,7 +2149,8 @@ pub(crate) fn check_atomic(
     Ok(())
 }
 
-/// Checks LD_ABS / LD_IND (`src` is the index register for LD_IND). In a subprogram the
+/// Checks LD_ABS / LD_IND of `_size` bytes (the decoder refuses 8-byte ones), `src` the
+/// index register for LD_IND. In a subprogram the
 /// load may end the subprogram at run time (the hidden `exit` with r0 = 0 that
 /// `bpf_gen_ld_abs` emits): the path continuing after the load is queued and this path
 /// returns to the caller with r0 = 0; gives the slot where the caller continues then.
@@ -2158,11 +2158,10 @@ pub(crate) fn check_ld_abs(
     v: &mut Verifier<'_>,
     st: &mut State,
     insn: usize,
-    size: usize,
+    _size: usize,
     src: Option<usize>,
     parent: Option<usize>,
 ) -> Result<Option<usize>, Stop> {
-    let _ = size;
     if !matches!(v.prog.prog_type, ProgType::SocketFilter | ProgType::SchedCls | ProgType::SchedAct)
     {
         return Err(reject(
@@ -2212,6 +2211,5 @@ pub(crate) fn check_ld_abs(
         *st.reg_mut(0) = Reg::konst(0);
         return crate::call::return_from_func(v, st, insn).map(Some);
     }
-    let _ = FP;
     Ok(None)
 }
