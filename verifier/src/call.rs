@@ -89,6 +89,7 @@ mod id {
     pub(super) const INODE_STORAGE_DELETE: i32 = 146;
     pub(super) const TASK_STORAGE_GET: i32 = 156;
     pub(super) const TASK_STORAGE_DELETE: i32 = 157;
+    pub(super) const GET_CURRENT_TASK_BTF: i32 = 158;
     pub(super) const FOR_EACH_MAP_ELEM: i32 = 164;
     pub(super) const SNPRINTF: i32 = 165;
     pub(super) const TIMER_SET_CALLBACK: i32 = 170;
@@ -188,8 +189,8 @@ enum Arg {
     BtfSockCommon { null_ok: bool, release: bool },
     /// ARG_PTR_TO_SOCKET (`null_ok`: _OR_NULL).
     Socket { null_ok: bool },
-    /// ARG_PTR_TO_BTF_ID(_OR_NULL) of a kernel type bpflab does not track.
-    BtfId { null_ok: bool },
+    /// ARG_PTR_TO_BTF_ID(_OR_NULL): a trusted pointer to kernel `struct <name>`.
+    BtfId { null_ok: bool, name: &'static str },
     /// ARG_PTR_TO_RINGBUF_MEM | OBJ_RELEASE.
     RingbufMem,
     /// ARG_PTR_TO_SPIN_LOCK.
@@ -226,7 +227,7 @@ impl Arg {
                         Arg::Ctx { null_ok: false }
                     }
                     ProgType::Tracing | ProgType::Lsm | ProgType::Syscall => {
-                        Arg::BtfId { null_ok: true }
+                        Arg::BtfId { null_ok: true, name: "sock" }
                     }
                     _ => Arg::BtfSockCommon { null_ok: false, release: false },
                 };
@@ -239,7 +240,14 @@ impl Arg {
                 | id::CGRP_STORAGE_GET
                 | id::CGRP_STORAGE_DELETE,
                 1,
-            ) => return Arg::BtfId { null_ok: true },
+            ) => {
+                let name = match func {
+                    id::INODE_STORAGE_GET | id::INODE_STORAGE_DELETE => "inode",
+                    id::TASK_STORAGE_GET | id::TASK_STORAGE_DELETE => "task_struct",
+                    _ => "cgroup",
+                };
+                return Arg::BtfId { null_ok: true, name };
+            }
             (id::RINGBUF_RESERVE, 1) => return Arg::AllocSize,
             (crate::dynptr::FUNC_DYNPTR_DATA, 2) => return Arg::AllocSize,
             (id::GET_NETNS_COOKIE, 0) => return Arg::Ctx { null_ok: true },
@@ -307,7 +315,7 @@ impl Arg {
                 | Arg::Ctx { null_ok: true }
                 | Arg::BtfSockCommon { null_ok: true, .. }
                 | Arg::Socket { null_ok: true }
-                | Arg::BtfId { null_ok: true }
+                | Arg::BtfId { null_ok: true, .. }
         )
     }
 
@@ -334,7 +342,7 @@ fn compatible(arg: Arg) -> (&'static [PtrKind], &'static str) {
             (SOCK, "sock_common, sock, tcp_sock, xdp_sock, ptr_, trusted_ptr_")
         }
         Arg::Socket { .. } => (&[P::Sock], "sock"),
-        Arg::BtfId { .. } => (&[], "ptr_, trusted_ptr_, rcu_ptr_"),
+        Arg::BtfId { .. } => (&[P::BtfId], "ptr_, trusted_ptr_, rcu_ptr_"),
         Arg::RingbufMem => (&[P::Mem], "ringbuf_mem"),
         Arg::SpinLock => (&[P::MapValue], "map_value, ptr_"),
         Arg::Timer | Arg::ConstStr => (&[P::MapValue], "map_value"),
@@ -770,6 +778,7 @@ pub(crate) fn check_helper_call(
     for r in 1..=5 {
         *st.reg_mut(r) = Reg::NOT_INIT;
     }
+    let mut sock_lookup = false;
     let mut r0 = match helper.proto.ret {
         RetType::Integer => Reg::unknown(),
         RetType::Void => Reg::NOT_INIT,
@@ -781,9 +790,7 @@ pub(crate) fn check_helper_call(
             if func == id::MAP_LOOKUP_ELEM
                 && matches!(
                     mt,
-                    MapType::Sockmap
-                        | MapType::Sockhash
-                        | MapType::ArrayOfMaps
+                    MapType::ArrayOfMaps
                         | MapType::HashOfMaps
                         | MapType::Xskmap
                         | MapType::Devmap
@@ -793,9 +800,14 @@ pub(crate) fn check_helper_call(
                 return Err(Stop::unsupported(
                     insn,
                     format!(
-                        "bpf_map_lookup_elem on a {mt:?} map (inner maps, sockets, read-only devices)"
+                        "bpf_map_lookup_elem on a {mt:?} map (inner maps, XDP sockets, read-only devices)"
                     ),
                 ));
+            }
+            // A sockmap/sockhash lookup holds a reference to the socket, which the NULL check
+            // makes a `sock` (`mark_ptr_or_null_reg`).
+            if func == id::MAP_LOOKUP_ELEM && matches!(mt, MapType::Sockmap | MapType::Sockhash) {
+                sock_lookup = true;
             }
             // An array lookup of a constant key below max_entries never fails (6.14+).
             let never_null = func == id::MAP_LOOKUP_ELEM
@@ -803,7 +815,8 @@ pub(crate) fn check_helper_call(
                 && meta
                     .const_key
                     .is_some_and(|k| k < u64::from(v.coll.maps[m as usize].max_entries));
-            let mut r = Reg { map: m, maybe_null: !never_null, ..Reg::ptr(PtrKind::MapValue) };
+            let kind = if sock_lookup { PtrKind::Sock } else { PtrKind::MapValue };
+            let mut r = Reg { map: m, maybe_null: !never_null, ..Reg::ptr(kind) };
             if never_null && special_field_off(v, insn, m, "bpf_spin_lock")?.is_some() {
                 r.id = v.new_id();
             }
@@ -825,10 +838,17 @@ pub(crate) fn check_helper_call(
             Reg { maybe_null: true, mem_size: size as u32, ..Reg::ptr(PtrKind::Mem) }
         }
         RetType::PtrToBtfId => {
-            return Err(Stop::unsupported(
-                insn,
-                format!("BTF-typed kernel pointers returned by {name}"),
-            ));
+            // bpf_get_current_task_btf: a trusted `struct task_struct *`.
+            let target = (func == id::GET_CURRENT_TASK_BTF)
+                .then(|| crate::mem::vmlinux_struct("task_struct"))
+                .flatten();
+            let Some(btf_id) = target else {
+                return Err(Stop::unsupported(
+                    insn,
+                    format!("BTF-typed kernel pointers returned by {name}"),
+                ));
+            };
+            Reg { btf_id, trusted: true, ..Reg::ptr(PtrKind::BtfId) }
         }
     };
     if r0.maybe_null {
@@ -836,7 +856,7 @@ pub(crate) fn check_helper_call(
     }
     if is_ptr_cast(func) {
         r0.ref_obj_id = meta.ref_obj_id;
-    } else if is_acquire(func) {
+    } else if is_acquire(func) || sock_lookup {
         let ref_id = v.new_id();
         let callback_ref = if st.cur().callback_of.is_some() { st.cur().frameno } else { 0 };
         let kind = if func == id::RINGBUF_RESERVE { RefKind::Ringbuf } else { RefKind::Socket };
@@ -899,11 +919,16 @@ fn check_arg(
     if reg.kind().is_some_and(PtrKind::is_pkt) && !may_access_pkt(v.prog.prog_type, func) {
         return Err(reject(insn, "helper access to the packet is not allowed"));
     }
+    // A socket stored in a sockmap/sockhash (`resolve_map_arg_type`).
+    let mut arg = arg;
     if arg == (Arg::MapValue { null_ok: false })
         && let Some(m) = meta.map
         && matches!(v.coll.maps[m as usize].map_type, MapType::Sockmap | MapType::Sockhash)
     {
-        return Err(Stop::unsupported(insn, "socket values of sockmap/sockhash updates"));
+        if helper.proto.args.get(regno - 1) != Some(&ArgType::PtrToMapValue) {
+            return Err(reject(insn, "invalid arg_type for sockmap/sockhash"));
+        }
+        arg = Arg::BtfSockCommon { null_ok: false, release: false };
     }
     let null_skip = is_null(&reg) && arg.null_ok();
     if !null_skip {
@@ -1019,8 +1044,16 @@ fn check_arg(
         Arg::Dynptr => {
             meta.dynptr = Some(crate::dynptr::check_helper_arg(v, st, insn, func, regno)?);
         }
-        Arg::BtfId { .. } if !null_skip => {
-            return Err(Stop::unsupported(insn, "BTF-typed kernel pointer arguments"));
+        Arg::BtfId { name, .. } if !null_skip => {
+            // Only trusted pointers of exactly the type (the kernel also accepts a struct
+            // that starts with it, and other trust flavours bpflab does not track).
+            let want = crate::mem::vmlinux_struct(name);
+            if !(reg.trusted && reg.off == 0 && want.is_some() && want == Some(reg.btf_id)) {
+                return Err(Stop::unsupported(
+                    insn,
+                    format!("kernel pointer argument (struct {name})"),
+                ));
+            }
         }
         _ => {}
     }

@@ -130,6 +130,9 @@ pub struct Reg {
     /// `Mem` slices of a dynptr (`bpf_dynptr_data`): the dynptr's id, so that destroying
     /// the dynptr invalidates them (`dynptr_id`).
     pub dynptr_id: u32,
+    /// `BtfId` pointers the kernel trusts (`PTR_TRUSTED`: helper results such as
+    /// `bpf_get_current_task_btf`), which helpers taking kernel objects accept.
+    pub trusted: bool,
 }
 
 impl Reg {
@@ -150,6 +153,7 @@ impl Reg {
         subprog: 0,
         precise: false,
         dynptr_id: 0,
+        trusted: false,
     };
 
     /// A scalar with the given bounds.

@@ -252,6 +252,30 @@ const CASES: &[Case] = &[
         ),
         None,
     ),
+    case(
+        "sockmap_lookup_leak",
+        SchedCls,
+        "*(u32 *)(r10 - 4) = 0\nr2 = r10\nr2 += -4\nr1 = map[idx:6]\ncall bpf_map_lookup_elem\nr0 = 0\nexit",
+        Some("BPF_EXIT instruction in main prog would lead to reference leak"),
+    ),
+    case(
+        "sockmap_lookup_release",
+        SchedCls,
+        "*(u32 *)(r10 - 4) = 0\nr2 = r10\nr2 += -4\nr1 = map[idx:6]\ncall bpf_map_lookup_elem\nif r0 == 0 goto +2\nr1 = r0\ncall bpf_sk_release\nr0 = 0\nexit",
+        None,
+    ),
+    case(
+        "sockmap_update_stack_value",
+        SchedCls,
+        "*(u32 *)(r10 - 4) = 0\n*(u64 *)(r10 - 16) = 0\nr2 = r10\nr2 += -4\nr3 = r10\nr3 += -16\nr4 = 0\nr1 = map[idx:6]\ncall bpf_map_update_elem\nr0 = 0\nexit",
+        Some("R3 type=fp expected=sock_common, sock, tcp_sock, xdp_sock, ptr_, trusted_ptr_"),
+    ),
+    case(
+        "task_btf_load",
+        SocketFilter,
+        "call bpf_get_current_task_btf\nr0 = *(u32 *)(r0 + 0)\nr0 = 0\nexit",
+        None,
+    ),
     // Ring buffer records.
     case(
         "ringbuf_submit",
@@ -765,7 +789,7 @@ impl BtfBuf {
 /// The maps every case sees: 0 hash (key 4, value 8), 1 array (value 16), 2 ring buffer,
 /// 3 program array, 4 hash whose value (BTF `struct val { int cnt; struct bpf_spin_lock
 /// lock; }`) holds a spin lock at offset 4, 5 array whose value holds a `struct bpf_timer`
-/// at offset 8.
+/// at offset 8, 6 sockmap.
 fn maps(int: u32, val: u32, tval: u32) -> Vec<MapSpec> {
     let mut locked = MapSpec::new("locked", MapType::Hash, 4, 8, 4);
     locked.btf_key_type_id = Some(int);
@@ -780,6 +804,7 @@ fn maps(int: u32, val: u32, tval: u32) -> Vec<MapSpec> {
         MapSpec::new("progs", MapType::ProgArray, 4, 4, 4),
         locked,
         timers,
+        MapSpec::new("socks", MapType::Sockmap, 4, 8, 4),
     ]
 }
 
