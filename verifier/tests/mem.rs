@@ -929,3 +929,75 @@ fn sockets_and_flow_keys() {
         ),
     ]);
 }
+
+#[test]
+fn narrow_spills_and_fills() {
+    // Each program uses the filled value as an index into an 8-byte map value, so the verdict
+    // shows what the verifier knows about it.
+    let idx = |fill: &str| -> &'static str {
+        Box::leak(
+            format!("{fill}\nr3 = map[idx:0][0]+0 ll\nr3 += r0\nr0 = *(u8 *)(r3 +0)\nr0 = 0\nexit")
+                .into_boxed_str(),
+        )
+    };
+    run(&[
+        case(
+            "st4_const_fill8_unknown",
+            SocketFilter,
+            idx("*(u32 *)(r10 -8) = 5\nr0 = *(u64 *)(r10 -8)"),
+            Reject("math between map_value pointer and register with unbounded min value is not allowed"),
+        )
+        .maps(vec![array(8)]),
+        case(
+            "st8_zero_fill_upper_half",
+            SocketFilter,
+            idx("*(u64 *)(r10 -8) = 0\nr0 = *(u32 *)(r10 -4)"),
+            Accept,
+        )
+        .maps(vec![array(8)]),
+        case(
+            "st8_const_fill_upper_half_unknown",
+            SocketFilter,
+            idx("*(u64 *)(r10 -8) = 3\nr0 = *(u32 *)(r10 -4)"),
+            Reject("R3 unbounded memory access, make sure to bounds check any such access"),
+        )
+        .maps(vec![array(8)]),
+        case(
+            "st8_const_fill_u16",
+            SocketFilter,
+            idx("*(u64 *)(r10 -8) = 3\nr0 = *(u16 *)(r10 -8)"),
+            Accept,
+        )
+        .maps(vec![array(8)]),
+        case(
+            "u8_spill_of_wide_value_truncates",
+            SocketFilter,
+            idx("r1 = 300\n*(u8 *)(r10 -8) = r1\nr0 = *(u8 *)(r10 -8)"),
+            Reject("R3 min value is outside of the allowed memory range"),
+        )
+        .maps(vec![array(8)]),
+        case(
+            "u32_spill_fill_keeps_bounds",
+            SocketFilter,
+            idx("r1 = *(u32 *)(r1 +0)\nr1 &= 7\n*(u32 *)(r10 -8) = r1\nr0 = *(u32 *)(r10 -8)"),
+            Accept,
+        )
+        .maps(vec![array(8)]),
+        case(
+            "u32_spill_fill_u64_unknown",
+            SocketFilter,
+            idx("r1 = *(u32 *)(r1 +0)\nr1 &= 7\n*(u32 *)(r10 -8) = r1\nr0 = *(u64 *)(r10 -8)"),
+            Reject("math between map_value pointer and register with unbounded min value is not allowed"),
+        )
+        .maps(vec![array(8)]),
+        case(
+            "var_offset_zero_write_keeps_zero",
+            SocketFilter,
+            idx("r1 = *(u32 *)(r1 +0)\nr1 &= 8\n*(u64 *)(r10 -8) = 0\n*(u64 *)(r10 -16) = 0\n\
+                 r2 = r10\nr2 += -16\nr2 += r1\nr4 = 0\n*(u64 *)(r2 +0) = r4\n\
+                 r0 = *(u64 *)(r10 -8)"),
+            Accept,
+        )
+        .maps(vec![array(8)]),
+    ]);
+}
