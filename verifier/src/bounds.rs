@@ -6,6 +6,12 @@
 //! kernel's precision: where the kernel gives up (division, shifts by unknown amounts,
 //! multiplication that may overflow) the result is unknown too, so that the bounds printed in
 //! the log and the decisions taken from them are the kernel's.
+//!
+//! The model is Linux 6.18's, which differs from 6.12's source in places: NEG and byte swaps
+//! are tracked, multiplication keeps signed bounds, a sum (difference) whose every case wraps
+//! keeps its range, sign extension works from the s32 bounds, and a tnum sharing a single
+//! value with the unsigned range makes the scalar that constant. `tests/bounds.rs` checks the
+//! printed text of every operation against the running kernel on random programs.
 
 use crate::tnum::Tnum;
 use bpflab_vm::isa::{AluOp, JmpCond};
