@@ -1001,3 +1001,60 @@ fn narrow_spills_and_fills() {
         .maps(vec![array(8)]),
     ]);
 }
+
+#[test]
+fn packet_variable_offsets_and_metadata() {
+    run(&[
+        case(
+            "packet_var_offset_checked",
+            SchedCls,
+            "r2 = *(u32 *)(r1 +76)\nr3 = *(u32 *)(r1 +80)\nr4 = *(u32 *)(r1 +0)\nr4 &= 15\n\
+             r2 += r4\nr0 = r2\nr0 += 8\nif r0 > r3 goto +1\nr0 = *(u64 *)(r2 +0)\nr0 = 0\nexit",
+            Accept,
+        ),
+        case(
+            "packet_var_offset_past_range",
+            SchedCls,
+            "r2 = *(u32 *)(r1 +76)\nr3 = *(u32 *)(r1 +80)\nr4 = *(u32 *)(r1 +0)\nr4 &= 15\n\
+             r2 += r4\nr0 = r2\nr0 += 8\nif r0 > r3 goto +1\nr0 = *(u64 *)(r2 +4)\nr0 = 0\nexit",
+            Reject("R2 offset is outside of the packet"),
+        ),
+        case(
+            "packet_negative_variable_offset",
+            SchedCls,
+            "r2 = *(u32 *)(r1 +76)\nr3 = *(u32 *)(r1 +80)\nr4 = *(u32 *)(r1 +0)\nr4 &= 15\n\
+             r4 -= 8\nr2 += r4\nr0 = r2\nr0 += 8\nif r0 > r3 goto +1\nr0 = *(u8 *)(r2 +0)\n\
+             r0 = 0\nexit",
+            Reject(
+                "R2 min value is negative, either use unsigned index or do a if (index >=0) check.",
+            ),
+        ),
+        case(
+            "xdp_meta_checked",
+            Xdp,
+            "r2 = *(u32 *)(r1 +8)\nr3 = *(u32 *)(r1 +0)\nr0 = r2\nr0 += 4\n\
+             if r0 > r3 goto +1\nr0 = *(u32 *)(r2 +0)\nr0 = 2\nexit",
+            Accept,
+        ),
+        case(
+            "xdp_meta_unchecked",
+            Xdp,
+            "r2 = *(u32 *)(r1 +8)\nr0 = *(u32 *)(r2 +0)\nr0 = 2\nexit",
+            Reject("R2 offset is outside of the packet"),
+        ),
+        case(
+            "packet_pointer_store_priv",
+            SchedCls,
+            "r2 = *(u32 *)(r1 +76)\nr3 = *(u32 *)(r1 +80)\nr0 = r2\nr0 += 8\n\
+             if r0 > r3 goto +1\n*(u64 *)(r2 +0) = r1\nr0 = 0\nexit",
+            Accept,
+        ),
+    ]);
+    run_unpriv(&[case(
+        "packet_pointer_store_unpriv",
+        SocketFilter,
+        "r2 = map[idx:0][0]+0 ll\n*(u64 *)(r2 +0) = r10\nr0 = 0\nexit",
+        Reject("R10 leaks addr into map"),
+    )
+    .maps(vec![array(8)])]);
+}
