@@ -447,8 +447,9 @@ pub(crate) enum FieldKind {
 }
 
 /// The special fields of map `map`'s value, from the object's BTF (`btf_parse_fields`):
-/// `bpf_spin_lock`, `bpf_timer`, `bpf_wq`, `bpf_list_head/node`, `bpf_rb_root/node`,
-/// `bpf_refcount` and kptrs, searched through nested structs and arrays of them.
+/// `bpf_spin_lock`, `bpf_res_spin_lock`, `bpf_timer`, `bpf_wq`, `bpf_task_work`,
+/// `bpf_list_head`, `bpf_rb_root` and kptrs (the kinds a map value may hold: list and tree
+/// nodes and refcounts are plain data there), searched through nested structs and arrays.
 pub(crate) fn map_fields(v: &mut Verifier<'_>, map: u32) -> std::rc::Rc<[MapField]> {
     if let Some(Some(f)) = v.map_fields.get(map as usize) {
         return f.clone();
@@ -510,10 +511,7 @@ fn collect_fields(btf: &bpflab_btf::Btf, id: u32, base: u32, depth: u32, out: &m
                 "bpf_timer" => Some("bpf_timer"),
                 "bpf_wq" => Some("bpf_wq"),
                 "bpf_list_head" => Some("bpf_list_head"),
-                "bpf_list_node" => Some("bpf_list_node"),
                 "bpf_rb_root" => Some("bpf_rb_root"),
-                "bpf_rb_node" => Some("bpf_rb_node"),
-                "bpf_refcount" => Some("bpf_refcount"),
                 "bpf_res_spin_lock" => Some("bpf_res_spin_lock"),
                 "bpf_task_work" => Some("bpf_task_work"),
                 _ => None,
