@@ -1557,6 +1557,7 @@ fn global_fn(
     let type_id = v.prog.func_info.iter().find(|f| f.0 as usize == start).map(|f| f.1);
     let ctx_name = bpflab_vm::ctx::layout::layout(v.prog.prog_type).map(|l| l.name);
     let prog_type = v.prog.prog_type;
+    let attach_type = v.prog.expected_attach_type;
     let btf = btf(v, insn)?;
     let bad = |what: String| Stop::unsupported(insn, format!("global function prototype: {what}"));
     let Some(type_id) = type_id else { return Err(bad("no func info".into())) };
@@ -1611,7 +1612,8 @@ fn global_fn(
             Ok(T::Ptr { type_id: 0 }) if tag_ctx => args.push(GlobalArg::Ctx),
             Ok(T::Ptr { type_id: pointee }) => {
                 // Kprobe programs may name their context by its typedef.
-                let typedef_ctx = prog_type == ProgType::Kprobe
+                let typedef_ctx = matches!(prog_type, ProgType::Kprobe | ProgType::PerfEvent)
+                    && (tag_ctx || prog_type == ProgType::Kprobe)
                     && matches!(btf.type_by_id(*pointee), Ok(T::Typedef { name_off, .. })
                         if btf.string_at(*name_off).ok() == Some("bpf_user_pt_regs_t"));
                 let target = skip(*pointee)?;
@@ -1626,7 +1628,39 @@ fn global_fn(
                 if typedef_ctx || named_ctx || (tag_ctx && void_ptr) {
                     args.push(GlobalArg::Ctx);
                 } else if tag_ctx {
-                    return Err(bad(format!("{name}: arg:ctx of type {}", tname.unwrap_or("?"))));
+                    // btf_validate_prog_ctx_type.
+                    use bpflab_vm::ctx::layout::attach as a;
+                    let int8 = matches!(btf.type_by_id(target), Ok(T::Int(n)) if n.size == 8);
+                    let named = |n: &str| is_struct && tname == Some(n);
+                    let ok = match prog_type {
+                        ProgType::Kprobe | ProgType::PerfEvent => named("pt_regs"),
+                        ProgType::RawTracepoint | ProgType::RawTracepointWritable => int8,
+                        ProgType::Tracing => match attach_type.unwrap_or(0) {
+                            a::TRACE_RAW_TP => named("bpf_raw_tracepoint_args") || int8,
+                            TRACE_ITER => {
+                                is_struct && tname.is_some_and(|n| n.starts_with("bpf_iter__"))
+                            }
+                            a::TRACE_FENTRY | a::TRACE_FEXIT | a::MODIFY_RETURN => int8,
+                            _ => false,
+                        },
+                        ProgType::Lsm | ProgType::StructOps => int8,
+                        ProgType::Tracepoint | ProgType::Syscall | ProgType::Ext => true,
+                        _ => false,
+                    };
+                    let canonical = match prog_type {
+                        ProgType::RawTracepoint | ProgType::RawTracepointWritable => {
+                            Some("bpf_raw_tracepoint_args")
+                        }
+                        ProgType::Kprobe => Some("pt_regs"),
+                        ProgType::Tracing | ProgType::Lsm | ProgType::StructOps => None,
+                        _ => ctx_name.filter(|n| !n.contains(' ') && *n != "args"),
+                    };
+                    match canonical {
+                        _ if ok => args.push(GlobalArg::Ctx),
+                        Some(c) if named(c) => args.push(GlobalArg::Ctx),
+                        Some(c) => return Ok(Err(format!("arg#{i} should be `struct {c} *`"))),
+                        None => return Ok(Err(format!("arg#{i} should be void pointer"))),
+                    }
                 } else if tname == Some("bpf_dynptr") {
                     return Err(bad(format!("{name}: dynptr argument #{i}")));
                 } else {

@@ -34,6 +34,8 @@ enum Param {
     Skb,
     /// `int *`.
     IntPtr,
+    /// `int *` tagged `arg:nonnull`.
+    NonnullIntPtr,
 }
 
 /// A GPL program of type `ty`.
@@ -662,6 +664,24 @@ const CASES: &[Case] = &[
             "At async callback return the register R0 has smin=1 smax=1 should have been in [0, 0]",
         ),
     ),
+    Case {
+        global: Some(&[Param::NonnullIntPtr]),
+        ..case(
+            "global_nonnull_given_maybe_null",
+            SocketFilter,
+            concat!(lookup0!(), "r1 = r0\ncall g\nexit\ng:\nr0 = *(u32 *)(r1 + 0)\nexit"),
+            Some("Caller passes invalid args into func#1 ('f9')"),
+        )
+    },
+    Case {
+        global: Some(&[Param::NonnullIntPtr]),
+        ..case(
+            "global_nonnull_deref",
+            SocketFilter,
+            "*(u32 *)(r10 - 4) = 0\nr1 = r10\nr1 += -4\ncall g\nexit\ng:\nr0 = *(u32 *)(r1 + 0)\nexit",
+            None,
+        )
+    },
     // Return values.
     case("cgroup_skb_ret_1", CgroupSkb, "r0 = 1\nexit", None),
     case(
@@ -761,6 +781,12 @@ impl BtfBuf {
         self.words(&[n, (12 << 24) | u32::from(global), proto])
     }
 
+    /// A `BTF_KIND_DECL_TAG` on component `idx` of type `target`.
+    fn decl_tag(&mut self, tag: &str, target: u32, idx: i32) -> u32 {
+        let n = self.str(tag);
+        self.words(&[n, 17 << 24, target, idx as u32])
+    }
+
     /// A struct of `size` bytes with `(name, type, byte offset)` members.
     fn strukt(&mut self, name: &str, size: u32, members: &[(&str, u32, u32)]) -> u32 {
         let n = self.str(name);
@@ -846,7 +872,7 @@ fn program(case: &Case) -> Collection {
             .map(|p| match p {
                 Param::Int => int,
                 Param::Skb => skb_ptr,
-                Param::IntPtr => int_ptr,
+                Param::IntPtr | Param::NonnullIntPtr => int_ptr,
             })
             .collect();
         btf.proto(int, &ids)
@@ -855,7 +881,15 @@ fn program(case: &Case) -> Collection {
     for (n, start) in function_starts(&insns).into_iter().enumerate() {
         let name = if n == 0 { "main".to_string() } else { format!("f{start}") };
         let id = match global_proto {
-            Some(gp) if n > 0 => btf.func(&name, gp, true),
+            Some(gp) if n > 0 => {
+                let f = btf.func(&name, gp, true);
+                for (i, p) in case.global.unwrap_or(&[]).iter().enumerate() {
+                    if matches!(p, Param::NonnullIntPtr) {
+                        btf.decl_tag("arg:nonnull", f, i as i32);
+                    }
+                }
+                f
+            }
             _ => btf.func(&name, proto, false),
         };
         func_info.push((start, id));
