@@ -14,47 +14,15 @@ use bpflab_vm::ProgType;
 use bpflab_vm::helpers::HelperRegistry;
 use bpflab_vm::profile::KernelProfile;
 
-use ProgType::{
-    CgroupSock, CgroupSockopt, Kprobe, PerfEvent, RawTracepoint, RawTracepointWritable,
-    SkReuseport, Tracepoint,
-};
+use ProgType::{CgroupSockopt, SkReuseport};
 
-/// Timers: the helpers are in `bpf_base_func_proto`, but the verifier refuses maps holding a
-/// `bpf_timer` to tracing program types (`is_tracing_prog_type`), so no program of these types
-/// can call them.
-const TIMER_TRACING: &str = "tracing programs cannot use maps with bpf_timer (verifier)";
 /// What bpflab does not simulate for the type.
 const NO_SK_REUSEPORT: &str = "sk_reuseport programs' packet access is not simulated";
 
 /// `(helper, program type, reason)`: this kernel offers the type the helper, bpflab does not.
 const GAPS: &[(&str, ProgType, &str)] = &[
-    ("bpf_timer_init", Kprobe, TIMER_TRACING),
-    ("bpf_timer_set_callback", Kprobe, TIMER_TRACING),
-    ("bpf_timer_start", Kprobe, TIMER_TRACING),
-    ("bpf_timer_cancel", Kprobe, TIMER_TRACING),
-    ("bpf_timer_init", Tracepoint, TIMER_TRACING),
-    ("bpf_timer_set_callback", Tracepoint, TIMER_TRACING),
-    ("bpf_timer_start", Tracepoint, TIMER_TRACING),
-    ("bpf_timer_cancel", Tracepoint, TIMER_TRACING),
-    ("bpf_timer_init", PerfEvent, TIMER_TRACING),
-    ("bpf_timer_set_callback", PerfEvent, TIMER_TRACING),
-    ("bpf_timer_start", PerfEvent, TIMER_TRACING),
-    ("bpf_timer_cancel", PerfEvent, TIMER_TRACING),
-    ("bpf_timer_init", RawTracepoint, TIMER_TRACING),
-    ("bpf_timer_set_callback", RawTracepoint, TIMER_TRACING),
-    ("bpf_timer_start", RawTracepoint, TIMER_TRACING),
-    ("bpf_timer_cancel", RawTracepoint, TIMER_TRACING),
-    ("bpf_timer_init", RawTracepointWritable, TIMER_TRACING),
-    ("bpf_timer_set_callback", RawTracepointWritable, TIMER_TRACING),
-    ("bpf_timer_start", RawTracepointWritable, TIMER_TRACING),
-    ("bpf_timer_cancel", RawTracepointWritable, TIMER_TRACING),
     ("bpf_skb_load_bytes", SkReuseport, NO_SK_REUSEPORT),
     ("bpf_skb_load_bytes_relative", SkReuseport, NO_SK_REUSEPORT),
-    (
-        "bpf_get_socket_cookie",
-        CgroupSock,
-        "the socket variant for cgroup_sock programs is not simulated",
-    ),
     ("bpf_tcp_sock", CgroupSockopt, "cgroup_sockopt contexts have no simulated socket"),
 ];
 

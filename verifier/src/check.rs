@@ -690,6 +690,10 @@ impl<'a> Verifier<'a> {
                 }
                 CallKind::Kfunc => {
                     crate::call::check_kfunc_call(self, st, insn, imm, parent)?;
+                    // bpf_throw leaves the program (kfunc.rs).
+                    if crate::kfunc::ends_path(self, imm) {
+                        return Ok(Flow::End);
+                    }
                     Ok(Flow::Next(next))
                 }
                 CallKind::Local => {
@@ -728,9 +732,14 @@ impl<'a> Verifier<'a> {
         };
         Ok(match src {
             PseudoSrc::Imm => Reg::konst(Insn::imm64(imm, next_imm)),
-            PseudoSrc::MapIdx => Reg { map: map(self, imm)?, ..Reg::ptr(PtrKind::MapPtr) },
+            PseudoSrc::MapIdx => {
+                let m = map(self, imm)?;
+                self.map_prog_compat(insn, m)?;
+                Reg { map: m, ..Reg::ptr(PtrKind::MapPtr) }
+            }
             PseudoSrc::MapIdxValue => {
                 let m = map(self, imm)?;
+                self.map_prog_compat(insn, m)?;
                 let vs = self.coll.maps[m as usize].value_size;
                 if next_imm < 0 || next_imm as u32 >= vs.max(1) {
                     return Err(Stop::reject(
@@ -755,6 +764,41 @@ impl<'a> Verifier<'a> {
                 return Err(Stop::unsupported(insn, "map file descriptors in raw bytecode"));
             }
         })
+    }
+
+    /// Special map value fields the program type may not use (the kernel's
+    /// `check_map_prog_compatibility`, checked where the program loads the map).
+    fn map_prog_compat(&mut self, insn: usize, map: u32) -> Result<(), Stop> {
+        use bpflab_vm::ProgType as T;
+        let t = self.prog.prog_type;
+        let tracing = matches!(
+            t,
+            T::Kprobe | T::Tracepoint | T::PerfEvent | T::RawTracepoint | T::RawTracepointWritable
+        );
+        if !tracing && t != T::SocketFilter {
+            return Ok(());
+        }
+        let fields = crate::mem::map_fields(self, map);
+        let has = |name: &str| {
+            fields.iter().any(|f| matches!(f.kind, crate::mem::FieldKind::Special(n) if n == name))
+        };
+        let msg = if tracing && (has("bpf_list_head") || has("bpf_rb_root")) {
+            Some("tracing progs cannot use bpf_{list_head,rb_root} yet")
+        } else if has("bpf_spin_lock") && t == T::SocketFilter {
+            Some("socket filter progs cannot use bpf_spin_lock yet")
+        } else if tracing && has("bpf_spin_lock") {
+            Some("tracing progs cannot use bpf_spin_lock yet")
+        } else if tracing && has("bpf_timer") {
+            Some("tracing progs cannot use bpf_timer yet")
+        } else if tracing && has("bpf_wq") {
+            Some("tracing progs cannot use bpf_wq yet")
+        } else {
+            None
+        };
+        match msg {
+            Some(m) => Err(Stop::reject(ErrorKind::classify(m), insn, m)),
+            None => Ok(()),
+        }
     }
 
     /// ALU and ALU64 instructions.

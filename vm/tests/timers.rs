@@ -7,7 +7,7 @@ use bpflab_vm::asm::assemble;
 use bpflab_vm::engine::{ProgType, RunInput};
 use bpflab_vm::interp::Instance;
 use bpflab_vm::spec::{MapSpec, MapType};
-use bpflab_vm::{Collection, Interpreter, Program, VmErrorKind};
+use bpflab_vm::{Collection, Interpreter, Program};
 
 /// Looks up element 0 of map 0 (value: a 16-byte `struct bpf_timer`), then runs `body` with
 /// the value pointer in r6; `body` leaves its result in r0.
@@ -88,21 +88,13 @@ fn timer_state_machine() {
     }
 }
 
+/// Timers are GPL-only. (Tracing program types may call them, as the kernel's
+/// `bpf_base_func_proto` offers them to every type; the kernel's verifier refuses those types
+/// the maps that hold timers, which bpflab's verifier checks: see the verifier's agreement
+/// corpus, `verifier_helper_restricted`.)
 #[test]
-fn timers_are_gpl_only_and_not_for_tracing_programs() {
+fn timers_are_gpl_only() {
     let mut inst = instance(ProgType::Xdp, "Proprietary", &with_timer(INIT));
     let e = inst.run(0, &RunInput::data(vec![0; 64])).unwrap_err().to_string();
     assert!(e.contains("cannot call GPL-restricted function"), "{e}");
-    let insns = assemble(&with_timer(INIT)).expect("asm");
-    let p = Program::raw("t", insns).with_type(ProgType::Kprobe);
-    let maps = vec![MapSpec::new("timers", MapType::Array, 4, 16, 1)];
-    let mut inst = Interpreter::default()
-        .instantiate(&Collection { maps, programs: vec![p], ..Collection::default() })
-        .expect("instantiate");
-    match inst.run(0, &RunInput::default()) {
-        Err(bpflab_vm::EngineError::Fault(f)) => {
-            assert!(matches!(f.kind(), VmErrorKind::Helper { name: "bpf_timer_init", .. }), "{f}")
-        }
-        other => panic!("{other:?}"),
-    }
 }

@@ -80,6 +80,7 @@ const COOKIE_TYPES: &[ProgType] = &[
     SchedCls,
     SchedAct,
     CgroupSkb,
+    CgroupSock,
     SockOps,
     SkSkb,
     CgroupSockAddr,

@@ -7,7 +7,6 @@
 //! a callback before starting, cancel reporting whether the timer was armed and dropping the
 //! callback) with the kernel's errors. A timer is not freed when its map element is deleted.
 
-use crate::engine::ProgType;
 use crate::env::TimerState;
 use crate::helpers::{Allowed, ArgType, Helper, HelperCtx, HelperError, HelperProto, RetType};
 use crate::memory::RegionKind;
@@ -20,45 +19,11 @@ pub(super) const HELPERS: &[Helper] = &[
     Helper { proto: TIMER_CANCEL, func: timer_cancel },
 ];
 
-use ProgType::{
-    CgroupDevice, CgroupSkb, CgroupSock, CgroupSockAddr, CgroupSockopt, CgroupSysctl, Ext,
-    FlowDissector, LircMode2, Lsm, LwtIn, LwtOut, LwtSeg6local, LwtXmit, Netfilter, SchedAct,
-    SchedCls, SkLookup, SkMsg, SkReuseport, SkSkb, SockOps, SocketFilter, StructOps, Syscall,
-    Tracing, Xdp,
-};
-
-/// In `bpf_base_func_proto` (for programs loaded with CAP_BPF); the verifier refuses maps
-/// holding timers to kprobe, tracepoint, perf_event and raw tracepoint programs
-/// (`is_tracing_prog_type`), so those cannot call them.
-const TIMER_TYPES: Allowed = Allowed::Only(&[
-    SocketFilter,
-    SchedCls,
-    SchedAct,
-    Xdp,
-    CgroupSkb,
-    CgroupSock,
-    LwtIn,
-    LwtOut,
-    LwtXmit,
-    SockOps,
-    SkSkb,
-    CgroupDevice,
-    SkMsg,
-    CgroupSockAddr,
-    LwtSeg6local,
-    LircMode2,
-    SkReuseport,
-    FlowDissector,
-    CgroupSysctl,
-    CgroupSockopt,
-    Tracing,
-    StructOps,
-    Ext,
-    Lsm,
-    SkLookup,
-    Syscall,
-    Netfilter,
-]);
+/// In `bpf_base_func_proto` (for programs loaded with CAP_BPF): every program type. The
+/// verifier refuses maps holding timers to kprobe, tracepoint, perf_event and raw tracepoint
+/// programs (`is_tracing_prog_type`: "tracing progs cannot use bpf_timer yet"), a rule about
+/// the map, which bpflab's verifier checks where the program loads the map.
+const TIMER_TYPES: Allowed = Allowed::All;
 
 const fn proto(id: u32, name: &'static str, args: &'static [ArgType]) -> HelperProto {
     HelperProto { id, name, ret: RetType::Integer, args, gpl_only: true, prog_types: TIMER_TYPES }
