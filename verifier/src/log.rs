@@ -110,6 +110,8 @@ pub(crate) struct Log {
     forked: bool,
     /// The current frame's stack before a helper or kfunc call, to find the slots it wrote.
     pre_call_stack: Vec<crate::state::StackSlot>,
+    /// What the kernel says about the main function's BTF signature before the walk.
+    func_note: Option<String>,
 }
 
 impl Log {
@@ -145,6 +147,8 @@ impl Log {
             })
             .collect();
         let kfuncs = coll.kfuncs.iter().map(|k| (k.btf_id as i32, k.name.clone())).collect();
+        let func_note =
+            if level & (LEVEL1 | LEVEL2) != 0 { main_func_note(coll, prog) } else { None };
         let mut cond_jump = vec![false; prog.slot_count()];
         let mut slot = 0;
         for ins in &prog.insns {
@@ -173,6 +177,7 @@ impl Log {
             history: Vec::new(),
             forked: false,
             pre_call_stack: Vec::new(),
+            func_note,
         }
     }
 
@@ -224,17 +229,27 @@ impl Log {
         self.linfo(slot).map(|i| self.lines[i].src.clone())
     }
 
-    /// Level 2's header: `func#N @START` per subprogram and the `Live regs before insn:`
-    /// table of the static liveness.
+    /// What the kernel prints before the walk: at level 2 `func#N @START` per subprogram and
+    /// the `Live regs before insn:` table of the static liveness; then what its check of the
+    /// main function's BTF signature says (`Global function f() doesn't return scalar. ...`).
     pub(crate) fn header(&mut self, cfg: &Cfg, prog: &Program) {
-        if !self.level2() {
-            return;
+        if self.level2() {
+            self.liveness_table(cfg, prog);
         }
+        if self.on()
+            && let Some(note) = &self.func_note
+        {
+            self.text.push_str(note);
+            self.text.push('\n');
+        }
+    }
+
+    fn liveness_table(&mut self, cfg: &Cfg, prog: &Program) {
         for (i, s) in cfg.subprogs.iter().enumerate() {
             let _ = writeln!(self.text, "func#{i} @{}", s.start);
         }
         self.text.push_str("Live regs before insn:\n");
-        let scc = scc_ids(prog, &cfg.force_checkpoint);
+        let scc = scc_ids(prog, &cfg.force_checkpoint, &self.kfuncs);
         let mut slot = 0;
         for ins in &prog.insns {
             let live = cfg.live_in.get(slot).copied().unwrap_or(0);
@@ -346,6 +361,31 @@ impl Log {
         if matches!(ins, Insn::Call { kind, .. } if *kind != bpflab_vm::isa::CallKind::Local) {
             self.pre_call_stack.clear();
             self.pre_call_stack.extend_from_slice(&st.cur().stack);
+            // Dynptr and iterator arguments on the stack: the kernel marks their slots read.
+            let f = st.cur();
+            for r in 1..=5 {
+                let reg = st.reg(r);
+                let Some(v) = reg.var.const_value() else { continue };
+                if reg.kind() != Some(PtrKind::Stack) || reg.frameno != f.frameno {
+                    continue;
+                }
+                let off = i64::from(reg.off) + v as i64;
+                if !(-512..0).contains(&off) {
+                    continue;
+                }
+                let first = Frame::slot_of(off).0;
+                let Some(slot) = f.stack.get(first) else { continue };
+                let span = match slot.bytes[0] {
+                    ByteKind::Dynptr => 2,
+                    ByteKind::Iter => 1,
+                    _ => continue,
+                };
+                for k in 0..span {
+                    if let Some(sl) = first.checked_sub(k).filter(|&x| x < 64) {
+                        self.scratch_stack |= 1 << sl;
+                    }
+                }
+            }
         }
     }
 
@@ -544,22 +584,73 @@ impl Log {
             let _ = write!(s, " R{i}=");
             self.write_reg_in(&mut s, r, f.frameno, st);
         }
-        for (i, slot) in f.stack.iter().enumerate() {
+        let mut i = 0;
+        while i < f.stack.len() {
+            let slot = &f.stack[i];
             if !all && (i >= 64 || self.scratch_stack & (1 << i) == 0) {
+                i += 1;
                 continue;
             }
             // The kernel lists a slot's bytes highest address first.
-            let kinds: Vec<ByteKind> = slot.bytes.iter().rev().copied().collect();
+            let mut kinds = [ByteKind::Invalid; SLOT];
+            for (k, b) in kinds.iter_mut().zip(slot.bytes.iter().rev()) {
+                *k = *b;
+            }
             if kinds.iter().all(|&k| k == ByteKind::Invalid) {
+                i += 1;
                 continue;
             }
-            let _ = write!(s, " fp{}=", -((i as i64 + 1) * SLOT as i64));
-            if kinds[SLOT - 1] == ByteKind::Spill {
-                kinds.iter().take_while(|&&k| k != ByteKind::Spill).for_each(|k| s.push(k.ch()));
-                self.write_reg_in(&mut s, &slot.spilled, f.frameno, st);
-            } else {
-                kinds.iter().for_each(|k| s.push(k.ch()));
+            let fp = |i: usize| -((i as i64 + 1) * SLOT as i64);
+            match kinds[SLOT - 1] {
+                ByteKind::Spill => {
+                    let _ = write!(s, " fp{}=", fp(i));
+                    kinds
+                        .iter()
+                        .take_while(|&&k| k != ByteKind::Spill)
+                        .for_each(|k| s.push(k.ch()));
+                    self.write_reg_in(&mut s, &slot.spilled, f.frameno, st);
+                }
+                ByteKind::Dynptr => {
+                    // The kernel prints a dynptr once, at its second (first-slot) half.
+                    i += 1;
+                    let d = f.stack.get(i).map_or(slot.dynptr, |x| x.dynptr);
+                    let _ = write!(s, " fp{}=dynptr_{}(", fp(i), d.ty.name());
+                    let mut sep = "";
+                    if d.id != 0 {
+                        let _ = write!(s, "id={}", d.id);
+                        sep = ",";
+                    }
+                    if d.ref_obj_id != 0 {
+                        let _ = write!(s, "{sep}ref_id={}", d.ref_obj_id);
+                        sep = ",";
+                    }
+                    if d.id != 0 {
+                        let _ = write!(s, "{sep}dynptr_id={}", d.id);
+                    }
+                    s.push(')');
+                }
+                ByteKind::Iter => {
+                    if slot.spilled.ref_obj_id != 0 {
+                        let state = match slot.iter.phase {
+                            crate::state::IterPhase::Active => "active",
+                            crate::state::IterPhase::Drained => "drained",
+                        };
+                        let _ = write!(
+                            s,
+                            " fp{}=iter_{}(ref_id={},state={state},depth={})",
+                            fp(i),
+                            iter_type_name(slot.spilled.btf_id),
+                            slot.spilled.ref_obj_id,
+                            slot.iter.depth
+                        );
+                    }
+                }
+                _ => {
+                    let _ = write!(s, " fp{}=", fp(i));
+                    kinds.iter().for_each(|k| s.push(k.ch()));
+                }
             }
+            i += 1;
         }
         let mut refs = st.refs.iter().filter(|r| r.id != 0);
         if let Some(first) = refs.next() {
@@ -643,12 +734,84 @@ impl Log {
     }
 }
 
+/// The line the kernel's `btf_prepare_func_args` logs for the main function, if any: its
+/// return type must be a scalar and its pointer arguments the context or sized memory (global
+/// functions only; static ones are refused silently). Functions with `arg:` tags are not
+/// modelled (no line), nor unnamed arguments (the running kernel prints nothing for them).
+fn main_func_note(coll: &Collection, prog: &Program) -> Option<String> {
+    use bpflab_btf::{BtfKind, BtfType};
+    let &(_, type_id) = prog.func_info.first()?;
+    let btf = bpflab_btf::Btf::parse(coll.btf.as_deref()?).ok()?;
+    let BtfType::Func { name_off, type_id: proto, linkage } = btf.type_by_id(type_id).ok()? else {
+        return None;
+    };
+    let name = btf.string_at(*name_off).ok()?;
+    let global = *linkage == bpflab_btf::linkage::GLOBAL;
+    let BtfType::FuncProto { ret_type, params } = btf.type_by_id(*proto).ok()? else { return None };
+    let kind_str = |k: BtfKind| if k == BtfKind::Void { "UNKNOWN" } else { k.as_str() };
+    let is_scalar =
+        |t: &BtfType| matches!(t.kind(), BtfKind::Int | BtfKind::Enum | BtfKind::Enum64);
+    if params.len() > 5 {
+        return global.then(|| {
+            format!("Global function {name}() with {} > 5 args. Buggy compiler.", params.len())
+        });
+    }
+    let (_, ret) = btf.resolve_mods(*ret_type).ok()?;
+    if !is_scalar(ret) {
+        return global.then(|| {
+            format!("Global function {name}() doesn't return scalar. Only those are supported.")
+        });
+    }
+    let tagged = btf.types().any(|(_, t)| {
+        matches!(t, BtfType::DeclTag { name_off: n, type_id: f, component_idx }
+            if *f == type_id && *component_idx >= 0
+                && btf.string_at(*n).is_ok_and(|s| s.starts_with("arg:")))
+    });
+    if tagged {
+        return None;
+    }
+    for (i, p) in params.iter().enumerate() {
+        let (_, t) = btf.resolve_mods(p.type_id).ok()?;
+        match t {
+            BtfType::Ptr { type_id: pointee } => {
+                let (_, target) = btf.resolve_mods(*pointee).ok()?;
+                if matches!(target, BtfType::Struct(_)) || !global {
+                    // The context, or memory of the struct's size; static: no line.
+                    if !global {
+                        return None;
+                    }
+                    continue;
+                }
+                // The running kernel says nothing of unnamed (naked functions') arguments.
+                if p.name_off == 0 {
+                    return None;
+                }
+                if btf.size_of(*pointee).is_err() {
+                    let tname = btf.string_at(target.name_off()).unwrap_or("");
+                    return Some(format!(
+                        "arg#{i} reference type('{} {tname}') size cannot be determined: -22",
+                        kind_str(target.kind())
+                    ));
+                }
+            }
+            t if is_scalar(t) => {}
+            t => {
+                return global.then(|| {
+                    format!("Arg#{i} type {} in {name}() is not supported yet.", kind_str(t.kind()))
+                });
+            }
+        }
+    }
+    None
+}
+
 /// Per slot, the loop (non-trivial strongly connected component of the instruction graph)
 /// it belongs to, numbered from 1 in the order Tarjan's algorithm completes them when it
 /// starts from each unvisited instruction in order and takes the fall-through successor
 /// before the jump target; 0 outside loops. Calls that call a callback (`looping[slot]`) loop
-/// on themselves, as the kernel verifies them. The kernel's level-2 liveness table shows it.
-fn scc_ids(prog: &Program, looping: &[bool]) -> Vec<u32> {
+/// on themselves, as the kernel verifies them (not iterators' `next`, whose loop is in the
+/// code). The kernel's level-2 liveness table shows it.
+fn scc_ids(prog: &Program, looping: &[bool], kfuncs: &[(i32, String)]) -> Vec<u32> {
     let n = prog.slot_count();
     let mut succ: Vec<[Option<usize>; 2]> = vec![[None, None]; n];
     let mut is_start = vec![false; n];
@@ -661,8 +824,16 @@ fn scc_ids(prog: &Program, looping: &[bool]) -> Vec<u32> {
             Insn::Ja { off } => [at(i64::from(off)), None],
             Insn::JaLong { imm } => [at(i64::from(imm)), None],
             Insn::Jump { off, .. } => [next, at(i64::from(off))],
-            Insn::Call { kind: bpflab_vm::isa::CallKind::Helper, .. }
-                if looping.get(slot).copied().unwrap_or(false) =>
+            Insn::Call { kind, imm, .. }
+                if looping.get(slot).copied().unwrap_or(false)
+                    && match kind {
+                        bpflab_vm::isa::CallKind::Helper => true,
+                        bpflab_vm::isa::CallKind::Kfunc => kfuncs
+                            .iter()
+                            .find(|k| k.0 == imm)
+                            .is_some_and(|k| !k.1.starts_with("bpf_iter_")),
+                        bpflab_vm::isa::CallKind::Local => false,
+                    } =>
             {
                 [next, Some(slot)]
             }
@@ -738,6 +909,24 @@ pub(crate) fn fmt_reg(r: &Reg, frameno: u8) -> String {
     let mut s = String::new();
     write_reg(&mut s, r, frameno, |_| None);
     s
+}
+
+/// An iterator's type as the kernel names it in states: its struct's name in the running
+/// kernel's BTF without `bpf_iter_` (`num`), `<invalid>` when unknown.
+fn iter_type_name(btf_id: u32) -> String {
+    static VMLINUX: std::sync::OnceLock<Option<bpflab_btf::Btf>> = std::sync::OnceLock::new();
+    let name = VMLINUX
+        .get_or_init(|| bpflab_btf::Btf::from_vmlinux().ok())
+        .as_ref()
+        .filter(|_| btf_id != 0)
+        .and_then(|b| {
+            let t = b.type_by_id(btf_id).ok()?;
+            b.string_at(t.name_off()).ok().map(str::to_string)
+        });
+    match name {
+        Some(n) => n.strip_prefix("bpf_iter_").unwrap_or(&n).to_string(),
+        None => "<invalid>".into(),
+    }
 }
 
 /// The kernel's `verbose_snum`: decimal within the s16 range, else hex of the bits.
