@@ -316,7 +316,7 @@ impl<'a> Verifier<'a> {
         insn: usize,
         parent: &mut Option<usize>,
     ) -> Result<bool, Stop> {
-        let force_new = self.config.flags.test_state_freq || self.cfg.force_checkpoint[insn];
+        let force_new = self.cfg.test_state_freq || self.cfg.force_checkpoint[insn];
         let mut add_new = force_new
             || (self.jmps_processed - self.prev_jmps >= 2
                 && self.stats.processed_insns - self.prev_insns >= 8);
@@ -997,7 +997,8 @@ impl<'a> Verifier<'a> {
             | PtrKind::TpBuffer
             | PtrKind::BtfId
             | PtrKind::Mem
-            | PtrKind::Func => true,
+            | PtrKind::Func
+            | PtrKind::ConstDynptr => true,
             PtrKind::FlowKeys => known,
             PtrKind::MapPtr => known && s.smin == 0 && op == AluOp::Add,
             _ => false,
