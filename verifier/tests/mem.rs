@@ -30,12 +30,13 @@ struct Case {
     prog_type: ProgType,
     asm: &'static str,
     maps: Vec<MapSpec>,
+    btf: Option<Vec<u8>>,
     flags: u32,
     expect: Expect,
 }
 
 fn case(name: &'static str, prog_type: ProgType, asm: &'static str, expect: Expect) -> Case {
-    Case { name, prog_type, asm, maps: Vec::new(), flags: 0, expect }
+    Case { name, prog_type, asm, maps: Vec::new(), btf: None, flags: 0, expect }
 }
 
 impl Case {
@@ -54,7 +55,7 @@ impl Case {
             .unwrap_or_else(|e| panic!("{}: assembly: {e}", self.name));
         let mut p = Program::raw(self.name, insns).with_type(self.prog_type);
         p.flags = self.flags;
-        Collection { maps: self.maps.clone(), ..Collection::single(p) }
+        Collection { maps: self.maps.clone(), btf: self.btf.clone(), ..Collection::single(p) }
     }
 }
 
@@ -1057,4 +1058,45 @@ fn packet_variable_offsets_and_metadata() {
         Reject("R10 leaks addr into map"),
     )
     .maps(vec![array(8)])]);
+}
+
+/// `programs/tests/helpers_misc.bpf.o`'s maps and BTF (its `locked` array holds a
+/// `struct bpf_spin_lock` at offset 0, a `u32` counter at 4 and a `u64` total at 8), with
+/// the assembled programs of `cases` as the only program.
+fn with_lock_map(name: &'static str, asm: &'static str, expect: Expect) -> Case {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../programs/tests/helpers_misc.bpf.o");
+    let bytes = std::fs::read(path).expect("fixture object");
+    let obj = bpflab_loader::load(&bytes, &bpflab_loader::LoadOptions::for_path(path))
+        .expect("the fixture loads");
+    let maps = obj.collection.maps.clone();
+    let locked = maps.iter().position(|m| m.name == "locked").expect("locked map");
+    let asm = Box::leak(asm.replace("LOCKED", &locked.to_string()).into_boxed_str());
+    Case { btf: obj.collection.btf.clone(), ..case(name, SchedCls, asm, expect).maps(maps) }
+}
+
+#[test]
+fn map_value_special_fields() {
+    run(&[
+        with_lock_map(
+            "spin_lock_read_directly",
+            "r1 = map[idx:LOCKED][0]+0 ll\nr0 = *(u32 *)(r1 +0)\nr0 = 0\nexit",
+            Reject("bpf_spin_lock cannot be accessed directly by load/store"),
+        ),
+        with_lock_map(
+            "spin_lock_overlapping_write",
+            "r1 = map[idx:LOCKED][0]+0 ll\n*(u64 *)(r1 +0) = 0\nr0 = 0\nexit",
+            Reject("bpf_spin_lock cannot be accessed directly by load/store"),
+        ),
+        with_lock_map(
+            "field_next_to_lock",
+            "r1 = map[idx:LOCKED][0]+0 ll\nr0 = *(u32 *)(r1 +4)\n*(u64 *)(r1 +8) = 1\nr0 = 0\nexit",
+            Accept,
+        ),
+        with_lock_map(
+            "helper_reads_over_lock",
+            "*(u32 *)(r10 -4) = 0\nr1 = map[idx:LOCKED] ll\nr2 = r10\nr2 += -4\n\
+             r3 = map[idx:LOCKED][0]+0 ll\nr4 = 0\ncall bpf_map_update_elem\nr0 = 0\nexit",
+            Reject("bpf_spin_lock cannot be accessed directly by load/store"),
+        ),
+    ]);
 }
