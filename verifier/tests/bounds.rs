@@ -626,6 +626,50 @@ fn linked_register_with_a_delta() {
     );
 }
 
+/// Sign extension as the 6.18 kernel printed it (it works from the s32 bounds).
+#[test]
+fn kernel_text_for_sign_extension() {
+    // w1 &= -16; w1 |= 268; r2 = (s32)r1
+    let w = alu(alu(unknown(), AluOp::And, k(-16), false), AluOp::Or, k(268), false);
+    assert_eq!(
+        w.fmt_kernel(),
+        "smin=umin=umin32=268,smax=umax=umax32=0xfffffffc,smin32=0x8000010c,smax32=0x7ffffffc,\
+         var_off=(0x10c; 0xfffffef0)"
+    );
+    let mut m = unknown();
+    m.movsx(&w, 32, true);
+    assert_eq!(
+        m.fmt_kernel(),
+        "smin=0xffffffff8000010c,smax=smax32=0x7ffffffc,umin=umin32=268,\
+         umax=0xfffffffffffffffc,smin32=0x8000010c,umax32=0xfffffffc"
+    );
+    m.movsx(&w, 8, true);
+    assert_eq!(m.fmt_kernel(), "smin=smin32=-128,smax=smax32=127");
+    // w1 &= 14; w1 -= 8: [-8, 6] fits in s8, so (s8) keeps it; the 32-bit form does not.
+    let v = alu(alu(unknown(), AluOp::And, k(14), false), AluOp::Sub, k(8), false);
+    m.movsx(&v, 8, true);
+    assert_eq!(
+        m.fmt_kernel(),
+        "smin=smin32=-8,smax=smax32=6,umax=0xfffffffffffffffe,umax32=0xfffffffe"
+    );
+    m.movsx(&v, 8, false);
+    assert_eq!(
+        m.fmt_kernel(),
+        "smin=0,smax=umax=0xffffffff,smin32=-128,smax32=127,var_off=(0x0; 0xffffffff)"
+    );
+}
+
+/// A tnum and an unsigned range that share one value make a constant (6.18): [8, 16] with
+/// only bit 4 unknown can only be 16.
+#[test]
+fn single_shared_value_is_a_constant() {
+    let mut s = Scalar::from_tnum(Tnum { value: 0, mask: 0x10 });
+    let mut eight = k(8);
+    refine(JmpCond::Ge, &mut s, &mut eight, true, false);
+    assert_eq!(s.const_value(), Some(16));
+    assert!(!s.bounds_violation());
+}
+
 #[test]
 fn constants_print_as_values() {
     assert_eq!(k(0).fmt_kernel(), "0");
