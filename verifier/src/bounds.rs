@@ -45,13 +45,6 @@ impl Default for Scalar {
     }
 }
 
-/// `a + b` for signed or unsigned integers, `None` on overflow.
-macro_rules! add_ov {
-    ($a:expr, $b:expr) => {
-        $a.checked_add($b)
-    };
-}
-
 /// The comparison a conditional jump's outcome establishes, with the negation of JSET that
 /// the instruction set lacks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -594,7 +587,7 @@ impl Scalar {
     }
 
     fn add32(&mut self, src: &Scalar) {
-        match (add_ov!(self.s32_min, src.s32_min), add_ov!(self.s32_max, src.s32_max)) {
+        match (self.s32_min.checked_add(src.s32_min), self.s32_max.checked_add(src.s32_max)) {
             (Some(lo), Some(hi)) => (self.s32_min, self.s32_max) = (lo, hi),
             _ => (self.s32_min, self.s32_max) = (i32::MIN, i32::MAX),
         }
@@ -609,7 +602,7 @@ impl Scalar {
     }
 
     fn add64(&mut self, src: &Scalar) {
-        match (add_ov!(self.smin, src.smin), add_ov!(self.smax, src.smax)) {
+        match (self.smin.checked_add(src.smin), self.smax.checked_add(src.smax)) {
             (Some(lo), Some(hi)) => (self.smin, self.smax) = (lo, hi),
             _ => (self.smin, self.smax) = (i64::MIN, i64::MAX),
         }
