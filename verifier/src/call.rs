@@ -143,6 +143,9 @@ enum GlobalArg {
     /// A pointer to `size` bytes of memory (ARG_PTR_TO_MEM), NULL unless tagged `arg:nonnull`
     /// (PTR_MAYBE_NULL).
     Mem { size: u32, nullable: bool },
+    /// A `struct bpf_dynptr *` (ARG_PTR_TO_DYNPTR | MEM_RDONLY): an initialised dynptr of
+    /// the caller; the callee sees a `dynptr_ptr`.
+    Dynptr,
 }
 
 /// A global function's prototype.
@@ -348,7 +351,7 @@ fn compatible(arg: Arg) -> (&'static [PtrKind], &'static str) {
         Arg::Timer | Arg::ConstStr => (&[P::MapValue], "map_value"),
         Arg::Func => (&[P::Func], "func"),
         Arg::StackOrNull => (&[P::Stack], "fp"),
-        Arg::Dynptr => (&[P::Stack], "fp, dynptr_ptr"),
+        Arg::Dynptr => (&[P::Stack, P::ConstDynptr], "fp, dynptr_ptr"),
         Arg::Anything | Arg::Scalar | Arg::Size { .. } | Arg::AllocSize => (&[], "scalar"),
     }
 }
@@ -762,9 +765,7 @@ pub(crate) fn check_helper_call(
         id::GET_LOCAL_STORAGE if !is_null(st.reg(2)) => {
             return Err(reject(insn, "get_local_storage() doesn't support non-zero flags"));
         }
-        id::SNPRINTF => {
-            return Err(Stop::unsupported(insn, "bpf_snprintf format string checks"));
-        }
+        id::SNPRINTF => check_snprintf(v, st, insn)?,
         _ => {}
     }
     if let Some((ret_range, is_async)) = callback_of(func) {
@@ -1209,6 +1210,110 @@ fn helper_mem(
     size_regno: Option<usize>,
 ) -> Result<(), Stop> {
     crate::mem::check_helper_mem(v, st, insn, regno, size, write, zero_ok, size_regno)
+}
+
+/// bpf_snprintf's format (r3, a constant string) against its u64 array of `r5 / 8`
+/// arguments (`check_bpf_snprintf_call`).
+fn check_snprintf(v: &Verifier<'_>, st: &State, insn: usize) -> Result<(), Stop> {
+    let fmt_reg = st.reg(3);
+    let data_len = st.reg(5).var.var_off.value;
+    if data_len % 8 != 0 {
+        // The kernel refuses it without a message.
+        return Err(Stop::unsupported(insn, "bpf_snprintf data length not a multiple of 8"));
+    }
+    let spec = &v.coll.maps[fmt_reg.map as usize];
+    let off = i64::from(fmt_reg.off) + fmt_reg.var.var_off.value as i64;
+    let fmt = spec
+        .data
+        .as_ref()
+        .and_then(|(_, d)| usize::try_from(off).ok().and_then(|o| d.get(o..)))
+        .ok_or_else(|| Stop::unsupported(insn, "bpf_snprintf format outside the map's data"))?;
+    let end = fmt.iter().position(|&b| b == 0).unwrap_or(fmt.len());
+    if !bprintf_format_ok(&fmt[..end], data_len / 8) {
+        return Err(reject(insn, "Invalid format string"));
+    }
+    Ok(())
+}
+
+/// Whether the kernel's printf-like helpers accept format `fmt` with `num_args` arguments
+/// (`bpf_bprintf_prepare`): `%d %i %u %x %X` with `l`/`ll`, `%c`, `%s`, `%p` and its `K x s
+/// S B ks us i4 I4 i6 I6` forms, flags and a width; plain text printable.
+fn bprintf_format_ok(fmt: &[u8], num_args: u64) -> bool {
+    let at = |i: usize| fmt.get(i).copied().unwrap_or(0);
+    let space = |c: u8| matches!(c, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r');
+    let punct = |c: u8| c.is_ascii_punctuation();
+    let mut num_spec = 0u64;
+    let mut i = 0;
+    while i < fmt.len() {
+        let c = fmt[i];
+        if c.is_ascii() && !(0x20..0x7f).contains(&c) && !space(c) {
+            return false;
+        }
+        if c != b'%' {
+            i += 1;
+            continue;
+        }
+        if at(i + 1) == b'%' {
+            i += 2;
+            continue;
+        }
+        if num_spec >= num_args {
+            return false;
+        }
+        i += 1;
+        if !at(i).is_ascii() {
+            return false;
+        }
+        while matches!(at(i), b'0' | b'+' | b'-' | b' ') {
+            i += 1;
+        }
+        if (b'1'..=b'9').contains(&at(i)) {
+            i += 1;
+            while at(i).is_ascii_digit() {
+                i += 1;
+            }
+        }
+        let str_end_ok = |j: usize| at(j) == 0 || space(at(j)) || punct(at(j));
+        match at(i) {
+            b'p' => {
+                let n = at(i + 1);
+                if n == 0 || space(n) || punct(n) {
+                    // %p
+                } else if (n == b'k' || n == b'u') && at(i + 2) == b's' {
+                    i += 2;
+                    if !str_end_ok(i + 1) {
+                        return false;
+                    }
+                } else if matches!(n, b'K' | b'x' | b's' | b'S' | b'B') {
+                    i += 1;
+                } else if matches!(n, b'i' | b'I') && matches!(at(i + 2), b'4' | b'6') {
+                    i += 2;
+                } else {
+                    return false;
+                }
+            }
+            b's' => {
+                if !str_end_ok(i + 1) {
+                    return false;
+                }
+            }
+            b'c' => {}
+            _ => {
+                if at(i) == b'l' {
+                    i += 1;
+                }
+                if at(i) == b'l' {
+                    i += 1;
+                }
+                if !matches!(at(i), b'i' | b'd' | b'u' | b'x' | b'X') {
+                    return false;
+                }
+            }
+        }
+        num_spec += 1;
+        i += 1;
+    }
+    true
 }
 
 /// ARG_PTR_TO_CONST_STR: a NUL-terminated string in a read-only map (`check_reg_const_str`).
@@ -1662,7 +1767,7 @@ fn global_fn(
                         None => return Ok(Err(format!("arg#{i} should be void pointer"))),
                     }
                 } else if tname == Some("bpf_dynptr") {
-                    return Err(bad(format!("{name}: dynptr argument #{i}")));
+                    args.push(GlobalArg::Dynptr);
                 } else {
                     let size = btf
                         .size_of(target)
@@ -1748,6 +1853,7 @@ fn call_global(
                     }
                 }
             }
+            GlobalArg::Dynptr => crate::dynptr::check_global_arg(st, regno),
         };
         if let Err(line) = checked {
             return Err(invalid(v, &line));
@@ -1851,6 +1957,7 @@ fn verify_globals(v: &mut Verifier<'_>) -> Result<(), Stop> {
                         id: v.new_id(),
                         ..Reg::ptr(PtrKind::Mem)
                     },
+                    GlobalArg::Dynptr => crate::dynptr::const_dynptr(v),
                 };
             }
             v.walk_from(entry, start)?;

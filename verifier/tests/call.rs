@@ -8,6 +8,7 @@ use bpflab_verifier::{Config, ErrorKind, Verdict, verify};
 use bpflab_vm::asm::assemble;
 use bpflab_vm::helpers::HelperRegistry;
 use bpflab_vm::isa::{CallKind, Insn, PseudoSrc};
+use bpflab_vm::spec::DataSection;
 use bpflab_vm::{Collection, MapSpec, MapType, ProgType, Program};
 
 /// One case: the program, and bpflab's expected outcome (`None` = accepted, else the
@@ -77,6 +78,18 @@ macro_rules! lookupl {
 macro_rules! lookupt {
     () => {
         "*(u32 *)(r10 - 4) = 0\nr2 = r10\nr2 += -4\nr1 = map[idx:5]\ncall bpf_map_lookup_elem\n"
+    };
+}
+
+/// bpf_snprintf into 16 stack bytes of the format at offset `$off` of map 7, with one u64
+/// argument (5); r0 = 0 after.
+macro_rules! snprintf {
+    ($off:literal) => {
+        concat!(
+            "*(u64 *)(r10 - 8) = 5\nr1 = r10\nr1 += -32\nr2 = 16\nr3 = map[idx:7][0]+",
+            $off,
+            "\nr4 = r10\nr4 += -8\nr5 = 8\ncall bpf_snprintf\nr0 = 0\n"
+        )
     };
 }
 
@@ -277,6 +290,20 @@ const CASES: &[Case] = &[
         SocketFilter,
         "call bpf_get_current_task_btf\nr0 = *(u32 *)(r0 + 0)\nr0 = 0\nexit",
         None,
+    ),
+    // bpf_snprintf's format string against its arguments.
+    case("snprintf_ok", SocketFilter, concat!(snprintf!(0), "exit"), None),
+    case(
+        "snprintf_too_few_args",
+        SocketFilter,
+        concat!(snprintf!(4), "exit"),
+        Some("Invalid format string"),
+    ),
+    case(
+        "snprintf_bad_specifier",
+        SocketFilter,
+        concat!(snprintf!(11), "exit"),
+        Some("Invalid format string"),
     ),
     // Ring buffer records.
     case(
@@ -815,7 +842,7 @@ impl BtfBuf {
 /// The maps every case sees: 0 hash (key 4, value 8), 1 array (value 16), 2 ring buffer,
 /// 3 program array, 4 hash whose value (BTF `struct val { int cnt; struct bpf_spin_lock
 /// lock; }`) holds a spin lock at offset 4, 5 array whose value holds a `struct bpf_timer`
-/// at offset 8, 6 sockmap.
+/// at offset 8, 6 sockmap, 7 read-only data with format strings.
 fn maps(int: u32, val: u32, tval: u32) -> Vec<MapSpec> {
     let mut locked = MapSpec::new("locked", MapType::Hash, 4, 8, 4);
     locked.btf_key_type_id = Some(int);
@@ -831,7 +858,18 @@ fn maps(int: u32, val: u32, tval: u32) -> Vec<MapSpec> {
         locked,
         timers,
         MapSpec::new("socks", MapType::Sockmap, 4, 8, 4),
+        rodata(),
     ]
+}
+
+/// Map 7: a frozen `.rodata` holding format strings: "%d\0" at 0, "%d %s\0" at 4,
+/// "%q\0" at 12.
+fn rodata() -> MapSpec {
+    let bytes = b"%d\0\0%d %s\0\0%q\0\0".to_vec();
+    let mut m = MapSpec::new("call.rodata", MapType::Array, 4, bytes.len() as u32, 1);
+    m.flags = 1 << 7;
+    m.data = Some((DataSection::Rodata, bytes));
+    m
 }
 
 /// The slots where the program's functions start: 0 and every local call or `func` target.
