@@ -1217,7 +1217,7 @@ fn helper_mem(
 fn check_snprintf(v: &Verifier<'_>, st: &State, insn: usize) -> Result<(), Stop> {
     let fmt_reg = st.reg(3);
     let data_len = st.reg(5).var.var_off.value;
-    if data_len % 8 != 0 {
+    if !data_len.is_multiple_of(8) {
         // The kernel refuses it without a message.
         return Err(Stop::unsupported(insn, "bpf_snprintf data length not a multiple of 8"));
     }
