@@ -863,7 +863,7 @@ fn maps(int: u32, val: u32, tval: u32) -> Vec<MapSpec> {
 }
 
 /// Map 7: a frozen `.rodata` holding format strings: "%d\0" at 0, "%d %s\0" at 4,
-/// "%q\0" at 12.
+/// "%q\0" at 11.
 fn rodata() -> MapSpec {
     let bytes = b"%d\0\0%d %s\0\0%q\0\0".to_vec();
     let mut m = MapSpec::new("call.rodata", MapType::Array, 4, bytes.len() as u32, 1);
