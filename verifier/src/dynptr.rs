@@ -144,6 +144,9 @@ pub(crate) fn check_helper_arg(
         return Err(Stop::unsupported(insn, format!("dynptr argument of helper #{func}")));
     };
     let reg = *st.reg(regno);
+    if reg.kind() == Some(PtrKind::ConstDynptr) {
+        return const_arg(insn, &reg, spec.uninit, spec.release);
+    }
     if reg.kind() != Some(PtrKind::Stack) {
         return Err(reject(
             insn,
@@ -222,6 +225,71 @@ pub(crate) fn check_helper_arg(
         release(v, st, fi, d.ref_obj_id);
     }
     Ok(DynptrArg { id: d.id, ref_obj_id: d.ref_obj_id, ty: d.ty })
+}
+
+/// A `dynptr_ptr` (`CONST_PTR_TO_DYNPTR`, a local dynptr the program does not own) passed
+/// as a dynptr argument: it cannot be released or created, only read (the helpers that
+/// take one unreleased take it `MEM_RDONLY`, and kfuncs always do).
+fn const_arg(insn: usize, reg: &Reg, uninit: bool, release: bool) -> Result<DynptrArg, Stop> {
+    if release {
+        return Err(reject(insn, "cannot release unowned const bpf_dynptr"));
+    }
+    if uninit {
+        return Err(reject(insn, "Dynptr has to be an uninitialized dynptr"));
+    }
+    Ok(DynptrArg { id: reg.id, ref_obj_id: reg.ref_obj_id, ty: DynptrType::Local })
+}
+
+/// A global function's dynptr argument in `regno` at the call (`btf_check_func_arg_match`
+/// for `ARG_PTR_TO_DYNPTR | MEM_RDONLY`): a `dynptr_ptr` at offset 0 or a stack pointer to
+/// an initialised dynptr; `Err` is the kernel's log line before "Caller passes invalid
+/// args".
+pub(crate) fn check_global_arg(st: &State, regno: usize) -> Result<(), String> {
+    let reg = st.reg(regno);
+    match reg.kind() {
+        Some(PtrKind::ConstDynptr) => {
+            if reg.off < 0 {
+                return Err(format!(
+                    "negative offset dynptr_ptr ptr R{regno} off={} disallowed",
+                    reg.off
+                ));
+            }
+            if reg.off != 0 {
+                return Err(format!(
+                    "dereference of modified dynptr_ptr ptr R{regno} off={} disallowed",
+                    reg.off
+                ));
+            }
+            if reg.var.const_value() != Some(0) {
+                return Err(format!(
+                    "variable dynptr_ptr access var_off=(0x{:x}; 0x{:x}) disallowed",
+                    reg.var.var_off.value, reg.var.var_off.mask
+                ));
+            }
+            Ok(())
+        }
+        Some(PtrKind::Stack) => {
+            let fi = frame_of(st, reg);
+            let stack = &st.frames[fi].stack;
+            let init = get_spi(st, reg).is_ok_and(|spi| {
+                stack[spi].dynptr.first
+                    && stack[spi].bytes.iter().all(|&b| b == ByteKind::Dynptr)
+                    && stack[spi - 1].bytes.iter().all(|&b| b == ByteKind::Dynptr)
+            });
+            if init {
+                Ok(())
+            } else {
+                Err(format!("Expected an initialized dynptr as arg #{}", regno - 1))
+            }
+        }
+        _ => Err(format!("arg#{} expected pointer to stack or const struct bpf_dynptr", regno - 1)),
+    }
+}
+
+/// The register a global function's dynptr parameter starts as when it is verified on its
+/// own: a `dynptr_ptr` to a local dynptr with a fresh id (`mark_dynptr_cb_reg`).
+pub(crate) fn const_dynptr(v: &mut Verifier<'_>) -> Reg {
+    Reg { id: v.new_id(), ..Reg::ptr(PtrKind::ConstDynptr) }
 }
 
 /// `bpf_dynptr_from_mem` only wraps map values: "Unsupported reg type ... data".
@@ -422,6 +490,9 @@ fn kfunc_dynptr_arg(
     create: Option<(DynptrType, u32)>,
 ) -> Result<DynptrArg, Stop> {
     let reg = *st.reg(regno);
+    if reg.kind() == Some(PtrKind::ConstDynptr) {
+        return const_arg(insn, &reg, create.is_some(), false);
+    }
     if reg.kind() != Some(PtrKind::Stack) {
         return Err(reject(
             insn,

@@ -1352,7 +1352,7 @@ fn access_mem(
                 *st.reg_mut(d) = r;
             }
         }
-        PtrKind::PacketEnd | PtrKind::Func => {
+        PtrKind::PacketEnd | PtrKind::Func | PtrKind::ConstDynptr => {
             return Err(reject(
                 insn,
                 format!("R{regno} invalid mem access '{}'", type_str_in(st, &reg)),

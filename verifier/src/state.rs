@@ -47,6 +47,9 @@ pub enum PtrKind {
     Func,
     /// A tracepoint buffer (`tp_buffer`).
     TpBuffer,
+    /// A read-only dynptr handed to a callback or a global function
+    /// (`CONST_PTR_TO_DYNPTR`, `dynptr_ptr`): always a local dynptr.
+    ConstDynptr,
 }
 
 impl PtrKind {
@@ -70,6 +73,7 @@ impl PtrKind {
             PtrKind::BtfId => "ptr_",
             PtrKind::Func => "func",
             PtrKind::TpBuffer => "tp_buffer",
+            PtrKind::ConstDynptr => "dynptr_ptr",
         }
     }
 
