@@ -45,6 +45,8 @@ enum Special {
     PreemptDisable,
     /// `bpf_preempt_enable`: one less.
     PreemptEnable,
+    /// `bpf_throw`: an exception; the path ends as an exit of the whole program.
+    Throw,
 }
 
 /// One kfunc bpflab models: its name, its `BTF_ID_FLAGS` flags and its special role.
@@ -75,6 +77,8 @@ const KFUNCS: &[KfuncDef] = &[
     KfuncDef { name: "bpf_rcu_read_unlock", flags: 0, special: Special::RcuUnlock },
     KfuncDef { name: "bpf_preempt_disable", flags: 0, special: Special::PreemptDisable },
     KfuncDef { name: "bpf_preempt_enable", flags: 0, special: Special::PreemptEnable },
+    // In the kernel's generic set (bpf_throw is not callable from every program type).
+    KfuncDef { name: "bpf_throw", flags: 0, special: Special::Throw },
 ];
 
 /// One argument of a kfunc's prototype, as the verifier checks it.
@@ -209,6 +213,9 @@ pub(crate) fn check_kfunc_call(
         // do not look at the sections yet.
         return Err(Stop::unsupported(insn, format!("kfunc {name} in a sleepable program")));
     }
+    if def.special == Special::Throw {
+        throw_supported(v, insn)?;
+    }
     let Some(btf) = vmlinux() else {
         return Err(Stop::unsupported(insn, format!("kfunc {name} without the kernel's BTF")));
     };
@@ -262,6 +269,7 @@ pub(crate) fn check_kfunc_call(
             ));
         }
         Special::PreemptEnable => st.preempt_off -= 1,
+        Special::Throw => return throw_exit(v, st, insn),
         Special::None => {}
     }
 
@@ -287,6 +295,73 @@ pub(crate) fn check_kfunc_call(
         process_iter_next(v, st, insn, fi, spi, parent)?;
     }
     Ok(())
+}
+
+/// Refuses (as unsupported) the `bpf_throw` calls bpflab does not model: program types
+/// outside the kernel's generic kfunc set or whose return value the kernel checks against
+/// the cookie, programs with an exception callback, and programs with callbacks (the kernel
+/// refuses a throw reachable from a callback after the walk).
+fn throw_supported(v: &Verifier<'_>, insn: usize) -> Result<(), Stop> {
+    use bpflab_vm::ProgType as T;
+    use bpflab_vm::isa::PseudoSrc;
+    if !matches!(v.prog.prog_type, T::SchedCls | T::SchedAct | T::Xdp | T::Syscall) {
+        return Err(Stop::unsupported(
+            insn,
+            format!("kfunc bpf_throw in {:?} programs", v.prog.prog_type),
+        ));
+    }
+    if v.prog.insns.iter().any(|i| matches!(i, Insn::LdImm64 { src: PseudoSrc::Func, .. })) {
+        return Err(Stop::unsupported(insn, "kfunc bpf_throw in a program with callbacks"));
+    }
+    if has_exception_cb(v) {
+        return Err(Stop::unsupported(insn, "kfunc bpf_throw with an exception callback"));
+    }
+    Ok(())
+}
+
+/// Whether the object's BTF tags the main program's function `exception_callback:` (it
+/// names an exception callback).
+fn has_exception_cb(v: &Verifier<'_>) -> bool {
+    let Some(&(_, main_id)) = v.prog.func_info.first() else { return false };
+    let Some(btf) = v.coll.btf.as_deref().and_then(|raw| Btf::parse(raw).ok()) else {
+        return false;
+    };
+    btf.types().any(|(_, t)| {
+        matches!(t, BtfType::DeclTag { name_off, type_id, .. }
+            if *type_id == main_id
+                && btf.string_at(*name_off).is_ok_and(|n| n.starts_with("exception_callback:")))
+    })
+}
+
+/// `bpf_throw`: the program exits through the exception (`process_bpf_exit_full` with
+/// `exception_exit`): no reference may be held, nor an RCU section or disabled preemption,
+/// in any frame; the return value checks do not apply (the default exception callback
+/// returns the cookie, which the supported program types do not restrict).
+fn throw_exit(v: &mut Verifier<'_>, st: &mut State, insn: usize) -> Result<(), Stop> {
+    const PREFIX: &str = "bpf_throw";
+    if let Some(r) = st.refs.first() {
+        v.log.text.push_str(&format!("Unreleased reference id={} alloc_insn={}\n", r.id, r.insn));
+        return Err(reject(insn, format!("{PREFIX} would lead to reference leak")));
+    }
+    if st.rcu_lock > 0 {
+        return Err(reject(
+            insn,
+            format!("{PREFIX} cannot be used inside bpf_rcu_read_lock-ed region"),
+        ));
+    }
+    if st.preempt_off > 0 {
+        return Err(reject(
+            insn,
+            format!("{PREFIX} cannot be used inside bpf_preempt_disable-ed region"),
+        ));
+    }
+    Ok(())
+}
+
+/// Whether the kfunc call `imm` ends the path (`bpf_throw`); the walk asks after the call
+/// was checked.
+pub(crate) fn ends_path(v: &Verifier<'_>, imm: i32) -> bool {
+    kfunc_name(v, imm).is_some_and(|n| n == "bpf_throw")
 }
 
 /// An iterator argument's type.
