@@ -347,6 +347,7 @@ impl<'a> Verifier<'a> {
                     && old.state.callback_unroll_depth == cur.callback_unroll_depth
                     && crate::prune::looping(&old.state, cur, &live)
                 {
+                    self.log.loop_states(cur, &old.state);
                     return Err(Stop::reject(
                         ErrorKind::InfiniteLoop,
                         insn,
@@ -553,7 +554,7 @@ impl<'a> Verifier<'a> {
         let next = insn + ins.slots();
         match ins {
             Insn::Alu { width, op, dst, src } => {
-                self.alu(st, insn, width == Width::W64, op, dst.idx(), src)?;
+                self.alu(st, insn, width == Width::W64, op, dst.idx(), src, parent)?;
                 Ok(Flow::Next(next))
             }
             Insn::Neg { width, dst } => {
@@ -802,6 +803,7 @@ impl<'a> Verifier<'a> {
     }
 
     /// ALU and ALU64 instructions.
+    #[allow(clippy::too_many_arguments)]
     fn alu(
         &mut self,
         st: &mut State,
@@ -810,6 +812,7 @@ impl<'a> Verifier<'a> {
         op: AluOp,
         d: usize,
         src: Operand,
+        parent: Option<usize>,
     ) -> Result<(), Stop> {
         let src_reg = match src {
             Operand::Reg(r) => {
@@ -882,6 +885,7 @@ impl<'a> Verifier<'a> {
                         r.id = 0;
                     }
                     r.var.zext32();
+                    r.var.sync();
                     *st.reg_mut(d) = r;
                 }
                 Ok(())
@@ -924,6 +928,26 @@ impl<'a> Verifier<'a> {
                 let dv = *st.reg(d);
                 if dv.is_ptr() || sv.is_ptr() {
                     return self.ptr_alu(st, insn, is64, op, d, src_reg, dv, sv);
+                }
+                if let Some(is32) = dv.var.fork_on_bitop(op, &sv.var) {
+                    // A destination in [-1, 0] is explored as each constant
+                    // (`maybe_fork_scalars`): 0 in a queued state from this instruction, -1 here.
+                    let mut zero = st.clone();
+                    let z = zero.reg_mut(d);
+                    if is32 {
+                        z.var.mark_known32(0);
+                    } else {
+                        z.var = Scalar::konst(0);
+                    }
+                    z.id = 0;
+                    self.push_branch(zero, insn, insn, parent)?;
+                    let r = st.reg_mut(d);
+                    if is32 {
+                        r.var.mark_known32(u32::MAX);
+                    } else {
+                        r.var = Scalar::konst(u64::MAX);
+                    }
+                    r.id = 0;
                 }
                 let r = st.reg_mut(d);
                 r.var.alu(op, &sv.var, is64);
@@ -1022,7 +1046,7 @@ impl<'a> Verifier<'a> {
                     out.off = o;
                 } else {
                     self.var_ptr_checks(insn, d, &ptr)?;
-                    out.var.alu(AluOp::Add, &s, true);
+                    out.var.ptr_add(&s);
                     if kind.is_pkt() {
                         out.id = self.new_id();
                         out.range = 0;
@@ -1043,7 +1067,7 @@ impl<'a> Verifier<'a> {
                     out.off = o;
                 } else {
                     self.var_ptr_checks(insn, d, &ptr)?;
-                    out.var.alu(AluOp::Sub, &s, true);
+                    out.var.ptr_sub(&s);
                     if kind.is_pkt() {
                         out.id = self.new_id();
                         if s.smin < 0 {
@@ -1427,6 +1451,17 @@ fn refine_regs(
     taken: bool,
     is32: bool,
 ) {
+    if s == Some(d) {
+        // `if r1 > r1`: one register is both operands.
+        let mut a = st.reg(d).var;
+        bounds::refine_same(cond, &mut a, taken, is32);
+        let id = st.reg(d).id;
+        st.reg_mut(d).var = a;
+        if id != 0 {
+            sync_linked(st, id, a);
+        }
+        return;
+    }
     let mut a = st.reg(d).var;
     let mut b = match s {
         Some(r) => st.reg(r).var,
