@@ -55,6 +55,7 @@ pub fn verify(
     let mut depth = Vec::new();
     let (verdict, mut stats) = match cfg::analyze_in(collection, index, helpers, config) {
         Err(mut e) => {
+            log.cfg_error_header(program, &e.message);
             if e.line.is_none() {
                 e.line = e.insn.and_then(|i| log.source_line(i));
             }

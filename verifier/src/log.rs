@@ -25,8 +25,10 @@
 //!   `map[NAME]+OFF` for a global variable's address), `map[fd:N]` for raw descriptors;
 //! - bpflab tracks no precision chains, so level 2 has no `mark_precise:` lines and no `P`
 //!   marks on scalars, and a state the kernel prints on its own line after such lines is on
-//!   the instruction's line; nor the 6.18 stack-liveness lines (`(0) frame 0 insn 3 +live
-//!   -8`) at level 2;
+//!   the instruction's line; nor the 6.18 stack-liveness and loop lines at level 2 (`(0)
+//!   frame 0 insn 3 +live -8`, `SCC enter (1)`);
+//! - `old state:` after an infinite loop: bpflab's stored states have their dead registers
+//!   cleared when stored, the kernel's only once explored, so it may show fewer registers;
 //! - beyond the kernel, after an error: `at FILE:LINE: <text>` (the error's C source line)
 //!   and `path: FILE:LINE (taken) -> FILE:LINE (not taken) ...`, the last [`PATH_SHOWN`]
 //!   branch decisions of the path that led there; `bpflab: unsupported: <feature>` ends the
@@ -112,6 +114,10 @@ pub(crate) struct Log {
     pre_call_stack: Vec<crate::state::StackSlot>,
     /// What the kernel says about the main function's BTF signature before the walk.
     func_note: Option<String>,
+    /// Lines the kernel prints after the error (`cur state:` / `old state:` of a loop).
+    after_error: String,
+    /// Subprograms listed before a CFG error (for `stack depth`).
+    cfg_error_subprogs: usize,
 }
 
 impl Log {
@@ -178,6 +184,8 @@ impl Log {
             forked: false,
             pre_call_stack: Vec::new(),
             func_note,
+            after_error: String::new(),
+            cfg_error_subprogs: 0,
         }
     }
 
@@ -498,6 +506,59 @@ impl Log {
         }
     }
 
+    /// Notes the two states of an infinite loop, which the kernel prints after the error.
+    pub(crate) fn loop_states(&mut self, cur: &State, old: &State) {
+        if !self.on() {
+            return;
+        }
+        let text = std::mem::take(&mut self.text);
+        self.text.push_str("cur state:");
+        self.write_state(cur.cur(), cur, true);
+        self.text.push_str("old state:");
+        self.write_state(old.cur(), old, true);
+        self.after_error = std::mem::replace(&mut self.text, text);
+    }
+
+    /// Level 2's `func#N @START` lines for a program refused before the walk by a check the
+    /// kernel makes after listing its subprograms (jumps, the last instruction, the CFG).
+    pub(crate) fn cfg_error_header(&mut self, prog: &Program, message: &str) {
+        const AFTER_LISTING: &[&str] = &[
+            "jump out of range",
+            "last insn is not an exit or jmp",
+            "unreachable insn",
+            "back-edge",
+            "jump into the middle of ldimm64",
+            "infinite loop detected",
+        ];
+        if !AFTER_LISTING.iter().any(|m| message.starts_with(m)) {
+            return;
+        }
+        let mut starts = vec![0usize];
+        let mut slot = 0usize;
+        for ins in &prog.insns {
+            let target = match *ins {
+                Insn::Call { kind: bpflab_vm::isa::CallKind::Local, imm, .. } => Some(imm),
+                Insn::LdImm64 { src: bpflab_vm::isa::PseudoSrc::Func, imm, .. } => Some(imm),
+                _ => None,
+            };
+            if let Some(t) =
+                target.and_then(|imm| usize::try_from(slot as i64 + 1 + i64::from(imm)).ok())
+            {
+                starts.push(t);
+            }
+            slot += ins.slots();
+        }
+        starts.sort_unstable();
+        starts.dedup();
+        self.cfg_error_subprogs = starts.len();
+        if !self.level2() {
+            return;
+        }
+        for (i, s) in starts.iter().enumerate() {
+            let _ = writeln!(self.text, "func#{i} @{s}");
+        }
+    }
+
     /// Ends the log: the error (with bpflab's source line and path), the statistics.
     pub(crate) fn finish(
         &mut self,
@@ -514,6 +575,8 @@ impl Log {
             }
             Verdict::Rejected(e) => {
                 let _ = writeln!(self.text, "{}", e.message);
+                let after = std::mem::take(&mut self.after_error);
+                self.text.push_str(&after);
                 if let Some(l) = &e.line {
                     let _ = writeln!(self.text, "at {}:{}: {}", l.file, l.line, l.text);
                 }
@@ -528,7 +591,11 @@ impl Log {
         if self.level & STATS != 0 {
             let _ = writeln!(self.text, "verification time {} usec", stats.verification_usec);
             let depth: Vec<String> = stack_depth.iter().map(u32::to_string).collect();
-            let depth = if depth.is_empty() { "0".to_string() } else { depth.join("+") };
+            let depth = if depth.is_empty() {
+                vec!["0"; self.cfg_error_subprogs.max(1)].join("+")
+            } else {
+                depth.join("+")
+            };
             let _ = writeln!(self.text, "stack depth {depth}");
         }
         let _ = writeln!(self.text, "{}", stats.line(limit));

@@ -6,9 +6,11 @@
 //!   `r1 = map[NAME]`;
 //! - `verification time N usec` numbers;
 //! - the kernel's precision-tracking lines (`mark_precise: ...`) and `P` marks, and its 6.18
-//!   stack-liveness lines at level 2 (`(0) frame 0 insn 3 +live -8`); a state the kernel
+//!   stack-liveness and loop lines at level 2 (`(0) frame 0 insn 3 +live -8`, `SCC enter
+//!   (1)`); a state the kernel
 //!   printed on its own line because such lines came between goes back on its
 //!   instruction's line;
+//! - `old state:` after an infinite loop (bpflab's stored states have dead registers cleared);
 //! - bpflab's own lines after an error (`at FILE:LINE: ...`, `path: ...`) and
 //!   `bpflab: unsupported: ...`.
 //!
@@ -94,11 +96,15 @@ fn normalize(log: &str) -> Vec<String> {
     let mut dropped_after_insn = false;
     for line in log.lines() {
         let kernel_only = line.starts_with("mark_precise:")
+            || line.starts_with("SCC enter (")
+            || line.starts_with("SCC exit (")
             || (line.starts_with("frame ") && line.contains(": propagating "))
             || (line.starts_with('(') && line.contains(") frame ") && line.contains(" insn "))
             || (line.starts_with('(') && line.contains(") live stack update"));
-        let bpflab_only =
-            line.starts_with("at ") || line.starts_with("path: ") || line.starts_with("bpflab: ");
+        let bpflab_only = line.starts_with("at ")
+            || line.starts_with("path: ")
+            || line.starts_with("bpflab: ")
+            || line.starts_with("old state:");
         if kernel_only || bpflab_only {
             dropped_after_insn |= out.last().is_some_and(|l| is_insn_line(l) && !l.contains(" ; "));
             continue;
@@ -533,4 +539,28 @@ fn log_cost() {
             t.as_secs_f64() * 1e6 / insns as f64
         );
     }
+}
+
+#[test]
+fn infinite_loop_shows_both_states() {
+    let src = "r0 = 0\nif r0 > 0 goto +2\nr0 = 1\ngoto -2\nexit";
+    let Some(r) = compare("loop", src, ProgType::SocketFilter, 1) else { return };
+    let Verdict::Rejected(e) = &r.verdict else { panic!("{:?}", r.verdict) };
+    assert_eq!(e.message, "infinite loop detected at insn 2");
+    assert!(
+        r.log.contains(
+            "infinite loop detected at insn 2\ncur state: R0=1 R1=ctx() R10=fp0\nold state: "
+        ),
+        "{}",
+        r.log
+    );
+    compare("loop", src, ProgType::SocketFilter, 2);
+}
+
+#[test]
+fn cfg_errors_at_level2_list_the_subprograms_first() {
+    let src = "r1 = 1\ncall pc+2\nr0 = 0\nexit\nr0 = 0\nexit\nr0 = 1\nexit";
+    let Some(r) = compare("unreachable", src, ProgType::SocketFilter, 2) else { return };
+    assert!(r.log.starts_with("func#0 @0\nfunc#1 @4\nunreachable insn 6\n"), "{}", r.log);
+    compare("unreachable", src, ProgType::SocketFilter, 1);
 }
