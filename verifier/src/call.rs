@@ -8,7 +8,7 @@
 
 use bpflab_vm::ctx::layout::attach;
 use bpflab_vm::helper_names::KERNEL_HELPER_NAMES;
-use bpflab_vm::helpers::{ArgType, Helper, RetType, license_is_gpl_compatible};
+use bpflab_vm::helpers::{ArgType, HelperProto, RetType, license_is_gpl_compatible};
 use bpflab_vm::isa::{CallKind, Insn, PseudoSrc};
 use bpflab_vm::{MapType, ProgType};
 
@@ -202,6 +202,8 @@ enum Arg {
     Timer,
     /// ARG_PTR_TO_DYNPTR.
     Dynptr,
+    /// An argument kind bpflab does not model (unsupported when a call needs it).
+    Unmodelled(&'static str),
 }
 
 impl Arg {
@@ -305,6 +307,11 @@ impl Arg {
             }
             ArgType::PtrToTimer => Arg::Timer,
             ArgType::PtrToDynptr => Arg::Dynptr,
+            ArgType::PtrToBtfId => Arg::BtfId { null_ok: false, name: "" },
+            ArgType::PtrToBtfIdSockCommon => Arg::BtfSockCommon { null_ok: false, release: false },
+            ArgType::PtrToBtfIdOrNull => Arg::Unmodelled("referenced kernel objects (kptrs)"),
+            ArgType::PtrToPercpuBtfId => Arg::Unmodelled("per-CPU kernel variables"),
+            ArgType::PtrToKptr => Arg::Unmodelled("kptr exchange"),
         }
     }
 
@@ -352,7 +359,9 @@ fn compatible(arg: Arg) -> (&'static [PtrKind], &'static str) {
         Arg::Func => (&[P::Func], "func"),
         Arg::StackOrNull => (&[P::Stack], "fp"),
         Arg::Dynptr => (&[P::Stack, P::ConstDynptr], "fp, dynptr_ptr"),
-        Arg::Anything | Arg::Scalar | Arg::Size { .. } | Arg::AllocSize => (&[], "scalar"),
+        Arg::Anything | Arg::Scalar | Arg::Size { .. } | Arg::AllocSize | Arg::Unmodelled(_) => {
+            (&[], "scalar")
+        }
     }
 }
 
@@ -699,7 +708,7 @@ pub(crate) fn check_helper_call(
         return Err(reject(insn, format!("invalid func {name}#{func}")));
     }
     let prog_type = v.prog.prog_type;
-    let Some(helper) = v.helpers.get(i64::from(func)).copied() else {
+    let Some(proto) = v.helpers.proto(i64::from(func)).copied() else {
         if func == 0 {
             return Err(reject(
                 insn,
@@ -711,19 +720,19 @@ pub(crate) fn check_helper_call(
             format!("helper {name}#{func} (no prototype in bpflab)"),
         ));
     };
-    if !v.helpers.allowed(&helper, prog_type) {
+    if !v.helpers.allowed_proto(&proto, prog_type) {
         return Err(reject(insn, format!("program of this type cannot use helper {name}#{func}")));
     }
-    if helper.proto.gpl_only && !license_is_gpl_compatible(&v.prog.license) {
+    if proto.gpl_only && !license_is_gpl_compatible(&v.prog.license) {
         return Err(reject(
             insn,
             "cannot call GPL-restricted function from non-GPL compatible program",
         ));
     }
     let mut meta = Meta::default();
-    for (i, &ty) in helper.proto.args.iter().enumerate() {
+    for (i, &ty) in proto.args.iter().enumerate() {
         let arg = Arg::of(func, i, ty, prog_type);
-        check_arg(v, st, insn, func, &helper, i + 1, arg, &mut meta)?;
+        check_arg(v, st, insn, func, &proto, i + 1, arg, &mut meta)?;
     }
     if func == id::TAIL_CALL
         && let Some(m) = meta.map
@@ -780,7 +789,7 @@ pub(crate) fn check_helper_call(
         *st.reg_mut(r) = Reg::NOT_INIT;
     }
     let mut sock_lookup = false;
-    let mut r0 = match helper.proto.ret {
+    let mut r0 = match proto.ret {
         RetType::Integer => Reg::unknown(),
         RetType::Void => Reg::NOT_INIT,
         RetType::PtrToMapValueOrNull => {
@@ -837,6 +846,23 @@ pub(crate) fn check_helper_call(
             }
             let size = meta.alloc_size.unwrap_or(0);
             Reg { maybe_null: true, mem_size: size as u32, ..Reg::ptr(PtrKind::Mem) }
+        }
+        RetType::PtrToMapValue => {
+            // bpf_get_local_storage: the program's storage, never NULL.
+            let Some(m) = meta.map else {
+                return Err(reject(insn, "kernel subsystem misconfigured verifier"));
+            };
+            let mut r = Reg { map: m, ..Reg::ptr(PtrKind::MapValue) };
+            if special_field_off(v, insn, m, "bpf_spin_lock")?.is_some() {
+                r.id = v.new_id();
+            }
+            r
+        }
+        RetType::PtrToBtfIdOrNull | RetType::PtrToMemOrBtfId | RetType::PtrToMemOrBtfIdOrNull => {
+            return Err(Stop::unsupported(
+                insn,
+                format!("BTF-typed kernel pointers returned by {name}"),
+            ));
         }
         RetType::PtrToBtfId => {
             // bpf_get_current_task_btf: a trusted `struct task_struct *`.
@@ -904,13 +930,16 @@ fn check_arg(
     st: &mut State,
     insn: usize,
     func: i32,
-    helper: &Helper,
+    proto: &HelperProto,
     regno: usize,
     arg: Arg,
     meta: &mut Meta,
 ) -> Result<(), Stop> {
     v.check_read(st, insn, regno)?;
     let reg = *st.reg(regno);
+    if let Arg::Unmodelled(what) = arg {
+        return Err(Stop::unsupported(insn, format!("{}: {what}", func_name(func))));
+    }
     if arg == Arg::Anything {
         if reg.is_ptr() && !v.config.privileged {
             return Err(reject(insn, format!("R{regno} leaks addr into helper function")));
@@ -926,7 +955,7 @@ fn check_arg(
         && let Some(m) = meta.map
         && matches!(v.coll.maps[m as usize].map_type, MapType::Sockmap | MapType::Sockhash)
     {
-        if helper.proto.args.get(regno - 1) != Some(&ArgType::PtrToMapValue) {
+        if proto.args.get(regno - 1) != Some(&ArgType::PtrToMapValue) {
             return Err(reject(insn, "invalid arg_type for sockmap/sockhash"));
         }
         arg = Arg::BtfSockCommon { null_ok: false, release: false };
@@ -973,7 +1002,7 @@ fn check_arg(
             let size = if arg == Arg::MapKey { spec.key_size } else { spec.value_size };
             // bpf_map_pop_elem/peek_elem write the value (ARG_PTR_TO_MAP_VALUE | MEM_UNINIT).
             let write = arg == (Arg::MapValue { null_ok: false })
-                && helper.proto.args.get(regno - 1) == Some(&ArgType::PtrToUninitMem);
+                && proto.args.get(regno - 1) == Some(&ArgType::PtrToUninitMem);
             // The key's constant value, read before the memory check (which may mark the
             // bytes a helper touched).
             if arg == Arg::MapKey
@@ -1504,7 +1533,7 @@ fn push_callback(
         cb.frames[0] = frame;
         return v.push_branch(cb, start, insn, parent);
     }
-    if func == id::FIND_VMA || func == id::USER_RINGBUF_DRAIN {
+    if func == id::FIND_VMA {
         return Err(Stop::unsupported(insn, format!("{} callbacks", func_name(func))));
     }
     if func == id::LOOP {
@@ -1528,6 +1557,11 @@ fn push_callback(
     match func {
         id::LOOP => {
             callee.regs[1] = Reg::unknown();
+            callee.regs[2] = caller.regs[3];
+        }
+        id::USER_RINGBUF_DRAIN => {
+            // A dynptr the program does not own over each sample, and the context.
+            callee.regs[1] = crate::dynptr::const_dynptr(v);
             callee.regs[2] = caller.regs[3];
         }
         id::FOR_EACH_MAP_ELEM => {
