@@ -57,6 +57,20 @@ pub enum ArgType {
     PtrToTimer,
     /// A pointer to a `struct bpf_dynptr` on the stack (ARG_PTR_TO_DYNPTR).
     PtrToDynptr,
+    /// A pointer to a BTF-typed kernel object, the type the kernel's prototype names
+    /// (ARG_PTR_TO_BTF_ID).
+    PtrToBtfId,
+    /// A referenced BTF-typed kernel object or NULL, released by the call
+    /// (ARG_PTR_TO_BTF_ID_OR_NULL | OBJ_RELEASE).
+    PtrToBtfIdOrNull,
+    /// A socket as any socket pointer type, BTF-typed ones included
+    /// (ARG_PTR_TO_BTF_ID_SOCK_COMMON).
+    PtrToBtfIdSockCommon,
+    /// A per-CPU kernel variable (`__ksym`) pointer (ARG_PTR_TO_PERCPU_BTF_ID).
+    PtrToPercpuBtfId,
+    /// A `__kptr` field of a map value to exchange (ARG_KPTR_XCHG_DEST, formerly
+    /// ARG_PTR_TO_KPTR).
+    PtrToKptr,
 }
 
 /// What a helper returns, as the kernel's `enum bpf_return_type` states it.
@@ -74,6 +88,16 @@ pub enum RetType {
     PtrToAllocMemOrNull,
     /// A BTF-typed kernel object pointer (RET_PTR_TO_BTF_ID).
     PtrToBtfId,
+    /// A map value pointer, never NULL (RET_PTR_TO_MAP_VALUE).
+    PtrToMapValue,
+    /// A BTF-typed kernel object pointer or NULL (RET_PTR_TO_BTF_ID_OR_NULL).
+    PtrToBtfIdOrNull,
+    /// A per-CPU variable: read-only memory, or a BTF-typed object for a struct
+    /// (RET_PTR_TO_MEM_OR_BTF_ID | MEM_RDONLY).
+    PtrToMemOrBtfId,
+    /// [`RetType::PtrToMemOrBtfId`] or NULL (RET_PTR_TO_MEM_OR_BTF_ID | PTR_MAYBE_NULL |
+    /// MEM_RDONLY).
+    PtrToMemOrBtfIdOrNull,
 }
 
 /// Which program types may call a helper: the types whose `*_func_proto` switch in the kernel
@@ -257,6 +281,14 @@ impl Helper {
     }
 }
 
+/// Whether the kernel's prototype of helper `id` may sleep (`.might_sleep`) in a program that
+/// is (`sleepable`) or is not sleepable. The kernel's verifier refuses such a call outside
+/// sleepable programs ("helper call might sleep in a non-sleepable prog") and inside RCU
+/// read-side or non-preemptible sections. No helper bpflab implements may sleep.
+pub fn might_sleep(id: u32, sleepable: bool) -> bool {
+    crate::builtin::unimplemented::might_sleep(id, sleepable)
+}
+
 /// Whether a program with this license string may call GPL-only helpers: the licenses the
 /// kernel's `license_is_gpl_compatible()` (include/linux/license.h) accepts, compared exactly.
 pub fn license_is_gpl_compatible(license: &str) -> bool {
@@ -277,10 +309,18 @@ impl fmt::Debug for Helper {
     }
 }
 
-/// Helpers by id, dispatched in O(1).
+/// Helpers by id, dispatched in O(1), and the prototypes of the kernel helpers bpflab does not
+/// implement.
+///
+/// Engines run only the implemented helpers ([`HelperRegistry::get`]); a call to any other id,
+/// prototype or not, faults with `UnknownHelper` as before. The verifier checks calls against
+/// every prototype ([`HelperRegistry::proto`]): a program calling a helper the simulator lacks
+/// can still be verified as the kernel would.
 #[derive(Clone, Debug, Default)]
 pub struct HelperRegistry {
     by_id: Vec<Option<Helper>>,
+    /// Prototypes without an implementation, by id ([`HelperRegistry::register_proto`]).
+    protos: Vec<Option<HelperProto>>,
     /// Per helper id, the program types (bit = type id) a kernel profile removes.
     removed: Vec<u64>,
     /// The kernel the removals come from (its profile's source and release).
@@ -296,13 +336,17 @@ impl HelperRegistry {
         HelperRegistry::default()
     }
 
-    /// A registry holding every helper bpflab implements.
+    /// A registry holding every helper bpflab implements, and the prototype of every other
+    /// kernel helper ([`HelperRegistry::proto`]).
     pub fn standard() -> HelperRegistry {
         let mut r = HelperRegistry::empty();
         for family in crate::builtin::FAMILIES {
             for h in *family {
                 r.register(*h);
             }
+        }
+        for p in crate::builtin::unimplemented::PROTOS {
+            r.register_proto(*p);
         }
         r
     }
@@ -321,10 +365,43 @@ impl HelperRegistry {
         self.by_id[idx] = Some(helper);
     }
 
-    /// The helper with this id, if registered.
+    /// Adds or replaces the prototype of a helper bpflab does not implement: the verifier
+    /// checks calls against it ([`HelperRegistry::proto`]), engines still refuse to run it
+    /// ([`HelperRegistry::get`] does not return it). An implementation registered for the same
+    /// id takes precedence.
+    ///
+    /// # Panics
+    /// If the id is above [`MAX_HELPER_ID`] (a programming error in the caller's table).
+    pub fn register_proto(&mut self, proto: HelperProto) {
+        let id = proto.id;
+        assert!(id <= MAX_HELPER_ID, "helper id {id} above {MAX_HELPER_ID}");
+        let idx = id as usize;
+        if self.protos.len() <= idx {
+            self.protos.resize(idx + 1, None);
+        }
+        self.protos[idx] = Some(proto);
+    }
+
+    /// The helper with this id, if registered (implemented: engines call it).
     #[inline]
     pub fn get(&self, id: i64) -> Option<&Helper> {
         usize::try_from(id).ok().and_then(|i| self.by_id.get(i)).and_then(Option::as_ref)
+    }
+
+    /// The prototype of helper `id`: the implemented helper's, else the one registered
+    /// without an implementation ([`HelperRegistry::register_proto`]). What the verifier
+    /// checks a call against.
+    #[inline]
+    pub fn proto(&self, id: i64) -> Option<&HelperProto> {
+        self.get(id).map(|h| &h.proto).or_else(|| {
+            usize::try_from(id).ok().and_then(|i| self.protos.get(i)).and_then(Option::as_ref)
+        })
+    }
+
+    /// Whether helper `id` has an implementation engines run ([`HelperRegistry::get`]).
+    #[inline]
+    pub fn is_implemented(&self, id: i64) -> bool {
+        self.get(id).is_some()
     }
 
     /// Every registered helper, by id.
@@ -332,20 +409,32 @@ impl HelperRegistry {
         self.by_id.iter().flatten()
     }
 
+    /// Every prototype ([`HelperRegistry::proto`]), implemented or not, by id.
+    pub fn protos(&self) -> impl Iterator<Item = &HelperProto> {
+        let n = self.by_id.len().max(self.protos.len());
+        (0..n as i64).filter_map(|id| self.proto(id))
+    }
+
+    /// The prototypes registered without an implementation, by id.
+    pub fn unimplemented_protos(&self) -> impl Iterator<Item = &HelperProto> {
+        self.protos.iter().flatten().filter(|p| !self.is_implemented(i64::from(p.id)))
+    }
+
     /// The registry as `profile`'s kernel has it: helpers the profile does not list for a
     /// probed program type are refused to that type (as that kernel's verifier refuses them).
     pub fn with_profile(mut self, profile: &crate::profile::KernelProfile) -> HelperRegistry {
-        self.removed = vec![0; self.by_id.len()];
-        for h in self.by_id.iter().flatten() {
+        let mut removed = vec![0; self.by_id.len().max(self.protos.len())];
+        for p in self.protos() {
             for t in ProgType::ALL {
                 if *t != ProgType::Unspec
-                    && h.proto.prog_types.contains(*t)
-                    && !profile.helper_available(*t, h.proto.id)
+                    && p.prog_types.contains(*t)
+                    && !profile.helper_available(*t, p.id)
                 {
-                    self.removed[h.proto.id as usize] |= 1 << t.id();
+                    removed[p.id as usize] |= 1 << t.id();
                 }
             }
         }
+        self.removed = removed;
         self.kernel = Some(format!("{} ({})", profile.source, profile.release));
         self
     }
@@ -361,8 +450,25 @@ impl HelperRegistry {
     /// engine calls this before [`Helper::func`].
     #[inline]
     pub fn check(&self, helper: &Helper, prog_type: ProgType) -> Result<(), HelperError> {
-        helper.check(prog_type)?;
-        let removed = self.removed.get(helper.proto.id as usize).copied().unwrap_or(0);
+        self.check_proto(&helper.proto, prog_type)
+    }
+
+    /// Whether a program of `prog_type` may call the helper of prototype `proto` here, as
+    /// [`HelperRegistry::allowed`] for a prototype with or without an implementation.
+    #[inline]
+    pub fn allowed_proto(&self, proto: &HelperProto, prog_type: ProgType) -> bool {
+        self.check_proto(proto, prog_type).is_ok()
+    }
+
+    /// [`HelperRegistry::allowed_proto`] as an error: [`HelperError::NotAllowed`] when the
+    /// prototype does not allow the type, [`HelperError::NotInKernel`] when the kernel profile
+    /// removed it.
+    #[inline]
+    pub fn check_proto(&self, proto: &HelperProto, prog_type: ProgType) -> Result<(), HelperError> {
+        if !proto.allowed(prog_type) {
+            return Err(HelperError::NotAllowed { prog_type });
+        }
+        let removed = self.removed.get(proto.id as usize).copied().unwrap_or(0);
         if removed & (1 << prog_type.id()) != 0 {
             return Err(HelperError::NotInKernel {
                 prog_type,

@@ -24,6 +24,7 @@ mod tailcall;
 mod timer;
 mod trace;
 mod tracing;
+pub(crate) mod unimplemented;
 mod xdp;
 
 /// Every built-in helper family.
