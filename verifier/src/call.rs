@@ -729,6 +729,26 @@ pub(crate) fn check_helper_call(
             "cannot call GPL-restricted function from non-GPL compatible program",
         ));
     }
+    // Helpers that may sleep (`.might_sleep`, bpflab_vm::helpers::might_sleep): only in
+    // sleepable programs (BPF_F_SLEEPABLE), outside RCU read-side and non-preemptible sections.
+    let sleepable = v.config.flags.sleepable || v.prog.flags & (1 << 4) != 0;
+    if bpflab_vm::helpers::might_sleep(proto.id, sleepable) {
+        if !sleepable {
+            return Err(reject(insn, "helper call might sleep in a non-sleepable prog"));
+        }
+        if st.rcu_lock > 0 {
+            return Err(reject(
+                insn,
+                format!("sleepable helper {name}#{func} in rcu_read_lock region"),
+            ));
+        }
+        if st.preempt_off > 0 {
+            return Err(reject(
+                insn,
+                format!("sleepable helper {name}#{func} in non-preemptible region"),
+            ));
+        }
+    }
     let mut meta = Meta::default();
     for (i, &ty) in proto.args.iter().enumerate() {
         let arg = Arg::of(func, i, ty, prog_type);
