@@ -978,19 +978,22 @@ pub(crate) fn fmt_reg(r: &Reg, frameno: u8) -> String {
     s
 }
 
+/// The name of type `btf_id` in the running kernel's BTF (read once, when a log first needs
+/// it).
+fn vmlinux_type_name(btf_id: u32) -> Option<String> {
+    static VMLINUX: std::sync::OnceLock<Option<bpflab_btf::Btf>> = std::sync::OnceLock::new();
+    if btf_id == 0 {
+        return None;
+    }
+    let b = VMLINUX.get_or_init(|| bpflab_btf::Btf::from_vmlinux().ok()).as_ref()?;
+    let t = b.type_by_id(btf_id).ok()?;
+    b.string_at(t.name_off()).ok().map(str::to_string)
+}
+
 /// An iterator's type as the kernel names it in states: its struct's name in the running
 /// kernel's BTF without `bpf_iter_` (`num`), `<invalid>` when unknown.
 fn iter_type_name(btf_id: u32) -> String {
-    static VMLINUX: std::sync::OnceLock<Option<bpflab_btf::Btf>> = std::sync::OnceLock::new();
-    let name = VMLINUX
-        .get_or_init(|| bpflab_btf::Btf::from_vmlinux().ok())
-        .as_ref()
-        .filter(|_| btf_id != 0)
-        .and_then(|b| {
-            let t = b.type_by_id(btf_id).ok()?;
-            b.string_at(t.name_off()).ok().map(str::to_string)
-        });
-    match name {
+    match vmlinux_type_name(btf_id) {
         Some(n) => n.strip_prefix("bpf_iter_").unwrap_or(&n).to_string(),
         None => "<invalid>".into(),
     }
@@ -1047,7 +1050,19 @@ fn write_reg<'m>(
             return;
         }
     }
-    s.push_str(&r.type_name());
+    if kind == Some(PtrKind::BtfId) {
+        // `ptr_` + `or_null_` (the kernel's postfix for BTF pointers) + the type's name.
+        if r.rdonly {
+            s.push_str("rdonly_");
+        }
+        s.push_str("ptr_");
+        if r.maybe_null {
+            s.push_str("or_null_");
+        }
+        s.push_str(&vmlinux_type_name(r.btf_id).unwrap_or_default());
+    } else {
+        s.push_str(&r.type_name());
+    }
     if kind == Some(PtrKind::Stack) {
         if r.frameno != frameno {
             let _ = write!(s, "[{}]", r.frameno);
@@ -1446,6 +1461,24 @@ mod tests {
         log.resume(mark, 0, 1);
         assert!(log.text.is_empty());
         assert_eq!(log.end(), 0);
+    }
+
+    #[test]
+    fn btf_pointers_are_named_from_the_running_kernel() {
+        let Ok(btf) = bpflab_btf::Btf::from_vmlinux() else { return };
+        let id = btf
+            .types()
+            .find(|(_, t)| {
+                matches!(t, bpflab_btf::BtfType::Struct(_))
+                    && btf.string_at(t.name_off()).is_ok_and(|n| n == "task_struct")
+            })
+            .map(|(id, _)| id)
+            .expect("task_struct in vmlinux BTF");
+        let mut r = Reg { btf_id: id, ..Reg::ptr(PtrKind::BtfId) };
+        assert_eq!(fmt_reg(&r, 0), "ptr_task_struct()");
+        r.maybe_null = true;
+        r.id = 2;
+        assert_eq!(fmt_reg(&r, 0), "ptr_or_null_task_struct(id=2)");
     }
 
     #[test]
