@@ -143,16 +143,16 @@ pub struct KernelProfile {
 
 impl KernelProfile {
     /// The kernel bpflab models: every program and map type, the helpers the prototypes in
-    /// `registry` allow per program type, the test-run types of a 6.18 kernel, kprobes and
-    /// fentry attaching.
+    /// `registry` allow per program type (implemented or prototype-only: the modelled kernel
+    /// has them all), the test-run types of a 6.18 kernel, kprobes and fentry attaching.
     pub fn bpflab(registry: &HelperRegistry) -> KernelProfile {
         let (a, b, c) = MODELED_VERSION;
         let types = ProgType::ALL.iter().copied().filter(|&t| t != ProgType::Unspec);
         let helpers = types
             .clone()
             .map(|t| {
-                let ids = registry.iter().filter(|h| h.proto.prog_types.contains(t));
-                (t, ids.map(|h| h.proto.id).collect())
+                let ids = registry.protos().filter(|p| p.prog_types.contains(t));
+                (t, ids.map(|p| p.id).collect())
             })
             .collect();
         KernelProfile {
