@@ -1714,7 +1714,26 @@ fn global_fn(
     use bpflab_btf::BtfType as T;
     let start = v.cfg.subprogs[sub].start;
     let type_id = v.prog.func_info.iter().find(|f| f.0 as usize == start).map(|f| f.1);
-    let ctx_name = bpflab_vm::ctx::layout::layout(v.prog.prog_type).map(|l| l.name);
+    // The C name of the program type's context struct (the kernel's `bpf_ctx_convert`):
+    // the context layout's, except where the layout describes something else; none where
+    // the context is not a named struct.
+    let ctx_names: &[&str] = match v.prog.prog_type {
+        ProgType::Kprobe => &["bpf_user_pt_regs_t", "pt_regs"],
+        ProgType::RawTracepoint | ProgType::RawTracepointWritable => &["bpf_raw_tracepoint_args"],
+        ProgType::PerfEvent => &["bpf_perf_event_data"],
+        ProgType::Tracepoint
+        | ProgType::Tracing
+        | ProgType::Lsm
+        | ProgType::StructOps
+        | ProgType::Ext
+        | ProgType::Syscall
+        | ProgType::LircMode2
+        | ProgType::Unspec => &[],
+        t => {
+            bpflab_vm::ctx::layout::layout(t).map(|l| std::slice::from_ref(&l.name)).unwrap_or(&[])
+        }
+    };
+    let ctx_name = ctx_names.first().copied();
     let prog_type = v.prog.prog_type;
     let attach_type = v.prog.expected_attach_type;
     let btf = btf(v, insn)?;
@@ -1783,7 +1802,7 @@ fn global_fn(
                     .and_then(|o| btf.string_at(o).ok());
                 let is_struct = matches!(btf.type_by_id(target), Ok(T::Struct(_)));
                 let void_ptr = matches!(btf.type_by_id(target), Ok(T::Void));
-                let named_ctx = is_struct && tname.is_some() && tname == ctx_name;
+                let named_ctx = is_struct && tname.is_some_and(|n| ctx_names.contains(&n));
                 if typedef_ctx || named_ctx || (tag_ctx && void_ptr) {
                     args.push(GlobalArg::Ctx);
                 } else if tag_ctx {
