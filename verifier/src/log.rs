@@ -6,7 +6,15 @@
 //!   `*(u32 *)(r10 -4) = r1`);
 //! - after it, the registers and stack slots the instruction touched ("scratched"), on the
 //!   same line after `;` aligned as the kernel aligns it, or on a line of their own starting
-//!   `N:` when something was printed in between; the whole frame after a path starts;
+//!   `N:` when something was printed in between; the whole frame after a path starts.
+//!   Registers in `print_reg_state`'s form (`P` precision, ids, `ref_obj_id`, `map=,ks=,vs=`,
+//!   `off=`, `r=`, `sz=`, `imm=`, scalar ranges, `frameN:`, `fp-8=mmmm????`, spilled
+//!   registers, `dynptr_<type>(...)`, `iter_<name>(...)`, `refs=`); the slots a helper or
+//!   kfunc call wrote are those it changed (the kernel marks the slots it writes) plus its
+//!   dynptr and iterator arguments;
+//! - before the first instruction, what the kernel's check of the main function's BTF
+//!   signature says (`Global function f() doesn't return scalar. Only those are supported.`,
+//!   `arg#0 reference type('UNKNOWN ') size cannot be determined: -22`);
 //! - source lines `; <text> @ <file>:<line>` from BTF line info before the first instruction
 //!   of each line (a line repeated by the next record is not printed again);
 //! - `N: safe` for pruned paths; `caller:`/`callee:` and `returning from callee:`/`to caller
@@ -14,8 +22,9 @@
 //! - at level 1 only the current path: when a path ends, the log goes back to where its
 //!   branch was queued, and an accepted program's log is empty before the statistics (the
 //!   kernel's `pop_log`); at level 2 every path, with `func#N @S` lines, the `Live regs
-//!   before insn:` table and `from X to Y:` lines with the whole state where a path starts;
-//! - the error, then `verification time N usec` and `stack depth A+B` with the stats bit
+//!   before insn:` table (with the loop number of instructions in loops) and `from X to Y:`
+//!   lines with the whole state where a path starts;
+//! - the error (after an infinite loop, `cur state:` and `old state:`), then `verification time N usec` and `stack depth A+B` with the stats bit
 //!   ([`STATS`], the kernel's `BPF_LOG_STATS`), then `processed N insns (limit 1000000)
 //!   max_states_per_insn M total_states T peak_states P mark_read 0`.
 //!
@@ -31,7 +40,8 @@
 //!   cleared when stored, the kernel's only once explored, so it may show fewer registers;
 //! - beyond the kernel, after an error: `at FILE:LINE: <text>` (the error's C source line)
 //!   and `path: FILE:LINE (taken) -> FILE:LINE (not taken) ...`, the last [`PATH_SHOWN`]
-//!   branch decisions of the path that led there; `bpflab: unsupported: <feature>` ends the
+//!   branch decisions of the path that led there (conditional jumps where both sides were
+//!   explored; repeats folded as `xN`; `insn N` without line info); `bpflab: unsupported: <feature>` ends the
 //!   log of a program bpflab cannot decide; at level 0 the log is these lines and the
 //!   statistics.
 //!
