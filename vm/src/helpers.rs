@@ -647,12 +647,17 @@ mod tests {
             }
         }
         assert_eq!(seen.len(), HelperRegistry::standard().iter().count());
+        // The prototype-only table: in id order, none implemented.
+        let table = crate::builtin::unimplemented::PROTOS;
+        for (i, p) in table.iter().enumerate() {
+            assert!(!seen.contains_key(&p.id), "{} is implemented: drop its prototype", p.name);
+            assert!(i == 0 || table[i - 1].id < p.id, "{} listed out of id order", p.name);
+        }
     }
 
     #[test]
     fn prototypes_name_kernel_helpers_and_list_program_types() {
-        for h in HelperRegistry::standard().iter() {
-            let p = h.proto;
+        for &p in HelperRegistry::standard().protos() {
             assert_eq!(helper_name(i64::from(p.id)), Some(p.name), "id {}", p.id);
             if let Allowed::Only(types) = p.prog_types {
                 assert!(!types.is_empty(), "{}: empty program-type list", p.name);
@@ -661,6 +666,85 @@ mod tests {
                     assert!(!types[i + 1..].contains(t), "{}: {t:?} listed twice", p.name);
                 }
             }
+        }
+    }
+
+    #[test]
+    fn prototype_only_helpers_are_checked_not_run() {
+        let r = HelperRegistry::standard();
+        // bpf_get_local_storage: a prototype, no implementation.
+        assert!(r.get(81).is_none());
+        assert!(!r.is_implemented(81));
+        let p = *r.proto(81).expect("bpf_get_local_storage");
+        assert_eq!(p.name, "bpf_get_local_storage");
+        assert_eq!(p.ret, RetType::PtrToMapValue);
+        assert_eq!(p.args, [ArgType::ConstMapPtr, ArgType::Anything]);
+        assert!(!p.gpl_only);
+        assert!(r.allowed_proto(&p, ProgType::CgroupSkb));
+        assert!(r.allowed_proto(&p, ProgType::Unspec));
+        assert_eq!(
+            r.check_proto(&p, ProgType::Xdp),
+            Err(HelperError::NotAllowed { prog_type: ProgType::Xdp })
+        );
+        // An implemented helper's prototype is its implementation's.
+        let lookup = r.get(1).expect("bpf_map_lookup_elem");
+        assert_eq!(r.proto(1), Some(&lookup.proto));
+        assert!(r.unimplemented_protos().all(|p| r.get(i64::from(p.id)).is_none()));
+        // Every kernel helper has exactly one prototype, in id order.
+        let ids: Vec<u32> = r.protos().map(|p| p.id).collect();
+        assert_eq!(ids, (1..KERNEL_HELPER_NAMES.len() as u32).collect::<Vec<_>>());
+        for p in r.protos() {
+            assert_eq!(helper_name(i64::from(p.id)), Some(p.name), "id {}", p.id);
+        }
+        assert_eq!(r.proto(0), None);
+        assert_eq!(r.proto(-1), None);
+        assert_eq!(r.proto(i64::from(MAX_HELPER_ID) + 1), None);
+        // Registering an implementation takes precedence over the prototype.
+        let mut r2 = r.clone();
+        let mut h = *lookup;
+        h.proto.id = 81;
+        h.proto.name = "bpf_get_local_storage";
+        r2.register(h);
+        assert!(r2.is_implemented(81));
+        assert_eq!(r2.proto(81).map(|p| p.ret), Some(RetType::PtrToMapValueOrNull));
+        assert_eq!(r2.unimplemented_protos().count(), r.unimplemented_protos().count() - 1);
+    }
+
+    #[test]
+    fn engines_do_not_run_prototype_only_helpers() {
+        use crate::interp::{Config, VmErrorKind};
+        let insns = crate::asm::assemble("r1 = 0\nr2 = 0\ncall 81\nexit").expect("asm");
+        let prog = crate::Program::raw("t", insns);
+        let interp = crate::Interpreter::new(Config::default(), crate::standard_helpers());
+        let e = interp.prepare(&prog).expect("prepare").run_raw(&mut Vec::new()).unwrap_err();
+        assert_eq!(*e.kind(), VmErrorKind::UnknownHelper { id: 81 });
+        assert_eq!(e.pc(), 2);
+    }
+
+    #[test]
+    fn profiles_remove_prototype_only_helpers_too() {
+        let r = HelperRegistry::standard();
+        let mut profile = crate::profile::KernelProfile::bpflab(&r);
+        assert!(profile.helper_available(ProgType::CgroupSkb, 81));
+        profile.helpers.get_mut(&ProgType::CgroupSkb).expect("cgroup_skb").remove(&81);
+        let r = r.with_profile(&profile);
+        let p = *r.proto(81).expect("bpf_get_local_storage");
+        assert!(matches!(
+            r.check_proto(&p, ProgType::CgroupSkb),
+            Err(HelperError::NotInKernel { prog_type: ProgType::CgroupSkb, .. })
+        ));
+        assert!(r.allowed_proto(&p, ProgType::CgroupSock));
+    }
+
+    #[test]
+    fn sleeping_helpers() {
+        assert!(might_sleep(148, false)); // bpf_copy_from_user
+        assert!(might_sleep(166, true)); // bpf_sys_bpf
+        assert!(!might_sleep(67, false)); // bpf_get_stack: only its sleepable variant
+        assert!(might_sleep(67, true));
+        assert!(!might_sleep(1, true));
+        for h in HelperRegistry::standard().iter() {
+            assert!(!might_sleep(h.proto.id, true), "{} is implemented", h.proto.name);
         }
     }
 
