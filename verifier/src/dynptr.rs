@@ -218,9 +218,6 @@ pub(crate) fn check_helper_arg(
             format!("Expected a dynptr of type {} as arg #{}", t.name(), regno - 1),
         ));
     }
-    if matches!(d.ty, DynptrType::Skb | DynptrType::Xdp) && func == FUNC_DYNPTR_DATA {
-        return Err(Stop::unsupported(insn, "bpf_dynptr_data of skb and xdp dynptrs"));
-    }
     if spec.release {
         release(v, st, fi, d.ref_obj_id);
     }
@@ -666,7 +663,13 @@ pub(crate) fn non_pkt_dynptr_ids(st: &State) -> Vec<u32> {
 }
 
 /// Whether register `r` is a dynptr slice a packet-moving helper invalidates, given
-/// [`non_pkt_dynptr_ids`].
+/// [`non_pkt_dynptr_ids`]: a `bpf_dynptr_slice` (the kernel types those `PTR_TO_MEM |
+/// DYNPTR_TYPE_SKB/XDP`; they are the read-only slices, writable ones being refused) of a
+/// dynptr that is not local or ring buffer memory. `bpf_dynptr_data` slices (writable
+/// `mem`) carry no dynptr type in the kernel and stay valid.
 pub(crate) fn is_pkt_slice(r: &Reg, non_pkt: &[u32]) -> bool {
-    r.kind() == Some(PtrKind::Mem) && r.dynptr_id != 0 && !non_pkt.contains(&r.dynptr_id)
+    r.kind() == Some(PtrKind::Mem)
+        && r.rdonly
+        && r.dynptr_id != 0
+        && !non_pkt.contains(&r.dynptr_id)
 }

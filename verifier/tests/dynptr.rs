@@ -455,3 +455,63 @@ fn selftests_agree(file: &str, expected: &[&str]) {
     let missing: Vec<_> = expected.iter().filter(|n| !agree.contains(n)).collect();
     assert!(missing.is_empty(), "no longer agree: {missing:?}");
 }
+
+/// The programs of `fixtures/dynptr_slices.bpf.c` and bpflab's expected outcome (`None`:
+/// accepted, else the message); each is also compared with the kernel.
+const FIXTURE: &[(&str, Option<&str>)] = &[
+    ("skb_data", None),
+    // bpf_dynptr_data slices are plain memory: a packet-moving helper leaves them valid.
+    ("skb_data_after_pull", None),
+    // bpf_dynptr_slice slices of an skb are packet data: invalidated by bpf_skb_pull_data.
+    ("skb_slice_after_pull", Some("R8 invalid mem access 'scalar'")),
+    ("local_slice_after_pull", None),
+    ("xdp_data", None),
+    ("skb_slice_rdwr", Some("bpf_dynptr_slice_rdwr() is not allowed")),
+    ("skb_dynptr_in_xdp", Some("calling kernel function bpf_dynptr_from_skb is not allowed")),
+    // The clone shares its parent's reference: discarding the parent invalidates it.
+    ("ringbuf_clone_discarded", Some("arg 1 is an unacquired reference")),
+    ("global_dynptr", None),
+    ("global_dynptr_uninit", Some("Caller passes invalid args into func#1 ('global_size')")),
+];
+
+#[test]
+fn dynptr_fixture_matches_the_kernel_and_the_expected_message() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dynptr_slices.bpf.o");
+    let bytes = std::fs::read(&path).expect("the committed fixture object");
+    let obj = bpflab_loader::load(&bytes, &LoadOptions::for_path(&path)).expect("loads");
+    let coll = &obj.collection;
+    let helpers = HelperRegistry::standard();
+    let config = Config::default();
+    let mut failures = Vec::new();
+    let mut names: Vec<&str> = coll.programs.iter().map(|p| p.name.as_str()).collect();
+    names.sort_unstable();
+    let mut want: Vec<&str> = FIXTURE.iter().map(|f| f.0).collect();
+    want.sort_unstable();
+    assert_eq!(names, want, "the fixture's programs");
+    for &(name, expect) in FIXTURE {
+        let idx = coll.programs.iter().position(|p| p.name == name).expect("listed above");
+        let report = verify(coll, idx, &helpers, &config);
+        let got = match outcome(&report) {
+            Ok(g) => g,
+            Err(f) => {
+                failures.push(format!("{name}: unsupported: {f}"));
+                continue;
+            }
+        };
+        if got.as_ref().map(|g| g.1.as_str()) != expect {
+            failures.push(format!("{name}: bpflab {got:?}, expected {expect:?}"));
+        }
+        let k = kernel_verdict(coll, idx, &VerdictOptions::default()).expect("the kernel loads it");
+        if k.accepted != got.is_none() || (!k.accepted && k.error_line.as_deref() != expect) {
+            failures
+                .push(format!("{name}: kernel {} {:?}, bpflab {got:?}", k.accepted, k.error_line));
+        }
+        if k.accepted && k.processed_insns != Some(report.stats.processed_insns) {
+            failures.push(format!(
+                "{name}: {} insns processed, the kernel {:?}",
+                report.stats.processed_insns, k.processed_insns
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
