@@ -90,6 +90,12 @@ mod id {
     pub(super) const TASK_STORAGE_GET: i32 = 156;
     pub(super) const TASK_STORAGE_DELETE: i32 = 157;
     pub(super) const GET_CURRENT_TASK_BTF: i32 = 158;
+    pub(super) const GET_SMP_PROCESSOR_ID: i32 = 8;
+    pub(super) const PROBE_READ_STR: i32 = 45;
+    pub(super) const GET_STACK: i32 = 67;
+    pub(super) const PROBE_READ_USER_STR: i32 = 114;
+    pub(super) const PROBE_READ_KERNEL_STR: i32 = 115;
+    pub(super) const GET_TASK_STACK: i32 = 141;
     pub(super) const FOR_EACH_MAP_ELEM: i32 = 164;
     pub(super) const SNPRINTF: i32 = 165;
     pub(super) const TIMER_SET_CALLBACK: i32 = 170;
@@ -690,6 +696,8 @@ struct Meta {
     dynptr: Option<crate::dynptr::DynptrArg>,
     /// The key of an array lookup when it is a known constant (`const_map_key`).
     const_key: Option<u64>,
+    /// The largest value of the last size argument (`msize_max_value`).
+    msize_max: u64,
 }
 
 /// Checks a helper call and applies its effect (r0, clobbered r1-r5, references).
@@ -914,6 +922,9 @@ pub(crate) fn check_helper_call(
     if let Some(d) = meta.dynptr {
         crate::dynptr::ret_slice(&mut r0, func, &d);
     }
+    if proto.ret == RetType::Integer {
+        refine_retval(&mut r0, func, meta.msize_max);
+    }
     *st.reg_mut(0) = r0;
     if let Some(m) = meta.map {
         let mt = v.coll.maps[m as usize].map_type;
@@ -936,6 +947,51 @@ pub(crate) fn check_helper_call(
         });
     }
     Ok(())
+}
+
+/// Bounds the kernel knows for some helpers' integer results (`do_refine_retval_range`):
+/// string and stack copies return at most their size or an error, the CPU id is below the
+/// number of possible CPUs.
+fn refine_retval(r0: &mut Reg, func: i32, msize_max: u64) {
+    /// `MAX_ERRNO`.
+    const MAX_ERRNO: i64 = 4095;
+    match func {
+        id::GET_STACK
+        | id::GET_TASK_STACK
+        | id::PROBE_READ_STR
+        | id::PROBE_READ_KERNEL_STR
+        | id::PROBE_READ_USER_STR => {
+            r0.var.smax = msize_max as i64;
+            r0.var.s32_max = msize_max as i32;
+            r0.var.smin = -MAX_ERRNO;
+            r0.var.s32_min = -MAX_ERRNO as i32;
+            r0.var.sync();
+        }
+        id::GET_SMP_PROCESSOR_ID => {
+            let Some(n) = possible_cpus() else { return };
+            let max = n.saturating_sub(1);
+            r0.var = Scalar::urange(0, max);
+            r0.var.smin = 0;
+            r0.var.smax = max as i64;
+            r0.var.s32_min = 0;
+            r0.var.s32_max = max as i32;
+            r0.var.u32_min = 0;
+            r0.var.u32_max = max as u32;
+            r0.var.sync();
+        }
+        _ => {}
+    }
+}
+
+/// The number of possible CPUs of this machine's kernel (`nr_cpu_ids`), from sysfs.
+fn possible_cpus() -> Option<u64> {
+    static N: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
+    *N.get_or_init(|| {
+        let text = std::fs::read_to_string("/sys/devices/system/cpu/possible").ok()?;
+        // "0-3" or "0" or "0-3,5": nr_cpu_ids is the highest id + 1.
+        let last = text.trim().rsplit([',', '-']).next()?;
+        last.parse::<u64>().ok().map(|m| m + 1)
+    })
 }
 
 /// The first reference a tail call or a main-program exit would leak.
@@ -1069,6 +1125,7 @@ fn check_arg(
             }
         }
         Arg::Size { zero_ok } => {
+            meta.msize_max = reg.var.umax;
             let Some((mreg, marg)) = meta.mem.take() else {
                 return Err(reject(
                     insn,
