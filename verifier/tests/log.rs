@@ -122,6 +122,7 @@ fn normalize(log: &str) -> Vec<String> {
             && let Some((n, state)) = l.split_once(':')
             && n.bytes().all(|b| b.is_ascii_digit())
             && !state.starts_with(" (")
+            && state != " safe"
             && let Some(prev) = out.last_mut()
         {
             let pad = align(prev.len() + 1);
