@@ -304,7 +304,7 @@ pub(crate) fn check_kfunc_call(
 fn throw_supported(v: &Verifier<'_>, insn: usize) -> Result<(), Stop> {
     use bpflab_vm::ProgType as T;
     use bpflab_vm::isa::PseudoSrc;
-    if !matches!(v.prog.prog_type, T::SchedCls | T::SchedAct | T::Xdp | T::Syscall) {
+    if !matches!(v.prog.prog_type, T::SchedCls | T::Xdp | T::Syscall) {
         return Err(Stop::unsupported(
             insn,
             format!("kfunc bpf_throw in {:?} programs", v.prog.prog_type),
