@@ -472,6 +472,11 @@ const FIXTURE: &[(&str, Option<&str>)] = &[
     ("ringbuf_clone_discarded", Some("arg 1 is an unacquired reference")),
     ("global_dynptr", None),
     ("global_dynptr_uninit", Some("Caller passes invalid args into func#1 ('global_size')")),
+    // bpf_user_ringbuf_drain callbacks get a dynptr_ptr: readable, not theirs to release or
+    // re-create.
+    ("urb_read", None),
+    ("urb_discard", Some("cannot release unowned const bpf_dynptr")),
+    ("urb_reinit", Some("Dynptr has to be an uninitialized dynptr")),
 ];
 
 #[test]
