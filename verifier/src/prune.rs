@@ -266,82 +266,161 @@ fn maybe_pointers(
     use bpflab_vm::helpers::RetType;
     use bpflab_vm::isa::{AluOp, CallKind, Insn, Operand, PseudoSrc, Reg as R};
     const FP_BIT: u16 = 1 << 10;
+    /// Per slot: registers that may hold a pointer, registers that may hold the unmodified
+    /// context pointer, registers that may hold a modified one, and stack slots (of the
+    /// current frame) that may hold a pointer.
+    #[derive(Clone, Copy, Default, PartialEq, Eq)]
+    struct F {
+        ptr: u16,
+        ctx: u16,
+        ctx_mod: u16,
+        slots: u64,
+    }
+    impl F {
+        fn join(self, o: F) -> F {
+            F {
+                ptr: self.ptr | o.ptr,
+                ctx: self.ctx | o.ctx,
+                ctx_mod: self.ctx_mod | o.ctx_mod,
+                slots: self.slots | o.slots,
+            }
+        }
+    }
+    let layout = bpflab_vm::ctx::layout::layout(prog.prog_type);
+    // Whether a load of `size` bytes at `off` of the unmodified context may give a pointer.
+    let ctx_field_ptr = |off: i16, size: usize| -> bool {
+        let Some(l) = layout else { return true };
+        let Ok(off) = u32::try_from(off) else { return true };
+        match l.field_at(off) {
+            Some(f) => !f.yields.is_scalar() || size == 8 && f.len >= 8 && off % 8 != 0,
+            None => true,
+        }
+    };
     let n = cfg.slots;
-    // Per slot: registers and stack slots (of the current frame) that may hold pointers.
-    let mut at = vec![(0u16, 0u64); n];
+    let mut at = vec![F::default(); n];
     let mut reached = vec![false; n];
     let bit = |r: R| 1u16 << r.idx();
-    let mut work: Vec<(usize, (u16, u64))> = Vec::new();
-    for sp in &cfg.subprogs {
+    let mut work: Vec<(usize, F)> = Vec::new();
+    for (i, sp) in cfg.subprogs.iter().enumerate() {
         // r1-r5 may be pointers at any function's entry; r1 is the context at the main one.
-        work.push((sp.start, (0b11_1110 | FP_BIT, 0)));
+        let f = if i == 0 {
+            F { ptr: 0b10 | FP_BIT, ctx: 0b10, ctx_mod: 0, slots: 0 }
+        } else {
+            F { ptr: 0b11_1110 | FP_BIT, ctx: 0, ctx_mod: 0b11_1110, slots: 0 }
+        };
+        work.push((sp.start, f));
     }
-    while let Some((slot, (mr, ms))) = work.pop() {
+    while let Some((slot, m)) = work.pop() {
         if slot >= n {
             continue;
         }
-        let (or, os) = at[slot];
-        if reached[slot] && or | mr == or && os | ms == os {
+        let old = at[slot];
+        if reached[slot] && old.join(m) == old {
             continue;
         }
         reached[slot] = true;
-        at[slot] = (or | mr, os | ms);
-        let (m, st) = at[slot];
+        at[slot] = old.join(m);
+        let f = at[slot];
         let Some(&ins) = cfg.insn(prog, slot) else { continue };
         let next = slot + ins.slots();
         let target = |off: i64| crate::check::jump_target(slot, off);
         let set = |m: u16, r: R, p: bool| if p { m | bit(r) } else { m & !bit(r) };
+        let clear = |f: F, r: R| F {
+            ptr: f.ptr & !bit(r),
+            ctx: f.ctx & !bit(r),
+            ctx_mod: f.ctx_mod & !bit(r),
+            slots: f.slots,
+        };
         match ins {
             Insn::Alu { op, dst, src, .. } => {
-                let sp = match src {
-                    Operand::Reg(r) => m & bit(r) != 0,
-                    Operand::Imm(_) => false,
+                let out = match (op, src) {
+                    (AluOp::Mov, Operand::Reg(r)) => F {
+                        ptr: set(f.ptr, dst, f.ptr & bit(r) != 0),
+                        ctx: set(f.ctx, dst, f.ctx & bit(r) != 0),
+                        ctx_mod: set(f.ctx_mod, dst, f.ctx_mod & bit(r) != 0),
+                        slots: f.slots,
+                    },
+                    (AluOp::Mov, Operand::Imm(_)) => clear(f, dst),
+                    _ if op.is_movsx() => clear(f, dst),
+                    _ => {
+                        let sp = match src {
+                            Operand::Reg(r) => f.ptr & bit(r) != 0,
+                            Operand::Imm(_) => false,
+                        };
+                        let sc = match src {
+                            Operand::Reg(r) => (f.ctx | f.ctx_mod) & bit(r) != 0,
+                            Operand::Imm(_) => false,
+                        };
+                        let dc = (f.ctx | f.ctx_mod) & bit(dst) != 0;
+                        F {
+                            ptr: set(f.ptr, dst, f.ptr & bit(dst) != 0 || sp),
+                            ctx: f.ctx & !bit(dst),
+                            ctx_mod: set(f.ctx_mod, dst, dc || sc),
+                            slots: f.slots,
+                        }
+                    }
                 };
-                let out = if op == AluOp::Mov {
-                    set(m, dst, sp)
-                } else if op.is_movsx() {
-                    m & !bit(dst)
-                } else {
-                    set(m, dst, m & bit(dst) != 0 || sp)
-                };
-                work.push((next, (out, st)));
+                work.push((next, out));
             }
             Insn::LdImm64 { dst, src, .. } => {
-                work.push((next, (set(m, dst, src != PseudoSrc::Imm), st)));
+                let mut o = clear(f, dst);
+                o.ptr = set(o.ptr, dst, src != PseudoSrc::Imm);
+                work.push((next, o));
             }
             Insn::Load { dst, src, off, size, .. } => {
                 let p = if src == R::R10 {
-                    size.bytes() == 8 && fp_slots(off, 8) & st != 0
-                } else {
-                    // Context fields such as `data` are pointers loaded as u32.
+                    size.bytes() == 8 && fp_slots(off, 8) & f.slots != 0
+                } else if f.ctx_mod & bit(src) != 0 {
                     size.bytes() >= 4
+                } else if f.ctx & bit(src) != 0 {
+                    // Context fields such as `data` are pointers loaded as u32.
+                    ctx_field_ptr(off, size.bytes())
+                        || (f.ptr & !f.ctx & bit(src) != 0 && size.bytes() == 8)
+                } else {
+                    // Fields of kernel objects may be pointers; map values and packets hold
+                    // only numbers.
+                    size.bytes() == 8
                 };
-                work.push((next, (set(m, dst, p), st)));
+                let mut o = clear(f, dst);
+                o.ptr = set(o.ptr, dst, p);
+                // A filled pointer may be the context.
+                if src == R::R10 && p {
+                    o.ctx_mod |= bit(dst);
+                }
+                work.push((next, o));
             }
             Insn::Store { dst, off, size, src } => {
-                let mut st2 = st;
+                let mut o = f;
                 if dst == R::R10 {
                     let sl = fp_slots(off, size.bytes());
                     match src {
-                        Operand::Reg(r) if m & bit(r) != 0 => st2 |= sl,
-                        _ if size.bytes() == 8 && off % 8 == 0 => st2 &= !sl,
+                        Operand::Reg(r) if f.ptr & bit(r) != 0 => o.slots |= sl,
+                        _ if size.bytes() == 8 && off % 8 == 0 => o.slots &= !sl,
                         _ => {}
                     }
                 } else if let Operand::Reg(r) = src
-                    && m & bit(r) != 0
+                    && f.ptr & bit(r) != 0
                 {
                     // A pointer stored through another pointer may land on this stack.
-                    st2 = u64::MAX;
+                    o.slots = u64::MAX;
                 }
-                work.push((next, (m, st2)));
+                work.push((next, o));
             }
-            Insn::Atomic { src, .. } => work.push((next, (m | bit(src), u64::MAX))),
-            Insn::LdAbs { .. } | Insn::LdInd { .. } => work.push((next, (m & !0b11_1111, st))),
-            Insn::Ja { off } => work.push((target(i64::from(off)), (m, st))),
-            Insn::JaLong { imm } => work.push((target(i64::from(imm)), (m, st))),
+            Insn::Atomic { src, .. } => {
+                let mut o = clear(f, src);
+                o.ptr |= bit(src);
+                o.ctx_mod |= bit(src);
+                o.slots = u64::MAX;
+                work.push((next, o));
+            }
+            Insn::LdAbs { .. } | Insn::LdInd { .. } => {
+                work.push((next, F { ptr: f.ptr & !0b11_1111, ctx: f.ctx & !0b11_1111, ctx_mod: f.ctx_mod & !0b11_1111, slots: f.slots }));
+            }
+            Insn::Ja { off } => work.push((target(i64::from(off)), f)),
+            Insn::JaLong { imm } => work.push((target(i64::from(imm)), f)),
             Insn::Jump { off, .. } => {
-                work.push((next, (m, st)));
-                work.push((target(i64::from(off)), (m, st)));
+                work.push((next, f));
+                work.push((target(i64::from(off)), f));
             }
             Insn::Call { kind, imm, .. } => {
                 let r0 = match kind {
@@ -350,14 +429,20 @@ fn maybe_pointers(
                         .is_none_or(|h| !matches!(h.proto.ret, RetType::Integer | RetType::Void)),
                     _ => true,
                 };
-                let st2 = if kind == CallKind::Helper { st } else { u64::MAX };
-                work.push((next, ((m & !0b11_1111) | u16::from(r0), st2)));
+                let slots = if kind == CallKind::Helper { f.slots } else { u64::MAX };
+                let o = F {
+                    ptr: (f.ptr & !0b11_1111) | u16::from(r0),
+                    ctx: f.ctx & !0b11_1111,
+                    ctx_mod: (f.ctx_mod & !0b11_1111) | u16::from(r0 && kind != CallKind::Helper),
+                    slots,
+                };
+                work.push((next, o));
             }
             Insn::Exit => {}
-            _ => work.push((next, (m, st))),
+            _ => work.push((next, f)),
         }
     }
-    at.into_iter().map(|(m, _)| m).collect()
+    at.into_iter().map(|f| f.ptr).collect()
 }
 
 /// Clears the registers dead at the checkpoint, so stored states do not keep values no later
