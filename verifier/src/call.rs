@@ -798,6 +798,12 @@ pub(crate) fn check_helper_call(
                     "tail_call cannot be used inside bpf_rcu_read_lock-ed region",
                 ));
             }
+            if st.preempt_off > 0 {
+                return Err(reject(
+                    insn,
+                    "tail_call cannot be used inside bpf_preempt_disable-ed region",
+                ));
+            }
         }
         id::GET_LOCAL_STORAGE if !is_null(st.reg(2)) => {
             return Err(reject(insn, "get_local_storage() doesn't support non-zero flags"));
@@ -1899,6 +1905,25 @@ fn global_fn(
                 } else if tname == Some("bpf_dynptr") {
                     args.push(GlobalArg::Dynptr);
                 } else {
+                    let kind = btf.type_by_id(target).map(|t| t.kind());
+                    let no_size = matches!(
+                        kind,
+                        Ok(bpflab_btf::BtfKind::Void
+                            | bpflab_btf::BtfKind::Fwd
+                            | bpflab_btf::BtfKind::Func
+                            | bpflab_btf::BtfKind::FuncProto)
+                    );
+                    if let (true, Ok(k)) = (no_size, kind) {
+                        // btf_resolve_size fails (-EINVAL) with the kernel's kind names.
+                        let kname = match k {
+                            bpflab_btf::BtfKind::Void => "UNKN".to_string(),
+                            k => k.as_str().to_ascii_uppercase(),
+                        };
+                        return Ok(Err(format!(
+                            "arg#{i} reference type('{kname} {}') size cannot be determined: -22",
+                            tname.unwrap_or("")
+                        )));
+                    }
                     let size = btf
                         .size_of(target)
                         .map_err(|_| bad(format!("{name}: size of argument #{i}")))?;
