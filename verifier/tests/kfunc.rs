@@ -613,3 +613,50 @@ fn iterator_and_preemption_selftests_agree_with_the_kernel() {
     println!("{agreed} selftest programs agree with the kernel");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+#[test]
+fn tail_calls_inside_sections_are_refused_like_the_kernel() {
+    let helpers = HelperRegistry::standard();
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "tail_call_preempt_off",
+            "call kfunc {bpf_preempt_disable}\nr1 = r6\nr2 = map[idx:0]\nr3 = 0\ncall bpf_tail_call\n\
+             call kfunc {bpf_preempt_enable}\nr0 = 0\nexit",
+            "tail_call cannot be used inside bpf_preempt_disable-ed region",
+        ),
+        (
+            "tail_call_rcu",
+            "call kfunc {bpf_rcu_read_lock}\nr1 = r6\nr2 = map[idx:0]\nr3 = 0\ncall bpf_tail_call\n\
+             call kfunc {bpf_rcu_read_unlock}\nr0 = 0\nexit",
+            "tail_call cannot be used inside bpf_rcu_read_lock-ed region",
+        ),
+        (
+            "tail_call_iterator",
+            concat!(
+                new10!(),
+                "r1 = r6\nr2 = map[idx:0]\nr3 = 0\ncall bpf_tail_call\n",
+                destroy!(),
+                "r0 = 0\nexit"
+            ),
+            "tail_call would lead to reference leak",
+        ),
+    ];
+    for (name, asm, expect) in cases {
+        let asm = format!("r6 = r1\n{asm}");
+        let Some(mut coll) = program(name, SchedCls, &asm) else {
+            eprintln!("SKIP: no vmlinux BTF");
+            return;
+        };
+        coll.maps = vec![bpflab_vm::MapSpec::new("jmp", bpflab_vm::MapType::ProgArray, 4, 4, 4)];
+        let report = verify(&coll, 0, &helpers, &Config::default());
+        let got = outcome(&report).unwrap_or_else(|f| panic!("{name}: unsupported: {f}"));
+        assert_eq!(got.as_ref().map(|g| g.1.as_str()), Some(*expect), "{name}");
+        match kernel_verdict(&coll, 0, &VerdictOptions::default()) {
+            Ok(k) => {
+                assert!(!k.accepted, "{name}: the kernel accepts");
+                assert_eq!(k.error_line.as_deref(), Some(*expect), "{name}: kernel");
+            }
+            Err(e) => println!("SKIP: {name}: kernel load failed: {e}"),
+        }
+    }
+}
