@@ -12,6 +12,8 @@ use std::collections::BTreeMap;
 
 use bpflab_kernel::verdict::{KernelVerdict, VerdictOptions, kernel_verdict};
 use bpflab_testgen::verifier_gen::{VerifierProgram, verifier_program};
+use std::time::{Duration, Instant};
+
 use bpflab_verifier::{Config, ErrorKind, Verdict, verify};
 use bpflab_vm::helpers::HelperRegistry;
 use bpflab_vm::{Collection, ProgType, Program};
@@ -95,10 +97,16 @@ fn random_programs_bpflab_never_accepts_what_the_kernel_rejects() {
     let mut kernel_skips = 0u64;
     let mut unsound = Vec::new();
     let mut printed = 0;
-    let started = std::time::Instant::now();
+    let started = Instant::now();
+    let (mut bpflab_time, mut kernel_time) = (Duration::ZERO, Duration::ZERO);
     for (i, case) in cases(n, seed).into_iter().enumerate() {
+        let t = Instant::now();
         let report = verify(&case.coll, 0, &helpers, &quiet);
-        let k: KernelVerdict = match kernel_verdict(&case.coll, 0, &VerdictOptions::default()) {
+        bpflab_time += t.elapsed();
+        let t = Instant::now();
+        let kernel = kernel_verdict(&case.coll, 0, &VerdictOptions::default());
+        kernel_time += t.elapsed();
+        let k: KernelVerdict = match kernel {
             Ok(k) => k,
             Err(e) => {
                 kernel_skips += 1;
@@ -179,6 +187,11 @@ fn random_programs_bpflab_never_accepts_what_the_kernel_rejects() {
         started.elapsed().as_secs_f64(),
         pct(verdict_agree),
         pct(class_agree)
+    );
+    println!(
+        "verifier-random:   time in bpflab's verifier {:.1}s, in the kernel's loads {:.1}s",
+        bpflab_time.as_secs_f64(),
+        kernel_time.as_secs_f64()
     );
     for (o, c) in &outcomes {
         println!("verifier-random:   {o:?}: {c}");
