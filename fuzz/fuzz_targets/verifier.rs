@@ -51,7 +51,9 @@ fuzz_target!(|data: &[u8]| {
         report.stats.max_states_per_insn
     );
     if report.verdict == Verdict::Accepted {
-        let seed = data.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+        let seed = data.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+        });
         if let Err(what) = run_checked(&coll, seed, 3) {
             let listing = bpflab_vm::asm::disassemble(&coll.programs[0].insns);
             panic!("accepted, then faulted: {what}\n{listing}");
