@@ -289,6 +289,17 @@ pub fn might_sleep(id: u32, sleepable: bool) -> bool {
     crate::builtin::unimplemented::might_sleep(id, sleepable)
 }
 
+/// Whether a program of `prog_type` with `expected_attach_type` `attach` gets helper `id`
+/// where the kernel narrows a prototype-only helper's program types by attach type
+/// (`bpf_bind` only in connect hooks, `bpf_get_retval`/`bpf_set_retval` not in cgroup_skb,
+/// sock_ops, recvmsg, getpeername and getsockname hooks, the cgroup helpers in LSM programs
+/// only for `BPF_LSM_CGROUP`, the `bpf_seq_*` helpers only in iterators); `true` where the
+/// program type alone decides. The kernel's verifier refuses the others as it refuses a type
+/// ("program of this type cannot use helper").
+pub fn attach_type_allows(id: u32, prog_type: ProgType, attach: Option<u32>) -> bool {
+    crate::builtin::unimplemented::attach_type_allows(id, prog_type, attach)
+}
+
 /// Whether a program with this license string may call GPL-only helpers: the licenses the
 /// kernel's `license_is_gpl_compatible()` (include/linux/license.h) accepts, compared exactly.
 pub fn license_is_gpl_compatible(license: &str) -> bool {
@@ -734,6 +745,23 @@ mod tests {
             Err(HelperError::NotInKernel { prog_type: ProgType::CgroupSkb, .. })
         ));
         assert!(r.allowed_proto(&p, ProgType::CgroupSock));
+    }
+
+    #[test]
+    fn attach_types_narrow_some_prototype_only_helpers() {
+        use crate::ctx::layout::attach as a;
+        assert!(attach_type_allows(64, ProgType::CgroupSockAddr, Some(a::CGROUP_INET4_CONNECT)));
+        assert!(!attach_type_allows(64, ProgType::CgroupSockAddr, Some(a::CGROUP_INET4_BIND)));
+        assert!(!attach_type_allows(186, ProgType::CgroupSockAddr, Some(a::CGROUP_UDP4_RECVMSG)));
+        assert!(attach_type_allows(186, ProgType::CgroupSockAddr, Some(a::CGROUP_INET4_CONNECT)));
+        assert!(!attach_type_allows(187, ProgType::CgroupSock, None)); // INET_INGRESS (0)
+        assert!(attach_type_allows(187, ProgType::CgroupSock, Some(a::CGROUP_INET_SOCK_CREATE)));
+        assert!(!attach_type_allows(81, ProgType::Lsm, Some(a::LSM_MAC)));
+        assert!(attach_type_allows(81, ProgType::Lsm, Some(43)));
+        assert!(attach_type_allows(81, ProgType::CgroupSkb, None));
+        assert!(!attach_type_allows(126, ProgType::Tracing, Some(26))); // fentry
+        assert!(attach_type_allows(126, ProgType::Tracing, Some(28))); // iter
+        assert!(attach_type_allows(1, ProgType::Xdp, Some(1234)));
     }
 
     #[test]

@@ -447,3 +447,47 @@ const MIGHT_SLEEP_WHEN_SLEEPABLE: &[u32] = &[
 pub(crate) fn might_sleep(id: u32, sleepable: bool) -> bool {
     MIGHT_SLEEP.contains(&id) || (sleepable && MIGHT_SLEEP_WHEN_SLEEPABLE.contains(&id))
 }
+
+/// `enum bpf_attach_type` values the rules below name that `ctx::layout::attach` lacks.
+mod attach_ids {
+    /// `BPF_CGROUP_SOCK_OPS`.
+    pub(super) const CGROUP_SOCK_OPS: u32 = 3;
+    /// `BPF_TRACE_ITER`.
+    pub(super) const TRACE_ITER: u32 = 28;
+    /// `BPF_LSM_CGROUP`.
+    pub(super) const LSM_CGROUP: u32 = 43;
+}
+
+/// Whether a program of `prog_type` with `expected_attach_type` `attach` (`None`: 0, as the
+/// kernel has it when none is set) gets the prototype of helper `id`, where the kernel's
+/// `*_func_proto` switch also looks at the attach type; `true` for every other helper (the
+/// program type alone decides: [`HelperProto::prog_types`]).
+pub(crate) fn attach_type_allows(id: u32, prog_type: ProgType, attach: Option<u32>) -> bool {
+    use crate::ctx::layout::attach as a;
+    let at = attach.unwrap_or(0);
+    match (id, prog_type) {
+        // sock_addr_func_proto: bpf_bind only for connect hooks.
+        (64, CgroupSockAddr) => matches!(at, a::CGROUP_INET4_CONNECT | a::CGROUP_INET6_CONNECT),
+        // cgroup_common_func_proto: no return value to get or set in these hooks.
+        (186 | 187, _) if prog_type != Lsm => !matches!(
+            at,
+            a::CGROUP_INET_INGRESS
+                | a::CGROUP_INET_EGRESS
+                | attach_ids::CGROUP_SOCK_OPS
+                | a::CGROUP_UDP4_RECVMSG
+                | a::CGROUP_UDP6_RECVMSG
+                | a::CGROUP_UNIX_RECVMSG
+                | a::CGROUP_INET4_GETPEERNAME
+                | a::CGROUP_INET6_GETPEERNAME
+                | a::CGROUP_UNIX_GETPEERNAME
+                | a::CGROUP_INET4_GETSOCKNAME
+                | a::CGROUP_INET6_GETSOCKNAME
+                | a::CGROUP_UNIX_GETSOCKNAME
+        ),
+        // bpf_lsm_func_proto: the cgroup helpers only for BPF_LSM_CGROUP.
+        (81 | 186 | 187, Lsm) => at == attach_ids::LSM_CGROUP,
+        // tracing_prog_func_proto: the seq_file helpers only for iterators.
+        (126 | 127 | 150, Tracing) => at == attach_ids::TRACE_ITER,
+        _ => true,
+    }
+}
