@@ -476,7 +476,8 @@ impl Log {
     /// Logs what instruction `insn` did, in state `st` after it; `next` is where the path
     /// goes (`None`: it ended).
     pub(crate) fn after_insn(&mut self, insn: usize, ins: &Insn, st: &State, next: Option<usize>) {
-        if std::mem::take(&mut self.forked)
+        let forked = std::mem::take(&mut self.forked);
+        if forked
             && let Some(n) = next
             && self.cond_jump.get(insn).copied().unwrap_or(false)
         {
@@ -492,6 +493,11 @@ impl Log {
                 self.write_state(&st.frames[n - 2], st, true);
                 self.text.push_str("callee:\n");
                 self.write_state(&st.frames[n - 1], st, true);
+                self.scratch_regs = u16::MAX;
+                self.scratch_stack = u64::MAX;
+            }
+            Insn::Call { .. } if forked => {
+                // A call that queued a callback's frame: the kernel marks the whole state.
                 self.scratch_regs = u16::MAX;
                 self.scratch_stack = u64::MAX;
             }
