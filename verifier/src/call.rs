@@ -8,7 +8,9 @@
 
 use bpflab_vm::ctx::layout::attach;
 use bpflab_vm::helper_names::KERNEL_HELPER_NAMES;
-use bpflab_vm::helpers::{ArgType, HelperProto, RetType, license_is_gpl_compatible};
+use bpflab_vm::helpers::{
+    ArgType, HelperProto, RetType, attach_type_allows, license_is_gpl_compatible,
+};
 use bpflab_vm::isa::{CallKind, Insn, PseudoSrc};
 use bpflab_vm::{MapType, ProgType};
 
@@ -728,7 +730,9 @@ pub(crate) fn check_helper_call(
             format!("helper {name}#{func} (no prototype in bpflab)"),
         ));
     };
-    if !v.helpers.allowed_proto(&proto, prog_type) {
+    if !v.helpers.allowed_proto(&proto, prog_type)
+        || !attach_type_allows(proto.id, prog_type, v.prog.expected_attach_type)
+    {
         return Err(reject(insn, format!("program of this type cannot use helper {name}#{func}")));
     }
     if proto.gpl_only && !license_is_gpl_compatible(&v.prog.license) {
