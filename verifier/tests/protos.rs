@@ -29,11 +29,12 @@ struct Case {
     maps: Vec<MapSpec>,
     flags: u32,
     license: &'static str,
+    attach: Option<u32>,
     expect: Expect,
 }
 
 fn case(name: &'static str, prog_type: ProgType, asm: &'static str, expect: Expect) -> Case {
-    Case { name, prog_type, asm, maps: Vec::new(), flags: 0, license: "GPL", expect }
+    Case { name, prog_type, asm, maps: Vec::new(), flags: 0, license: "GPL", attach: None, expect }
 }
 
 impl Case {
@@ -44,6 +45,11 @@ impl Case {
 
     fn flags(mut self, flags: u32) -> Case {
         self.flags = flags;
+        self
+    }
+
+    fn attach(mut self, attach: u32) -> Case {
+        self.attach = Some(attach);
         self
     }
 
@@ -58,6 +64,7 @@ impl Case {
         let mut p = Program::raw(self.name, insns).with_type(self.prog_type);
         p.flags = self.flags;
         p.license = self.license.to_string();
+        p.expected_attach_type = self.attach;
         Collection { maps: self.maps.clone(), ..Collection::single(p) }
     }
 }
@@ -117,7 +124,7 @@ fn run(cases: &[Case]) {
 }
 
 use Expect::{Accept, Reject};
-use ProgType::{CgroupSkb, Kprobe, SocketFilter, Syscall, Xdp};
+use ProgType::{CgroupSkb, CgroupSockAddr, Kprobe, SocketFilter, Syscall, Xdp};
 
 #[test]
 fn program_types_and_licenses_of_prototype_only_helpers() {
@@ -192,6 +199,33 @@ fn arguments_and_results_of_prototype_only_helpers() {
             Reject("cannot pass map_type 1 into func bpf_get_local_storage#81"),
         )
         .maps(vec![MapSpec::new("h", MapType::Hash, 4, 8, 1)]),
+    ]);
+}
+
+#[test]
+fn attach_types_narrow_prototype_only_helpers() {
+    use bpflab_vm::ctx::layout::attach as a;
+    /// `bpf_bind(ctx, &sockaddr_in on the stack, 16)`.
+    const BIND: &str = "r6 = r1\n*(u64 *)(r10 -16) = 0\n*(u64 *)(r10 -8) = 0\nr2 = r10\n\
+                        r2 += -16\nr3 = 16\ncall 64\nr0 = 1\nexit";
+    run(&[
+        case("bind_in_connect4", CgroupSockAddr, BIND, Accept).attach(a::CGROUP_INET4_CONNECT),
+        case(
+            "bind_in_bind4",
+            CgroupSockAddr,
+            BIND,
+            Reject("program of this type cannot use helper bpf_bind#64"),
+        )
+        .attach(a::CGROUP_INET4_BIND),
+        case("set_retval_in_connect4", CgroupSockAddr, "r1 = 0\ncall 187\nr0 = 1\nexit", Accept)
+            .attach(a::CGROUP_INET4_CONNECT),
+        case(
+            "set_retval_in_recvmsg4",
+            CgroupSockAddr,
+            "r1 = 0\ncall 187\nr0 = 1\nexit",
+            Reject("program of this type cannot use helper bpf_set_retval#187"),
+        )
+        .attach(a::CGROUP_UDP4_RECVMSG),
     ]);
 }
 
