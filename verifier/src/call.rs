@@ -768,7 +768,7 @@ pub(crate) fn check_helper_call(
     }
     if func == id::TAIL_CALL
         && let Some(m) = meta.map
-        && v.coll.maps[m as usize].map_type != MapType::ProgArray
+        && v.map_spec(m).map_type != MapType::ProgArray
     {
         // record_func_map (the kernel's line lacks its newline).
         return Err(reject(insn, "expected prog array map for tail call"));
@@ -834,23 +834,15 @@ pub(crate) fn check_helper_call(
             let Some(m) = meta.map else {
                 return Err(reject(insn, "kernel subsystem misconfigured verifier"));
             };
-            let mt = v.coll.maps[m as usize].map_type;
+            let mt = v.map_spec(m).map_type;
+            // Map-in-map lookups give the inner map and XDP socket map lookups an `xdp_sock`
+            // once NULL-checked (Verifier::not_null); device maps' values are read-only
+            // (mem::prog_map_flags).
             if func == id::MAP_LOOKUP_ELEM
-                && matches!(
-                    mt,
-                    MapType::ArrayOfMaps
-                        | MapType::HashOfMaps
-                        | MapType::Xskmap
-                        | MapType::Devmap
-                        | MapType::DevmapHash
-                )
+                && matches!(mt, MapType::ArrayOfMaps | MapType::HashOfMaps)
+                && v.inner_map_of(m).is_none()
             {
-                return Err(Stop::unsupported(
-                    insn,
-                    format!(
-                        "bpf_map_lookup_elem on a {mt:?} map (inner maps, XDP sockets, read-only devices)"
-                    ),
-                ));
+                return Err(Stop::unsupported(insn, "a map-in-map without an inner map template"));
             }
             // A sockmap/sockhash lookup holds a reference to the socket, which the NULL check
             // makes a `sock` (`mark_ptr_or_null_reg`).
@@ -860,9 +852,7 @@ pub(crate) fn check_helper_call(
             // An array lookup of a constant key below max_entries never fails (6.14+).
             let never_null = func == id::MAP_LOOKUP_ELEM
                 && matches!(mt, MapType::Array | MapType::PercpuArray)
-                && meta
-                    .const_key
-                    .is_some_and(|k| k < u64::from(v.coll.maps[m as usize].max_entries));
+                && meta.const_key.is_some_and(|k| k < u64::from(v.map_spec(m).max_entries));
             let kind = if sock_lookup { PtrKind::Sock } else { PtrKind::MapValue };
             let mut r = Reg { map: m, maybe_null: !never_null, ..Reg::ptr(kind) };
             if never_null && special_field_off(v, insn, m, "bpf_spin_lock")?.is_some() {
@@ -937,7 +927,7 @@ pub(crate) fn check_helper_call(
     }
     *st.reg_mut(0) = r0;
     if let Some(m) = meta.map {
-        let mt = v.coll.maps[m as usize].map_type;
+        let mt = v.map_spec(m).map_type;
         if !map_func_compatible(v, mt, func) {
             return Err(reject(
                 insn,
@@ -1039,7 +1029,7 @@ fn check_arg(
     let mut arg = arg;
     if arg == (Arg::MapValue { null_ok: false })
         && let Some(m) = meta.map
-        && matches!(v.coll.maps[m as usize].map_type, MapType::Sockmap | MapType::Sockhash)
+        && matches!(v.map_spec(m).map_type, MapType::Sockmap | MapType::Sockhash)
     {
         if proto.args.get(regno - 1) != Some(&ArgType::PtrToMapValue) {
             return Err(reject(insn, "invalid arg_type for sockmap/sockhash"));
@@ -1084,7 +1074,7 @@ fn check_arg(
                 let what = if arg == Arg::MapKey { "key" } else { "value" };
                 return Err(reject(insn, format!("invalid map_ptr to access map->{what}")));
             };
-            let spec = &v.coll.maps[m as usize];
+            let spec = v.map_spec(m);
             let size = if arg == Arg::MapKey { spec.key_size } else { spec.value_size };
             // bpf_map_pop_elem/peek_elem write the value (ARG_PTR_TO_MAP_VALUE | MEM_UNINIT).
             let write = arg == (Arg::MapValue { null_ok: false })
@@ -1108,8 +1098,8 @@ fn check_arg(
             helper_mem(v, st, insn, regno, &sz, uninit, false, None)?;
             // Written but not raw: initialised memory the program may write (`BPF_WRITE`).
             if write && !uninit && reg.kind() == Some(PtrKind::MapValue) {
-                let spec = &v.coll.maps[reg.map as usize];
-                if spec.flags & BPF_F_RDONLY_PROG != 0 {
+                let spec = v.map_spec(reg.map);
+                if crate::mem::prog_map_flags(spec) & BPF_F_RDONLY_PROG != 0 {
                     return Err(reject(
                         insn,
                         format!(
@@ -1179,7 +1169,7 @@ fn check_arg(
 
 /// The type of map `m`.
 fn spec_type(v: &Verifier<'_>, m: u32) -> MapType {
-    v.coll.maps[m as usize].map_type
+    v.map_spec(m).map_type
 }
 
 /// The value of a map key on the stack when it is a known constant: `key_size` zero bytes,
@@ -1337,7 +1327,7 @@ fn check_snprintf(v: &Verifier<'_>, st: &State, insn: usize) -> Result<(), Stop>
         // The kernel refuses it without a message.
         return Err(Stop::unsupported(insn, "bpf_snprintf data length not a multiple of 8"));
     }
-    let spec = &v.coll.maps[fmt_reg.map as usize];
+    let spec = v.map_spec(fmt_reg.map);
     let off = i64::from(fmt_reg.off) + fmt_reg.var.var_off.value as i64;
     let fmt = spec
         .data
@@ -1434,7 +1424,7 @@ fn bprintf_format_ok(fmt: &[u8], num_args: u64) -> bool {
 
 /// ARG_PTR_TO_CONST_STR: a NUL-terminated string in a read-only map (`check_reg_const_str`).
 fn check_const_str(v: &Verifier<'_>, insn: usize, regno: usize, reg: &Reg) -> Result<(), Stop> {
-    let spec = &v.coll.maps[reg.map as usize];
+    let spec = v.map_spec(reg.map);
     if spec.flags & BPF_F_RDONLY_PROG == 0 {
         return Err(reject(insn, format!("R{regno} does not point to a readonly map'")));
     }
@@ -1473,7 +1463,7 @@ fn special_field_off(
         .map(|f| f.off);
     let first = found.next();
     if found.next().is_some() {
-        let name = &v.coll.maps[map as usize].name;
+        let name = &v.map_spec(map).name;
         return Err(Stop::unsupported(insn, format!("several {field} in map {name:?}")));
     }
     Ok(first)
@@ -1490,7 +1480,7 @@ fn process_timer(v: &mut Verifier<'_>, insn: usize, regno: usize, reg: &Reg) -> 
         ));
     };
     let Some(timer_off) = special_field_off(v, insn, reg.map, "bpf_timer")? else {
-        let spec = &v.coll.maps[reg.map as usize];
+        let spec = v.map_spec(reg.map);
         if spec.btf_value_type_id.is_none() {
             return Err(reject(
                 insn,
@@ -1527,7 +1517,7 @@ fn process_spin_lock(
         ));
     }
     let Some(lock_off) = special_field_off(v, insn, reg.map, "bpf_spin_lock")? else {
-        let spec = &v.coll.maps[reg.map as usize];
+        let spec = v.map_spec(reg.map);
         if spec.btf_value_type_id.is_none() {
             return Err(reject(
                 insn,
@@ -1653,7 +1643,7 @@ fn push_callback(
         }
         id::FOR_EACH_MAP_ELEM => {
             let m = caller.regs[1].map;
-            let mt = v.coll.maps[m as usize].map_type;
+            let mt = v.map_spec(m).map_type;
             if !matches!(
                 mt,
                 MapType::Hash

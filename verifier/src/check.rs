@@ -59,6 +59,12 @@ struct Pending {
     mark: crate::log::Mark,
 }
 
+/// The inner map templates of a collection's map-in-map maps, in map order: the maps a
+/// register's `map` index names beyond `coll.maps` ([`Verifier::map_spec`]).
+pub(crate) fn inner_templates(coll: &Collection) -> impl Iterator<Item = &bpflab_vm::MapSpec> {
+    coll.maps.iter().filter_map(|m| m.inner.as_deref())
+}
+
 /// What an instruction leads to.
 enum Flow {
     /// Continue at this slot.
@@ -90,6 +96,9 @@ pub(crate) struct Verifier<'a> {
     pub insn_ptr_kind: Vec<Option<PtrKind>>,
     /// Per map, the special fields of its value (mem.rs's `map_fields`), decoded once.
     pub map_fields: Vec<Option<std::rc::Rc<[crate::mem::MapField]>>>,
+    /// The inner map templates of map-in-map maps ([`inner_templates`]), at map indices
+    /// `coll.maps.len()..`: what a map-in-map lookup's `map_ptr` points to.
+    inner_maps: Vec<&'a bpflab_vm::MapSpec>,
     /// Per slot, the registers whose scalar values pruning compares.
     pub precise_in: Vec<crate::prune::Prec>,
     /// What comparisons taught precision so far.
@@ -148,7 +157,8 @@ impl<'a> Verifier<'a> {
             log,
             stack_depth: vec![0; nsub],
             insn_ptr_kind: vec![None; slots],
-            map_fields: vec![None; coll.maps.len()],
+            map_fields: vec![None; coll.maps.len() + inner_templates(coll).count()],
+            inner_maps: inner_templates(coll).collect(),
             calls: crate::call::CallFacts::default(),
             id_gen: 0,
             stored: Vec::new(),
@@ -159,6 +169,48 @@ impl<'a> Verifier<'a> {
             prev_jmps: 0,
             prev_insns: 0,
         }
+    }
+
+    /// The map a register's `map` index names: one of the collection's maps, or an inner
+    /// map template (`map->inner_map_meta`) at indices beyond them.
+    pub(crate) fn map_spec(&self, idx: u32) -> &'a bpflab_vm::MapSpec {
+        let n = self.coll.maps.len();
+        match (idx as usize).checked_sub(n) {
+            None => &self.coll.maps[idx as usize],
+            Some(k) => self.inner_maps[k],
+        }
+    }
+
+    /// [`Verifier::map_spec`] for an index that may name no map.
+    pub(crate) fn map_spec_get(&self, idx: u32) -> Option<&'a bpflab_vm::MapSpec> {
+        let n = self.coll.maps.len();
+        match (idx as usize).checked_sub(n) {
+            None => self.coll.maps.get(idx as usize),
+            Some(k) => self.inner_maps.get(k).copied(),
+        }
+    }
+
+    /// Makes the maybe-NULL pointer `r` non-NULL (`mark_ptr_not_null_reg`): a map-in-map
+    /// lookup's value is then the inner map (`map_ptr` of its template), an XDP socket map's
+    /// an `xdp_sock`.
+    pub(crate) fn not_null(&self, r: &mut Reg) {
+        r.maybe_null = false;
+        if r.kind() != Some(PtrKind::MapValue) {
+            return;
+        }
+        if let Some(inner) = self.inner_map_of(r.map) {
+            *r = Reg { map: inner, id: r.id, ..Reg::ptr(PtrKind::MapPtr) };
+        } else if self.map_spec(r.map).map_type == bpflab_vm::MapType::Xskmap {
+            *r = Reg { id: r.id, ..Reg::ptr(PtrKind::XdpSock) };
+        }
+    }
+
+    /// The index of map `outer`'s inner map template, for a map-in-map map.
+    pub(crate) fn inner_map_of(&self, outer: u32) -> Option<u32> {
+        let outer = outer as usize;
+        self.coll.maps.get(outer)?.inner.as_ref()?;
+        let before = self.coll.maps[..outer].iter().filter(|m| m.inner.is_some()).count();
+        u32::try_from(self.coll.maps.len() + before).ok()
     }
 
     /// A fresh id for null-check and range sharing or references.
@@ -360,7 +412,7 @@ impl<'a> Verifier<'a> {
                 {
                     add_new = false;
                 }
-            } else if crate::prune::covers(&old.state, cur, &live) {
+            } else if crate::kfunc::covers(&old.state, cur, &live) {
                 self.stored[idx].hit += 1;
                 return Ok(true);
             }
@@ -741,7 +793,7 @@ impl<'a> Verifier<'a> {
             PseudoSrc::MapIdxValue => {
                 let m = map(self, imm)?;
                 self.map_prog_compat(insn, m)?;
-                let vs = self.coll.maps[m as usize].value_size;
+                let vs = self.map_spec(m).value_size;
                 if next_imm < 0 || next_imm as u32 >= vs.max(1) {
                     return Err(Stop::reject(
                         ErrorKind::InvalidInsn,
@@ -1171,7 +1223,7 @@ impl<'a> Verifier<'a> {
                 let mut taken = st.clone();
                 let eq_side = if cond == JmpCond::Eq { &mut taken } else { &mut *st };
                 let r = if sv.maybe_null { sr } else { d };
-                eq_side.reg_mut(r).maybe_null = false;
+                self.not_null(eq_side.reg_mut(r));
                 self.push_branch(taken, target, insn, parent)?;
                 return Ok(Flow::Next(fall));
             }
@@ -1183,8 +1235,8 @@ impl<'a> Verifier<'a> {
                     if p.maybe_null && sreg.is_none() && dv.is_ptr() {
                         let mut taken = st.clone();
                         let null_on_taken = cond == JmpCond::Eq;
-                        mark_null(&mut taken, &p, null_on_taken);
-                        mark_null(st, &p, !null_on_taken);
+                        mark_null(self, &mut taken, &p, null_on_taken);
+                        mark_null(self, st, &p, !null_on_taken);
                         self.push_branch(taken, target, insn, parent)?;
                         return Ok(Flow::Next(fall));
                     }
@@ -1224,7 +1276,7 @@ impl<'a> Verifier<'a> {
             {
                 let r = if sv.maybe_null { sr } else { d };
                 let eq_side = if cond == JmpCond::Eq { &mut taken } else { &mut *st };
-                eq_side.reg_mut(r).maybe_null = false;
+                self.not_null(eq_side.reg_mut(r));
             }
             self.push_branch(taken, target, insn, parent)?;
             return Ok(Flow::Next(fall));
@@ -1420,7 +1472,7 @@ fn apply_pkt_rule(st: &mut State, pkt: &Reg, preg: usize, rule: Result<bool, i32
 
 /// Marks every copy of the maybe-NULL pointer `p` (same id) as NULL (a zero scalar) or as
 /// non-NULL on one side of a NULL check; a NULL reference is no longer held.
-fn mark_null(st: &mut State, p: &Reg, is_null: bool) {
+fn mark_null(v: &Verifier<'_>, st: &mut State, p: &Reg, is_null: bool) {
     let id = p.id;
     if id == 0 {
         return;
@@ -1431,7 +1483,7 @@ fn mark_null(st: &mut State, p: &Reg, is_null: bool) {
             if is_null {
                 *r = Reg::konst(0);
             } else {
-                r.maybe_null = false;
+                v.not_null(r);
             }
         }
     });

@@ -355,6 +355,16 @@ fn check_region(
     Ok(())
 }
 
+/// A map's flags as the kernel holds them: device maps' values are read-only to programs
+/// (devmap's `dev_map_alloc_check` adds `BPF_F_RDONLY_PROG`).
+pub(crate) fn prog_map_flags(m: &bpflab_vm::MapSpec) -> u32 {
+    use bpflab_vm::MapType as M;
+    match m.map_type {
+        M::Devmap | M::DevmapHash => m.flags | BPF_F_RDONLY_PROG,
+        _ => m.flags,
+    }
+}
+
 /// `bpf_map_flags_to_cap` + `check_map_access_type`.
 fn check_map_access_type(
     v: &Verifier<'_>,
@@ -364,9 +374,9 @@ fn check_map_access_type(
     size: i32,
     t: Rw,
 ) -> Result<(), Stop> {
-    let m = &v.coll.maps[map as usize];
+    let m = v.map_spec(map);
     let vs = m.value_size as i32;
-    if t == Rw::Write && m.flags & BPF_F_RDONLY_PROG != 0 {
+    if t == Rw::Write && prog_map_flags(m) & BPF_F_RDONLY_PROG != 0 {
         return Err(reject(
             insn,
             format!("write into map forbidden, value_size={vs} off={off} size={size}"),
@@ -394,7 +404,7 @@ fn check_map_access(
     zero_ok: bool,
     src: Src,
 ) -> Result<(), Stop> {
-    let vs = v.coll.maps[reg.map as usize].value_size;
+    let vs = v.map_spec(reg.map).value_size;
     check_region(v, insn, regno, reg, off, size, vs, zero_ok)?;
     let fields = crate::mem::map_fields(v, reg.map);
     let lo = reg.var.smin.wrapping_add(i64::from(off));
@@ -463,7 +473,7 @@ pub(crate) fn map_fields(v: &mut Verifier<'_>, map: u32) -> std::rc::Rc<[MapFiel
 
 /// [`map_fields`] without the cache.
 fn decode_map_fields(v: &Verifier<'_>, map: u32) -> Vec<MapField> {
-    let Some(m) = v.coll.maps.get(map as usize) else { return Vec::new() };
+    let Some(m) = v.map_spec_get(map) else { return Vec::new() };
     let (Some(tid), Some(raw)) = (m.btf_value_type_id, v.coll.btf.as_deref()) else {
         return Vec::new();
     };
@@ -1199,7 +1209,7 @@ fn access_mem(
             if t == Rw::Write {
                 return Err(reject(insn, format!("write to change key R{regno} not allowed")));
             }
-            let ks = v.coll.maps[reg.map as usize].key_size;
+            let ks = v.map_spec(reg.map).key_size;
             check_region(v, insn, regno, &reg, off, isz, ks, false)?;
             if let Some(d) = read_dst {
                 *st.reg_mut(d) = Reg::unknown();
@@ -1383,7 +1393,7 @@ fn map_value_load(
     size: usize,
     ldsx: bool,
 ) -> Result<Reg, Stop> {
-    let m = &v.coll.maps[reg.map as usize];
+    let m = v.map_spec(reg.map);
     if m.flags & BPF_F_RDONLY_PROG != 0
         && m.map_type == bpflab_vm::MapType::Array
         && m.max_entries != 1
@@ -1844,7 +1854,7 @@ fn map_ptr_access(
     size: usize,
     t: Rw,
 ) -> Result<Reg, Stop> {
-    let map = &v.coll.maps[reg.map as usize];
+    let map = v.map_spec(reg.map);
     let Some(sname) = map_struct(map.map_type) else {
         return Err(Stop::unsupported(
             insn,
@@ -2022,7 +2032,7 @@ fn helper_mem_access(
                     format!("R{regno} cannot write into {}", type_str_in(st, &reg)),
                 ));
             }
-            let ks = v.coll.maps[reg.map as usize].key_size;
+            let ks = v.map_spec(reg.map).key_size;
             check_region(v, insn, regno, &reg, reg.off, isz, ks, false)
         }
         Some(PtrKind::MapValue) if !reg.maybe_null => {
