@@ -161,6 +161,12 @@ impl Log {
                 key_size: m.key_size,
                 value_size: m.value_size,
             })
+            // Inner map templates (`inner_map_meta`, which has no name) after the maps.
+            .chain(crate::check::inner_templates(coll).map(|m| MapName {
+                name: String::new(),
+                key_size: m.key_size,
+                value_size: m.value_size,
+            }))
             .collect();
         let kfuncs = coll.kfuncs.iter().map(|k| (k.btf_id as i32, k.name.clone())).collect();
         let func_note =
