@@ -231,7 +231,7 @@ fn too_many_subprograms() {
 fn subprograms_without_btf_may_not_use_ld_abs_or_tail_calls() {
     rejects_like_kernel(
         &asm("r6 = r1\ncall f\nexit\nf:\nr0 = *(u8 *)skb[0]\nexit"),
-        ErrorKind::Other,
+        ErrorKind::Call,
         Some(3),
         "LD_ABS is not allowed in subprogs without BTF",
     );
@@ -258,7 +258,12 @@ fn map_references_must_name_a_map() {
         },
         Insn::Exit,
     ]);
-    rejects_like_kernel(&p, ErrorKind::Other, Some(0), "fd 1000 is not pointing to valid bpf_map");
+    rejects_like_kernel(
+        &p,
+        ErrorKind::InvalidInsn,
+        Some(0),
+        "fd 1000 is not pointing to valid bpf_map",
+    );
     // A literal fd is never one of the collection's maps, however many there are.
     assert!(analyze(&p, 1001, &HelperRegistry::standard(), &Config::default()).is_err());
     // A map index is, when the collection has that many maps.
@@ -313,7 +318,12 @@ fn the_kernels_order_decides_the_first_error() {
         Insn::LdImm64 { dst: Reg::R1, src: PseudoSrc::MapFd, imm: 999, next_imm: 0 },
         Insn::Exit,
     ]);
-    rejects_like_kernel(&p, ErrorKind::Other, Some(2), "fd 999 is not pointing to valid bpf_map");
+    rejects_like_kernel(
+        &p,
+        ErrorKind::InvalidInsn,
+        Some(2),
+        "fd 999 is not pointing to valid bpf_map",
+    );
 }
 
 #[test]
