@@ -707,3 +707,26 @@ pub(crate) fn iter_slot_safe(
         && cur.iter.phase == old.iter.phase
         && check_ids(old.spilled.ref_obj_id, cur.spilled.ref_obj_id)
 }
+
+/// Whether the complete stored state `old` covers `cur` for pruning: range-wise (imprecise
+/// scalars compared too, `RANGE_WITHIN`) inside an iterator loop body, where the kernel
+/// compares states exactly because precision is not final until the loop converges
+/// (`force_exact` for states of a loop whose entry is still being explored); otherwise
+/// [`crate::prune::covers`].
+pub(crate) fn covers(old: &State, cur: &State, live: &crate::prune::Liveness) -> bool {
+    if in_iter_loop(cur) {
+        crate::prune::range_within(old, cur, live)
+    } else {
+        crate::prune::covers(old, cur, live)
+    }
+}
+
+/// Whether `st` runs inside an iterator loop body: an active iterator simulated past its
+/// first `next`.
+fn in_iter_loop(st: &State) -> bool {
+    st.frames.iter().any(|f| {
+        f.stack.iter().any(|s| {
+            s.bytes[0] == ByteKind::Iter && s.iter.phase == IterPhase::Active && s.iter.depth > 0
+        })
+    })
+}

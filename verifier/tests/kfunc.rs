@@ -475,6 +475,7 @@ const SELFTESTS_AGREE: &[(&str, &[&str])] = &[
             "iter_search_loop",
             "iter_array_fill",
             "iter_nested_iters",
+            "iter_nested_deeply_iters",
             "iter_subprog_iters",
             "iter_tricky_but_fine",
             "iter_stack_array_loop",
