@@ -5,6 +5,11 @@
 //! check the program type themselves (they may still behave differently by type, as the
 //! kernel's per-type variants of one helper id do). [`support_matrix`] lists every kernel
 //! helper with what bpflab implements of it; docs/HELPERS.md is its Markdown rendering.
+//!
+//! The kernel helpers bpflab does not implement have prototypes too
+//! ([`HelperRegistry::proto`], the table in `builtin/unimplemented.rs`): the verifier checks
+//! calls to them as the kernel does, while engines still fault at such a call
+//! (`UnknownHelper`: [`HelperRegistry::get`] returns implemented helpers only).
 
 use std::fmt;
 use std::fmt::Write as _;
