@@ -1073,13 +1073,13 @@ impl<'a> Env<'a> {
     /// How many arguments helper `imm` takes, if the program type may call it (the kernel
     /// has no prototype for it otherwise, and its liveness then takes r1-r5 as read).
     fn helper_args(&self, imm: i32, prog_type: bpflab_vm::ProgType) -> Option<usize> {
-        let helper = self.helpers.get(i64::from(imm));
-        if helper.is_some_and(|h| !self.helpers.allowed(h, prog_type)) {
+        let proto = self.helpers.proto(i64::from(imm));
+        if proto.is_some_and(|p| !self.helpers.allowed_proto(p, prog_type)) {
             return None;
         }
         match usize::try_from(imm).ok().and_then(|i| HELPER_ARGS.get(i)) {
             Some(&n) if imm > 0 => Some(usize::from(n)),
-            _ => helper.map(|h| h.proto.args.len().min(5)),
+            _ => proto.map(|p| p.args.len().min(5)),
         }
     }
 

@@ -223,9 +223,9 @@ pub(crate) fn precision_in(
                 }
                 Insn::Call { kind: CallKind::Helper, imm, .. } => {
                     let mut v = regs(out.regs & !CALLER_SAVED);
-                    match helpers.get(i64::from(imm)) {
+                    match helpers.proto(i64::from(imm)) {
                         Some(h) => {
-                            for (i, a) in h.proto.args.iter().enumerate() {
+                            for (i, a) in h.args.iter().enumerate() {
                                 if matches!(a, ArgType::ConstSize | ArgType::ConstSizeOrZero) {
                                     v.regs |= 1 << (i + 1);
                                 }
@@ -425,8 +425,8 @@ fn maybe_pointers(
             Insn::Call { kind, imm, .. } => {
                 let r0 = match kind {
                     CallKind::Helper => helpers
-                        .get(i64::from(imm))
-                        .is_none_or(|h| !matches!(h.proto.ret, RetType::Integer | RetType::Void)),
+                        .proto(i64::from(imm))
+                        .is_none_or(|h| !matches!(h.ret, RetType::Integer | RetType::Void)),
                     _ => true,
                 };
                 let slots = if kind == CallKind::Helper { f.slots } else { u64::MAX };
