@@ -92,6 +92,7 @@ mod id {
     pub(super) const TASK_STORAGE_GET: i32 = 156;
     pub(super) const TASK_STORAGE_DELETE: i32 = 157;
     pub(super) const GET_CURRENT_TASK_BTF: i32 = 158;
+    pub(super) const SKC_TO_MPTCP_SOCK: i32 = 196;
     pub(super) const GET_SMP_PROCESSOR_ID: i32 = 8;
     pub(super) const PROBE_READ_STR: i32 = 45;
     pub(super) const GET_STACK: i32 = 67;
@@ -223,7 +224,9 @@ impl Arg {
         match (func, argno) {
             (id::LOOP, 0) => return Arg::Scalar,
             (id::SK_RELEASE, 0) => return Arg::BtfSockCommon { null_ok: false, release: true },
-            (id::SK_FULLSOCK | id::TCP_SOCK | id::GET_LISTENER_SOCK, 0) => return Arg::SockCommon,
+            (id::SK_FULLSOCK | id::TCP_SOCK | id::GET_LISTENER_SOCK | id::SKC_TO_MPTCP_SOCK, 0) => {
+                return Arg::SockCommon;
+            }
             (id::TCP_CHECK_SYNCOOKIE | id::TCP_GEN_SYNCOOKIE, 0) => {
                 return Arg::BtfSockCommon { null_ok: false, release: false };
             }
@@ -436,7 +439,8 @@ fn is_acquire(func: i32) -> bool {
 /// Whether r0 of helper `func` is its socket argument seen as another type, holding the same
 /// reference (`is_ptr_cast_function`).
 fn is_ptr_cast(func: i32) -> bool {
-    matches!(func, id::SK_FULLSOCK | id::TCP_SOCK) || (136..=140).contains(&func) || func == 178
+    matches!(func, id::SK_FULLSOCK | id::TCP_SOCK | id::SKC_TO_MPTCP_SOCK)
+        || (136..=140).contains(&func)
 }
 
 /// The helpers that call a subprogram, with the range the callback must return
@@ -835,15 +839,22 @@ pub(crate) fn check_helper_call(
                 return Err(reject(insn, "kernel subsystem misconfigured verifier"));
             };
             let mt = v.map_spec(m).map_type;
-            // Map-in-map lookups give the inner map and XDP socket map lookups an `xdp_sock`
-            // once NULL-checked (Verifier::not_null); device maps' values are read-only
-            // (mem::prog_map_flags).
-            if func == id::MAP_LOOKUP_ELEM
+            // A map-in-map lookup gives the inner map (`map_ptr_or_null` of its template) and
+            // an XDP socket map lookup an `xdp_sock_or_null`, typed at the call as 6.18 does;
+            // device maps' values are read-only (mem::prog_map_flags).
+            let inner = if func == id::MAP_LOOKUP_ELEM
                 && matches!(mt, MapType::ArrayOfMaps | MapType::HashOfMaps)
-                && v.inner_map_of(m).is_none()
             {
-                return Err(Stop::unsupported(insn, "a map-in-map without an inner map template"));
-            }
+                let Some(inner) = v.inner_map_of(m) else {
+                    return Err(Stop::unsupported(
+                        insn,
+                        "a map-in-map without an inner map template",
+                    ));
+                };
+                Some(inner)
+            } else {
+                None
+            };
             // A sockmap/sockhash lookup holds a reference to the socket, which the NULL check
             // makes a `sock` (`mark_ptr_or_null_reg`).
             if func == id::MAP_LOOKUP_ELEM && matches!(mt, MapType::Sockmap | MapType::Sockhash) {
@@ -853,8 +864,15 @@ pub(crate) fn check_helper_call(
             let never_null = func == id::MAP_LOOKUP_ELEM
                 && matches!(mt, MapType::Array | MapType::PercpuArray)
                 && meta.const_key.is_some_and(|k| k < u64::from(v.map_spec(m).max_entries));
-            let kind = if sock_lookup { PtrKind::Sock } else { PtrKind::MapValue };
-            let mut r = Reg { map: m, maybe_null: !never_null, ..Reg::ptr(kind) };
+            let kind = match (inner, sock_lookup) {
+                (Some(_), _) => PtrKind::MapPtr,
+                (None, true) => PtrKind::Sock,
+                (None, false) if func == id::MAP_LOOKUP_ELEM && mt == MapType::Xskmap => {
+                    PtrKind::XdpSock
+                }
+                (None, false) => PtrKind::MapValue,
+            };
+            let mut r = Reg { map: inner.unwrap_or(m), maybe_null: !never_null, ..Reg::ptr(kind) };
             if never_null && special_field_off(v, insn, m, "bpf_spin_lock")?.is_some() {
                 r.id = v.new_id();
             }
@@ -885,6 +903,14 @@ pub(crate) fn check_helper_call(
                 r.id = v.new_id();
             }
             r
+        }
+        RetType::PtrToBtfIdOrNull if skc_to_struct(func).is_some() => {
+            // bpf_skc_to_*: the socket as the named kernel struct, or NULL.
+            let target = skc_to_struct(func).and_then(crate::mem::vmlinux_struct);
+            let Some(btf_id) = target else {
+                return Err(Stop::unsupported(insn, format!("{name} without vmlinux BTF")));
+            };
+            Reg { btf_id, maybe_null: true, ..Reg::ptr(PtrKind::BtfId) }
         }
         RetType::PtrToBtfIdOrNull | RetType::PtrToMemOrBtfId | RetType::PtrToMemOrBtfIdOrNull => {
             return Err(Stop::unsupported(
@@ -991,6 +1017,20 @@ fn possible_cpus() -> Option<u64> {
         // "0-3" or "0" or "0-3,5": nr_cpu_ids is the highest id + 1.
         let last = text.trim().rsplit([',', '-']).next()?;
         last.parse::<u64>().ok().map(|m| m + 1)
+    })
+}
+
+/// The kernel struct a `bpf_skc_to_*` helper returns.
+fn skc_to_struct(func: i32) -> Option<&'static str> {
+    Some(match func {
+        136 => "tcp6_sock",
+        137 => "tcp_sock",
+        138 => "tcp_timewait_sock",
+        139 => "tcp_request_sock",
+        140 => "udp6_sock",
+        178 => "unix_sock",
+        id::SKC_TO_MPTCP_SOCK => "mptcp_sock",
+        _ => return None,
     })
 }
 

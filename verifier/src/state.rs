@@ -218,9 +218,13 @@ impl Reg {
                 if self.rdonly {
                     s.push_str("rdonly_");
                 }
+                if self.trusted && k == PtrKind::BtfId {
+                    s.push_str("trusted_");
+                }
                 s.push_str(k.name());
                 if self.maybe_null {
-                    s.push_str("_or_null");
+                    // The kernel's postfix for BTF pointers keeps the name's trailing '_'.
+                    s.push_str(if k == PtrKind::BtfId { "or_null_" } else { "_or_null" });
                 }
                 s
             }
