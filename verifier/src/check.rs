@@ -190,21 +190,6 @@ impl<'a> Verifier<'a> {
         }
     }
 
-    /// Makes the maybe-NULL pointer `r` non-NULL (`mark_ptr_not_null_reg`): a map-in-map
-    /// lookup's value is then the inner map (`map_ptr` of its template), an XDP socket map's
-    /// an `xdp_sock`.
-    pub(crate) fn not_null(&self, r: &mut Reg) {
-        r.maybe_null = false;
-        if r.kind() != Some(PtrKind::MapValue) {
-            return;
-        }
-        if let Some(inner) = self.inner_map_of(r.map) {
-            *r = Reg { map: inner, id: r.id, ..Reg::ptr(PtrKind::MapPtr) };
-        } else if self.map_spec(r.map).map_type == bpflab_vm::MapType::Xskmap {
-            *r = Reg { id: r.id, ..Reg::ptr(PtrKind::XdpSock) };
-        }
-    }
-
     /// The index of map `outer`'s inner map template, for a map-in-map map.
     pub(crate) fn inner_map_of(&self, outer: u32) -> Option<u32> {
         let outer = outer as usize;
@@ -1223,7 +1208,7 @@ impl<'a> Verifier<'a> {
                 let mut taken = st.clone();
                 let eq_side = if cond == JmpCond::Eq { &mut taken } else { &mut *st };
                 let r = if sv.maybe_null { sr } else { d };
-                self.not_null(eq_side.reg_mut(r));
+                eq_side.reg_mut(r).maybe_null = false;
                 self.push_branch(taken, target, insn, parent)?;
                 return Ok(Flow::Next(fall));
             }
@@ -1235,8 +1220,8 @@ impl<'a> Verifier<'a> {
                     if p.maybe_null && sreg.is_none() && dv.is_ptr() {
                         let mut taken = st.clone();
                         let null_on_taken = cond == JmpCond::Eq;
-                        mark_null(self, &mut taken, &p, null_on_taken);
-                        mark_null(self, st, &p, !null_on_taken);
+                        mark_null(&mut taken, &p, null_on_taken);
+                        mark_null(st, &p, !null_on_taken);
                         self.push_branch(taken, target, insn, parent)?;
                         return Ok(Flow::Next(fall));
                     }
@@ -1276,7 +1261,7 @@ impl<'a> Verifier<'a> {
             {
                 let r = if sv.maybe_null { sr } else { d };
                 let eq_side = if cond == JmpCond::Eq { &mut taken } else { &mut *st };
-                self.not_null(eq_side.reg_mut(r));
+                eq_side.reg_mut(r).maybe_null = false;
             }
             self.push_branch(taken, target, insn, parent)?;
             return Ok(Flow::Next(fall));
@@ -1472,7 +1457,7 @@ fn apply_pkt_rule(st: &mut State, pkt: &Reg, preg: usize, rule: Result<bool, i32
 
 /// Marks every copy of the maybe-NULL pointer `p` (same id) as NULL (a zero scalar) or as
 /// non-NULL on one side of a NULL check; a NULL reference is no longer held.
-fn mark_null(v: &Verifier<'_>, st: &mut State, p: &Reg, is_null: bool) {
+fn mark_null(st: &mut State, p: &Reg, is_null: bool) {
     let id = p.id;
     if id == 0 {
         return;
@@ -1483,7 +1468,7 @@ fn mark_null(v: &Verifier<'_>, st: &mut State, p: &Reg, is_null: bool) {
             if is_null {
                 *r = Reg::konst(0);
             } else {
-                v.not_null(r);
+                r.maybe_null = false;
             }
         }
     });
