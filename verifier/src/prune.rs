@@ -584,6 +584,7 @@ fn reg_safe(old: &Reg, cur: &Reg, ids: &mut IdMap, mode: Mode) -> bool {
             && old.frameno == cur.frameno
             && old.subprog == cur.subprog
             && old.rdonly == cur.rdonly
+            && old.trusted == cur.trusted
             && ids.check_scalar(old.id, cur.id)
             && ids.check_scalar(old.ref_obj_id, cur.ref_obj_id);
     }
@@ -599,6 +600,7 @@ fn reg_safe(old: &Reg, cur: &Reg, ids: &mut IdMap, mode: Mode) -> bool {
         RegType::Ptr(k) => {
             if old.maybe_null != cur.maybe_null
                 || old.rdonly != cur.rdonly
+                || old.trusted != cur.trusted
                 || old.off != cur.off
                 || old.map != cur.map
                 || old.mem_size != cur.mem_size
