@@ -8,10 +8,11 @@
 //! temporaries; each uses its own stack area, so none initialises another's stack by
 //! accident. A snippet is ALU on the scalars (also on pointers), stack stores and loads (also
 //! at variable offsets), a map lookup with a null check and a value access (also at a bounded
-//! variable offset), a map update, a packet access proven against `data_end`, a
+//! variable offset, also through a spill and fill of the pointer), a map update, a packet
+//! access proven against `data_end` (also from a pointer moved by a bounded scalar), a
 //! `bpf_sk_lookup_tcp` with its `bpf_sk_release`, a ring buffer record reserved, written and
 //! submitted or discarded, a loop (constant trip count, or a count bounded by a mask), or a
-//! branch on a random scalar around other snippets.
+//! branch (JMP or JMP32, against a constant or another scalar) around other snippets.
 //!
 //! Each snippet may be broken in one of the ways its [`Defect`] names: an uninitialised
 //! register or stack read, an access out of the stack, a map value or a packet, a missing null
@@ -133,20 +134,22 @@ enum Snippet {
         off: i32,
         var: bool,
         write: bool,
+        spill: bool,
         defect: Option<Defect>,
     },
     /// `bpf_map_update_elem(map, &key, &value, flags)`.
     MapUpdate { map: u8, key: i32, flags: i32, defect: Option<Defect> },
-    /// A packet access of `size` bytes at `off` after proving `len` bytes against `data_end`.
-    Packet { len: i32, off: i32, size: usize, write: bool, defect: Option<Defect> },
+    /// A packet access of `size` bytes at `off` after proving `len` bytes against `data_end`
+    /// (from a packet pointer moved by a bounded scalar when `var`).
+    Packet { len: i32, off: i32, size: usize, write: bool, var: bool, defect: Option<Defect> },
     /// `bpf_sk_lookup_tcp` of a tuple, null check, a field read, `bpf_sk_release`.
     SkLookup { sport: u16, read: bool, defect: Option<Defect> },
     /// `bpf_ringbuf_reserve`, null check, a store, submit or discard.
     Ringbuf { size: i32, off: i32, discard: bool, defect: Option<Defect> },
     /// A loop on `r9`: a constant trip count, or one bounded by a mask of `r7`.
     Loop { trips: i32, masked: bool, body: Vec<Snippet>, defect: Option<Defect> },
-    /// `if rX cond K goto end; body...; end:`.
-    Branch { reg: u8, cond: usize, imm: i32, body: Vec<Snippet> },
+    /// `if rX cond K|rY goto end; body...; end:` (JMP or JMP32).
+    Branch { reg: u8, cond: usize, imm: i32, src: Option<u8>, w32: bool, body: Vec<Snippet> },
 }
 
 const ALU_OPS: [&str; 11] = ["+=", "-=", "*=", "/=", "%=", "|=", "&=", "^=", "<<=", ">>=", "s>>="];
@@ -264,7 +267,7 @@ impl Writer<'_> {
                     }
                 }
             }
-            Snippet::MapLookup { map, key, size, off, var, write, defect } => {
+            Snippet::MapLookup { map, key, size, off, var, write, spill, defect } => {
                 let (ty, bytes) = SIZES[size % SIZES.len()];
                 let end = self.label();
                 if defect == Some(Defect::UninitStack) {
@@ -283,6 +286,12 @@ impl Writer<'_> {
                 self.line("call bpf_map_lookup_elem");
                 if defect != Some(Defect::MissingNullCheck) {
                     self.line(format!("if r0 == 0 goto {end}"));
+                }
+                if spill {
+                    // The value pointer spilled to the stack and filled back.
+                    self.line("*(u64 *)(r10 -32) = r0");
+                    self.line("r0 = 0");
+                    self.line("r0 = *(u64 *)(r10 -32)");
                 }
                 let span = VALUE_SIZE as i32 - bytes;
                 let mut off = off.rem_euclid(span + 1);
@@ -329,7 +338,7 @@ impl Writer<'_> {
                 self.line(format!("r1 = map[idx:{map}]"));
                 self.line("call bpf_map_update_elem");
             }
-            Snippet::Packet { len, off, size, write, defect } => {
+            Snippet::Packet { len, off, size, write, var, defect } => {
                 let (ty, bytes) = SIZES[size % SIZES.len()];
                 let Some((data, data_end)) = self.ctx.packet else {
                     // Socket filters have no direct packet access: a broken snippet tries it
@@ -353,6 +362,11 @@ impl Writer<'_> {
                 }
                 self.line(format!("r2 = *(u32 *)(r6 +{data})"));
                 self.line(format!("r3 = *(u32 *)(r6 +{data_end})"));
+                if var {
+                    self.line("r5 = r7");
+                    self.line("r5 &= 15");
+                    self.line("r2 += r5");
+                }
                 if !(defect == Some(Defect::PacketOob) && len % 2 == 1) {
                     self.line("r4 = r2");
                     self.line(format!("r4 += {len}"));
@@ -465,9 +479,11 @@ impl Writer<'_> {
                 self.line("r9 -= 1");
                 self.line(format!("if r9 s> 0 goto {head}"));
             }
-            Snippet::Branch { reg, cond, imm, ref body } => {
+            Snippet::Branch { reg, cond, imm, src, w32, ref body } => {
                 let end = self.label();
-                self.line(format!("if r{reg} {} {imm} goto {end}", CONDS[cond % CONDS.len()]));
+                let r = if w32 { 'w' } else { 'r' };
+                let rhs = src.map_or(imm.to_string(), |s| format!("{r}{s}"));
+                self.line(format!("if {r}{reg} {} {rhs} goto {end}", CONDS[cond % CONDS.len()]));
                 for s in body {
                     self.snippet(s);
                 }
@@ -605,14 +621,17 @@ fn leaf() -> BoxedStrategy<Snippet> {
             2 * BROKEN,
         ),
     )
-        .prop_map(|(map, key, size, off, var, write, defect)| Snippet::MapLookup {
-            map,
-            key,
-            size,
-            off,
-            var,
-            write,
-            defect,
+        .prop_flat_map(|(map, key, size, off, var, write, defect)| {
+            any::<bool>().prop_map(move |spill| Snippet::MapLookup {
+                map,
+                key,
+                size,
+                off,
+                var,
+                write,
+                spill,
+                defect,
+            })
         });
     let update = (
         0u8..2,
@@ -626,13 +645,15 @@ fn leaf() -> BoxedStrategy<Snippet> {
         any::<i32>(),
         0..4usize,
         any::<bool>(),
+        any::<bool>(),
         maybe(&[Defect::PacketOob, Defect::CtxAccess], 2 * BROKEN),
     )
-        .prop_map(|(len, off, size, write, defect)| Snippet::Packet {
+        .prop_map(|(len, off, size, write, var, defect)| Snippet::Packet {
             len,
             off,
             size,
             write,
+            var,
             defect,
         });
     let sk = (
@@ -689,9 +710,18 @@ fn snippet() -> BoxedStrategy<Snippet> {
         sreg(),
         0..CONDS.len(),
         prop_oneof![0i32..64, any::<i32>()],
+        prop_oneof![3 => Just(None), 1 => sreg().prop_map(Some)],
+        any::<bool>(),
         proptest::collection::vec(leaf(), 1..4),
     )
-        .prop_map(|(reg, cond, imm, body)| Snippet::Branch { reg, cond, imm, body });
+        .prop_map(|(reg, cond, imm, src, w32, body)| Snippet::Branch {
+            reg,
+            cond,
+            imm,
+            src,
+            w32,
+            body,
+        });
     prop_oneof![8 => leaf(), 1 => lp, 2 => branch].boxed()
 }
 

@@ -218,7 +218,10 @@ pub(crate) fn precision_in(
                                 after.regs & r != 0 || after.slots & sl != 0
                             })
                     });
-                    let ops = if needed { bit(dst) | s } else { 0 };
+                    // `dst <cond> src`: when either register is precise after the jump, the
+                    // kernel's backtracking makes both precise (backtrack_insn, BPF_X).
+                    let x_form = s != 0 && after.regs & (bit(dst) | s) != 0;
+                    let ops = if needed || x_form { bit(dst) | s } else { 0 };
                     Prec { regs: out.regs | t.regs | ops, slots: out.slots | t.slots }
                 }
                 Insn::Call { kind: CallKind::Helper, imm, .. } => {

@@ -215,3 +215,35 @@ fn random_programs_bpflab_never_accepts_what_the_kernel_rejects() {
         unsound.join("\n")
     );
 }
+
+/// Found by the random programs: after `if r7 < r9` (both registers), the fall-through
+/// refines r7 to a constant through r9's value; r7 is then added to r10, which needs it
+/// precise, and so r9 must be precise too (the kernel's backtracking marks both operands of a
+/// register comparison). Without it the second loop exit (r9 = 0, r7 unknown) was pruned
+/// against the first (r9 = -1) and accepted.
+#[test]
+fn both_operands_of_a_register_comparison_become_precise() {
+    let asm = "r6 = r1\ncall bpf_get_prandom_u32\nr7 = r0\nr8 = -1770856096\nr9 = r7\nr9 &= 6\n\
+               l1:\nw7 /= w8\nr9 -= 1\nif r9 s> 0 goto l1\nif r7 < r9 goto l2\nr2 = r10\n\
+               r2 += r7\n*(u8 *)(r2 -8) = r7\nl2:\nr0 = 3\nexit";
+    let insns = bpflab_vm::asm::assemble(asm).expect("assembles");
+    let mut p = Program::raw("precise_x", insns).with_type(ProgType::Xdp);
+    p.license = "GPL".into();
+    let coll = Collection::single(p);
+    let report = verify(&coll, 0, &HelperRegistry::standard(), &Config::default());
+    let Verdict::Rejected(e) = &report.verdict else {
+        panic!("bpflab: {:?}\n{}", report.verdict, report.log)
+    };
+    assert_eq!(
+        e.message,
+        "math between fp pointer and register with unbounded min value is not allowed"
+    );
+    assert_eq!(e.insn, Some(11));
+    match kernel_verdict(&coll, 0, &VerdictOptions::default()) {
+        Ok(k) => {
+            assert!(!k.accepted);
+            assert_eq!(k.error_line.as_deref(), Some(e.message.as_str()));
+        }
+        Err(err) => println!("SKIP: the kernel could not decide: {err}"),
+    }
+}
