@@ -1220,8 +1220,13 @@ impl<'a> Verifier<'a> {
                     if p.maybe_null && sreg.is_none() && dv.is_ptr() {
                         let mut taken = st.clone();
                         let null_on_taken = cond == JmpCond::Eq;
-                        mark_null(&mut taken, &p, null_on_taken);
-                        mark_null(st, &p, !null_on_taken);
+                        // The id stays only where a spin lock may need it.
+                        let keep_id = p.kind() == Some(PtrKind::MapValue)
+                            && crate::mem::map_fields(self, p.map).iter().any(|f| {
+                                matches!(f.kind, crate::mem::FieldKind::Special("bpf_spin_lock"))
+                            });
+                        mark_null(&mut taken, &p, null_on_taken, keep_id);
+                        mark_null(st, &p, !null_on_taken, keep_id);
                         self.push_branch(taken, target, insn, parent)?;
                         return Ok(Flow::Next(fall));
                     }
@@ -1457,7 +1462,10 @@ fn apply_pkt_rule(st: &mut State, pkt: &Reg, preg: usize, rule: Result<bool, i32
 
 /// Marks every copy of the maybe-NULL pointer `p` (same id) as NULL (a zero scalar) or as
 /// non-NULL on one side of a NULL check; a NULL reference is no longer held.
-fn mark_null(st: &mut State, p: &Reg, is_null: bool) {
+///
+/// As the kernel does (`mark_ptr_or_null_reg`), the non-NULL copies drop their id unless it
+/// may still name a spin lock (`keep_id`), so that pruning is not held back by it.
+fn mark_null(st: &mut State, p: &Reg, is_null: bool, keep_id: bool) {
     let id = p.id;
     if id == 0 {
         return;
@@ -1469,6 +1477,9 @@ fn mark_null(st: &mut State, p: &Reg, is_null: bool) {
                 *r = Reg::konst(0);
             } else {
                 r.maybe_null = false;
+                if !keep_id {
+                    r.id = 0;
+                }
             }
         }
     });
