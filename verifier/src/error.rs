@@ -277,6 +277,7 @@ const CLASSES: &[(&str, ErrorKind)] = &[
     ("makes map_value pointer be out of bounds", ErrorKind::PointerArithmetic),
     ("makes stack pointer be out of bounds", ErrorKind::PointerArithmetic),
     ("pointer is out of bounds", ErrorKind::PointerArithmetic),
+    ("pointer be out of bounds", ErrorKind::PointerArithmetic),
     ("tried to add from different pointers", ErrorKind::PointerArithmetic),
     ("tried to sub", ErrorKind::PointerArithmetic),
     ("pointer comparison prohibited", ErrorKind::PointerComparison),

@@ -960,7 +960,7 @@ enum RangeMode {
 }
 
 /// `check_stack_range_initialized`: `size` bytes at `reg + off` (`off` includes the fixed
-/// offset) all initialised; a helper's access clobbers spilled registers and zero bytes.
+/// offset) all initialised; a helper's write clobbers spilled registers and zero bytes.
 #[allow(clippy::too_many_arguments)]
 fn stack_range_initialized(
     v: &mut Verifier<'_>,
@@ -1010,7 +1010,8 @@ fn stack_range_initialized(
     let fi = frame_of(st, &reg);
     let allow_uninit = v.allow_uninit_stack();
     let allow_leaks = v.allow_ptr_leaks();
-    let clobber = helper;
+    // 6.18 turns initialised bytes into unknown ones only where the helper may write them.
+    let clobber = helper && bt == Rw::Write;
     for i in min_off..max_off + size {
         let (s, b) = Frame::slot_of(i);
         let frame = &mut st.frames[fi];
@@ -1559,7 +1560,7 @@ fn sock_access(
 // ---------------------------------------------------------------------------------------
 
 /// The running kernel's BTF, parsed once.
-fn vmlinux() -> Option<&'static bpflab_btf::Btf> {
+pub(crate) fn vmlinux() -> Option<&'static bpflab_btf::Btf> {
     static V: std::sync::OnceLock<Option<bpflab_btf::Btf>> = std::sync::OnceLock::new();
     V.get_or_init(|| bpflab_btf::Btf::from_vmlinux().ok()).as_ref()
 }
