@@ -796,7 +796,7 @@ impl<'a> Verifier<'a> {
                 Reg { subprog: target as u32, ..Reg::ptr(PtrKind::Func) }
             }
             PseudoSrc::BtfId => {
-                return Err(Stop::unsupported(insn, "__ksym variables (ld_imm64 btf_id)"));
+                return crate::ksym::ld_btf_id(insn, imm, next_imm);
             }
             PseudoSrc::MapFd | PseudoSrc::MapValue => {
                 return Err(Stop::unsupported(insn, "map file descriptors in raw bytecode"));

@@ -16,6 +16,7 @@ pub mod config;
 mod dynptr;
 pub mod error;
 mod kfunc;
+mod ksym;
 mod log;
 mod mem;
 mod prune;

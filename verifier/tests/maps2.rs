@@ -307,3 +307,63 @@ fn map_in_map_fixture_agrees_with_the_kernel() {
 fn xdp_map_in_map_corpus_program_agrees_with_the_kernel() {
     fixture_agrees("programs/corpus/xdp_map_in_map.bpf.o");
 }
+
+/// `s` for the program's lifetime (cases built from the running kernel's BTF ids).
+fn leak(s: String) -> &'static str {
+    Box::leak(s.into_boxed_str())
+}
+
+#[test]
+fn ksym_btf_id_loads_agree_with_the_kernel() {
+    let Ok(btf) = bpflab_btf::Btf::from_vmlinux() else {
+        println!("SKIP: no kernel BTF");
+        return;
+    };
+    let task = btf.find_by_name("task_struct", bpflab_btf::BtfKind::Struct).expect("task_struct");
+    let bad = 0x7fff_fff0_i32;
+    let load = |id: i64| leak(format!("r1 = btf_id {id} ll\nr0 = 0\nexit"));
+    let cases = vec![
+        // A struct's id is neither a variable nor a function.
+        Case {
+            name: "ksym_struct_id",
+            prog_type: ProgType::SocketFilter,
+            asm: load(i64::from(task)),
+            maps: Vec::new(),
+            expect: Expect::Reject(leak(format!(
+                "pseudo btf_id {task} in ldimm64 isn't KIND_VAR or KIND_FUNC"
+            ))),
+        },
+        Case {
+            name: "ksym_invalid_id",
+            prog_type: ProgType::SocketFilter,
+            asm: load(i64::from(bad)),
+            maps: Vec::new(),
+            expect: Expect::Reject(leak(format!("ldimm64 insn specifies invalid btf_id {bad}."))),
+        },
+    ];
+    run(&cases);
+}
+
+/// The typed ksym fixture: where this kernel cannot resolve the symbol (no data symbols in
+/// kallsyms) both refuse with the same line; where it can, bpflab has no verdict (typed
+/// ksym pointers are not modelled), never a different one.
+#[test]
+fn ksym_fixture_agrees_with_the_kernel_or_is_unsupported() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../programs/corpus/ksym_vars.bpf.o");
+    let bytes = std::fs::read(&path).expect("ksym_vars.bpf.o is built");
+    let obj = bpflab_loader::load(&bytes, &LoadOptions::for_path(&path)).expect("loads");
+    let coll = &obj.collection;
+    let report = verify(coll, 0, &HelperRegistry::standard(), &Config::default());
+    if !kernel_available() {
+        return;
+    }
+    let k = kernel_verdict(coll, 0, &VerdictOptions::default()).expect("the kernel decides");
+    match (&report.verdict, k.accepted) {
+        (Verdict::Rejected(e), false) => {
+            assert_eq!(Some(e.message.as_str()), k.error_line.as_deref());
+            assert!(e.message.starts_with("ldimm64 failed to find the address"), "{e:?}");
+        }
+        (Verdict::Unsupported(_), true) => {}
+        (got, accepted) => panic!("bpflab {got:?}, the kernel accepted={accepted}: {}", k.log),
+    }
+}
