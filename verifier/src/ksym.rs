@@ -5,7 +5,8 @@
 //! are plain 64-bit constants (libbpf writes the kallsyms address, or 0), so they never get
 //! here.
 //!
-//! What the kernel makes of a resolved variable (a per-CPU `PTR_TO_BTF_ID | MEM_PERCPU`, a
+//! A kernel function's address (`&func` of an `extern void func(void) __ksym`) is read-only
+//! memory of size 0. What the kernel makes of a resolved variable (a per-CPU `PTR_TO_BTF_ID | MEM_PERCPU`, a
 //! read-only `PTR_TO_MEM` of the type's size, or a `PTR_TO_BTF_ID` of a struct) is not
 //! modelled: such loads stay unsupported rather than guessed.
 
@@ -15,7 +16,7 @@ use std::sync::OnceLock;
 use bpflab_btf::BtfType;
 
 use crate::error::{ErrorKind, Stop};
-use crate::state::Reg;
+use crate::state::{PtrKind, Reg};
 
 /// A rejection with the kernel's message, classed as the kernel's line would be.
 fn reject(insn: usize, message: String) -> Stop {
@@ -40,8 +41,8 @@ fn kallsyms() -> Option<&'static HashSet<String>> {
 }
 
 /// The register an LD_IMM64 of `BPF_PSEUDO_BTF_ID` gives at `insn`: the kernel's refusals of
-/// ids that are not variables or functions and of symbols kallsyms lacks; unsupported for
-/// the rest.
+/// ids that are not variables or functions and of symbols kallsyms lacks; a function's
+/// address; unsupported for variables.
 pub(crate) fn ld_btf_id(insn: usize, imm: i32, next_imm: i32) -> Result<Reg, Stop> {
     if next_imm != 0 {
         return Err(Stop::unsupported(insn, "__ksym variables of kernel modules (module BTF fd)"));
@@ -71,8 +72,12 @@ pub(crate) fn ld_btf_id(insn: usize, imm: i32, next_imm: i32) -> Result<Reg, Sto
             format!("ldimm64 failed to find the address for kernel symbol '{name}'."),
         ));
     }
+    if matches!(t, BtfType::Func { .. }) {
+        // A kernel function's address: read-only memory of no size.
+        return Ok(Reg { rdonly: true, mem_size: 0, ..Reg::ptr(PtrKind::Mem) });
+    }
     Err(Stop::unsupported(
         insn,
-        format!("the __ksym {name} (percpu/read-only memory/BTF pointers of kernel symbols)"),
+        format!("the __ksym variable {name} (percpu/read-only memory/BTF pointers)"),
     ))
 }

@@ -321,6 +321,7 @@ fn ksym_btf_id_loads_agree_with_the_kernel() {
     };
     let task = btf.find_by_name("task_struct", bpflab_btf::BtfKind::Struct).expect("task_struct");
     let bad = 0x7fff_fff0_i32;
+    let func = btf.find_by_name("schedule", bpflab_btf::BtfKind::Func).expect("schedule");
     let load = |id: i64| leak(format!("r1 = btf_id {id} ll\nr0 = 0\nexit"));
     let cases = vec![
         // A struct's id is neither a variable nor a function.
@@ -332,6 +333,28 @@ fn ksym_btf_id_loads_agree_with_the_kernel() {
             expect: Expect::Reject(leak(format!(
                 "pseudo btf_id {task} in ldimm64 isn't KIND_VAR or KIND_FUNC"
             ))),
+        },
+        // A function's address: read-only memory of size 0 (kept, compared, not read).
+        Case {
+            name: "ksym_func_address",
+            prog_type: ProgType::SocketFilter,
+            asm: leak(format!("r1 = btf_id {func} ll\nr0 = 0\nif r1 == 0 goto +1\nr0 = 1\nexit")),
+            maps: Vec::new(),
+            expect: Expect::Accept,
+        },
+        Case {
+            name: "ksym_func_read",
+            prog_type: ProgType::SocketFilter,
+            asm: leak(format!("r1 = btf_id {func} ll\nr0 = *(u8 *)(r1 +0)\nexit")),
+            maps: Vec::new(),
+            expect: Expect::Reject("R1 min value is outside of the allowed memory range"),
+        },
+        Case {
+            name: "ksym_func_write",
+            prog_type: ProgType::SocketFilter,
+            asm: leak(format!("r1 = btf_id {func} ll\nr0 = 0\n*(u8 *)(r1 +0) = r0\nexit")),
+            maps: Vec::new(),
+            expect: Expect::Reject("R1 cannot write into rdonly_mem"),
         },
         Case {
             name: "ksym_invalid_id",
