@@ -1186,6 +1186,10 @@ fn check_arg(
         Arg::SpinLock => process_spin_lock(v, st, insn, regno, &reg, func == id::SPIN_LOCK)?,
         Arg::Timer => {
             process_timer(v, insn, regno, &reg)?;
+            if reg.map as usize >= v.coll.maps.len() {
+                // The kernel tells inner maps' timers apart by the lookup (`map_uid`).
+                return Err(Stop::unsupported(insn, "timers in inner maps (map_uid)"));
+            }
             meta.map = Some(reg.map);
         }
         Arg::Dynptr => {
