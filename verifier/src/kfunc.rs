@@ -31,6 +31,78 @@ const KF_ITER_NEXT: u32 = 1 << 1;
 const KF_ITER_DESTROY: u32 = 1 << 2;
 /// The kfunc may return NULL (`KF_RET_NULL`).
 const KF_RET_NULL: u32 = 1 << 3;
+/// The kfunc returns a new reference the program must release (`KF_ACQUIRE`).
+const KF_ACQUIRE: u32 = 1 << 4;
+/// The kfunc releases the reference its argument holds (`KF_RELEASE`).
+const KF_RELEASE: u32 = 1 << 5;
+/// Pointer arguments must be trusted and not NULL (`KF_TRUSTED_ARGS`).
+const KF_TRUSTED_ARGS: u32 = 1 << 6;
+/// Pointer arguments must be trusted or RCU-protected and not NULL (`KF_RCU`).
+const KF_RCU: u32 = 1 << 7;
+
+/// The kfunc id set a kfunc is registered in, which decides the program types that may call
+/// it (`register_btf_kfunc_id_set`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum KfuncSet {
+    /// `common_btf_ids` (and the dynptr/iterator sets): every program type.
+    Common,
+    /// `generic_btf_ids` of kernel/bpf/helpers.c (task and cgroup references).
+    Generic,
+    /// `cpumask_kfunc_btf_ids` of kernel/bpf/cpumask.c.
+    Cpumask,
+}
+
+impl KfuncSet {
+    /// Whether programs of type `t` may call the set's kfuncs: `Some(false)` where the
+    /// running kernel (6.18) refuses them ("calling kernel function %s is not allowed"),
+    /// `None` for program types bpflab has not compared with it.
+    fn allows(self, t: bpflab_vm::ProgType) -> Option<bool> {
+        use bpflab_vm::ProgType as T;
+        let refused = matches!(
+            t,
+            T::SocketFilter
+                | T::Kprobe
+                | T::SchedAct
+                | T::LwtIn
+                | T::SkSkb
+                | T::SkMsg
+                | T::RawTracepoint
+                | T::FlowDissector
+                | T::SkReuseport
+                | T::LwtSeg6local
+        );
+        match self {
+            KfuncSet::Common => Some(true),
+            KfuncSet::Generic => match t {
+                T::SchedCls
+                | T::Xdp
+                | T::Tracepoint
+                | T::PerfEvent
+                | T::CgroupSkb
+                | T::CgroupSock
+                | T::SockOps
+                | T::CgroupDevice
+                | T::CgroupSysctl
+                | T::Syscall
+                | T::Tracing => Some(true),
+                _ if refused => Some(false),
+                _ => None,
+            },
+            KfuncSet::Cpumask => match t {
+                T::Tracepoint | T::PerfEvent | T::Syscall | T::Tracing => Some(true),
+                T::SchedCls
+                | T::Xdp
+                | T::CgroupSkb
+                | T::CgroupSock
+                | T::SockOps
+                | T::CgroupDevice
+                | T::CgroupSysctl => Some(false),
+                _ if refused => Some(false),
+                _ => None,
+            },
+        }
+    }
+}
 
 /// What a kfunc does besides checking its arguments against its prototype.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,32 +126,73 @@ struct KfuncDef {
     name: &'static str,
     flags: u32,
     special: Special,
+    set: KfuncSet,
 }
 
 /// The kfuncs bpflab models (all in the kernel's `common_btf_ids`, callable from every
 /// program type), with their kernel flags.
 const KFUNCS: &[KfuncDef] = &[
-    KfuncDef { name: "bpf_iter_num_new", flags: KF_ITER_NEW, special: Special::None },
+    KfuncDef { name: "bpf_iter_num_new", flags: KF_ITER_NEW, special: Special::None, set: KfuncSet::Common },
     KfuncDef {
         name: "bpf_iter_num_next",
         flags: KF_ITER_NEXT | KF_RET_NULL,
         special: Special::None,
+        set: KfuncSet::Common,
     },
-    KfuncDef { name: "bpf_iter_num_destroy", flags: KF_ITER_DESTROY, special: Special::None },
-    KfuncDef { name: "bpf_iter_bits_new", flags: KF_ITER_NEW, special: Special::None },
+    KfuncDef { name: "bpf_iter_num_destroy", flags: KF_ITER_DESTROY, special: Special::None, set: KfuncSet::Common },
+    KfuncDef { name: "bpf_iter_bits_new", flags: KF_ITER_NEW, special: Special::None, set: KfuncSet::Common },
     KfuncDef {
         name: "bpf_iter_bits_next",
         flags: KF_ITER_NEXT | KF_RET_NULL,
         special: Special::None,
+        set: KfuncSet::Common,
     },
-    KfuncDef { name: "bpf_iter_bits_destroy", flags: KF_ITER_DESTROY, special: Special::None },
-    KfuncDef { name: "bpf_rcu_read_lock", flags: 0, special: Special::RcuLock },
-    KfuncDef { name: "bpf_rcu_read_unlock", flags: 0, special: Special::RcuUnlock },
-    KfuncDef { name: "bpf_preempt_disable", flags: 0, special: Special::PreemptDisable },
-    KfuncDef { name: "bpf_preempt_enable", flags: 0, special: Special::PreemptEnable },
+    KfuncDef { name: "bpf_iter_bits_destroy", flags: KF_ITER_DESTROY, special: Special::None, set: KfuncSet::Common },
+    KfuncDef { name: "bpf_rcu_read_lock", flags: 0, special: Special::RcuLock, set: KfuncSet::Common },
+    KfuncDef { name: "bpf_rcu_read_unlock", flags: 0, special: Special::RcuUnlock, set: KfuncSet::Common },
+    KfuncDef { name: "bpf_preempt_disable", flags: 0, special: Special::PreemptDisable, set: KfuncSet::Common },
+    KfuncDef { name: "bpf_preempt_enable", flags: 0, special: Special::PreemptEnable, set: KfuncSet::Common },
     // In the kernel's generic set (bpf_throw is not callable from every program type).
-    KfuncDef { name: "bpf_throw", flags: 0, special: Special::Throw },
+    KfuncDef { name: "bpf_throw", flags: 0, special: Special::Throw, set: KfuncSet::Common },
+    // kernel/bpf/helpers.c, generic_btf_ids.
+    refk("bpf_task_acquire", KF_ACQUIRE | KF_RCU | KF_RET_NULL, KfuncSet::Generic),
+    refk("bpf_task_release", KF_RELEASE, KfuncSet::Generic),
+    refk("bpf_task_from_pid", KF_ACQUIRE | KF_RET_NULL, KfuncSet::Generic),
+    refk("bpf_cgroup_acquire", KF_ACQUIRE | KF_RCU | KF_RET_NULL, KfuncSet::Generic),
+    refk("bpf_cgroup_release", KF_RELEASE, KfuncSet::Generic),
+    refk("bpf_cgroup_from_id", KF_ACQUIRE | KF_RET_NULL, KfuncSet::Generic),
+    // kernel/bpf/cpumask.c, cpumask_kfunc_btf_ids.
+    refk("bpf_cpumask_create", KF_ACQUIRE | KF_RET_NULL, KfuncSet::Cpumask),
+    refk("bpf_cpumask_release", KF_RELEASE, KfuncSet::Cpumask),
+    refk("bpf_cpumask_acquire", KF_ACQUIRE | KF_TRUSTED_ARGS, KfuncSet::Cpumask),
+    refk("bpf_cpumask_first", KF_RCU, KfuncSet::Cpumask),
+    refk("bpf_cpumask_first_zero", KF_RCU, KfuncSet::Cpumask),
+    refk("bpf_cpumask_first_and", KF_RCU, KfuncSet::Cpumask),
+    refk("bpf_cpumask_set_cpu", KF_RCU, KfuncSet::Cpumask),
+    refk("bpf_cpumask_clear_cpu", KF_RCU, KfuncSet::Cpumask),
+    refk("bpf_cpumask_test_cpu", KF_RCU, KfuncSet::Cpumask),
+    refk("bpf_cpumask_test_and_set_cpu", KF_RCU, KfuncSet::Cpumask),
+    refk("bpf_cpumask_test_and_clear_cpu", KF_RCU, KfuncSet::Cpumask),
+    refk("bpf_cpumask_setall", KF_RCU, KfuncSet::Cpumask),
+    refk("bpf_cpumask_clear", KF_RCU, KfuncSet::Cpumask),
+    refk("bpf_cpumask_and", KF_RCU, KfuncSet::Cpumask),
+    refk("bpf_cpumask_or", KF_RCU, KfuncSet::Cpumask),
+    refk("bpf_cpumask_xor", KF_RCU, KfuncSet::Cpumask),
+    refk("bpf_cpumask_equal", KF_RCU, KfuncSet::Cpumask),
+    refk("bpf_cpumask_intersects", KF_RCU, KfuncSet::Cpumask),
+    refk("bpf_cpumask_subset", KF_RCU, KfuncSet::Cpumask),
+    refk("bpf_cpumask_empty", KF_RCU, KfuncSet::Cpumask),
+    refk("bpf_cpumask_full", KF_RCU, KfuncSet::Cpumask),
+    refk("bpf_cpumask_copy", KF_RCU, KfuncSet::Cpumask),
+    refk("bpf_cpumask_any_distribute", KF_RCU, KfuncSet::Cpumask),
+    refk("bpf_cpumask_any_and_distribute", KF_RCU, KfuncSet::Cpumask),
+    refk("bpf_cpumask_weight", KF_RCU, KfuncSet::Cpumask),
 ];
+
+/// A kfunc that takes or returns kernel objects, with no special role.
+const fn refk(name: &'static str, flags: u32, set: KfuncSet) -> KfuncDef {
+    KfuncDef { name, flags, special: Special::None, set }
+}
 
 /// One argument of a kfunc's prototype, as the verifier checks it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -90,6 +203,8 @@ enum ArgKind {
     Ignored,
     /// A pointer to iterator struct `bpf_iter_<name>` of `size` bytes (vmlinux id `btf_id`).
     Iter { btf_id: u32, name: String, size: u32 },
+    /// A pointer to kernel struct `btf_id` (`KF_ARG_PTR_TO_BTF_ID`).
+    Btf { btf_id: u32 },
 }
 
 /// What a kfunc returns.
@@ -101,6 +216,8 @@ enum RetKind {
     Scalar,
     /// A pointer to a scalar of this many bytes (`PTR_TO_MEM | MEM_RDONLY`).
     RdonlyMem(u32),
+    /// A pointer to kernel struct of this vmlinux id (`PTR_TO_BTF_ID`).
+    Btf(u32),
 }
 
 /// A kfunc's prototype from the kernel's BTF.
@@ -147,6 +264,10 @@ fn proto(btf: &Btf, btf_id: u32, name: &str) -> Result<Proto, String> {
                     (BtfType::Struct(c), Some(short)) => {
                         ArgKind::Iter { btf_id: sid, name: short.to_string(), size: c.size }
                     }
+                    // Suffixed parameters (`__nullable`, `__uninit`, ...) change the checks.
+                    (BtfType::Struct(_), None) if !pname.contains("__") => {
+                        ArgKind::Btf { btf_id: sid }
+                    }
                     _ => return Err(format!("kfunc {name}: argument {pname} of type {sname}")),
                 }
             }
@@ -161,6 +282,9 @@ fn proto(btf: &Btf, btf_id: u32, name: &str) -> Result<Proto, String> {
             BtfType::Int(_) | BtfType::Enum(_) | BtfType::Enum64(_) => RetKind::Scalar,
             BtfType::Ptr { type_id } => match btf.resolve_mods(*type_id).map_err(err)?.1 {
                 BtfType::Int(i) => RetKind::RdonlyMem(i.size),
+                BtfType::Struct(_) => {
+                    RetKind::Btf(btf.skip_mods_and_typedefs(*type_id).map_err(err)?)
+                }
                 _ => return Err(format!("kfunc {name}: its return type")),
             },
             _ => return Err(format!("kfunc {name}: its return type")),
@@ -205,6 +329,18 @@ pub(crate) fn check_kfunc_call(
     let Some(def) = KFUNCS.iter().find(|k| k.name == name) else {
         return Err(Stop::unsupported(insn, format!("kfunc {name}")));
     };
+    match def.set.allows(v.prog.prog_type) {
+        Some(true) => {}
+        Some(false) => {
+            return Err(reject(insn, format!("calling kernel function {name} is not allowed")));
+        }
+        None => {
+            return Err(Stop::unsupported(
+                insn,
+                format!("kfunc {name} in {:?} programs", v.prog.prog_type),
+            ));
+        }
+    }
     if st.lock.is_some() {
         return Err(reject(insn, "function calls are not allowed while holding a lock"));
     }
@@ -223,6 +359,7 @@ pub(crate) fn check_kfunc_call(
 
     // Arguments (check_kfunc_args).
     let mut iter: Option<(usize, usize)> = None;
+    let mut release_regno: Option<usize> = None;
     for (i, arg) in proto.args.iter().enumerate() {
         let regno = i + 1;
         match arg {
@@ -245,7 +382,16 @@ pub(crate) fn check_kfunc_call(
                     IterArg { btf_id: *btf_id, name: short, nr_slots: (*size as usize) / SLOT };
                 iter = process_iter_arg(v, st, insn, regno, &it, def.flags)?;
             }
+            ArgKind::Btf { btf_id } => {
+                process_btf_arg(st, insn, name, def.flags, i, *btf_id, btf, &mut release_regno)?;
+            }
         }
+    }
+    if def.flags & KF_RELEASE != 0 && release_regno.is_none() {
+        return Err(reject(
+            insn,
+            format!("release kernel function {name} expects refcounted PTR_TO_BTF_ID"),
+        ));
     }
 
     // RCU read-side sections and disabled preemption.
@@ -273,6 +419,24 @@ pub(crate) fn check_kfunc_call(
         Special::None => {}
     }
 
+    // A release kfunc drops the reference and every register holding it (release_reference).
+    if let Some(regno) = release_regno {
+        let ref_id = st.reg(regno).ref_obj_id;
+        let Some(pos) = st.refs.iter().position(|r| r.id == ref_id) else {
+            return Err(reject(
+                insn,
+                format!("kfunc {name}#{btf_id} reference has not been acquired before"),
+            ));
+        };
+        st.refs.remove(pos);
+        let invalid = if v.config.privileged { Reg::unknown() } else { Reg::NOT_INIT };
+        st.for_each_reg(|r| {
+            if r.ref_obj_id == ref_id {
+                *r = invalid;
+            }
+        });
+    }
+
     // r1-r5 are clobbered; r0 is what the kfunc returns.
     for r in 1..=5 {
         *st.reg_mut(r) = Reg::NOT_INIT;
@@ -281,10 +445,24 @@ pub(crate) fn check_kfunc_call(
         RetKind::Void => Reg::NOT_INIT,
         RetKind::Scalar => Reg::unknown(),
         RetKind::RdonlyMem(size) => Reg { rdonly: true, mem_size: size, ..Reg::ptr(PtrKind::Mem) },
+        RetKind::Btf(id) => Reg { btf_id: id, ..Reg::ptr(PtrKind::BtfId) },
     };
     if def.flags & KF_RET_NULL != 0 && r0.is_ptr() {
         r0.maybe_null = true;
         r0.id = v.new_id();
+    }
+    if def.flags & KF_ACQUIRE != 0 {
+        if r0.kind() != Some(PtrKind::BtfId) {
+            return Err(Stop::unsupported(insn, format!("kfunc {name} acquiring a non-struct")));
+        }
+        // acquire_reference_state: a NULL check on r0 then drops the reference.
+        let id = v.new_id();
+        let callback_ref = if st.cur().callback_of.is_some() { st.cur().frameno } else { 0 };
+        st.refs.push(RefState { id, insn, kind: RefKind::Other, callback_ref });
+        if r0.maybe_null {
+            r0.id = id;
+        }
+        r0.ref_obj_id = id;
     }
     *st.reg_mut(0) = r0;
 
@@ -362,6 +540,112 @@ fn throw_exit(v: &mut Verifier<'_>, st: &mut State, insn: usize) -> Result<(), S
 /// was checked.
 pub(crate) fn ends_path(v: &Verifier<'_>, imm: i32) -> bool {
     kfunc_name(v, imm).is_some_and(|n| n == "bpf_throw")
+}
+
+/// Checks argument `i` (register `i + 1`), a pointer to kernel struct `want`
+/// (`KF_ARG_PTR_TO_BTF_ID` in the kernel's `check_kfunc_args` and
+/// `process_kf_arg_ptr_to_btf_id`): not NULL and trusted (referenced, or `PTR_TRUSTED`)
+/// for `KF_TRUSTED_ARGS`/`KF_RCU` kfuncs, at offset 0 when released, and of the struct the
+/// prototype names or one starting with it (strictly that struct when a reference is
+/// released). Notes the register a release kfunc releases in `release_regno`. Pointers
+/// whose trust bpflab does not know (RCU-protected loads), sockets and memory pointers
+/// are unsupported.
+#[allow(clippy::too_many_arguments)]
+fn process_btf_arg(
+    st: &State,
+    insn: usize,
+    name: &str,
+    flags: u32,
+    i: usize,
+    want: u32,
+    btf: &Btf,
+    release_regno: &mut Option<usize>,
+) -> Result<(), Stop> {
+    let regno = i + 1;
+    let r = *st.reg(regno);
+    let trusted_args = flags & (KF_TRUSTED_ARGS | KF_RCU) != 0;
+    let release = flags & KF_RELEASE != 0;
+    if trusted_args && (r.is_const(0) || (r.is_ptr() && r.maybe_null)) {
+        return Err(reject(insn, format!("Possibly NULL pointer passed to trusted arg{i}")));
+    }
+    if r.ref_obj_id != 0 && release {
+        if release_regno.is_some() {
+            return Err(Stop::unsupported(insn, format!("kfunc {name}: two referenced arguments")));
+        }
+        *release_regno = Some(regno);
+    }
+    if r.kind() != Some(PtrKind::BtfId) || r.btf_id == 0 {
+        return Err(Stop::unsupported(
+            insn,
+            format!("kfunc {name}: argument {i} of type {}", r.type_name()),
+        ));
+    }
+    if trusted_args && r.ref_obj_id == 0 && !r.trusted {
+        // The kernel accepts RCU-protected pointers for KF_RCU kfuncs and may type loaded
+        // pointers trusted; bpflab does not track either.
+        return Err(Stop::unsupported(insn, format!("kfunc {name}: R{regno} of unknown trust")));
+    }
+    if r.var.const_value() != Some(0) {
+        return Err(Stop::unsupported(insn, format!("kfunc {name}: R{regno} at a variable offset")));
+    }
+    if r.off != 0 {
+        if release && r.ref_obj_id != 0 {
+            return Err(reject(
+                insn,
+                format!(
+                    "R{regno} must have zero offset when passed to release func or trusted arg to kfunc"
+                ),
+            ));
+        }
+        return Err(Stop::unsupported(insn, format!("kfunc {name}: R{regno} at an offset")));
+    }
+    if r.maybe_null {
+        if r.trusted {
+            return Err(Stop::unsupported(insn, format!("kfunc {name}: trusted R{regno} or NULL")));
+        }
+        return Err(reject(insn, format!("arg#{i} is ptr_or_null_ expected ptr_ or socket")));
+    }
+    if release && r.ref_obj_id == 0 && !r.trusted {
+        // Untrusted (PTR_UNTRUSTED) pointers get another message; bpflab does not know which.
+        return Err(Stop::unsupported(insn, format!("kfunc {name}: R{regno} of unknown trust")));
+    }
+    let strict = release && r.ref_obj_id != 0;
+    if !struct_ids_match(btf, r.btf_id, want, strict) {
+        let sname = |id: u32| btf.type_name(id).unwrap_or("").to_string();
+        return Err(reject(
+            insn,
+            format!(
+                "kernel function {name} args#{i} expected pointer to STRUCT {} but R{regno} has a pointer to STRUCT {}",
+                sname(want),
+                sname(r.btf_id)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Whether a pointer to struct `have` may be passed for struct `want`
+/// (`btf_struct_ids_match` at offset 0): the same struct, or unless `strict` a struct whose
+/// first member is (recursively) that struct, as `struct bpf_cpumask` starts with its
+/// `cpumask_t`.
+fn struct_ids_match(btf: &Btf, have: u32, want: u32, strict: bool) -> bool {
+    let Ok(want) = btf.skip_mods_and_typedefs(want) else { return false };
+    let mut id = have;
+    for _ in 0..32 {
+        let Ok((rid, t)) = btf.resolve_mods(id) else { return false };
+        let BtfType::Struct(c) = t else { return false };
+        if rid == want {
+            return true;
+        }
+        if strict {
+            return false;
+        }
+        match c.members.first() {
+            Some(m) if m.bit_offset == 0 => id = m.type_id,
+            _ => return false,
+        }
+    }
+    false
 }
 
 /// An iterator argument's type.
