@@ -202,6 +202,21 @@ fn map_in_map_lookups_agree_with_the_kernel() {
             maps: aom(),
             expect: Expect::Reject("only read from bpf_array is supported"),
         },
+        // No direct value address into a map-in-map (its values are maps).
+        Case {
+            name: "aom_direct_value",
+            prog_type: ProgType::SocketFilter,
+            asm: "r1 = map[idx:0][0]+0 ll\nr0 = 0\nexit",
+            maps: aom(),
+            expect: Expect::Reject("no direct value access support for this map type"),
+        },
+        Case {
+            name: "devmap_direct_value",
+            prog_type: ProgType::Xdp,
+            asm: "r1 = map[idx:0][0]+0 ll\nr0 = 2\nexit",
+            maps: vec![MapSpec::new("dev", MapType::Devmap, 4, 4, 4)],
+            expect: Expect::Reject("no direct value access support for this map type"),
+        },
     ];
     run(&cases);
 }
