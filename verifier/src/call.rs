@@ -125,6 +125,8 @@ const MAX_BPF_STACK: u32 = 512;
 /// Subprogram stacks at least this large get a private stack where the kernel gives one
 /// (`BPF_PRIV_STACK_MIN_SIZE`).
 const PRIV_STACK_MIN_SIZE: u32 = 64;
+/// `BPF_F_INNER_MAP`: inner maps of any max_entries fit the template.
+const BPF_F_INNER_MAP: u32 = 1 << 12;
 /// `BPF_F_RDONLY_PROG`: the program may only read the map.
 const BPF_F_RDONLY_PROG: u32 = 1 << 7;
 
@@ -863,7 +865,9 @@ pub(crate) fn check_helper_call(
             // An array lookup of a constant key below max_entries never fails (6.14+).
             let never_null = func == id::MAP_LOOKUP_ELEM
                 && matches!(mt, MapType::Array | MapType::PercpuArray)
-                && meta.const_key.is_some_and(|k| k < u64::from(v.map_spec(m).max_entries));
+                && meta.const_key.is_some_and(|k| k < u64::from(v.map_spec(m).max_entries))
+                // Inner map templates of BPF_F_INNER_MAP stand for arrays of any size.
+                && v.map_spec(m).flags & BPF_F_INNER_MAP == 0;
             let kind = match (inner, sock_lookup) {
                 (Some(_), _) => PtrKind::MapPtr,
                 (None, true) => PtrKind::Sock,

@@ -202,6 +202,36 @@ fn map_in_map_lookups_agree_with_the_kernel() {
             maps: aom(),
             expect: Expect::Reject("only read from bpf_array is supported"),
         },
+        // A constant key below the template's max_entries: the inner array's value is never
+        // NULL, unless the template is BPF_F_INNER_MAP (inner arrays of any size).
+        Case {
+            name: "aom_inner_const_key_not_null",
+            prog_type: ProgType::SocketFilter,
+            asm: concat!(
+                "r1 = 0\n*(u32 *)(r10 -4) = r1\nr2 = r10\nr2 += -4\nr1 = map[idx:0] ll\ncall 1\n",
+                "if r0 == 0 goto +5\nr1 = r0\nr2 = r10\nr2 += -4\ncall 1\n",
+                "r0 = *(u64 *)(r0 +0)\nr0 = 0\nexit"
+            ),
+            maps: aom(),
+            expect: Expect::Accept,
+        },
+        Case {
+            name: "aom_inner_map_flag_const_key",
+            prog_type: ProgType::SocketFilter,
+            asm: concat!(
+                "r1 = 0\n*(u32 *)(r10 -4) = r1\nr2 = r10\nr2 += -4\nr1 = map[idx:0] ll\ncall 1\n",
+                "if r0 == 0 goto +5\nr1 = r0\nr2 = r10\nr2 += -4\ncall 1\n",
+                "r0 = *(u64 *)(r0 +0)\nr0 = 0\nexit"
+            ),
+            maps: {
+                let mut m = outer(MapType::ArrayOfMaps, MapType::Array, 8);
+                if let Some(i) = m.inner.as_mut() {
+                    i.flags |= 1 << 12;
+                }
+                vec![m]
+            },
+            expect: Expect::Reject("R0 invalid mem access 'map_value_or_null'"),
+        },
         // No direct value address into a map-in-map (its values are maps).
         Case {
             name: "aom_direct_value",
