@@ -132,26 +132,66 @@ struct KfuncDef {
 /// The kfuncs bpflab models (all in the kernel's `common_btf_ids`, callable from every
 /// program type), with their kernel flags.
 const KFUNCS: &[KfuncDef] = &[
-    KfuncDef { name: "bpf_iter_num_new", flags: KF_ITER_NEW, special: Special::None, set: KfuncSet::Common },
+    KfuncDef {
+        name: "bpf_iter_num_new",
+        flags: KF_ITER_NEW,
+        special: Special::None,
+        set: KfuncSet::Common,
+    },
     KfuncDef {
         name: "bpf_iter_num_next",
         flags: KF_ITER_NEXT | KF_RET_NULL,
         special: Special::None,
         set: KfuncSet::Common,
     },
-    KfuncDef { name: "bpf_iter_num_destroy", flags: KF_ITER_DESTROY, special: Special::None, set: KfuncSet::Common },
-    KfuncDef { name: "bpf_iter_bits_new", flags: KF_ITER_NEW, special: Special::None, set: KfuncSet::Common },
+    KfuncDef {
+        name: "bpf_iter_num_destroy",
+        flags: KF_ITER_DESTROY,
+        special: Special::None,
+        set: KfuncSet::Common,
+    },
+    KfuncDef {
+        name: "bpf_iter_bits_new",
+        flags: KF_ITER_NEW,
+        special: Special::None,
+        set: KfuncSet::Common,
+    },
     KfuncDef {
         name: "bpf_iter_bits_next",
         flags: KF_ITER_NEXT | KF_RET_NULL,
         special: Special::None,
         set: KfuncSet::Common,
     },
-    KfuncDef { name: "bpf_iter_bits_destroy", flags: KF_ITER_DESTROY, special: Special::None, set: KfuncSet::Common },
-    KfuncDef { name: "bpf_rcu_read_lock", flags: 0, special: Special::RcuLock, set: KfuncSet::Common },
-    KfuncDef { name: "bpf_rcu_read_unlock", flags: 0, special: Special::RcuUnlock, set: KfuncSet::Common },
-    KfuncDef { name: "bpf_preempt_disable", flags: 0, special: Special::PreemptDisable, set: KfuncSet::Common },
-    KfuncDef { name: "bpf_preempt_enable", flags: 0, special: Special::PreemptEnable, set: KfuncSet::Common },
+    KfuncDef {
+        name: "bpf_iter_bits_destroy",
+        flags: KF_ITER_DESTROY,
+        special: Special::None,
+        set: KfuncSet::Common,
+    },
+    KfuncDef {
+        name: "bpf_rcu_read_lock",
+        flags: 0,
+        special: Special::RcuLock,
+        set: KfuncSet::Common,
+    },
+    KfuncDef {
+        name: "bpf_rcu_read_unlock",
+        flags: 0,
+        special: Special::RcuUnlock,
+        set: KfuncSet::Common,
+    },
+    KfuncDef {
+        name: "bpf_preempt_disable",
+        flags: 0,
+        special: Special::PreemptDisable,
+        set: KfuncSet::Common,
+    },
+    KfuncDef {
+        name: "bpf_preempt_enable",
+        flags: 0,
+        special: Special::PreemptEnable,
+        set: KfuncSet::Common,
+    },
     // In the kernel's generic set (bpf_throw is not callable from every program type).
     KfuncDef { name: "bpf_throw", flags: 0, special: Special::Throw, set: KfuncSet::Common },
     // kernel/bpf/helpers.c, generic_btf_ids.
@@ -565,7 +605,8 @@ fn process_btf_arg(
     let r = *st.reg(regno);
     let trusted_args = flags & (KF_TRUSTED_ARGS | KF_RCU) != 0;
     let release = flags & KF_RELEASE != 0;
-    if trusted_args && (r.is_const(0) || (r.is_ptr() && r.maybe_null)) {
+    // The running kernel (6.18) refuses NULL for release kfuncs' arguments too.
+    if (trusted_args || release) && (r.is_const(0) || (r.is_ptr() && r.maybe_null)) {
         return Err(reject(insn, format!("Possibly NULL pointer passed to trusted arg{i}")));
     }
     if r.ref_obj_id != 0 && release {
@@ -586,7 +627,10 @@ fn process_btf_arg(
         return Err(Stop::unsupported(insn, format!("kfunc {name}: R{regno} of unknown trust")));
     }
     if r.var.const_value() != Some(0) {
-        return Err(Stop::unsupported(insn, format!("kfunc {name}: R{regno} at a variable offset")));
+        return Err(Stop::unsupported(
+            insn,
+            format!("kfunc {name}: R{regno} at a variable offset"),
+        ));
     }
     if r.off != 0 {
         if release && r.ref_obj_id != 0 {
@@ -600,10 +644,7 @@ fn process_btf_arg(
         return Err(Stop::unsupported(insn, format!("kfunc {name}: R{regno} at an offset")));
     }
     if r.maybe_null {
-        if r.trusted {
-            return Err(Stop::unsupported(insn, format!("kfunc {name}: trusted R{regno} or NULL")));
-        }
-        return Err(reject(insn, format!("arg#{i} is ptr_or_null_ expected ptr_ or socket")));
+        return Err(Stop::unsupported(insn, format!("kfunc {name}: R{regno} may be NULL")));
     }
     if release && r.ref_obj_id == 0 && !r.trusted {
         // Untrusted (PTR_UNTRUSTED) pointers get another message; bpflab does not know which.

@@ -1,0 +1,288 @@
+//! Kfuncs that acquire and release kernel objects (verifier/src/kfunc.rs): task and cgroup
+//! references (`bpf_task_from_pid`, `bpf_task_acquire`, `bpf_cgroup_from_id`, ... and their
+//! `*_release`), cpumasks (`bpf_cpumask_create`/`acquire`/`release` and the mask
+//! operations), on assembled programs, the fixtures and the kernel's selftests. Each case is
+//! compared with the running kernel: verdict and error class, and bpflab's exact message.
+
+use bpflab_kernel::verdict::{VerdictOptions, kernel_verdict};
+use bpflab_verifier::{Config, ErrorKind, Report, Verdict, verify};
+use bpflab_vm::asm::assemble;
+use bpflab_vm::helpers::HelperRegistry;
+use bpflab_vm::spec::KfuncRef;
+use bpflab_vm::{Collection, ProgType, Program};
+
+/// This kernel's BTF id of function `name`.
+fn vmlinux_func(name: &str) -> Option<u32> {
+    static BTF: std::sync::OnceLock<Option<bpflab_btf::Btf>> = std::sync::OnceLock::new();
+    let btf = BTF.get_or_init(|| bpflab_btf::Btf::from_vmlinux().ok()).as_ref()?;
+    btf.find_by_name(name, bpflab_btf::BtfKind::Func)
+}
+
+/// Assembles `asm`, where `{name}` stands for kfunc `name`'s BTF id, into a GPL program of
+/// type `ty` whose collection names the kfuncs it calls; `None` without vmlinux BTF.
+fn program(name: &str, ty: ProgType, asm: &str) -> Option<Collection> {
+    let mut text = asm.to_string();
+    let mut kfuncs = Vec::new();
+    while let Some(start) = text.find('{') {
+        let end = start + text[start..].find('}').expect("closing brace");
+        let kname = text[start + 1..end].to_string();
+        let id = vmlinux_func(&kname)?;
+        text.replace_range(start..=end, &id.to_string());
+        if !kfuncs.iter().any(|k: &KfuncRef| k.btf_id == id) {
+            kfuncs.push(KfuncRef { btf_id: id, name: kname });
+        }
+    }
+    let insns = assemble(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let mut p = Program::raw(name, insns);
+    p.prog_type = ty;
+    p.license = "GPL".into();
+    let mut c = Collection::single(p);
+    c.kfuncs = kfuncs;
+    Some(c)
+}
+
+/// bpflab's outcome: `Ok(None)` accepted, `Ok(Some((class, message)))` rejected, `Err`
+/// unsupported.
+fn outcome(r: &Report) -> Result<Option<(ErrorKind, String)>, String> {
+    match &r.verdict {
+        Verdict::Accepted => Ok(None),
+        Verdict::Rejected(e) => Ok(Some((e.kind, e.message.clone()))),
+        Verdict::Unsupported(u) => Err(u.feature.clone()),
+    }
+}
+
+/// One assembled case and bpflab's expected message (`None`: accepted).
+struct Case {
+    name: &'static str,
+    ty: ProgType,
+    asm: &'static str,
+    expect: Option<&'static str>,
+}
+
+use ProgType::{Kprobe, SchedCls, Tracepoint, Xdp};
+
+/// `r0 = bpf_task_from_pid(1)`, ref in r6, NULL path exits 0.
+macro_rules! task {
+    () => {
+        "r1 = 1\ncall kfunc {bpf_task_from_pid}\nif r0 != 0 goto got\nr0 = 0\nexit\ngot:\nr6 = r0\n"
+    };
+}
+
+/// `r0 = bpf_cpumask_create()`, ref in r6, NULL path exits 0.
+macro_rules! mask {
+    () => {
+        "call kfunc {bpf_cpumask_create}\nif r0 != 0 goto got\nr0 = 0\nexit\ngot:\nr6 = r0\n"
+    };
+}
+
+const CASES: &[Case] = &[
+    Case {
+        name: "task_from_pid_release",
+        ty: SchedCls,
+        asm: concat!(task!(), "r1 = r6\ncall kfunc {bpf_task_release}\nr0 = 0\nexit"),
+        expect: None,
+    },
+    Case {
+        name: "task_from_pid_leak",
+        ty: SchedCls,
+        asm: concat!(task!(), "r0 = 0\nexit"),
+        expect: Some("BPF_EXIT instruction in main prog would lead to reference leak"),
+    },
+    Case {
+        name: "task_release_unchecked",
+        ty: Xdp,
+        asm: "r1 = 1\ncall kfunc {bpf_task_from_pid}\nr1 = r0\ncall kfunc {bpf_task_release}\nr0 = 0\nexit",
+        expect: Some("Possibly NULL pointer passed to trusted arg0"),
+    },
+    Case {
+        name: "task_use_after_release",
+        ty: SchedCls,
+        asm: concat!(
+            task!(),
+            "r1 = r6\ncall kfunc {bpf_task_release}\nr0 = *(u32 *)(r6 + 0)\nr0 = 0\nexit"
+        ),
+        expect: Some("R6 invalid mem access 'scalar'"),
+    },
+    Case {
+        name: "task_field_load",
+        ty: SchedCls,
+        asm: concat!(
+            task!(),
+            "r7 = *(u32 *)(r6 + 0)\nr1 = r6\ncall kfunc {bpf_task_release}\nr0 = 0\nexit"
+        ),
+        expect: None,
+    },
+    Case {
+        name: "task_acquire_twice_release_both",
+        ty: SchedCls,
+        asm: concat!(
+            task!(),
+            "r1 = r6\ncall kfunc {bpf_task_acquire}\nif r0 == 0 goto skip\n",
+            "r1 = r0\ncall kfunc {bpf_task_release}\nskip:\n",
+            "r1 = r6\ncall kfunc {bpf_task_release}\nr0 = 0\nexit"
+        ),
+        expect: None,
+    },
+    Case {
+        name: "task_acquire_leaks_second",
+        ty: SchedCls,
+        asm: concat!(
+            task!(),
+            "r1 = r6\ncall kfunc {bpf_task_acquire}\n",
+            "r1 = r6\ncall kfunc {bpf_task_release}\nr0 = 0\nexit"
+        ),
+        expect: Some("BPF_EXIT instruction in main prog would lead to reference leak"),
+    },
+    Case {
+        name: "task_acquire_null",
+        ty: SchedCls,
+        asm: "r1 = 0\ncall kfunc {bpf_task_acquire}\nr0 = 0\nexit",
+        expect: Some("Possibly NULL pointer passed to trusted arg0"),
+    },
+    Case {
+        name: "cgroup_to_task_release",
+        ty: SchedCls,
+        asm: concat!(
+            "r1 = 1\ncall kfunc {bpf_cgroup_from_id}\nif r0 != 0 goto got\nr0 = 0\nexit\ngot:\n",
+            "r1 = r0\ncall kfunc {bpf_task_release}\nr0 = 0\nexit"
+        ),
+        expect: Some(
+            "kernel function bpf_task_release args#0 expected pointer to STRUCT task_struct but R1 has a pointer to STRUCT cgroup",
+        ),
+    },
+    Case {
+        name: "cgroup_from_id_release",
+        ty: SchedCls,
+        asm: concat!(
+            "r1 = 1\ncall kfunc {bpf_cgroup_from_id}\nif r0 == 0 goto out\n",
+            "r1 = r0\ncall kfunc {bpf_cgroup_acquire}\nif r0 == 0 goto skip\n",
+            "r1 = r0\ncall kfunc {bpf_cgroup_release}\nskip:\nr0 = 0\nexit\nout:\nr0 = 0\nexit"
+        ),
+        expect: Some("BPF_EXIT instruction in main prog would lead to reference leak"),
+    },
+    Case {
+        name: "task_release_off",
+        ty: SchedCls,
+        asm: concat!(task!(), "r1 = r6\nr1 += 8\ncall kfunc {bpf_task_release}\nr0 = 0\nexit"),
+        expect: Some(
+            "R1 must have zero offset when passed to release func or trusted arg to kfunc",
+        ),
+    },
+    Case {
+        name: "task_from_pid_kprobe",
+        ty: Kprobe,
+        asm: concat!(task!(), "r1 = r6\ncall kfunc {bpf_task_release}\nr0 = 0\nexit"),
+        expect: Some("calling kernel function bpf_task_from_pid is not allowed"),
+    },
+    Case {
+        name: "cpumask_in_xdp",
+        ty: Xdp,
+        asm: concat!(mask!(), "r1 = r6\ncall kfunc {bpf_cpumask_release}\nr0 = 0\nexit"),
+        expect: Some("calling kernel function bpf_cpumask_create is not allowed"),
+    },
+    Case {
+        name: "cpumask_ops",
+        ty: Tracepoint,
+        asm: concat!(
+            mask!(),
+            "r1 = 0\nr2 = r6\ncall kfunc {bpf_cpumask_set_cpu}\n",
+            "r1 = 0\nr2 = r6\ncall kfunc {bpf_cpumask_test_cpu}\nr7 = r0\n",
+            "r1 = r6\ncall kfunc {bpf_cpumask_weight}\nr7 += r0\n",
+            "r1 = r6\ncall kfunc {bpf_cpumask_acquire}\nr8 = r0\n",
+            "r1 = r6\ncall kfunc {bpf_cpumask_release}\n",
+            "r1 = r8\nr2 = r8\nr3 = r8\ncall kfunc {bpf_cpumask_and}\n",
+            "r1 = r8\ncall kfunc {bpf_cpumask_release}\nr0 = 0\nexit"
+        ),
+        expect: None,
+    },
+    Case {
+        name: "cpumask_test_unchecked",
+        ty: Tracepoint,
+        asm: concat!(
+            "call kfunc {bpf_cpumask_create}\nr6 = r0\nr1 = 0\nr2 = r6\n",
+            "call kfunc {bpf_cpumask_test_cpu}\nr0 = 0\nexit"
+        ),
+        expect: Some("Possibly NULL pointer passed to trusted arg1"),
+    },
+    Case {
+        name: "cpumask_acquire_unchecked",
+        ty: Tracepoint,
+        asm: concat!(
+            "call kfunc {bpf_cpumask_create}\nr6 = r0\nr1 = r6\n",
+            "call kfunc {bpf_cpumask_acquire}\nr0 = 0\nexit"
+        ),
+        expect: Some("Possibly NULL pointer passed to trusted arg0"),
+    },
+    Case {
+        name: "current_task_release",
+        ty: Tracepoint,
+        asm: "call 158\nr1 = r0\ncall kfunc {bpf_task_release}\nr0 = 0\nexit",
+        expect: Some("release kernel function bpf_task_release expects refcounted PTR_TO_BTF_ID"),
+    },
+    Case {
+        name: "current_task_acquire",
+        ty: Tracepoint,
+        asm: concat!(
+            "call 158\nr1 = r0\ncall kfunc {bpf_task_acquire}\nif r0 == 0 goto out\n",
+            "r1 = r0\ncall kfunc {bpf_task_release}\nout:\nr0 = 0\nexit"
+        ),
+        expect: None,
+    },
+];
+
+#[test]
+fn reference_kfunc_cases_match_the_kernel() {
+    let helpers = HelperRegistry::standard();
+    let config = Config::default();
+    let mut failures = Vec::new();
+    let mut compared = 0;
+    for case in CASES {
+        let Some(coll) = program(case.name, case.ty, case.asm) else {
+            eprintln!("SKIP: no vmlinux BTF with the kfuncs of {}", case.name);
+            continue;
+        };
+        let report = verify(&coll, 0, &helpers, &config);
+        let got = match outcome(&report) {
+            Ok(g) => g,
+            Err(f) => {
+                let k = kernel_verdict(&coll, 0, &VerdictOptions::default());
+                let k = k.map(|k| (k.accepted, k.error_line));
+                failures.push(format!("{}: unsupported: {f} (kernel {k:?})", case.name));
+                continue;
+            }
+        };
+        if got.as_ref().map(|g| g.1.as_str()) != case.expect {
+            failures.push(format!("{}: bpflab {:?}, expected {:?}", case.name, got, case.expect));
+        }
+        match kernel_verdict(&coll, 0, &VerdictOptions::default()) {
+            Ok(k) => {
+                compared += 1;
+                let kclass = k.error_line.as_deref().map(ErrorKind::classify);
+                let bclass = got.as_ref().map(|g| g.0);
+                if k.accepted != got.is_none() || (!k.accepted && kclass != bclass) {
+                    failures.push(format!(
+                        "{}: kernel {} {:?} ({kclass:?}), bpflab {got:?}",
+                        case.name, k.accepted, k.error_line
+                    ));
+                } else if !k.accepted && k.error_line.as_deref() != case.expect {
+                    failures.push(format!(
+                        "{}: kernel says {:?}, bpflab {:?}",
+                        case.name, k.error_line, got
+                    ));
+                }
+                if let (true, Some(kp)) = (k.accepted, k.processed_insns) {
+                    let ours = report.stats.processed_insns;
+                    if ours.abs_diff(kp) > 4 + kp / 10 {
+                        failures.push(format!(
+                            "{}: processed {ours} insns, the kernel {kp}",
+                            case.name
+                        ));
+                    }
+                }
+            }
+            Err(e) => println!("SKIP: {}: kernel load failed: {e}", case.name),
+        }
+    }
+    println!("{} cases, {compared} compared with the kernel", CASES.len());
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
