@@ -425,8 +425,9 @@ impl<'a> Verifier<'a> {
         if !add_new {
             return Ok(false);
         }
-        let mut state = cur.clone();
-        crate::prune::clean(&mut state, &live);
+        // Stored whole: pruning skips the registers dead here, but loop detection compares
+        // them too, as the kernel's (uncleaned, in-progress) states do.
+        let state = cur.clone();
         self.stored.push(Stored {
             state,
             parent: *parent,
