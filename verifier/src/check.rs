@@ -1541,7 +1541,11 @@ fn linked(st: &State, id: u32) -> bool {
     let mut n = 0;
     for f in &st.frames {
         n += f.regs.iter().filter(|r| r.is_scalar() && r.id == id).count();
-        n += f.stack.iter().filter(|s| s.has_spill() && s.spilled.is_scalar() && s.spilled.id == id).count();
+        n += f
+            .stack
+            .iter()
+            .filter(|s| s.has_spill() && s.spilled.is_scalar() && s.spilled.id == id)
+            .count();
         if n > 1 {
             return true;
         }

@@ -128,10 +128,8 @@ pub(crate) fn precision_in(
     // The main program's r0 matters at exit only where the program type checks it; a
     // subprogram's goes back to its caller.
     let main_end = cfg.subprogs.get(1).map_or(n, |s| s.start);
-    let main_r0 = u16::from(crate::call::return_value_checked(
-        prog.prog_type,
-        prog.expected_attach_type,
-    ));
+    let main_r0 =
+        u16::from(crate::call::return_value_checked(prog.prog_type, prog.expected_attach_type));
     let mut inn = vec![Prec::default(); n];
     let bit = |r: R| 1u16 << r.idx();
     let mut changed = true;
@@ -193,7 +191,8 @@ pub(crate) fn precision_in(
                 Insn::Load { dst, src, off, size, .. } => {
                     let mut v = Prec { regs: out.regs & !bit(dst), slots: out.slots };
                     if out.regs & bit(dst) != 0 {
-                        v.slots |= if src == R::R10 { fp_slots(off, size.bytes()) } else { u64::MAX };
+                        v.slots |=
+                            if src == R::R10 { fp_slots(off, size.bytes()) } else { u64::MAX };
                     }
                     v
                 }
@@ -247,7 +246,9 @@ pub(crate) fn precision_in(
                     v
                 }
                 // The callee may read this frame's stack through its arguments.
-                Insn::Call { .. } => Prec { regs: out.regs & !CALLER_SAVED | ARGS, slots: u64::MAX },
+                Insn::Call { .. } => {
+                    Prec { regs: out.regs & !CALLER_SAVED | ARGS, slots: u64::MAX }
+                }
                 Insn::Exit => Prec { regs: if slot < main_end { main_r0 } else { 1 }, slots: 0 },
             };
             if v != inn[slot] {
@@ -417,7 +418,15 @@ fn maybe_pointers(
                 work.push((next, o));
             }
             Insn::LdAbs { .. } | Insn::LdInd { .. } => {
-                work.push((next, F { ptr: f.ptr & !0b11_1111, ctx: f.ctx & !0b11_1111, ctx_mod: f.ctx_mod & !0b11_1111, slots: f.slots }));
+                work.push((
+                    next,
+                    F {
+                        ptr: f.ptr & !0b11_1111,
+                        ctx: f.ctx & !0b11_1111,
+                        ctx_mod: f.ctx_mod & !0b11_1111,
+                        slots: f.slots,
+                    },
+                ));
             }
             Insn::Ja { off } => work.push((target(i64::from(off)), f)),
             Insn::JaLong { imm } => work.push((target(i64::from(imm)), f)),

@@ -368,7 +368,7 @@ impl StackSlot {
 
     /// Whether any byte holds part of a spill.
     pub fn has_spill(&self) -> bool {
-        self.bytes.iter().any(|&b| b == ByteKind::Spill)
+        self.bytes.contains(&ByteKind::Spill)
     }
 }
 
@@ -398,7 +398,15 @@ impl Frame {
     pub fn new(frameno: u8, callsite: usize, subprog: usize) -> Frame {
         let mut regs = [Reg::NOT_INIT; NREGS];
         regs[FP] = Reg { frameno, ..Reg::ptr(PtrKind::Stack) };
-        Frame { regs, stack: Vec::new(), callsite, frameno, subprog, callback_of: None, callback_depth: 0 }
+        Frame {
+            regs,
+            stack: Vec::new(),
+            callsite,
+            frameno,
+            subprog,
+            callback_of: None,
+            callback_depth: 0,
+        }
     }
 
     /// Bytes of stack the frame has touched (a multiple of 8).

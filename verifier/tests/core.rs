@@ -20,7 +20,11 @@ const CASES: &[Case] = &[
     Case { name: "ret0", asm: "r0 = 0\nexit", expect: None },
     Case { name: "uninit_r0", asm: "exit", expect: Some("R0 !read_ok") },
     Case { name: "uninit_r2", asm: "r0 = r2\nexit", expect: Some("R2 !read_ok") },
-    Case { name: "write_fp", asm: "r10 = 0\nr0 = 0\nexit", expect: Some("frame pointer is read only") },
+    Case {
+        name: "write_fp",
+        asm: "r10 = 0\nr0 = 0\nexit",
+        expect: Some("frame pointer is read only"),
+    },
     Case { name: "div_zero_k", asm: "r0 = 1\nr0 /= 0\nexit", expect: Some("div by zero") },
     Case { name: "bad_shift", asm: "r0 = 1\nr0 <<= 64\nexit", expect: Some("invalid shift 64") },
     Case {
@@ -38,7 +42,11 @@ const CASES: &[Case] = &[
         asm: "r0 = 0\nr1 = 0\nl: r1 += 1\nr0 += 2\nif r1 < 10 goto l\nr0 = 0\nexit",
         expect: None,
     },
-    Case { name: "infinite_loop", asm: "r0 = 0\nl: r0 = 0\nif r0 == 0 goto l\nexit", expect: Some("infinite loop detected at insn 1") },
+    Case {
+        name: "infinite_loop",
+        asm: "r0 = 0\nl: r0 = 0\nif r0 == 0 goto l\nexit",
+        expect: Some("infinite loop detected at insn 1"),
+    },
     Case {
         name: "ptr_add_ptr",
         asm: "r2 = r10\nr2 += r10\nr0 = 0\nexit",
