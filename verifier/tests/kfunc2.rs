@@ -4,7 +4,10 @@
 //! operations), on assembled programs, the fixtures and the kernel's selftests. Each case is
 //! compared with the running kernel: verdict and error class, and bpflab's exact message.
 
+use std::path::Path;
+
 use bpflab_kernel::verdict::{VerdictOptions, kernel_verdict};
+use bpflab_loader::LoadOptions;
 use bpflab_verifier::{Config, ErrorKind, Report, Verdict, verify};
 use bpflab_vm::asm::assemble;
 use bpflab_vm::helpers::HelperRegistry;
@@ -285,4 +288,96 @@ fn reference_kfunc_cases_match_the_kernel() {
     }
     println!("{} cases, {compared} compared with the kernel", CASES.len());
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Fixture and selftest programs calling reference kfuncs: (object path from the repository
+/// root, programs).
+const OBJECTS: &[(&str, &[&str])] = &[
+    ("programs/tests/kfuncs.bpf.o", &["sys_cpumask"]),
+    ("programs/corpus/syscall_kfuncs.bpf.o", &["task_and_mask"]),
+    (
+        "verifier/corpus/selftests/obj/verifier_kfunc_prog_types.bpf.o",
+        &[
+            "task_kfunc_raw_tp",
+            "cgrp_kfunc_raw_tp",
+            "cpumask_kfunc_raw_tp",
+            "task_kfunc_syscall",
+            "cgrp_kfunc_syscall",
+            "cpumask_kfunc_syscall",
+            "task_kfunc_tracepoint",
+            "cgrp_kfunc_tracepoint",
+            "cpumask_kfunc_tracepoint",
+            "task_kfunc_perf_event",
+            "cgrp_kfunc_perf_event",
+            "cpumask_kfunc_perf_event",
+        ],
+    ),
+    (
+        "verifier/corpus/selftests/obj/task_kfunc_failure.bpf.o",
+        &["task_kfunc_acquire_unsafe_kretprobe", "task_kfunc_acquire_unsafe_kretprobe_rcu"],
+    ),
+    (
+        "verifier/corpus/selftests/obj/cgrp_kfunc_failure.bpf.o",
+        &["cgrp_kfunc_acquire_unsafe_kretprobe"],
+    ),
+];
+
+#[test]
+fn reference_kfunc_objects_agree_with_the_kernel() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let helpers = HelperRegistry::standard();
+    let config = Config::default();
+    let mut failures = Vec::new();
+    let (mut agreed, mut accepted) = (0, 0);
+    for (object, programs) in OBJECTS {
+        let path = root.join(object);
+        let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let obj = bpflab_loader::load(&bytes, &LoadOptions::for_path(&path)).expect("loads");
+        let coll = &obj.collection;
+        for name in *programs {
+            let Some(idx) = coll.programs.iter().position(|p| p.name == *name) else {
+                failures.push(format!("{object}: no program {name}"));
+                continue;
+            };
+            let report = verify(coll, idx, &helpers, &config);
+            let got = match outcome(&report) {
+                Ok(g) => g,
+                Err(f) => {
+                    failures.push(format!("{object}/{name}: unsupported: {f}"));
+                    continue;
+                }
+            };
+            let k = match kernel_verdict(coll, idx, &VerdictOptions::default()) {
+                Ok(k) => k,
+                Err(e) => {
+                    println!("SKIP: {object}/{name}: the kernel cannot load it: {e}");
+                    continue;
+                }
+            };
+            let kclass = k.error_line.as_deref().map(ErrorKind::classify);
+            let bclass = got.as_ref().map(|g| g.0);
+            if k.accepted != got.is_none()
+                || (!k.accepted
+                    && (kclass != bclass
+                        || k.error_line.as_deref() != got.as_ref().map(|g| g.1.as_str())))
+            {
+                failures.push(format!(
+                    "{object}/{name}: kernel {} {:?}, bpflab {got:?}",
+                    k.accepted, k.error_line
+                ));
+                continue;
+            }
+            if let (true, Some(kp)) = (k.accepted, k.processed_insns) {
+                accepted += 1;
+                println!(
+                    "{name}: processed {} insns, the kernel {kp}",
+                    report.stats.processed_insns
+                );
+            }
+            agreed += 1;
+        }
+    }
+    println!("{agreed} programs agree with the kernel ({accepted} accepted by both)");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert!(agreed >= 17, "only {agreed} programs compared");
 }
