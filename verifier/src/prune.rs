@@ -522,12 +522,33 @@ pub(crate) fn range_within(old: &State, cur: &State, live: &Liveness) -> bool {
     states_equal(old, cur, live, Mode::RangeWithin)
 }
 
-/// Whether `cur` repeats `old` exactly (in its live registers): a loop that makes no progress.
+/// Whether `cur` repeats `old` exactly (every register): a loop that makes no progress.
 pub(crate) fn looping(old: &State, cur: &State, live: &Liveness) -> bool {
     states_equal(old, cur, live, Mode::Exact)
 }
 
 fn states_equal(old: &State, cur: &State, live: &Liveness, mode: Mode) -> bool {
+    thread_local! {
+        /// The id map's storage, reused across comparisons (the kernel's `idmap_scratch`).
+        static SCRATCH: std::cell::RefCell<Vec<(u32, u32)>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    SCRATCH.with(|scratch| {
+        let mut pairs = scratch.take();
+        pairs.clear();
+        let mut ids = IdMap { pairs, tmp: 0 };
+        let equal = states_equal_with(old, cur, live, mode, &mut ids);
+        scratch.replace(ids.pairs);
+        equal
+    })
+}
+
+fn states_equal_with(
+    old: &State,
+    cur: &State,
+    live: &Liveness,
+    mode: Mode,
+    ids: &mut IdMap,
+) -> bool {
     if old.frames.len() != cur.frames.len()
         || old.lock.is_some() != cur.lock.is_some()
         || old.rcu_lock != cur.rcu_lock
@@ -536,7 +557,6 @@ fn states_equal(old: &State, cur: &State, live: &Liveness, mode: Mode) -> bool {
     {
         return false;
     }
-    let mut ids = IdMap::default();
     if let (Some(a), Some(b)) = (&old.lock, &cur.lock)
         && (a.map != b.map || a.off != b.off || !ids.check(a.id, b.id))
     {
@@ -559,12 +579,12 @@ fn states_equal(old: &State, cur: &State, live: &Liveness, mode: Mode) -> bool {
             if mode == Mode::Covers && ro.is_scalar() && rc.is_scalar() && !live.precise(i, r) {
                 continue;
             }
-            if !reg_safe(ro, rc, &mut ids, mode) {
+            if !reg_safe(ro, rc, ids, mode) {
                 return false;
             }
         }
         let slots = live.precise_slots(i);
-        if !stack_safe(fo, fc, &mut ids, mode, slots) {
+        if !stack_safe(fo, fc, ids, mode, slots) {
             return false;
         }
     }
