@@ -972,6 +972,36 @@ fn deciding(v: &Verifier<'_>, from: usize) -> (u16, u64) {
     inn.get(from).copied().unwrap_or_default()
 }
 
+/// The modelled kfunc with vmlinux function id `btf_id`.
+fn def_of(btf_id: i32) -> Option<&'static KfuncDef> {
+    let btf = vmlinux()?;
+    let Ok(BtfType::Func { name_off, .. }) = btf.type_by_id(u32::try_from(btf_id).ok()?) else {
+        return None;
+    };
+    let name = btf.string_at(*name_off).ok()?;
+    KFUNCS.iter().find(|k| k.name == name)
+}
+
+/// Whether kfunc `btf_id` is a modelled reference or cpumask kfunc: its arguments are kernel
+/// objects and scalars the kernel does not need exactly (no `__k`/`__sz` arguments, no
+/// stack memory), so precision tracking marks none of them and it leaves the stack alone.
+pub(crate) fn plain(btf_id: i32) -> bool {
+    def_of(btf_id).is_some_and(|k| k.set != KfuncSet::Common)
+}
+
+/// Whether modelled kfunc `btf_id` returns a scalar or nothing (its prototype in the
+/// kernel's BTF), so r0 holds no pointer after the call.
+pub(crate) fn returns_scalar(btf_id: i32) -> bool {
+    let (Some(btf), Some(_)) = (vmlinux(), def_of(btf_id)) else { return false };
+    let Ok(BtfType::Func { type_id, .. }) = btf.type_by_id(btf_id as u32) else { return false };
+    let Ok(BtfType::FuncProto { ret_type, .. }) = btf.type_by_id(*type_id) else { return false };
+    *ret_type == 0
+        || matches!(
+            btf.resolve_mods(*ret_type).map(|(_, t)| t),
+            Ok(BtfType::Int(_) | BtfType::Enum(_) | BtfType::Enum64(_))
+        )
+}
+
 /// Whether the call at `insn` is an iterator's `next` (`is_iter_next_insn`).
 pub(crate) fn is_iter_next_insn(v: &Verifier<'_>, insn: usize) -> bool {
     if !v.cfg.force_checkpoint.get(insn).copied().unwrap_or(false) {
