@@ -245,6 +245,10 @@ pub(crate) fn precision_in(
                     }
                     v
                 }
+                // Kfuncs taking kernel objects and scalars: no argument decides anything.
+                Insn::Call { kind: CallKind::Kfunc, imm, .. } if crate::kfunc::plain(imm) => {
+                    regs(out.regs & !CALLER_SAVED)
+                }
                 // The callee may read this frame's stack through its arguments.
                 Insn::Call { .. } => {
                     Prec { regs: out.regs & !CALLER_SAVED | ARGS, slots: u64::MAX }
@@ -439,9 +443,12 @@ fn maybe_pointers(
                     CallKind::Helper => helpers
                         .proto(i64::from(imm))
                         .is_none_or(|h| !matches!(h.ret, RetType::Integer | RetType::Void)),
+                    CallKind::Kfunc => !crate::kfunc::returns_scalar(imm),
                     _ => true,
                 };
-                let slots = if kind == CallKind::Helper { f.slots } else { u64::MAX };
+                let keeps_stack =
+                    kind == CallKind::Helper || kind == CallKind::Kfunc && crate::kfunc::plain(imm);
+                let slots = if keeps_stack { f.slots } else { u64::MAX };
                 let o = F {
                     ptr: (f.ptr & !0b11_1111) | u16::from(r0),
                     ctx: f.ctx & !0b11_1111,
