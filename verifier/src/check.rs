@@ -1434,7 +1434,7 @@ pub(crate) fn reg_not_null(r: &Reg) -> bool {
                 | PtrKind::Mem
                 | PtrKind::MapPtr
         )
-    )
+    ) || (r.kind() == Some(PtrKind::BtfId) && r.ref_obj_id != 0)
 }
 
 /// Applies a packet comparison's outcome to one side.
