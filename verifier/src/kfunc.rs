@@ -384,11 +384,12 @@ pub(crate) fn check_kfunc_call(
     if st.lock.is_some() {
         return Err(reject(insn, "function calls are not allowed while holding a lock"));
     }
-    if def.special != Special::None && sleepable(v) {
-        // Sleepable helpers inside these sections are refused by the helper checks, which
-        // do not look at the sections yet.
+    if def.special == Special::Throw && sleepable(v) {
         return Err(Stop::unsupported(insn, format!("kfunc {name} in a sleepable program")));
     }
+    // RCU sections and disabled preemption in sleepable programs: the helper checks refuse
+    // helpers that may sleep inside them (call.rs), and no modelled kfunc sleeps
+    // (`KF_SLEEPABLE`).
     if def.special == Special::Throw {
         throw_supported(v, insn)?;
     }

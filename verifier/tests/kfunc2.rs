@@ -116,6 +116,18 @@ const CASES: &[Case] = &[
         expect: None,
     },
     Case {
+        // A referenced pointer is trusted, so never NULL: the second check's NULL branch is
+        // dead (reg_not_null), else it would leak the reference.
+        name: "task_checked_twice",
+        ty: SchedCls,
+        asm: concat!(
+            task!(),
+            "if r6 == 0 goto out2\nr1 = r6\ncall kfunc {bpf_task_release}\nr0 = 0\nexit\n",
+            "out2:\nr0 = 0\nexit"
+        ),
+        expect: None,
+    },
+    Case {
         name: "task_acquire_twice_release_both",
         ty: SchedCls,
         asm: concat!(
@@ -293,7 +305,7 @@ fn reference_kfunc_cases_match_the_kernel() {
 /// Fixture and selftest programs calling reference kfuncs: (object path from the repository
 /// root, programs).
 const OBJECTS: &[(&str, &[&str])] = &[
-    ("programs/tests/kfuncs.bpf.o", &["sys_cpumask"]),
+    ("programs/tests/kfuncs.bpf.o", &["sys_cpumask", "sys_task"]),
     ("programs/corpus/syscall_kfuncs.bpf.o", &["task_and_mask"]),
     (
         "verifier/corpus/selftests/obj/verifier_kfunc_prog_types.bpf.o",
@@ -369,15 +381,18 @@ fn reference_kfunc_objects_agree_with_the_kernel() {
             }
             if let (true, Some(kp)) = (k.accepted, k.processed_insns) {
                 accepted += 1;
-                println!(
-                    "{name}: processed {} insns, the kernel {kp}",
-                    report.stats.processed_insns
-                );
+                let ours = report.stats.processed_insns;
+                println!("{name}: processed {ours} insns, the kernel {kp}");
+                if ours.abs_diff(kp) > 4 + kp / 10 {
+                    failures
+                        .push(format!("{object}/{name}: processed {ours} insns, the kernel {kp}"));
+                    continue;
+                }
             }
             agreed += 1;
         }
     }
     println!("{agreed} programs agree with the kernel ({accepted} accepted by both)");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-    assert!(agreed >= 17, "only {agreed} programs compared");
+    assert!(agreed >= 18, "only {agreed} programs compared");
 }
