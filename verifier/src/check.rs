@@ -359,8 +359,10 @@ impl<'a> Verifier<'a> {
                 && self.stats.processed_insns - self.prev_insns >= 8);
         let live = crate::prune::Liveness::at(self, cur, insn);
         let mut states_cnt = 0u64;
-        let mut k = 0;
-        while k < self.explored[insn].len() {
+        // Newest first, as the kernel walks its list (new states go to its head).
+        let mut k = self.explored[insn].len();
+        while k > 0 {
+            k -= 1;
             let idx = self.explored[insn][k];
             states_cnt += 1;
             let old = &self.stored[idx];
@@ -405,18 +407,19 @@ impl<'a> Verifier<'a> {
             if add_new {
                 s.miss += 1;
             }
-            if s.miss > s.hit * 3 + 3 {
+            // A state that keeps missing is dropped (checkpoints forced for loops get more
+            // chances while their loop is explored), as the kernel's heuristic does.
+            let n = if self.cfg.force_checkpoint[insn] && s.branches > 0 { 64 } else { 3 };
+            if s.miss > s.hit * n + n {
                 s.listed = false;
                 if s.branches == 0 {
                     // Complete and evicted: nothing compares with it or counts through it
                     // again, so its memory goes (the kernel frees such states too).
                     s.drop_payload();
                 }
-                self.explored[insn].swap_remove(k);
+                self.explored[insn].remove(k);
                 self.cur_states = self.cur_states.saturating_sub(1);
-                continue;
             }
-            k += 1;
         }
         self.stats.max_states_per_insn = self.stats.max_states_per_insn.max(states_cnt);
         if !self.config.privileged && states_cnt > self.config.max_states_per_insn as u64 {
