@@ -1286,11 +1286,50 @@ fn check_reg_type(st: &State, insn: usize, regno: usize, arg: Arg, reg: &Reg) ->
     };
     if !ok {
         if reg.kind() == Some(PtrKind::BtfId) {
+            if let Arg::BtfSockCommon { null_ok, release } = arg {
+                return btf_sock_common(insn, regno, reg, null_ok, release);
+            }
             return Err(Stop::unsupported(insn, "BTF-typed kernel pointers passed to helpers"));
         }
         return Err(reject(
             insn,
             format!("R{regno} type={} expected={expected}", type_str(st, reg)),
+        ));
+    }
+    Ok(())
+}
+
+/// A BTF pointer passed as `ARG_PTR_TO_BTF_ID_SOCK_COMMON` (`check_reg_type`): not NULL
+/// unless the argument allows it (never for a release), and a struct starting with
+/// `struct sock_common` (`btf_struct_ids_match`, not strict: `bpf_sk_release` takes every
+/// socket type). Pointers of unknown trust (possibly `PTR_UNTRUSTED`, which the kernel
+/// refuses) and at an offset are unsupported.
+fn btf_sock_common(
+    insn: usize,
+    regno: usize,
+    reg: &Reg,
+    null_ok: bool,
+    release: bool,
+) -> Result<(), Stop> {
+    if reg.maybe_null && (!null_ok || release) {
+        return Err(reject(insn, format!("Possibly NULL pointer passed to helper arg{regno}")));
+    }
+    let unsupported = || Stop::unsupported(insn, "BTF-typed kernel pointers passed to helpers");
+    if reg.maybe_null || (reg.ref_obj_id == 0 && !reg.trusted) || reg.off != 0 {
+        return Err(unsupported());
+    }
+    let (Some(btf), Some(want)) =
+        (crate::mem::vmlinux(), crate::mem::vmlinux_struct("sock_common"))
+    else {
+        return Err(unsupported());
+    };
+    if !crate::kfunc::struct_ids_match(btf, reg.btf_id, want, false) {
+        return Err(reject(
+            insn,
+            format!(
+                "R{regno} is of type {} but sock_common is expected",
+                btf.type_name(reg.btf_id).unwrap_or("")
+            ),
         ));
     }
     Ok(())

@@ -670,7 +670,7 @@ fn process_btf_arg(
 /// (`btf_struct_ids_match` at offset 0): the same struct, or unless `strict` a struct whose
 /// first member is (recursively) that struct, as `struct bpf_cpumask` starts with its
 /// `cpumask_t`.
-fn struct_ids_match(btf: &Btf, have: u32, want: u32, strict: bool) -> bool {
+pub(crate) fn struct_ids_match(btf: &Btf, have: u32, want: u32, strict: bool) -> bool {
     let Ok(want) = btf.skip_mods_and_typedefs(want) else { return false };
     let mut id = have;
     for _ in 0..32 {
