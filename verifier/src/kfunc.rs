@@ -201,6 +201,9 @@ const KFUNCS: &[KfuncDef] = &[
     refk("bpf_cgroup_acquire", KF_ACQUIRE | KF_RCU | KF_RET_NULL, KfuncSet::Generic),
     refk("bpf_cgroup_release", KF_RELEASE, KfuncSet::Generic),
     refk("bpf_cgroup_from_id", KF_ACQUIRE | KF_RET_NULL, KfuncSet::Generic),
+    refk("bpf_cgroup_ancestor", KF_ACQUIRE | KF_RCU | KF_RET_NULL, KfuncSet::Generic),
+    refk("bpf_task_under_cgroup", KF_RCU, KfuncSet::Generic),
+    refk("bpf_task_get_cgroup1", KF_ACQUIRE | KF_RCU | KF_RET_NULL, KfuncSet::Generic),
     // kernel/bpf/cpumask.c, cpumask_kfunc_btf_ids.
     refk("bpf_cpumask_create", KF_ACQUIRE | KF_RET_NULL, KfuncSet::Cpumask),
     refk("bpf_cpumask_release", KF_RELEASE, KfuncSet::Cpumask),

@@ -176,6 +176,49 @@ const CASES: &[Case] = &[
         expect: Some("BPF_EXIT instruction in main prog would lead to reference leak"),
     },
     Case {
+        name: "cgroup_ancestor",
+        ty: SchedCls,
+        asm: concat!(
+            "r1 = 1\ncall kfunc {bpf_cgroup_from_id}\nif r0 != 0 goto got\nr0 = 0\nexit\ngot:\n",
+            "r6 = r0\nr1 = r6\nr2 = 0\ncall kfunc {bpf_cgroup_ancestor}\nif r0 == 0 goto skip\n",
+            "r1 = r0\ncall kfunc {bpf_cgroup_release}\nskip:\n",
+            "r1 = r6\ncall kfunc {bpf_cgroup_release}\nr0 = 0\nexit"
+        ),
+        expect: None,
+    },
+    Case {
+        name: "task_under_cgroup",
+        ty: SchedCls,
+        asm: concat!(
+            task!(),
+            "r1 = 1\ncall kfunc {bpf_cgroup_from_id}\nif r0 == 0 goto out\nr7 = r0\n",
+            "r1 = r6\nr2 = r7\ncall kfunc {bpf_task_under_cgroup}\nr8 = r0\n",
+            "r1 = r7\ncall kfunc {bpf_cgroup_release}\nout:\n",
+            "r1 = r6\ncall kfunc {bpf_task_release}\nr0 = 0\nexit"
+        ),
+        expect: None,
+    },
+    Case {
+        name: "task_under_null_cgroup",
+        ty: SchedCls,
+        asm: concat!(
+            task!(),
+            "r1 = r6\nr2 = 0\ncall kfunc {bpf_task_under_cgroup}\n",
+            "r1 = r6\ncall kfunc {bpf_task_release}\nr0 = 0\nexit"
+        ),
+        expect: Some("Possibly NULL pointer passed to trusted arg1"),
+    },
+    Case {
+        name: "task_get_cgroup1_leak",
+        ty: SchedCls,
+        asm: concat!(
+            task!(),
+            "r1 = r6\nr2 = 1\ncall kfunc {bpf_task_get_cgroup1}\n",
+            "r1 = r6\ncall kfunc {bpf_task_release}\nr0 = 0\nexit"
+        ),
+        expect: Some("BPF_EXIT instruction in main prog would lead to reference leak"),
+    },
+    Case {
         name: "task_release_off",
         ty: SchedCls,
         asm: concat!(task!(), "r1 = r6\nr1 += 8\ncall kfunc {bpf_task_release}\nr0 = 0\nexit"),
