@@ -55,7 +55,9 @@ enum KfuncSet {
 impl KfuncSet {
     /// Whether programs of type `t` may call the set's kfuncs: `Some(false)` where the
     /// running kernel (6.18) refuses them ("calling kernel function %s is not allowed"),
-    /// `None` for program types bpflab has not compared with it.
+    /// `None` for program types bpflab has not compared with it (tracing, LSM and struct_ops
+    /// programs among them: the kernel registers the sets for tracing and struct_ops, but
+    /// their trusted arguments and attach points are not modelled).
     fn allows(self, t: bpflab_vm::ProgType) -> Option<bool> {
         use bpflab_vm::ProgType as T;
         let refused = matches!(
@@ -83,13 +85,12 @@ impl KfuncSet {
                 | T::SockOps
                 | T::CgroupDevice
                 | T::CgroupSysctl
-                | T::Syscall
-                | T::Tracing => Some(true),
+                | T::Syscall => Some(true),
                 _ if refused => Some(false),
                 _ => None,
             },
             KfuncSet::Cpumask => match t {
-                T::Tracepoint | T::PerfEvent | T::Syscall | T::Tracing => Some(true),
+                T::Tracepoint | T::PerfEvent | T::Syscall => Some(true),
                 T::SchedCls
                 | T::Xdp
                 | T::CgroupSkb
