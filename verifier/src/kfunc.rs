@@ -2,7 +2,11 @@
 //! (which live in the kernel's `BTF_ID_FLAGS` sets, not in BTF), their prototypes (from the
 //! running kernel's BTF, whose ids the call instructions hold), and open-coded iterators —
 //! iterator state on the stack (`STACK_ITER`), `bpf_iter_<type>_new/next/destroy` and the
-//! convergence of iterator loops at `next` calls. Every other kfunc is unsupported, named.
+//! convergence of iterator loops at `next` calls — and kfuncs that acquire and release
+//! kernel objects (tasks, cgroups, cpumasks: `KF_ACQUIRE`/`KF_RELEASE`/`KF_RET_NULL`,
+//! pointer-to-struct arguments checked for NULL, trust, offset and type as
+//! `check_kfunc_args` does, the program types each kfunc set is registered for). Every other
+//! kfunc is unsupported, named.
 //!
 //! Iterator loops are verified as the kernel does it (`process_iter_next_call`): at a
 //! `next` call the current path continues with the iterator drained (r0 = NULL), and a
@@ -130,8 +134,8 @@ struct KfuncDef {
     set: KfuncSet,
 }
 
-/// The kfuncs bpflab models (all in the kernel's `common_btf_ids`, callable from every
-/// program type), with their kernel flags.
+/// The kfuncs bpflab models, with their kernel flags (`BTF_ID_FLAGS`) and the id set they
+/// are registered in: the one place for each modelled kfunc's flags.
 const KFUNCS: &[KfuncDef] = &[
     KfuncDef {
         name: "bpf_iter_num_new",
