@@ -1378,16 +1378,6 @@ fn kernel_agrees_on_long_programs_with_many_branches() {
     assert_agrees(0xb0a7_f00d, 600, 25, 50);
 }
 
-/// A longer run for when the domain changes: `BPFLAB_BOUNDS_STRESS=<programs>` (seeded by
-/// `BPFLAB_BOUNDS_SEED`, default 1); run with `--ignored`.
-#[test]
-#[ignore = "long; set BPFLAB_BOUNDS_STRESS"]
-fn kernel_agrees_stress() {
-    let count = std::env::var("BPFLAB_BOUNDS_STRESS").map_or(5000, |v| v.parse().expect("count"));
-    let seed = std::env::var("BPFLAB_BOUNDS_SEED").map_or(1, |v| v.parse().expect("seed"));
-    assert_agrees(seed, count, 20, 35);
-}
-
 /// The inside of a pointer's text without its id, fixed offset and packet range: what the
 /// kernel prints of the variable offset (`smin=...,var_off=(...)`, or `imm=N`).
 fn pointer_var_text(text: &str) -> Option<String> {

@@ -404,73 +404,6 @@ fn level0_formats_nothing_per_instruction() {
     assert_eq!(r.log, format!("R4 !read_ok\npath: insn 4 (taken)\n{}\n", r.stats.line(1_000_000)));
 }
 
-/// Every fixture program's level-2 log against the kernel's: prints the first differing
-/// line of each (a survey for finding what to fix; `--ignored --nocapture`).
-#[test]
-#[ignore]
-fn survey_fixture_logs() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join(std::env::var("SURVEY_DIR").unwrap_or_else(|_| "../programs/tests".into()));
-    let mut names: Vec<_> = std::fs::read_dir(&dir).unwrap().flatten().map(|e| e.path()).collect();
-    names.sort();
-    let (mut same, mut differ) = (0, 0);
-    for path in names.iter().filter(|p| p.extension().is_some_and(|x| x == "o")) {
-        let bytes = std::fs::read(path).unwrap();
-        let Ok(obj) = bpflab_loader::load(&bytes, &bpflab_loader::LoadOptions::for_path(path))
-        else {
-            continue;
-        };
-        let c = &obj.collection;
-        for (i, p) in c.programs.iter().enumerate() {
-            let ours = bpflab(c, i, 2 | STATS);
-            let Some(theirs) = kernel(c, i, 2) else { continue };
-            if theirs.trim().is_empty() {
-                continue;
-            }
-            let (a, b) = (normalize(&ours.log), normalize(&theirs));
-            let unsupported = matches!(ours.verdict, Verdict::Unsupported(_));
-            let n = if unsupported { a.len().saturating_sub(4) } else { a.len().max(b.len()) };
-            let first = (0..n).find(|&k| a.get(k) != b.get(k));
-            let name = format!("{}:{}", path.file_name().unwrap().to_string_lossy(), p.name);
-            match first {
-                None => {
-                    same += 1;
-                    println!("SAME {name} ({} lines, {})", a.len(), ours.verdict.name());
-                }
-                Some(k) => {
-                    differ += 1;
-                    println!(
-                        "DIFF {name} line {}:\n  bpflab: {}\n  kernel: {}",
-                        k + 1,
-                        a.get(k).map_or("", |s| s.as_str()),
-                        b.get(k).map_or("", |s| s.as_str())
-                    );
-                }
-            }
-        }
-    }
-    println!("{same} same, {differ} differ");
-}
-
-#[test]
-#[ignore]
-fn dump_fixture_logs() {
-    let name = std::env::var("FIX").unwrap_or("xdp".into());
-    let prog = std::env::var("PROG").unwrap_or_default();
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!(
-        "{}/{name}.bpf.o",
-        std::env::var("SURVEY_DIR").unwrap_or_else(|_| "../programs/tests".into())
-    ));
-    let bytes = std::fs::read(&path).unwrap();
-    let obj = bpflab_loader::load(&bytes, &bpflab_loader::LoadOptions::for_path(&path)).unwrap();
-    let c = &obj.collection;
-    let i = c.programs.iter().position(|p| p.name == prog).unwrap();
-    std::fs::write("/tmp/logwork/ours.txt", bpflab(c, i, 2 | STATS).log).unwrap();
-    std::fs::write("/tmp/logwork/theirs.txt", kernel(c, i, 2).unwrap()).unwrap();
-}
-
-/// The fixtures bpflab decides (accepted or rejected) in at most `max_insns` processed
-/// instructions: (collection, program index, name).
 fn decided_fixtures(max_insns: u64) -> Vec<(Collection, usize, String)> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../programs/tests");
     let mut paths: Vec<_> =
@@ -514,31 +447,6 @@ fn the_log_level_changes_nothing_but_the_log() {
         }
         // Level 0 formats no instruction.
         assert!(!r0.log.contains(": ("), "{name}: {}", r0.log);
-    }
-}
-
-/// What the log costs: verification time per level over the fixtures bpflab decides
-/// (`--ignored --nocapture`).
-#[test]
-#[ignore]
-fn log_cost() {
-    let fixtures = decided_fixtures(u64::MAX);
-    for level in [0u8, 1, 2] {
-        let start = std::time::Instant::now();
-        let (mut insns, mut bytes) = (0u64, 0usize);
-        for _ in 0..5 {
-            for (c, i, _) in &fixtures {
-                let r = bpflab(c, *i, level);
-                insns += r.stats.processed_insns;
-                bytes += r.log.len();
-            }
-        }
-        let t = start.elapsed();
-        println!(
-            "level {level}: {} programs x5, {insns} insns, {:.3} us/insn, {bytes} log bytes",
-            fixtures.len(),
-            t.as_secs_f64() * 1e6 / insns as f64
-        );
     }
 }
 
