@@ -599,43 +599,13 @@ impl<'a> Verifier<'a> {
                 Ok(Flow::Next(next))
             }
             Insn::Neg { width, dst } => {
-                let d = dst.idx();
-                self.check_read(st, insn, d)?;
-                self.check_write(insn, d)?;
-                let privileged = self.config.privileged;
-                let r = st.reg_mut(d);
-                if r.is_ptr() {
-                    if !privileged {
-                        return Err(Stop::reject(
-                            ErrorKind::PointerArithmetic,
-                            insn,
-                            format!("R{d} pointer arithmetic prohibited"),
-                        ));
-                    }
-                    // A privileged program may turn a pointer into a number.
-                    *r = Reg::unknown();
-                }
+                let r = self.unary_operand(st, insn, dst.idx())?;
                 r.var.neg(width == Width::W64);
                 r.id = 0;
                 Ok(Flow::Next(next))
             }
             Insn::Endian { order, bits, dst } => {
-                let d = dst.idx();
-                self.check_read(st, insn, d)?;
-                self.check_write(insn, d)?;
-                let privileged = self.config.privileged;
-                let r = st.reg_mut(d);
-                if r.is_ptr() {
-                    if !privileged {
-                        return Err(Stop::reject(
-                            ErrorKind::PointerArithmetic,
-                            insn,
-                            format!("R{d} pointer arithmetic prohibited"),
-                        ));
-                    }
-                    // A privileged program may turn a pointer into a number.
-                    *r = Reg::unknown();
-                }
+                let r = self.unary_operand(st, insn, dst.idx())?;
                 r.var.endian(order != ByteOrder::Le, bits);
                 r.id = 0;
                 Ok(Flow::Next(next))
@@ -752,6 +722,32 @@ impl<'a> Verifier<'a> {
                 }
             }
         }
+    }
+
+    /// The operand of NEG or END: readable and writable; a pointer there is refused to an
+    /// unprivileged program and becomes an unknown number for a privileged one (the kernel's
+    /// `is_pointer_value` check in `check_alu_op`).
+    fn unary_operand<'s>(
+        &self,
+        st: &'s mut State,
+        insn: usize,
+        d: usize,
+    ) -> Result<&'s mut Reg, Stop> {
+        self.check_read(st, insn, d)?;
+        self.check_write(insn, d)?;
+        let privileged = self.config.privileged;
+        let r = st.reg_mut(d);
+        if r.is_ptr() {
+            if !privileged {
+                return Err(Stop::reject(
+                    ErrorKind::PointerArithmetic,
+                    insn,
+                    format!("R{d} pointer arithmetic prohibited"),
+                ));
+            }
+            *r = Reg::unknown();
+        }
+        Ok(r)
     }
 
     /// The register an LD_IMM64 produces.

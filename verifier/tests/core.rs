@@ -25,6 +25,13 @@ const CASES: &[Case] = &[
         asm: "r10 = 0\nr0 = 0\nexit",
         expect: Some("frame pointer is read only"),
     },
+    // A privileged program may negate a pointer: the result is a number, not dereferenced.
+    Case { name: "neg_pointer", asm: "r1 = -r1\nr0 = r1\nr0 &= 1\nexit", expect: None },
+    Case {
+        name: "neg_pointer_then_load",
+        asm: "r1 = -r1\nr0 = *(u8 *)(r1 + 0)\nexit",
+        expect: Some("R1 invalid mem access 'scalar'"),
+    },
     Case { name: "div_zero_k", asm: "r0 = 1\nr0 /= 0\nexit", expect: Some("div by zero") },
     Case { name: "bad_shift", asm: "r0 = 1\nr0 <<= 64\nexit", expect: Some("invalid shift 64") },
     Case {
