@@ -80,10 +80,15 @@ pub(crate) struct BtfMapRange {
 }
 
 impl Maps {
-    /// Adds a map; its name must be new.
-    pub(crate) fn push(&mut self, spec: MapSpec, info: MapInfo) -> Result<usize, LoadError> {
+    /// Adds a map; its name must be new. Ring buffer sizes are rounded up to a power-of-two
+    /// number of pages, as libbpf does for every map it reads (`fill_map_from_def`, and for
+    /// legacy definitions), so `max_entries 2` creates a one-page ring buffer.
+    pub(crate) fn push(&mut self, mut spec: MapSpec, info: MapInfo) -> Result<usize, LoadError> {
         if self.specs.iter().any(|m| m.name == spec.name) {
             return Err(LoadError::Duplicate { what: "map", name: spec.name });
+        }
+        if matches!(spec.map_type, MapType::Ringbuf | MapType::UserRingbuf) {
+            spec.max_entries = ringbuf_size(spec.max_entries);
         }
         self.specs.push(spec);
         self.infos.push(info);

@@ -510,3 +510,22 @@ fn question_mark_sections_type_like_libbpf_with_autoload_off() {
         obj.programs.iter().map(|p| (p.section.as_str(), p.autoload, p.type_known)).collect();
     assert_eq!(info, [("?xdp", false, true), ("?tc/ingress", false, true), ("xdp", true, true)]);
 }
+
+/// Ring buffer sizes in an object are rounded up to a power-of-two number of pages, as
+/// libbpf does when it reads map definitions: the kernel refuses `max_entries 2` (EINVAL),
+/// libbpf creates a one-page ring buffer (the kernel selftest `user_ringbuf_fail` relies on
+/// it).
+#[test]
+fn ring_buffer_sizes_round_up_to_pages_like_libbpf() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../verifier/corpus/selftests/obj/user_ringbuf_fail.bpf.o"
+    );
+    let bytes = std::fs::read(path).unwrap();
+    let obj = bpflab_loader::load(&bytes, &Default::default()).unwrap();
+    let size = |name: &str| {
+        obj.collection.maps.iter().find(|m| m.name == name).map(|m| (m.map_type, m.max_entries))
+    };
+    assert_eq!(size("ringbuf"), Some((MapType::Ringbuf, 4096)));
+    assert_eq!(size("user_ringbuf"), Some((MapType::UserRingbuf, 4096)));
+}

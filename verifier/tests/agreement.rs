@@ -48,7 +48,7 @@ use bpflab_loader::secdef::parse_prog_type;
 use bpflab_verifier::{Config, ErrorKind, Flags, Verdict, verify};
 use bpflab_vm::ProgType;
 use bpflab_vm::helpers::HelperRegistry;
-use bpflab_vm::profile::KernelProfile;
+use bpflab_vm::profile::{KernelProfile, Missing};
 use serde_json::{Value, json};
 
 /// The flags the selftests' runner adds to every load (`testing_prog_flags()`).
@@ -442,8 +442,18 @@ fn run_object(ctx: &Context<'_>, corpus: &str, path: &Path, selftests: bool) -> 
             run.records.push(record);
             continue;
         }
-        let missing =
-            ctx.profile.map(|f| f.missing_for_program(collection, idx)).unwrap_or_default();
+        // Only what keeps the kernel from loading the program at all skips it: a helper this
+        // kernel lacks is a refusal it decides (and bpflab's registry follows the same
+        // profile), and running or attaching is not verification.
+        let missing: Vec<Missing> = ctx
+            .profile
+            .map(|f| f.missing_for_program(collection, idx))
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|m| {
+                !matches!(m, Missing::Helper { .. } | Missing::TestRun(_) | Missing::KprobeAttach)
+            })
+            .collect();
         if !missing.is_empty() {
             let what: Vec<String> = missing.iter().map(ToString::to_string).collect();
             skip(&mut run, &at, &mut record, format!("kernel lacks {}", what.join(", ")));
