@@ -447,7 +447,16 @@ fn run_object(ctx: &Context<'_>, corpus: &str, path: &Path, selftests: bool) -> 
         // profile), and running or attaching is not verification.
         let missing: Vec<Missing> = ctx
             .profile
-            .map(|f| f.missing_for_program(collection, idx))
+            .map(|f| {
+                // Every map of the object is created whichever program loads.
+                let mut m: Vec<Missing> = f
+                    .missing_for_load(collection)
+                    .into_iter()
+                    .filter(|m| matches!(m, Missing::MapType(_)))
+                    .collect();
+                m.extend(f.missing_for_program(collection, idx));
+                m
+            })
             .unwrap_or_default()
             .into_iter()
             .filter(|m| {
